@@ -1,0 +1,56 @@
+"""A trained policy you can act with, and loading one from a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from policygrad.checkpoint import load_model_state, read_manifest
+from policygrad.config import Config
+from policygrad.envs import env_spaces
+from policygrad.networks import ActorCritic, build_agent
+
+CHECKPOINT_DIR = "checkpoint"
+
+
+class Agent:
+    """A network plus the config that made it. ``act`` takes one observation or a batch."""
+
+    def __init__(self, network: ActorCritic, config: Config, device: torch.device | str = "cpu") -> None:
+        self.network = network.to(device)
+        self.config = config
+        self.device = torch.device(device)
+
+    @property
+    def env_id(self) -> str:
+        return self.config.env_id
+
+    def act(self, obs, deterministic: bool = True) -> np.ndarray:
+        """Environment actions for ``obs`` (one observation, or a batch ``(B, *obs_shape)``)."""
+        space = self.network.observation_space
+        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+        single = obs_t.dim() == len(space.shape)
+        if single:
+            obs_t = obs_t.unsqueeze(0)
+        actions = self.network.to_env(self.network.act(obs_t, deterministic))
+        return actions[0] if single else actions
+
+
+def load(run_dir: str | Path, device: str = "cpu") -> Agent:
+    """The agent saved in ``run_dir`` (or a checkpoint folder itself). Reads JSON and safetensors only."""
+    from policygrad.algos import algorithm, make_config
+
+    run_dir = Path(run_dir)
+    folder = run_dir / CHECKPOINT_DIR if (run_dir / CHECKPOINT_DIR).is_dir() else run_dir
+    manifest = read_manifest(folder)
+    values = dict(manifest["config"])
+    algo = values.pop("algo")
+    values["device"] = device
+    config = make_config(algo, **values)
+    obs_space, act_space = env_spaces(config.env_id)
+    network = build_agent(config, obs_space, act_space, with_value=algorithm(algo).needs_value(config))
+    load_model_state(folder, network, device)
+    network.eval()
+    return Agent(network, config, device)

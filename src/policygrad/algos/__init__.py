@@ -1,0 +1,28 @@
+"""The algorithms, by the name the command line and configs use."""
+
+from __future__ import annotations
+
+from policygrad.algos.reinforce import Reinforce
+
+ALGORITHMS = {
+    "reinforce": Reinforce,
+}
+
+
+def algorithm(name: str):
+    """The algorithm class called ``name``; ValueError naming the known ones otherwise."""
+    import difflib
+
+    if name not in ALGORITHMS:
+        close = difflib.get_close_matches(str(name), list(ALGORITHMS), n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"algo={name!r} is not an algorithm: expected one of {' | '.join(ALGORITHMS)}.{hint}")
+    return ALGORITHMS[name]
+
+
+def make_config(algo: str, **values):
+    """A validated config for ``algo``; ``values`` may come from JSON or YAML (lists become tuples)."""
+    from policygrad.config import coerce_field_values
+
+    config_cls = algorithm(algo).Config
+    return config_cls(**coerce_field_values(config_cls, values))

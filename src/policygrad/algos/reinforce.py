@@ -1,0 +1,104 @@
+"""REINFORCE (Williams 1992): whole episodes, then one gradient step on log pi(a|s) * signal.
+
+The signal is the whole-episode return (``return_type=total``) or the reward-to-go G_t
+(``reward_to_go``: an action cannot affect rewards that came before it, so dropping them lowers the
+variance without bias), minus a baseline: none, the batch mean, or a learned V(s) trained by MSE on
+the reward-to-go (Sutton & Barto 2018, section 13.4). Q14-Q18, Q21 of the guide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from policygrad import losses, returns
+from policygrad.algos.base import Iteration, gradient_step, make_optimizer
+from policygrad.config import Config, _fail, option
+from policygrad.envs import VecEnv
+from policygrad.networks import ActorCritic
+from policygrad.rollout import collect_episodes
+
+
+@dataclass(frozen=True)
+class ReinforceConfig(Config):
+    num_envs: int = option(8, "parallel copies; each plays its share of episodes_per_update")
+    learning_rate: float = option(2e-3, "Adam step size")
+    episodes_per_update: int = option(8, "whole episodes collected before each gradient step (Q16)")
+    return_type: str = option("reward_to_go", "total (whole-episode return) | reward_to_go (G_t)")
+    baseline: str = option("value", "none | mean (batch mean of returns) | value (learned V(s))")
+    normalize_returns: bool = option(True, "standardise the policy's signal (return - baseline) per batch")
+    vf_coef: float = option(0.5, "weight of the value loss (baseline=value)")
+    max_grad_norm: float = option(1.0, "clip the global gradient norm to this (0: no clipping)")
+    algo: str = field(default="reinforce", init=False, metadata={"help": "algorithm", "internal": True})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._positive_int("episodes_per_update")
+        self._choice("return_type", ("total", "reward_to_go"))
+        self._choice("baseline", ("none", "mean", "value"))
+        if self.num_envs > self.episodes_per_update:
+            _fail("num_envs", self.num_envs, f"at most episodes_per_update={self.episodes_per_update}"
+                  " (a copy with no episode to play would only waste steps)")
+
+
+class Reinforce:
+    """Monte-Carlo policy gradient; one update per batch of whole episodes."""
+
+    Config = ReinforceConfig
+
+    @staticmethod
+    def needs_value(cfg: ReinforceConfig) -> bool:
+        return cfg.baseline == "value"
+
+    def __init__(self, cfg: ReinforceConfig, envs: VecEnv, agent: ActorCritic) -> None:
+        self.cfg, self.envs, self.agent = cfg, envs, agent
+        self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate)
+        self.next_seed: int | None = cfg.seed  # the first reset is seeded, later ones continue its RNG
+
+    def iterate(self) -> Iteration:
+        cfg = self.cfg
+        batch, episodes, steps = collect_episodes(self.envs, self.agent, cfg.episodes_per_update, seed=self.next_seed)
+        self.next_seed = None
+        T, N = batch.rewards.shape
+        weights = batch.valid.float().reshape(-1)
+
+        # One batched pass over every stored observation: log-probs with gradient, and values, whose
+        # shifted copy gives V(s_{t+1}) to bootstrap truncated episodes.
+        dist, values = self.agent.dist_and_value(batch.flat(batch.obs))
+        log_probs = dist.log_prob(batch.flat(batch.actions))
+        values = values.reshape(T, N)
+        next_values = None
+        if self.agent.has_value:
+            with_last = self.agent.value(batch.next_obs).detach().unsqueeze(0)
+            next_values = torch.cat([values.detach()[1:], with_last])
+
+        rtg = returns.reward_to_go(batch.rewards, batch.terminated, batch.truncated, cfg.gamma, next_values)
+        if cfg.return_type == "total":
+            signal = returns.whole_episode_returns(
+                batch.rewards, batch.terminated, batch.truncated, cfg.gamma, next_values, batch.valid)
+        else:
+            signal = rtg
+        signal = signal.reshape(-1)
+        if cfg.baseline == "mean":
+            signal = signal - losses.masked_mean(signal, weights)
+        elif cfg.baseline == "value":
+            signal = signal - values.reshape(-1).detach()
+        if cfg.normalize_returns:
+            signal = losses.normalize(signal, weights)
+
+        policy_loss = losses.policy_gradient_loss(log_probs, signal, weights)
+        entropy = losses.entropy_term(dist.entropy(), weights)
+        loss = policy_loss - cfg.ent_coef * entropy
+        metrics = {"losses/policy": policy_loss.item(), "losses/entropy": entropy.item()}
+        if cfg.baseline == "value":
+            value_loss = losses.value_loss(values.reshape(-1), rtg.reshape(-1), weights)
+            loss = loss + cfg.vf_coef * value_loss
+            valid = batch.valid.reshape(-1)
+            metrics["losses/value"] = value_loss.item()
+            metrics["diag/explained_variance"] = losses.explained_variance(
+                values.reshape(-1)[valid].detach(), rtg.reshape(-1)[valid])
+        metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)
+        metrics["charts/learning_rate"] = cfg.learning_rate
+        metrics["charts/batch_transitions"] = float(weights.sum())
+        return Iteration(steps=steps, episodes=episodes, metrics=metrics)

@@ -1,0 +1,169 @@
+"""Frozen, validated configuration for every algorithm.
+
+A config is a frozen dataclass. Every field carries a one-line help text in its metadata (it becomes
+``--help`` on the command line and the table of ``policygrad list``). Bad values raise ``ValueError``
+naming the field, the value and what is allowed, at construction, never deep inside training.
+Derived values are properties, not fields filled in later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu", "leaky_relu")
+INIT_SCHEMES = ("orthogonal", "xavier", "kaiming", "torch-default")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def option(default: Any, help: str, **kwargs: Any) -> Any:
+    """A dataclass field whose one-line ``help`` reaches ``--help`` and ``policygrad list``."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: default, metadata={"help": help, **kwargs})
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+def _fail(name: str, value: Any, allowed: str) -> None:
+    raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+
+
+def _close(word: str, choices: list[str]) -> str:
+    matches = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(matches)}?" if matches else ""
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ValueError unless ``env_id`` is a registered Gymnasium id or an importable ``module:attr``."""
+    import gymnasium as gym
+
+    if not isinstance(env_id, str) or not env_id:
+        _fail("env_id", env_id, "a Gymnasium id such as 'CartPole-v1' or 'module:Class'")
+    if env_id in gym.registry:
+        return
+    if ":" in env_id:
+        module_name, _, attr = env_id.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"env_id={env_id!r}: cannot import module {module_name!r} ({exc})") from None
+        if not callable(getattr(module, attr, None)):
+            raise ValueError(f"env_id={env_id!r}: module {module_name!r} has no callable {attr!r}")
+        return
+    raise ValueError(
+        f"env_id={env_id!r} is not a registered Gymnasium environment.{_close(env_id, list(gym.registry))}"
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """Fields shared by every algorithm. Each algorithm's config extends this one level."""
+
+    env_id: str = option("CartPole-v1", "Gymnasium id, or 'module:Class' / 'module:make_fn' of your own env")
+    total_steps: int = option(100_000, "environment steps to train for")
+    seed: int = option(1, "the one seed every random number derives from")
+    device: str = option("auto", "auto | cpu | cuda | mps (auto: CUDA, then MPS, then CPU)")
+    num_envs: int = option(8, "parallel copies of the environment, stepped as one vector env")
+    hidden_sizes: tuple[int, ...] = option((64, 64), "widths of the hidden layers of each MLP")
+    activation: str = option("tanh", "hidden activation: " + " | ".join(ACTIVATIONS))
+    init: str = option("orthogonal", "weight init: " + " | ".join(INIT_SCHEMES))
+    shared_trunk: bool = option(False, "policy and value share hidden layers (default: separate networks)")
+    learning_rate: float = option(3e-4, "Adam step size")
+    gamma: float = option(0.99, "discount factor in [0, 1]")
+    ent_coef: float = option(0.0, "weight of the entropy bonus")
+    vf_coef: float = option(0.5, "weight of the value loss")
+    max_grad_norm: float = option(0.5, "clip the global gradient norm to this (0: no clipping)")
+    torch_threads: int = option(1, "torch CPU threads (1 is fastest for small networks)")
+    eval_episodes: int = option(20, "episodes of the deterministic evaluation at the end of training")
+    run_dir: str = option("", "where the run is written (default: runs/ENV__ALGO__SEED__TIME)")
+    tensorboard: bool = option(True, "write TensorBoard event files")
+    progress: bool = option(True, "show a progress bar")
+
+    # The algorithm's name in the registry; set by each subclass, never by the user.
+    algo: str = field(default="", init=False, metadata={"help": "algorithm", "internal": True})
+
+    def __post_init__(self) -> None:
+        check_env_id(self.env_id)
+        self._positive_int("total_steps", "num_envs", "torch_threads", "eval_episodes")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            _fail("seed", self.seed, "an integer >= 0")
+        self._choice("device", DEVICES)
+        self._choice("activation", ACTIVATIONS)
+        self._choice("init", INIT_SCHEMES)
+        if not self.hidden_sizes or any(not isinstance(h, int) or h <= 0 for h in self.hidden_sizes):
+            _fail("hidden_sizes", self.hidden_sizes, "one or more positive integers, e.g. (64, 64)")
+        if not self.learning_rate > 0:
+            _fail("learning_rate", self.learning_rate, "a number > 0")
+        self._in_unit_interval("gamma")
+        self._non_negative("ent_coef", "vf_coef", "max_grad_norm")
+
+    # -- helpers for subclasses -------------------------------------------------------------------
+    def _positive_int(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                _fail(name, value, "an integer > 0")
+
+    def _non_negative(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value >= 0:
+                _fail(name, value, "a number >= 0")
+
+    def _in_unit_interval(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                _fail(name, value, "a number in [0, 1]")
+
+    def _choice(self, name: str, allowed: tuple[str, ...]) -> None:
+        value = getattr(self, name)
+        if value not in allowed:
+            _fail(name, value, "one of " + " | ".join(allowed))
+
+    # -- public -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Every resolved field, JSON-ready (tuples become lists)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied and validated (unknown names raise ValueError)."""
+        check_field_names(type(self), changes)
+        return dataclasses.replace(self, **changes)
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def user_fields(config_cls: type[Config]) -> list[dataclasses.Field]:
+    """The fields a user may set (the internal ``algo`` tag excluded)."""
+    return [f for f in dataclasses.fields(config_cls) if f.init and not f.metadata.get("internal")]
+
+
+def check_field_names(config_cls: type[Config], values: dict[str, Any]) -> None:
+    """Raise ValueError naming any key of ``values`` that is not a field of ``config_cls``."""
+    names = [f.name for f in user_fields(config_cls)]
+    for key in values:
+        if key not in names:
+            raise ValueError(
+                f"{key!r} is not a field of {config_cls.__name__}.{_close(key, names)}"
+                " (policygrad list shows them all)"
+            )
+
+
+def coerce_field_values(config_cls: type[Config], values: dict[str, Any]) -> dict[str, Any]:
+    """Turn JSON / YAML values into the field types (lists into tuples), rejecting unknown keys."""
+    check_field_names(config_cls, values)
+    out = {}
+    for f in user_fields(config_cls):
+        if f.name in values:
+            value = values[f.name]
+            if "tuple" in str(f.type) and isinstance(value, list):
+                value = tuple(value)
+            if "float" in str(f.type) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            out[f.name] = value
+    return out

@@ -1,0 +1,143 @@
+"""Environments: N copies stepped as one batch, tensors in and out, episodes recorded.
+
+Autoreset mode is chosen explicitly: NEXT_STEP, Gymnasium 1.x's default and the only mode that the
+fast ``vector_entry_point`` implementations (CartPole's, for one) support. In that mode the step that
+ends an episode returns the episode's *final* observation; the following step ignores its action,
+resets that copy and returns reward 0 with ``terminated = truncated = False``. :class:`VecEnv` marks
+such steps ``valid = False`` so that no estimator or loss ever learns from them, and so that the
+final observation (needed to bootstrap a truncated episode) is simply the next stored observation.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+
+from policygrad.config import check_env_id
+
+
+def make_env_fn(env_id: str, **kwargs: Any) -> Callable[[], gym.Env]:
+    """A function that makes one copy of ``env_id`` (a registered id or ``module:Class`` / ``module:fn``)."""
+    check_env_id(env_id)
+    if env_id in gym.registry:
+        return lambda: gym.make(env_id, **kwargs)
+    module_name, _, attr = env_id.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    return lambda: factory(**kwargs)
+
+
+def make_gym_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
+    """A Gymnasium vector env in NEXT_STEP autoreset mode, natively vectorised where the id has it."""
+    spec = gym.registry.get(env_id)
+    if spec is not None and spec.vector_entry_point is not None and not kwargs.get("render_mode"):
+        env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    else:
+        env = gym.vector.SyncVectorEnv(
+            [make_env_fn(env_id, **kwargs) for _ in range(num_envs)],
+            autoreset_mode=AutoresetMode.NEXT_STEP,
+        )
+    mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    if mode != AutoresetMode.NEXT_STEP:  # our masking logic relies on it; refuse anything else loudly
+        raise ValueError(f"env_id={env_id!r}: vector env autoreset mode {mode} is not NEXT_STEP")
+    return env
+
+
+@dataclass
+class Step:
+    """What one batched step returns; every tensor has shape ``(N,)`` except ``obs`` ``(N, *obs_shape)``.
+
+    ``valid[i]`` is False when copy i only performed an autoreset on this step (see the module docs).
+    """
+
+    obs: torch.Tensor
+    reward: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    valid: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One finished episode: its undiscounted return and its length in steps."""
+
+    env_index: int
+    ret: float
+    length: int
+
+
+class VecEnv:
+    """N copies of one environment behind a tensor interface, recording every finished episode.
+
+    ``step`` returns a :class:`Step`; finished episodes accumulate in ``self.finished`` until
+    :meth:`pop_episodes` hands them over.
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv, device: torch.device | str = "cpu") -> None:
+        self.env = env
+        self.device = torch.device(device)
+        self.num_envs = env.num_envs
+        self.single_observation_space = env.single_observation_space
+        self.single_action_space = env.single_action_space
+        self._returns = np.zeros(self.num_envs, dtype=np.float64)
+        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # last step ended this copy's episode
+        self.finished: list[Episode] = []
+
+    def _tensor(self, array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
+
+    def reset(self, seed: int | None = None) -> torch.Tensor:
+        """Reset every copy (copy i seeded with ``seed + i`` when a seed is given); episodes in flight are dropped."""
+        obs, _ = self.env.reset(seed=seed)
+        if seed is not None:
+            self.env.action_space.seed(seed)
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        self._needs_reset[:] = False
+        return self._tensor(obs)
+
+    def step(self, actions: np.ndarray) -> Step:
+        """Step every copy with ``actions`` (a NumPy array in the env's action format)."""
+        obs, reward, terminated, truncated, _ = self.env.step(actions)
+        reward = np.asarray(reward, dtype=np.float64)
+        valid = ~self._needs_reset
+        self._returns = np.where(valid, self._returns + reward, 0.0)
+        self._lengths = np.where(valid, self._lengths + 1, 0)
+        done = (np.asarray(terminated) | np.asarray(truncated)) & valid
+        for i in np.flatnonzero(done):
+            self.finished.append(Episode(int(i), float(self._returns[i]), int(self._lengths[i])))
+        self._needs_reset = done
+        return Step(
+            obs=self._tensor(obs),
+            reward=self._tensor(reward),
+            terminated=self._tensor(terminated, torch.bool),
+            truncated=self._tensor(truncated, torch.bool),
+            valid=self._tensor(valid, torch.bool),
+        )
+
+    def pop_episodes(self) -> list[Episode]:
+        episodes, self.finished = self.finished, []
+        return episodes
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu", **kwargs: Any) -> VecEnv:
+    """``num_envs`` copies of ``env_id`` as one :class:`VecEnv` (reset it with the run's seed before use)."""
+    return VecEnv(make_gym_vector_env(env_id, num_envs, **kwargs), device)
+
+
+def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+    """The single-copy observation and action spaces of ``env_id``."""
+    env = make_env_fn(env_id)()
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()

@@ -1,0 +1,163 @@
+"""Policy and value networks: an MLP builder, weight-init schemes and the ActorCritic module.
+
+The default init follows the PPO implementation details (Engstrom et al. 2020; Huang et al. 2022):
+orthogonal weights with gain sqrt(2) in hidden layers, 0.01 for the policy's last layer (a nearly
+uniform initial policy) and 1.0 for the value's, zero biases.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from policygrad.distributions import ActionDistribution, make_head
+
+ACTIVATION_LAYERS = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+HIDDEN_GAIN = math.sqrt(2)
+POLICY_GAIN = 0.01
+VALUE_GAIN = 1.0
+
+
+def obs_size(space: gym.Space) -> int:
+    """Number of inputs an MLP needs for one observation of ``space`` (flattened; one-hot for Discrete)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, gym.spaces.Box):
+        return int(np.prod(space.shape))
+    raise ValueError(f"observation space {space} is not supported: use Box or Discrete observations")
+
+
+def mlp(in_features: int, hidden_sizes: tuple[int, ...], activation: str) -> nn.Sequential:
+    """Linear + activation for each hidden size; its output has ``hidden_sizes[-1]`` features."""
+    layers: list[nn.Module] = []
+    for width in hidden_sizes:
+        layers += [nn.Linear(in_features, width), ACTIVATION_LAYERS[activation]()]
+        in_features = width
+    return nn.Sequential(*layers)
+
+
+def init_layer(layer: nn.Linear, scheme: str, gain: float) -> None:
+    """Initialise one linear layer in place; biases start at zero except for ``torch-default``."""
+    if scheme == "torch-default":
+        return
+    if scheme == "orthogonal":
+        nn.init.orthogonal_(layer.weight, gain)
+    elif scheme == "xavier":
+        nn.init.xavier_uniform_(layer.weight, gain)
+    elif scheme == "kaiming":
+        nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+    else:
+        raise ValueError(f"init={scheme!r} is invalid: expected orthogonal | xavier | kaiming | torch-default")
+    nn.init.zeros_(layer.bias)
+
+
+def init_mlp(body: nn.Sequential, scheme: str) -> None:
+    for layer in body:
+        if isinstance(layer, nn.Linear):
+            init_layer(layer, scheme, HIDDEN_GAIN)
+
+
+class ActorCritic(nn.Module):
+    """A policy pi(a|s) and, optionally, a state-value function V(s).
+
+    Shapes: ``obs`` ``(B, *obs_shape)`` -> ``dist`` over ``(B, *action_shape)``, ``value`` ``(B,)``.
+    With ``shared_trunk`` the two heads sit on one MLP; otherwise each has its own (the default:
+    a value loss cannot then disturb the policy's features).
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        hidden_sizes: tuple[int, ...] = (64, 64),
+        activation: str = "tanh",
+        init: str = "orthogonal",
+        shared_trunk: bool = False,
+        with_value: bool = True,
+        distribution: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.observation_space = observation_space
+        self.action_space = action_space
+        n_in = obs_size(observation_space)
+        n_feat = hidden_sizes[-1]
+        self.shared_trunk = shared_trunk
+        self.policy_body = mlp(n_in, hidden_sizes, activation)
+        self.policy_head = make_head(action_space, n_feat, distribution)
+        self.value_body: nn.Sequential | None = None
+        self.value_head: nn.Linear | None = None
+        if with_value:
+            self.value_body = None if shared_trunk else mlp(n_in, hidden_sizes, activation)
+            self.value_head = nn.Linear(n_feat, 1)
+        init_mlp(self.policy_body, init)
+        init_layer(self.policy_head.last_layer, init, POLICY_GAIN)
+        if self.value_body is not None:
+            init_mlp(self.value_body, init)
+        if self.value_head is not None:
+            init_layer(self.value_head, init, VALUE_GAIN)
+
+    @property
+    def has_value(self) -> bool:
+        return self.value_head is not None
+
+    def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
+        """Observations ``(B, *obs_shape)`` as float features ``(B, n_in)``."""
+        if isinstance(self.observation_space, gym.spaces.Discrete):
+            return nn.functional.one_hot(obs.long() - int(self.observation_space.start),
+                                         int(self.observation_space.n)).float()
+        return obs.float().reshape(obs.shape[0], -1)
+
+    def dist(self, obs: torch.Tensor) -> ActionDistribution:
+        return self.policy_head(self.policy_body(self.preprocess(obs)))
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.value_head is None:
+            raise RuntimeError("this network has no value head (with_value=False)")
+        body = self.policy_body if self.value_body is None else self.value_body
+        return self.value_head(body(self.preprocess(obs))).squeeze(-1)
+
+    def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
+        """Both heads in one pass over the shared trunk (if any)."""
+        x = self.preprocess(obs)
+        features = self.policy_body(x)
+        dist = self.policy_head(features)
+        if self.value_head is None:
+            return dist, torch.zeros(x.shape[0], device=x.device)
+        value_features = features if self.value_body is None else self.value_body(x)
+        return dist, self.value_head(value_features).squeeze(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Actions ``(B, *action_shape)`` for ``obs``: the mode when deterministic, else a sample."""
+        dist = self.dist(obs)
+        return dist.mode() if deterministic else dist.sample()
+
+    def to_env(self, actions: torch.Tensor) -> np.ndarray:
+        """Policy actions as the environment takes them (NumPy)."""
+        return self.policy_head.to_env(actions)
+
+
+def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with_value: bool) -> ActorCritic:
+    """The network a config asks for."""
+    return ActorCritic(
+        observation_space,
+        action_space,
+        hidden_sizes=tuple(cfg.hidden_sizes),
+        activation=cfg.activation,
+        init=cfg.init,
+        shared_trunk=cfg.shared_trunk,
+        with_value=with_value,
+        distribution=getattr(cfg, "distribution", "auto"),
+    )

@@ -1,0 +1,145 @@
+"""Returns and advantages: pure functions on time-major ``(T, N)`` tensors.
+
+Shapes (every argument and result): ``(T, N)``, T steps of N parallel environments.
+
+    rewards        r_t, the reward of step t
+    terminated     the episode ended at step t by reaching a terminal state: nothing follows it
+    truncated      the episode was cut at step t (time limit): the future exists but is not observed
+    values         V(s_t), the critic's value of the observation step t acted on
+    next_values    V(s_{t+1}), the value of the observation step t *returned*; on the last step of
+                   an episode that is the episode's final observation (NEXT_STEP autoreset keeps it)
+
+A terminated episode never bootstraps. A truncated one bootstraps with ``next_values`` where they are
+given (Pardo et al. 2018, "Time Limits in Reinforcement Learning"); without them (whole-episode
+REINFORCE, which has no critic) truncation simply ends the sum. The last row bootstraps from
+``next_values[T-1]`` when the episode is still running there.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _zeros_if_none(x: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(like) if x is None else x
+
+
+def reward_to_go(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    next_values: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Discounted reward-to-go G_t = r_t + gamma * G_{t+1} inside each episode (Q13).
+
+    Bootstraps truncated episodes and the horizon with ``next_values`` when given.
+    """
+    next_values = _zeros_if_none(next_values, rewards)
+    returns = torch.zeros_like(rewards)
+    future = next_values[-1]
+    for t in reversed(range(rewards.shape[0])):
+        # Episode ends at t: what follows is V(final obs) if truncated, 0 if terminated.
+        future = torch.where(truncated[t], next_values[t], future)
+        future = torch.where(terminated[t], torch.zeros_like(future), future)
+        returns[t] = rewards[t] + gamma * future
+        future = returns[t]
+    return returns
+
+
+def whole_episode_returns(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    next_values: torch.Tensor | None = None,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The discounted return of the whole episode, sum_k gamma^k r_k from its first step, at every step.
+
+    This is the signal of vanilla REINFORCE (Williams 1992): every action of an episode is weighted by
+    the same number. ``valid`` (default all True) marks real transitions; a step after an invalid one
+    (an autoreset step) starts a new episode.
+    """
+    rtg = reward_to_go(rewards, terminated, truncated, gamma, next_values)
+    valid = torch.ones_like(terminated) if valid is None else valid
+    out = torch.zeros_like(rtg)
+    current = rtg[0]
+    for t in range(rewards.shape[0]):
+        if t > 0:
+            starts = terminated[t - 1] | truncated[t - 1] | ~valid[t - 1]
+            current = torch.where(starts, rtg[t], current)
+        out[t] = current
+    return out
+
+
+def td_errors(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """One-step TD error delta_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t).
+
+    Truncation needs no special case: ``next_values`` already holds V(final obs) there.
+    """
+    return rewards + gamma * next_values * (~terminated).float() - values
+
+
+def nstep_returns(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    next_values: torch.Tensor,
+    gamma: float,
+    n: int,
+) -> torch.Tensor:
+    """n-step TD targets: sum_{k<m} gamma^k r_{t+k} + gamma^m V(s_{t+m}), m = min(n, steps to the cut).
+
+    The sum stops early at an episode's end (bootstrapping only when truncated) and at the horizon.
+    """
+    if n < 1:
+        raise ValueError(f"n={n!r} is invalid: expected an integer >= 1")
+    T = rewards.shape[0]
+    out = torch.zeros_like(rewards)
+    discount = torch.ones_like(rewards)
+    alive = torch.ones_like(terminated)  # the sum for row t still runs at offset k
+    for k in range(min(n, T)):
+        rows = T - k  # rows t with t + k < T
+        live = alive[:rows]
+        out[:rows] += torch.where(live, discount[:rows] * rewards[k:], 0.0)
+        last = torch.zeros_like(live)
+        last[-1] = True  # t + k == T - 1: the horizon
+        if k == n - 1:
+            last[:] = True
+        term, trunc = terminated[k:], truncated[k:]
+        bootstrap = live & ~term & (trunc | last)
+        out[:rows] += torch.where(bootstrap, discount[:rows] * gamma * next_values[k:], 0.0)
+        alive[:rows] = live & ~term & ~trunc & ~last
+        discount[:rows] *= gamma
+    return out
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> torch.Tensor:
+    """Generalised advantage estimates (Schulman et al. 2016), A_t = delta_t + gamma*lambda*A_{t+1}.
+
+    The recursion stops at every episode end; lambda = 0 gives the TD error, lambda = 1 the
+    reward-to-go minus V(s_t). Value targets are ``advantages + values``.
+    """
+    deltas = td_errors(rewards, values, next_values, terminated, gamma)
+    continues = (~(terminated | truncated)).float()
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        running = deltas[t] + gamma * gae_lambda * continues[t] * running
+        advantages[t] = running
+    return advantages

@@ -1,0 +1,147 @@
+"""Collecting experience: whole episodes (REINFORCE, evaluation) or a fixed horizon (actor-critics).
+
+Both produce a :class:`Batch` of time-major tensors. Collection runs without gradient; an update
+recomputes log-probabilities and values in one batched pass, which costs far less than keeping a
+graph per step and gives the same numbers because the policy has not changed in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from policygrad.distributions import action_dtype, action_shape
+from policygrad.envs import Episode, VecEnv
+from policygrad.networks import ActorCritic
+
+
+@dataclass
+class Batch:
+    """Experience of N environments over T steps.
+
+    ========== ================ ===================================================================
+    obs        (T, N, *obs)     observation each action was taken on
+    actions    (T, N, *act)     actions as the policy produced them (never clipped)
+    rewards    (T, N)           reward of each step
+    terminated (T, N)           episode reached a terminal state at this step
+    truncated  (T, N)           episode was cut at this step (time limit)
+    valid      (T, N)           a real transition (False: an autoreset step, or past an env's quota)
+    next_obs   (N, *obs)        observation after the last step (to bootstrap the horizon)
+    log_probs  (T, N)           log pi_old(a|s) at collection (fixed-horizon collection only)
+    values     (T, N)           V(s) at collection (fixed-horizon collection, with a critic)
+    ========== ================ ===================================================================
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    valid: torch.Tensor
+    next_obs: torch.Tensor
+    log_probs: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+
+    @property
+    def num_steps(self) -> int:
+        return self.rewards.shape[0]
+
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        """``(T, N, *rest)`` -> ``(T * N, *rest)`` (a view, no copy)."""
+        return x.reshape(-1, *x.shape[2:])
+
+
+def split_quota(episodes: int, num_envs: int) -> list[int]:
+    """Spread ``episodes`` over ``num_envs`` copies as evenly as possible (first copies take the rest)."""
+    return [episodes // num_envs + (1 if i < episodes % num_envs else 0) for i in range(num_envs)]
+
+
+@torch.no_grad()
+def collect_episodes(
+    envs: VecEnv,
+    agent: ActorCritic,
+    episodes: int,
+    deterministic: bool = False,
+    seed: int | None = None,
+    store: bool = True,
+    max_steps: int = 1_000_000,
+) -> tuple[Batch | None, list[Episode], int]:
+    """Run exactly ``episodes`` whole episodes, spread over the copies, from a fresh reset.
+
+    Each copy plays its share; once a copy has finished its share, its further steps are marked
+    invalid. Fixing the shares up front, rather than stopping at the first ``episodes`` to finish,
+    avoids favouring short episodes (which finish first) in the batch.
+
+    Returns the batch (None unless ``store``), the finished episodes, and the number of environment
+    steps taken (every copy, every step: what the collection cost).
+    """
+    quota = torch.tensor(split_quota(episodes, envs.num_envs), device=envs.device)
+    done_count = torch.zeros_like(quota)
+    obs = envs.reset(seed=seed)
+    envs.pop_episodes()
+    keys = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
+    columns: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+    finished: list[Episode] = []
+    steps = 0
+    while bool((done_count < quota).any()):
+        if steps >= max_steps * envs.num_envs:
+            raise RuntimeError(f"episodes did not end within {max_steps} steps: does the env have a time limit?")
+        actions = agent.act(obs, deterministic)
+        step = envs.step(agent.to_env(actions))
+        steps += envs.num_envs
+        counted = step.valid & (done_count < quota)
+        for episode in envs.pop_episodes():
+            if done_count[episode.env_index] < quota[episode.env_index]:
+                finished.append(episode)
+        done_count += (counted & (step.terminated | step.truncated)).long()
+        if store:
+            for key, value in zip(keys, (obs, actions, step.reward, step.terminated, step.truncated, counted)):
+                columns[key].append(value)
+        obs = step.obs
+    if not store:
+        return None, finished, steps
+    stacked = {k: torch.stack(v) for k, v in columns.items()}
+    return Batch(next_obs=obs, **stacked), finished, steps
+
+
+class FixedHorizonCollector:
+    """Collects ``num_steps`` steps of every copy into preallocated ``(T, N)`` buffers, carrying the
+    last observation over to the next call so that episodes run on across batches."""
+
+    def __init__(self, envs: VecEnv, agent: ActorCritic, num_steps: int, seed: int) -> None:
+        self.envs, self.agent, self.num_steps = envs, agent, num_steps
+        space = envs.single_observation_space
+        T, N, device = num_steps, envs.num_envs, envs.device
+        self.obs_buf = torch.zeros((T, N, *space.shape), device=device)
+        act_space = envs.single_action_space
+        self.act_buf = torch.zeros((T, N, *action_shape(act_space)), dtype=action_dtype(act_space), device=device)
+        self.rew_buf = torch.zeros((T, N), device=device)
+        self.term_buf = torch.zeros((T, N), dtype=torch.bool, device=device)
+        self.trunc_buf = torch.zeros((T, N), dtype=torch.bool, device=device)
+        self.valid_buf = torch.zeros((T, N), dtype=torch.bool, device=device)
+        self.logp_buf = torch.zeros((T, N), device=device)
+        self.value_buf = torch.zeros((T, N), device=device)
+        self.next_obs = envs.reset(seed=seed)
+
+    @torch.no_grad()
+    def collect(self) -> Batch:
+        for t in range(self.num_steps):
+            obs = self.next_obs
+            dist, value = self.agent.dist_and_value(obs)
+            actions = dist.sample()
+            step = self.envs.step(self.agent.to_env(actions))
+            self.obs_buf[t] = obs
+            self.act_buf[t] = actions
+            self.logp_buf[t] = dist.log_prob(actions)
+            self.value_buf[t] = value
+            self.rew_buf[t] = step.reward
+            self.term_buf[t] = step.terminated
+            self.trunc_buf[t] = step.truncated
+            self.valid_buf[t] = step.valid
+            self.next_obs = step.obs
+        return Batch(
+            obs=self.obs_buf, actions=self.act_buf, rewards=self.rew_buf, terminated=self.term_buf,
+            truncated=self.trunc_buf, valid=self.valid_buf, next_obs=self.next_obs,
+            log_probs=self.logp_buf, values=self.value_buf,
+        )
