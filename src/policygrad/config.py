@@ -86,6 +86,7 @@ class Config:
 
     def __post_init__(self) -> None:
         check_env_id(self.env_id)
+        self._check_spaces()
         self._positive_int("total_steps", "num_envs", "torch_threads", "eval_episodes")
         if not isinstance(self.seed, int) or self.seed < 0:
             _fail("seed", self.seed, "an integer >= 0")
@@ -98,6 +99,16 @@ class Config:
             _fail("learning_rate", self.learning_rate, "a number > 0")
         self._in_unit_interval("gamma")
         self._non_negative("ent_coef", "vf_coef", "max_grad_norm")
+
+    def _check_spaces(self) -> None:
+        """The environment's spaces must fit the networks and heads this config builds."""
+        from policygrad.distributions import check_action_space
+        from policygrad.envs import env_spaces
+        from policygrad.networks import obs_size
+
+        observation_space, action_space = env_spaces(self.env_id)
+        obs_size(observation_space)
+        check_action_space(action_space, getattr(self, "distribution", "auto"))
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def _positive_int(self, *names: str) -> None:

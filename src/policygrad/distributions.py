@@ -71,15 +71,19 @@ class CategoricalHead(nn.Module):
         return self.out
 
 
-def make_head(space: gym.Space, in_features: int, kind: str = "auto") -> nn.Module:
-    """The distribution head for ``space``. ``kind`` picks among heads that fit the space."""
+def check_action_space(space: gym.Space, kind: str = "auto") -> None:
+    """Raise ValueError unless a head of ``kind`` can act in ``space``."""
     if isinstance(space, gym.spaces.Discrete):
         if kind not in ("auto", "categorical"):
             raise ValueError(f"distribution={kind!r} does not fit a Discrete action space: use 'categorical'")
-        return CategoricalHead(in_features, space)
-    raise ValueError(
-        f"action space {space} is not supported yet: supported are Discrete (categorical)"
-    )
+        return
+    raise ValueError(f"action space {space} is not supported: supported are Discrete (categorical)")
+
+
+def make_head(space: gym.Space, in_features: int, kind: str = "auto") -> nn.Module:
+    """The distribution head for ``space``. ``kind`` picks among heads that fit the space."""
+    check_action_space(space, kind)
+    return CategoricalHead(in_features, space)
 
 
 def action_shape(space: gym.Space) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ final observation (needed to bootstrap a truncated episode) is simply the next s
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -93,7 +94,7 @@ class VecEnv:
         return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
 
     def reset(self, seed: int | None = None) -> torch.Tensor:
-        """Reset every copy (copy i seeded with ``seed + i`` when a seed is given); episodes in flight are dropped."""
+        """Reset every copy (seeded from ``seed`` when given: ``seed + i`` for copy i of a sync vector env); episodes in flight are dropped."""
         obs, _ = self.env.reset(seed=seed)
         if seed is not None:
             self.env.action_space.seed(seed)
@@ -134,8 +135,9 @@ def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu",
     return VecEnv(make_gym_vector_env(env_id, num_envs, **kwargs), device)
 
 
+@functools.lru_cache(maxsize=64)
 def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
-    """The single-copy observation and action spaces of ``env_id``."""
+    """The single-copy observation and action spaces of ``env_id`` (made once per id and remembered)."""
     env = make_env_fn(env_id)()
     try:
         return env.observation_space, env.action_space

@@ -1,0 +1,180 @@
+"""The ``policygrad`` command: train, eval, plot, list.
+
+Every config field is a flag named after it (``learning_rate`` -> ``--learning-rate``), typed from the
+dataclass and documented by the field's help. Bad input ends with a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message; we want one line
+        if message.startswith("unrecognized arguments"):
+            message += self._suggestions(message)
+        raise UsageError(message)
+
+    def _suggestions(self, message: str) -> str:
+        import difflib
+
+        known = [flag for action in self._actions for flag in action.option_strings]
+        hints = []
+        for word in message.split(":", 1)[1].split():
+            if word.startswith("--"):
+                hints += difflib.get_close_matches(word, known, n=2, cutoff=0.6)
+        return f" (did you mean {', '.join(hints)}?)" if hints else " (policygrad list shows every field)"
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def flag_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    """One flag per user-settable field, typed from its annotation, helped by its metadata."""
+    from policygrad.config import user_fields
+
+    skip = {"env_id", "run_dir"}  # spelled --env and --run-dir below
+    for f in user_fields(config_cls):
+        if f.name in skip:
+            continue
+        kind = str(f.type)
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        if kind.startswith("tuple"):
+            parser.add_argument(flag_name(f.name), nargs="+", type=int, metavar="N", **kwargs)
+        elif kind == "bool":
+            parser.add_argument(flag_name(f.name), type=parse_bool, metavar="BOOL", **kwargs)
+        elif kind in ("int", "float"):
+            parser.add_argument(flag_name(f.name), type=int if kind == "int" else float, metavar=kind.upper(),
+                                **kwargs)
+        else:
+            parser.add_argument(flag_name(f.name), type=str, metavar="TEXT", **kwargs)
+
+
+def cmd_train(argv: Sequence[str]) -> int:
+    from policygrad.algos import ALGORITHMS, algorithm
+    from policygrad.trainer import train
+
+    if not argv or argv[0].startswith("-"):
+        raise UsageError(f"train needs an algorithm first: one of {' | '.join(ALGORITHMS)}")
+    algo_name, rest = argv[0], argv[1:]
+    algo_cls = algorithm(algo_name)
+    parser = Parser(prog=f"policygrad train {algo_name}", description=(algo_cls.__doc__ or "").strip())
+    parser.add_argument("--env", "--env-id", dest="env_id", default=argparse.SUPPRESS,
+                        help="Gymnasium id, or module:Class / module:make_fn (default: CartPole-v1)")
+    parser.add_argument("--run-dir", dest="run_dir", default=argparse.SUPPRESS,
+                        help="where the run is written (default: runs/ENV__ALGO__SEED__TIME)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    add_config_flags(parser, algo_cls.Config)
+    args = vars(parser.parse_args(rest))
+    overwrite = args.pop("overwrite")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    config = algo_cls.Config(**values)
+    result = train(config, overwrite=overwrite)
+    print(f"run: {result.run_dir}  ({result.global_step} steps in {result.seconds:.1f} s)")
+    print(result.evaluation)
+    return 0
+
+
+def cmd_eval(argv: Sequence[str]) -> int:
+    from policygrad.agent import load
+    from policygrad.checkpoint import write_json
+    from policygrad.evaluation import evaluate
+
+    parser = Parser(prog="policygrad eval", description="Evaluate a trained run.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--episodes", type=int, default=20, help="episodes to play (default: 20)")
+    parser.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
+    parser.add_argument("--seed", type=int, default=10_000, help="evaluation seed (default: 10000)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | mps (default: cpu)")
+    args = parser.parse_args(argv)
+    agent = load(args.run_dir, device=args.device)
+    result = evaluate(agent, episodes=args.episodes, deterministic=not args.stochastic, seed=args.seed)
+    write_json(args.run_dir / "eval.json", result.to_dict())
+    print(result)
+    return 0
+
+
+def cmd_plot(argv: Sequence[str]) -> int:
+    from policygrad.plots import plot_runs
+
+    parser = Parser(prog="policygrad plot", description="Learning curves of one or more runs on one plot.")
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=None, help="PNG file (default: RUN_DIR/learning_curve.png "
+                                                               "for one run, learning_curves.png for several)")
+    parser.add_argument("--window", type=int, default=20, help="episodes in the smoothing window (default: 20)")
+    args = parser.parse_args(argv)
+    out = args.out or (args.run_dirs[0] / "learning_curve.png" if len(args.run_dirs) == 1
+                       else Path("learning_curves.png"))
+    print(f"wrote {plot_runs(args.run_dirs, out, window=args.window)}")
+    return 0
+
+
+def cmd_list(argv: Sequence[str]) -> int:
+    from policygrad.algos import ALGORITHMS
+    from policygrad.config import user_fields
+
+    Parser(prog="policygrad list", description="Algorithms and their config fields.").parse_args(argv)
+    for name, algo_cls in ALGORITHMS.items():
+        summary = (algo_cls.__doc__ or "").strip().splitlines()[0]
+        print(f"{name}: {summary}")
+        for f in user_fields(algo_cls.Config):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            print(f"  {flag_name(f.name):<24} {str(default):<14} {f.metadata.get('help', '')}")
+        print()
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}
+
+USAGE = """usage: policygrad COMMAND ...
+
+  train ALGO --env ENV_ID [--total-steps N] [--seed S] [--device D] [--run-dir DIR] [--FIELD VALUE ...]
+  eval RUN_DIR [--episodes N] [--stochastic] [--seed S]
+  plot RUN_DIR [RUN_DIR ...] [--out FILE.png]
+  list                      the algorithms and every config field with its default and help
+
+policygrad COMMAND --help explains a command; policygrad train ALGO --help lists ALGO's fields."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else EXIT_USAGE
+    command, rest = argv[0], argv[1:]
+    try:
+        if command not in COMMANDS:
+            raise UsageError(f"unknown command {command!r}: expected one of {' | '.join(COMMANDS)}")
+        return COMMANDS[command](rest)
+    except (UsageError, ValueError) as exc:
+        print(f"policygrad {command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"policygrad {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
