@@ -65,11 +65,13 @@ class Step:
 
 @dataclass(frozen=True)
 class Episode:
-    """One finished episode: its undiscounted return and its length in steps."""
+    """One finished episode: its undiscounted return, its length, and the vector env's step count
+    (all copies) when it ended."""
 
     env_index: int
     ret: float
     length: int
+    end_step: int = 0
 
 
 class VecEnv:
@@ -89,6 +91,7 @@ class VecEnv:
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # last step ended this copy's episode
         self.finished: list[Episode] = []
+        self.step_count = 0  # environment steps taken, all copies, since this VecEnv was made
 
     def _tensor(self, array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
@@ -107,12 +110,13 @@ class VecEnv:
         """Step every copy with ``actions`` (a NumPy array in the env's action format)."""
         obs, reward, terminated, truncated, _ = self.env.step(actions)
         reward = np.asarray(reward, dtype=np.float64)
+        self.step_count += self.num_envs
         valid = ~self._needs_reset
         self._returns = np.where(valid, self._returns + reward, 0.0)
         self._lengths = np.where(valid, self._lengths + 1, 0)
         done = (np.asarray(terminated) | np.asarray(truncated)) & valid
         for i in np.flatnonzero(done):
-            self.finished.append(Episode(int(i), float(self._returns[i]), int(self._lengths[i])))
+            self.finished.append(Episode(int(i), float(self._returns[i]), int(self._lengths[i]), self.step_count))
         self._needs_reset = done
         return Step(
             obs=self._tensor(obs),

@@ -39,12 +39,14 @@ class RunLogger:
     def wall_time(self) -> float:
         return time.perf_counter() - self.start
 
-    def episodes(self, global_step: int, episodes: list[Episode]) -> None:
+    def episodes(self, episodes: list[Episode], step_offset: int = 0) -> None:
+        """Record finished episodes at the step each ended (``end_step + step_offset``)."""
         for episode in episodes:
-            self._episodes.writerow([global_step, f"{self.wall_time():.3f}", episode.ret, episode.length])
+            step = episode.end_step + step_offset
+            self._episodes.writerow([step, f"{self.wall_time():.3f}", episode.ret, episode.length])
             self.recent_returns.append(episode.ret)
             if self.tb is not None:
-                self.tb.add_scalar("charts/episode_return", episode.ret, global_step)
+                self.tb.add_scalar("charts/episode_return", episode.ret, step)
         self._episodes_file.flush()
 
     def mean_recent_return(self) -> float:

@@ -90,7 +90,7 @@ def train(config: Config, run_dir: str | Path | None = None, overwrite: bool = F
             result = algo.iterate()
             global_step += result.steps
             updates += 1
-            logger.episodes(global_step, result.episodes)
+            logger.episodes(result.episodes)  # the trainer's VecEnv counts the same steps as global_step
             returns = [e.ret for e in result.episodes]
             metrics = {
                 "charts/episodic_return": float(np.mean(returns)) if returns else math.nan,
