@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-EXIT_USAGE = 2
+from policygrad.errors import TrainingError
+
+EXIT_USAGE = 2  # bad input: nothing ran
+EXIT_FAILED = 1  # training started and failed
 
 
 class UsageError(Exception):
@@ -171,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError) as exc:
         print(f"policygrad {command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except TrainingError as exc:
+        print(f"policygrad {command}: training failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"policygrad {command}: interrupted", file=sys.stderr)
         return 130

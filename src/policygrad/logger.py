@@ -28,6 +28,8 @@ class RunLogger:
         self._episodes = csv.writer(self._episodes_file)
         self._episodes.writerow(["global_step", "wall_time", "return", "length"])
         self.recent_returns: deque[float] = deque(maxlen=20)
+        self.global_step = 0  # of the last logged update
+        self.updates = 0
         self.tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -54,6 +56,8 @@ class RunLogger:
 
     def update(self, global_step: int, metrics: dict[str, float], steps_done: int) -> None:
         """Log one update's metrics (``global_step`` and ``wall_time`` added) and advance the bar."""
+        self.global_step = global_step
+        self.updates += 1
         row = {"global_step": global_step, "wall_time": round(self.wall_time(), 3), **metrics}
         if self._metrics_writer is None:
             self._metrics_writer = csv.DictWriter(self._metrics_file, fieldnames=list(row), restval="",

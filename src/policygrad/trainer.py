@@ -23,7 +23,7 @@ from policygrad.agent import CHECKPOINT_DIR, Agent
 from policygrad.algos import algorithm
 from policygrad.checkpoint import save_checkpoint, write_json
 from policygrad.config import Config
-from policygrad.envs import make_vec_env
+from policygrad.envs import env_spaces, make_vec_env
 from policygrad.evaluation import EvalResult, evaluate
 from policygrad.logger import RunLogger
 from policygrad.networks import build_agent
@@ -66,6 +66,32 @@ def run_record(cfg: Config, device: torch.device) -> dict:
     }
 
 
+def synchronous_loop(config: Config, algo_cls, network, logger: RunLogger, device: torch.device):
+    """Collect and update until ``total_steps``; returns (global steps, updates, optimizer)."""
+    envs = make_vec_env(config.env_id, config.num_envs, device=device)
+    algo = algo_cls(config, envs, network)
+    global_step = updates = 0
+    try:
+        while global_step < config.total_steps:
+            tick = time.perf_counter()
+            result = algo.iterate()
+            global_step += result.steps
+            updates += 1
+            logger.episodes(result.episodes)  # the VecEnv counts the same steps as global_step
+            returns = [e.ret for e in result.episodes]
+            lengths = [e.length for e in result.episodes]
+            metrics = {
+                "charts/episodic_return": float(np.mean(returns)) if returns else math.nan,
+                "charts/episodic_length": float(np.mean(lengths)) if lengths else math.nan,
+                **result.metrics,
+                "perf/sps": result.steps / max(time.perf_counter() - tick, 1e-9),
+            }
+            logger.update(global_step, metrics, result.steps)
+    finally:
+        envs.close()
+    return global_step, updates, algo.optimizer
+
+
 def train(config: Config, run_dir: str | Path | None = None, overwrite: bool = False) -> TrainResult:
     """Train ``config``'s algorithm, write its run directory and evaluate it deterministically."""
     if not isinstance(config, Config):
@@ -76,34 +102,24 @@ def train(config: Config, run_dir: str | Path | None = None, overwrite: bool = F
     torch.set_num_threads(config.torch_threads)
     seed_everything(config.seed)
 
-    envs = make_vec_env(config.env_id, config.num_envs, device=device)
-    network = build_agent(config, envs.single_observation_space, envs.single_action_space,
+    observation_space, action_space = env_spaces(config.env_id)
+    network = build_agent(config, observation_space, action_space,
                           with_value=algo_cls.needs_value(config)).to(device)
-    algo = algo_cls(config, envs, network)
     write_json(path / "config.json", run_record(config, device))
     logger = RunLogger(path, config.total_steps, config.tensorboard, config.progress)
-
-    global_step, updates, start = 0, 0, time.perf_counter()
+    start = time.perf_counter()
+    optimizer, completed = None, False
     try:
-        while global_step < config.total_steps:
-            tick = time.perf_counter()
-            result = algo.iterate()
-            global_step += result.steps
-            updates += 1
-            logger.episodes(result.episodes)  # the trainer's VecEnv counts the same steps as global_step
-            returns = [e.ret for e in result.episodes]
-            metrics = {
-                "charts/episodic_return": float(np.mean(returns)) if returns else math.nan,
-                "charts/episodic_length": float(np.mean([e.length for e in result.episodes])) if returns else math.nan,
-                **result.metrics,
-                "perf/sps": result.steps / max(time.perf_counter() - tick, 1e-9),
-            }
-            logger.update(global_step, metrics, result.steps)
+        if hasattr(algo_cls, "train_loop"):  # asynchronous algorithms (A3C) own their loop
+            global_step, updates, optimizer = algo_cls.train_loop(config, network, logger)
+        else:
+            global_step, updates, optimizer = synchronous_loop(config, algo_cls, network, logger, device)
+        completed = True
     finally:
+        # Also on a crash or Ctrl-C: the weights trained so far are kept (the manifest says so).
         logger.close()
-        envs.close()
-        counters = {"global_step": global_step, "updates": updates}
-        save_checkpoint(path / CHECKPOINT_DIR, network, algo.optimizer, config.to_dict(), counters)
+        counters = {"global_step": logger.global_step, "updates": logger.updates, "completed": completed}
+        save_checkpoint(path / CHECKPOINT_DIR, network, optimizer, config.to_dict(), counters)
     seconds = time.perf_counter() - start
 
     agent = Agent(network, config, device)

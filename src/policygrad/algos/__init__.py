@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from policygrad.algos.a3c import A3C
 from policygrad.algos.reinforce import Reinforce
 
 ALGORITHMS = {
     "reinforce": Reinforce,
+    "a3c": A3C,
 }
 
 

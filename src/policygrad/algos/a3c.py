@@ -1,0 +1,272 @@
+"""A3C (Mnih et al. 2016): asynchronous advantage actor-critic with truly parallel workers.
+
+``num_workers`` processes each own their environments and a local copy of the network. A worker
+copies the global weights, collects ``num_steps`` steps, computes n-step (or GAE) advantages and the
+gradient of the actor-critic loss on its local copy, hands that gradient to the global network and
+steps a shared optimizer, without locks (Hogwild, Recht et al. 2011). The global network and the
+optimizer's statistics live in shared memory, so every worker's step is visible to all.
+
+The parent process only listens: workers send finished episodes and metrics through a queue, and a
+shared counter makes the global step count exact. The run stops, and every worker with it, at the
+end of training, on Ctrl-C, when a worker raises (its traceback is reported), or when a worker dies
+(its exit code is reported). Workers also stop by themselves if the parent disappears.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue as queue_module
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from policygrad import losses, returns
+from policygrad.algos.base import make_optimizer
+from policygrad.config import Config, option
+from policygrad.envs import Episode, env_spaces, make_vec_env
+from policygrad.errors import TrainingError
+from policygrad.logger import RunLogger
+from policygrad.networks import ActorCritic, build_agent
+from policygrad.rollout import FixedHorizonCollector
+from policygrad.runtime import seed_everything
+
+METRIC_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/explained_variance",
+               "diag/grad_norm", "charts/learning_rate")
+
+
+@dataclass(frozen=True)
+class A3CConfig(Config):
+    num_workers: int = option(2, "worker processes, each with its own envs and network copy")
+    num_envs: int = option(4, "environments per worker")
+    num_steps: int = option(5, "steps per environment before each worker's gradient (n of n-step returns)")
+    learning_rate: float = option(1e-3, "step size of the shared optimizer")
+    optimizer: str = option("adam", "adam | rmsprop (the statistics are shared between workers)")
+    anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over total_steps")
+    gae_lambda: float = option(1.0, "GAE lambda (1.0: plain n-step returns, as in the A3C paper)")
+    norm_adv: bool = option(False, "standardise advantages per worker batch")
+    ent_coef: float = option(0.01, "weight of the entropy bonus")
+    vf_coef: float = option(0.5, "weight of the value loss")
+    max_grad_norm: float = option(0.5, "clip each worker's gradient norm to this (0: no clipping)")
+    log_every: int = option(2000, "environment steps between rows of metrics.csv")
+    algo: str = field(default="a3c", init=False, metadata={"help": "algorithm", "internal": True})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._positive_int("num_workers", "num_steps", "log_every")
+        self._choice("optimizer", ("adam", "rmsprop"))
+        self._in_unit_interval("gae_lambda")
+        if self.device not in ("auto", "cpu"):
+            raise ValueError(f"device={self.device!r} is invalid for a3c: workers run on the CPU (use auto or cpu)")
+
+
+class WorkerFailed(TrainingError):
+    """A worker raised or died; the run was stopped."""
+
+
+def share_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Create the optimizer's per-parameter state now and move it to shared memory, so that every
+    worker updates the same statistics (lazily created state would be private to each process)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state[p]
+            if isinstance(optimizer, torch.optim.Adam):
+                state["step"] = torch.zeros(())
+                state["exp_avg"] = torch.zeros_like(p)
+                state["exp_avg_sq"] = torch.zeros_like(p)
+            else:  # RMSprop
+                state["step"] = torch.zeros(())
+                state["square_avg"] = torch.zeros_like(p)
+            for value in state.values():
+                value.share_memory_()
+
+
+def worker_loss(cfg: A3CConfig, local: ActorCritic, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    """The A2C loss on one worker's rollout; returns the total loss and its named terms."""
+    with torch.no_grad():
+        next_values = torch.cat([batch.values[1:], local.value(batch.next_obs).unsqueeze(0)])
+        advantages = returns.gae(batch.rewards, batch.values, next_values, batch.terminated, batch.truncated,
+                                 cfg.gamma, cfg.gae_lambda)
+        targets = advantages + batch.values
+    weights = batch.flat(batch.valid).float()
+    dist, values = local.dist_and_value(batch.flat(batch.obs))
+    adv = batch.flat(advantages)
+    if cfg.norm_adv:
+        adv = losses.normalize(adv, weights)
+    policy = losses.policy_gradient_loss(dist.log_prob(batch.flat(batch.actions)), adv, weights)
+    value = losses.value_loss(values, batch.flat(targets), weights)
+    entropy = losses.entropy_term(dist.entropy(), weights)
+    valid = weights.bool()
+    terms = {"losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
+             "diag/explained_variance": losses.explained_variance(values.detach()[valid], batch.flat(targets)[valid])}
+    return policy + cfg.vf_coef * value - cfg.ent_coef * entropy, terms
+
+
+def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: torch.optim.Optimizer,
+                counter, stop, messages, parent_pid: int) -> None:
+    """One A3C worker: sync, collect, compute gradients, apply them to the shared network."""
+    try:
+        torch.set_num_threads(1)
+        worker_seed = cfg.seed + 1000 * (rank + 1)  # distinct per worker, all from the run's seed
+        seed_everything(worker_seed)
+        envs = make_vec_env(cfg.env_id, cfg.num_envs)
+        local = build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True)
+        local.load_state_dict(global_net.state_dict())
+        collector = FixedHorizonCollector(envs, local, cfg.num_steps, worker_seed)
+        global_params, local_params = list(global_net.parameters()), list(local.parameters())
+        while not stop.is_set() and os.getppid() == parent_pid:
+            local.load_state_dict(global_net.state_dict())
+            batch = collector.collect()
+            with counter.get_lock():
+                counter.value += batch.rewards.numel()
+                step_now = counter.value
+            loss, terms = worker_loss(cfg, local, batch)
+            local.zero_grad(set_to_none=True)
+            loss.backward()
+            limit = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
+            terms["diag/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(local_params, limit))
+            for g, p in zip(global_params, local_params):
+                g.grad = p.grad  # this process's view of the global parameters; the step writes shared memory
+            lr = cfg.learning_rate * max(0.0, 1.0 - step_now / cfg.total_steps) if cfg.anneal_lr else cfg.learning_rate
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.step()
+            terms["charts/learning_rate"] = lr
+            episodes = [(e.ret, e.length) for e in envs.pop_episodes()]
+            messages.put(("update", rank, batch.rewards.numel(), step_now, episodes, terms))
+            if step_now >= cfg.total_steps:
+                break
+        envs.close()
+    except KeyboardInterrupt:
+        pass  # the parent got the same Ctrl-C and stops everyone
+    except BaseException:
+        messages.put(("error", rank, traceback.format_exc()))
+        raise
+
+
+class RunAggregator:
+    """Turns the stream of worker updates into rows of metrics.csv, one every ``log_every`` steps."""
+
+    def __init__(self, logger: RunLogger, log_every: int) -> None:
+        self.logger, self.log_every = logger, log_every
+        self.sums: dict[str, float] = {}
+        self.count, self.steps, self.returns = 0, 0, []
+        self.next_row = log_every
+        self.last_time, self.last_step = time.perf_counter(), 0
+
+    def add(self, steps: int, step_now: int, episodes: list[tuple[float, int]], terms: dict[str, float]) -> None:
+        self.logger.episodes([Episode(-1, ret, length, step_now) for ret, length in episodes])
+        self.returns += [ret for ret, _ in episodes]
+        for key in METRIC_KEYS:
+            self.sums[key] = self.sums.get(key, 0.0) + terms[key]
+        self.count += 1
+        self.steps += steps
+        if self.steps >= self.next_row:
+            self.flush()
+
+    def flush(self, final: bool = False) -> None:
+        if self.count == 0:
+            return
+        now = time.perf_counter()
+        # The final row's interval includes waiting for workers to stop: no honest speed to report.
+        sps = math.nan if final else (self.steps - self.last_step) / max(now - self.last_time, 1e-9)
+        metrics = {"charts/episodic_return": float(np.mean(self.returns)) if self.returns else math.nan,
+                   **{k: v / self.count for k, v in self.sums.items()},
+                   "perf/sps": sps}
+        self.logger.update(self.steps, metrics, self.steps - self.last_step)
+        self.sums, self.count, self.returns = {}, 0, []
+        self.last_time, self.last_step = now, self.steps
+        self.next_row = self.steps + self.log_every
+
+
+def check_workers(workers: list, messages) -> None:
+    """Raise WorkerFailed if any worker has exited with an error or was killed. A worker that raised
+    sent its traceback before exiting: look for it in what is still queued, and report that."""
+    for rank, proc in enumerate(workers):
+        if proc.exitcode not in (None, 0):
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                try:
+                    message = messages.get(timeout=0.1)
+                except queue_module.Empty:
+                    break
+                if message[0] == "error":
+                    raise_worker_error(message)
+            raise WorkerFailed(f"A3C worker {rank} (pid {proc.pid}) died with exit code {proc.exitcode}; "
+                               "all workers were stopped")
+
+
+def raise_worker_error(message: tuple) -> None:
+    _, rank, trace = message
+    raise WorkerFailed(f"A3C worker {rank} raised; all workers were stopped:\n{trace}")
+
+
+def stop_workers(workers: list, stop, timeout: float = 5.0) -> None:
+    """Ask every worker to stop, then terminate and finally kill the ones that don't."""
+    stop.set()
+    deadline = time.monotonic() + timeout
+    for proc in workers:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in workers:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(1.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+class A3C:
+    """Asynchronous advantage actor-critic: Hogwild workers in separate processes (Mnih et al. 2016)."""
+
+    Config = A3CConfig
+
+    @staticmethod
+    def needs_value(cfg: A3CConfig) -> bool:
+        return True
+
+    @staticmethod
+    def train_loop(cfg: A3CConfig, network: ActorCritic, logger: RunLogger) -> tuple[int, int, torch.optim.Optimizer]:
+        """Run the workers to ``cfg.total_steps``; returns (global steps, updates, the shared optimizer)."""
+        env_spaces(cfg.env_id)  # fail here, not in a worker, if the env cannot be made
+        network.share_memory()
+        optimizer = make_optimizer(network.parameters(), cfg.learning_rate, cfg.optimizer)
+        share_optimizer_state(optimizer)
+        ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
+        counter, stop, messages = ctx.Value("q", 0), ctx.Event(), ctx.Queue()
+        workers = [ctx.Process(target=worker_main, name=f"a3c-worker-{rank}", daemon=True,
+                               args=(rank, cfg, network, optimizer, counter, stop, messages, os.getpid()))
+                   for rank in range(cfg.num_workers)]
+        aggregator = RunAggregator(logger, cfg.log_every)
+        updates = 0
+        try:
+            for proc in workers:
+                proc.start()
+            (logger.run_dir / "workers.json").write_text(json.dumps({"pids": [p.pid for p in workers]}))
+            next_check = 0.0
+            while True:
+                # Check liveness on a clock, not only when the queue is quiet: a busy worker keeps it full.
+                if time.monotonic() >= next_check:
+                    check_workers(workers, messages)
+                    next_check = time.monotonic() + 0.25
+                try:
+                    message = messages.get(timeout=0.1)
+                except queue_module.Empty:
+                    if all(p.exitcode == 0 for p in workers):
+                        break
+                    continue
+                if message[0] == "error":
+                    raise_worker_error(message)
+                _, _, steps, step_now, episodes, terms = message
+                aggregator.add(steps, step_now, episodes, terms)
+                updates += 1
+        finally:
+            stop_workers(workers, stop)
+            messages.cancel_join_thread()
+            aggregator.flush(final=True)  # also on failure: the counters then say how far it got
+        return counter.value, updates, optimizer
