@@ -90,3 +90,16 @@ def test_ctrl_c_stops_every_worker(tmp_path):
     # The weights trained so far were saved, marked incomplete.
     manifest = json.loads((tmp_path / "run" / "checkpoint" / "checkpoint.json").read_text())
     assert manifest["counters"]["completed"] is False and manifest["counters"]["global_step"] > 0
+
+
+def test_a3c_from_a_script_without_main_guard(tmp_path):
+    """Spawned workers must not re-run the user's script (which would start training again)."""
+    script = tmp_path / "train_a3c.py"
+    script.write_text(
+        "import policygrad as pg\n"
+        "cfg = pg.make_config('a3c', total_steps=2000, progress=False, tensorboard=False, eval_episodes=2)\n"
+        f"result = pg.train(cfg, run_dir={str(tmp_path / 'run')!r})\n"
+        "print('trained', result.global_step)\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("trained") == 1

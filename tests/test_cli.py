@@ -73,3 +73,17 @@ def test_console_script_runs_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "policygrad.cli", "train", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "nope" in proc.stderr
+
+
+def test_presets_apply_under_explicit_values_and_are_recorded(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "reinforce", "--run-dir", str(run), "--learning-rate", "0.001", *FAST]) == 0
+    record = json.loads((run / "config.json").read_text())
+    assert record["config"]["preset"] == "CartPole-v1"
+    assert record["preset_values"]["learning_rate"] == 0.004  # the preset's value, recorded
+    assert record["config"]["learning_rate"] == 0.001  # but the user's value won
+
+    plain = tmp_path / "plain"
+    assert main(["train", "reinforce", "--run-dir", str(plain), "--preset", "none", *FAST]) == 0
+    record = json.loads((plain / "config.json").read_text())
+    assert record["config"]["preset"] == "none" and record["preset_values"] == {}

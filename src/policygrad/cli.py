@@ -76,7 +76,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
 
 
 def cmd_train(argv: Sequence[str]) -> int:
-    from policygrad.algos import ALGORITHMS, algorithm
+    from policygrad.algos import ALGORITHMS, algorithm, make_config
     from policygrad.trainer import train
 
     if not argv or argv[0].startswith("-"):
@@ -93,7 +93,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     args = vars(parser.parse_args(rest))
     overwrite = args.pop("overwrite")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
-    config = algo_cls.Config(**values)
+    config = make_config(algo_name, **values)
     result = train(config, overwrite=overwrite)
     print(f"run: {result.run_dir}  ({result.global_step} steps in {result.seconds:.1f} s)")
     print(result.evaluation)

@@ -80,6 +80,7 @@ class Config:
     run_dir: str = option("", "where the run is written (default: runs/ENV__ALGO__SEED__TIME)")
     tensorboard: bool = option(True, "write TensorBoard event files")
     progress: bool = option(True, "show a progress bar")
+    preset: str = option("none", "tuned values applied under yours: auto (the env's, if any) | none | an env id")
 
     # The algorithm's name in the registry; set by each subclass, never by the user.
     algo: str = field(default="", init=False, metadata={"help": "algorithm", "internal": True})

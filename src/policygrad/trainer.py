@@ -28,6 +28,7 @@ from policygrad.evaluation import EvalResult, evaluate
 from policygrad.logger import RunLogger
 from policygrad.networks import build_agent
 from policygrad.plots import plot_runs
+from policygrad.presets import preset_values
 from policygrad.runtime import resolve_device, seed_everything
 
 
@@ -59,6 +60,7 @@ def prepare_run_dir(path: Path, overwrite: bool) -> Path:
 def run_record(cfg: Config, device: torch.device) -> dict:
     return {
         "config": cfg.to_dict(),
+        "preset_values": preset_values(cfg.algo, cfg.env_id, cfg.preset)[1],
         "device_used": str(device),
         "versions": {"policygrad": policygrad.__version__, "torch": torch.__version__,
                      "gymnasium": gymnasium.__version__, "numpy": np.__version__,

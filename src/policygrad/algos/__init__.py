@@ -22,9 +22,17 @@ def algorithm(name: str):
     return ALGORITHMS[name]
 
 
-def make_config(algo: str, **values):
-    """A validated config for ``algo``; ``values`` may come from JSON or YAML (lists become tuples)."""
+def make_config(algo: str, preset: str = "auto", **values):
+    """A validated config for ``algo``; ``values`` may come from JSON or YAML (lists become tuples).
+
+    ``preset="auto"`` starts from the tuned values for the environment (``presets/ALGO.yaml``) when
+    there are some; ``values`` always win over the preset.
+    """
     from policygrad.config import coerce_field_values
+    from policygrad.presets import preset_values
 
     config_cls = algorithm(algo).Config
-    return config_cls(**coerce_field_values(config_cls, values))
+    env_id = values.get("env_id", config_cls.env_id)
+    name, tuned = preset_values(algo, env_id, values.pop("preset", preset))
+    merged = {**coerce_field_values(config_cls, tuned), **coerce_field_values(config_cls, values)}
+    return config_cls(preset=name, **merged)

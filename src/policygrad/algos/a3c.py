@@ -14,10 +14,12 @@ end of training, on Ctrl-C, when a worker raises (its traceback is reported), or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import queue as queue_module
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -206,9 +208,30 @@ def raise_worker_error(message: tuple) -> None:
     raise WorkerFailed(f"A3C worker {rank} raised; all workers were stopped:\n{trace}")
 
 
+@contextlib.contextmanager
+def main_module_hidden():
+    """Start spawned workers without re-running the user's ``__main__``.
+
+    Spawn re-imports the parent's main script in every child, so a script that calls ``train`` without
+    an ``if __name__ == "__main__":`` guard would start training again in each worker. Workers only
+    need ``policygrad`` itself, so while they start we hide where ``__main__`` came from.
+    """
+    main = sys.modules["__main__"]
+    saved = {name: getattr(main, name) for name in ("__spec__", "__file__") if hasattr(main, name)}
+    main.__spec__ = None
+    if hasattr(main, "__file__"):
+        del main.__file__
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
+
+
 def stop_workers(workers: list, stop, timeout: float = 5.0) -> None:
     """Ask every worker to stop, then terminate and finally kill the ones that don't."""
     stop.set()
+    workers = [proc for proc in workers if proc.pid is not None]  # never started: nothing to stop
     deadline = time.monotonic() + timeout
     for proc in workers:
         proc.join(max(0.0, deadline - time.monotonic()))
@@ -245,8 +268,9 @@ class A3C:
         aggregator = RunAggregator(logger, cfg.log_every)
         updates = 0
         try:
-            for proc in workers:
-                proc.start()
+            with main_module_hidden():
+                for proc in workers:
+                    proc.start()
             (logger.run_dir / "workers.json").write_text(json.dumps({"pids": [p.pid for p in workers]}))
             next_check = 0.0
             while True:
