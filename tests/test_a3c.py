@@ -103,3 +103,17 @@ def test_a3c_from_a_script_without_main_guard(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("trained") == 1
+
+
+@pytest.mark.slow
+def test_a3c_solves_cartpole_within_500k(tmp_path):
+    """Deterministic evaluation >= 475 over 20 episodes within 500k steps on at least 4 of 5 seeds."""
+    means = []
+    for seed in range(1, 6):
+        cfg = pg.make_config("a3c", total_steps=500_000 - 2 * 20, seed=seed, progress=False, tensorboard=False)
+        result = pg.train(cfg, run_dir=tmp_path / f"seed{seed}")
+        assert result.global_step <= 500_000
+        means.append(result.evaluation.mean)
+        print(f"a3c seed {seed}: eval {result.evaluation.mean:.1f} after {result.global_step} steps "
+              f"in {result.seconds:.1f} s")
+    assert sum(m >= 475 for m in means) >= 4, means

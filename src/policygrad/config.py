@@ -92,6 +92,10 @@ class Config:
         if not isinstance(self.seed, int) or self.seed < 0:
             _fail("seed", self.seed, "an integer >= 0")
         self._choice("device", DEVICES)
+        if self.device != "auto":
+            from policygrad.runtime import resolve_device
+
+            resolve_device(self.device)  # an explicit device this machine lacks fails now, not at train()
         self._choice("activation", ACTIVATIONS)
         self._choice("init", INIT_SCHEMES)
         if not self.hidden_sizes or any(not isinstance(h, int) or h <= 0 for h in self.hidden_sizes):

@@ -50,6 +50,11 @@ class CategoricalDistribution(ActionDistribution):
     def mode(self) -> torch.Tensor:
         return self.dist.logits.argmax(dim=-1)
 
+    @property
+    def probs(self) -> torch.Tensor:
+        """Action probabilities ``(B, n)``."""
+        return self.dist.probs
+
 
 class CategoricalHead(nn.Module):
     """Linear layer from features to the logits of a ``Discrete(n)`` action space."""

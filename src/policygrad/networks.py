@@ -57,7 +57,10 @@ def init_layer(layer: nn.Linear, scheme: str, gain: float) -> None:
     elif scheme == "xavier":
         nn.init.xavier_uniform_(layer.weight, gain)
     elif scheme == "kaiming":
+        # He init has its own sqrt(2) gain; heads are scaled by the same ratio as the other schemes
+        # (0.01 / sqrt 2 for the policy) so the first policy is near-uniform whatever the scheme.
         nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+        layer.weight.data.mul_(gain / HIDDEN_GAIN)
     else:
         raise ValueError(f"init={scheme!r} is invalid: expected orthogonal | xavier | kaiming | torch-default")
     nn.init.zeros_(layer.bias)
@@ -138,9 +141,14 @@ class ActorCritic(nn.Module):
         value_features = features if self.value_body is None else self.value_body(x)
         return dist, self.value_head(value_features).squeeze(-1)
 
+    def forward(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
+        """``net(obs)`` is ``dist_and_value(obs)``: the action distribution and V(s) ``(B,)``."""
+        return self.dist_and_value(obs)
+
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """Actions ``(B, *action_shape)`` for ``obs``: the mode when deterministic, else a sample."""
+    def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """Actions ``(B, *action_shape)`` for ``obs``: the mode when ``deterministic``, else a sample.
+        (Said explicitly every time: training samples, evaluation usually takes the mode.)"""
         dist = self.dist(obs)
         return dist.mode() if deterministic else dist.sample()
 

@@ -107,7 +107,10 @@ def collect_episodes(
 
 class FixedHorizonCollector:
     """Collects ``num_steps`` steps of every copy into preallocated ``(T, N)`` buffers, carrying the
-    last observation over to the next call so that episodes run on across batches."""
+    last observation over to the next call so that episodes run on across batches.
+
+    The buffers are reused: the next ``collect()`` overwrites the Batch the previous one returned.
+    """
 
     def __init__(self, envs: VecEnv, agent: ActorCritic, num_steps: int, seed: int) -> None:
         self.envs, self.agent, self.num_steps = envs, agent, num_steps
