@@ -70,6 +70,8 @@ class Config:
     activation: str = option("tanh", "hidden activation: " + " | ".join(ACTIVATIONS))
     init: str = option("orthogonal", "weight init: " + " | ".join(INIT_SCHEMES))
     shared_trunk: bool = option(False, "policy and value share hidden layers (default: separate networks)")
+    distribution: str = option("auto", "action head for Box actions: gaussian | gaussian_state_std | tanh | "
+                               "beta (auto: gaussian; discrete spaces pick theirs)")
     learning_rate: float = option(3e-4, "Adam step size")
     gamma: float = option(0.99, "discount factor in [0, 1]")
     ent_coef: float = option(0.0, "weight of the entropy bonus")
@@ -113,7 +115,7 @@ class Config:
 
         observation_space, action_space = env_spaces(self.env_id)
         obs_size(observation_space)
-        check_action_space(action_space, getattr(self, "distribution", "auto"))
+        check_action_space(action_space, self.distribution)
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def _positive_int(self, *names: str) -> None:

@@ -9,11 +9,14 @@ ever produce valid parameters.
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical
+from torch.distributions import Bernoulli, Beta, Categorical, Normal
+from torch.nn import functional as F
 
 
 class ActionDistribution:
@@ -76,27 +79,250 @@ class CategoricalHead(nn.Module):
         return self.out
 
 
+class MultiCategoricalDistribution(ActionDistribution):
+    """Independent categoricals, one per ``MultiDiscrete`` dimension; actions ``(B, D)`` of indices."""
+
+    def __init__(self, logits: torch.Tensor, nvec: list[int]) -> None:
+        self.dists = [Categorical(logits=chunk, validate_args=False) for chunk in torch.split(logits, nvec, dim=-1)]
+
+    def sample(self) -> torch.Tensor:
+        return torch.stack([d.sample() for d in self.dists], dim=-1)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return sum(d.log_prob(a) for d, a in zip(self.dists, actions.long().unbind(-1)))
+
+    def entropy(self) -> torch.Tensor:
+        return sum(d.entropy() for d in self.dists)
+
+    def mode(self) -> torch.Tensor:
+        return torch.stack([d.logits.argmax(dim=-1) for d in self.dists], dim=-1)
+
+
+class BernoulliDistribution(ActionDistribution):
+    """Independent on/off switches for ``MultiBinary(n)``; actions ``(B, n)`` of 0.0 / 1.0."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.dist = Bernoulli(logits=logits, validate_args=False)
+
+    def sample(self) -> torch.Tensor:
+        return self.dist.sample()
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.dist.log_prob(actions.float()).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return self.dist.entropy().sum(-1)
+
+    def mode(self) -> torch.Tensor:
+        return (self.dist.logits > 0).float()
+
+
+# Log std is clamped to [LOG_STD_MIN, LOG_STD_MAX]: std from 0.0067 to 7.4. Below, log-probs blow up
+# as the policy collapses; above, actions are noise. (SB3 and Spinning Up clamp similarly.)
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+class GaussianDistribution(ActionDistribution):
+    """Diagonal Gaussian over ``Box`` actions ``(B, D)``; log-prob and entropy summed over D."""
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor) -> None:
+        self.dist = Normal(mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp(), validate_args=False)
+
+    def sample(self) -> torch.Tensor:
+        return self.dist.sample()
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.dist.log_prob(actions).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return self.dist.entropy().sum(-1)
+
+    def mode(self) -> torch.Tensor:
+        return self.dist.mean
+
+
+def _log1m_tanh_sq(u: torch.Tensor) -> torch.Tensor:
+    """log(1 - tanh(u)^2) computed stably as 2 * (log 2 - u - softplus(-2u))."""
+    return 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+
+
+class TanhGaussianDistribution(ActionDistribution):
+    """a = low + (tanh(u) + 1) / 2 * (high - low), u ~ N(mean, std): always inside the bounds.
+
+    ``log_prob`` is exact by change of variables: log N(u) - sum log(1 - tanh(u)^2) - sum log(scale)
+    (Haarnoja et al. 2018, appendix C), with u recovered by atanh of the stored action. There is no
+    closed-form entropy; ``entropy`` is the one-sample estimate -log pi(a) at a fresh sample.
+    """
+
+    EPS = 1e-6  # keeps atanh finite for actions stored exactly at a bound
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> None:
+        self.base = GaussianDistribution(mean, log_std)
+        self.loc, self.scale = (high + low) / 2, (high - low) / 2
+
+    def _squash(self, u: torch.Tensor) -> torch.Tensor:
+        return self.loc + self.scale * torch.tanh(u)
+
+    def sample(self) -> torch.Tensor:
+        return self._squash(self.base.sample())
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        y = ((actions - self.loc) / self.scale).clamp(-1 + self.EPS, 1 - self.EPS)
+        u = torch.atanh(y)
+        return self.base.log_prob(u) - (_log1m_tanh_sq(u) + self.scale.log()).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        u = self.base.dist.rsample()
+        return -(self.base.log_prob(u) - (_log1m_tanh_sq(u) + self.scale.log()).sum(-1))
+
+    def mode(self) -> torch.Tensor:
+        return self._squash(self.base.mode())
+
+
+class BetaDistribution(ActionDistribution):
+    """a = low + x * (high - low), x ~ Beta(alpha, beta) per dimension (Chou et al. 2017): bounded
+    without squashing. alpha, beta >= 1 keeps it unimodal; the deterministic action is the mean."""
+
+    def __init__(self, alpha: torch.Tensor, beta: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> None:
+        self.dist = Beta(alpha, beta, validate_args=False)
+        self.low, self.width = low, high - low
+
+    def sample(self) -> torch.Tensor:
+        return self.low + self.dist.sample() * self.width
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        x = ((actions - self.low) / self.width).clamp(1e-6, 1 - 1e-6)
+        return (self.dist.log_prob(x) - self.width.log()).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return (self.dist.entropy() + self.width.log()).sum(-1)
+
+    def mode(self) -> torch.Tensor:
+        return self.low + self.dist.mean * self.width
+
+
+class MultiCategoricalHead(nn.Module):
+    def __init__(self, in_features: int, space: gym.spaces.MultiDiscrete) -> None:
+        super().__init__()
+        self.nvec = [int(n) for n in space.nvec.reshape(-1)]
+        self.start = np.asarray(space.start).reshape(-1)
+        self.out = nn.Linear(in_features, sum(self.nvec))
+
+    def forward(self, features: torch.Tensor) -> MultiCategoricalDistribution:
+        return MultiCategoricalDistribution(self.out(features), self.nvec)
+
+    def to_env(self, actions: torch.Tensor) -> np.ndarray:
+        return actions.cpu().numpy() + self.start
+
+    @property
+    def last_layer(self) -> nn.Linear:
+        return self.out
+
+
+class BernoulliHead(nn.Module):
+    def __init__(self, in_features: int, space: gym.spaces.MultiBinary) -> None:
+        super().__init__()
+        self.out = nn.Linear(in_features, int(np.prod(space.shape)))
+
+    def forward(self, features: torch.Tensor) -> BernoulliDistribution:
+        return BernoulliDistribution(self.out(features))
+
+    def to_env(self, actions: torch.Tensor) -> np.ndarray:
+        return actions.cpu().numpy().astype(np.int8)
+
+    @property
+    def last_layer(self) -> nn.Linear:
+        return self.out
+
+
+class BoxHead(nn.Module):
+    """Heads for ``Box`` actions of shape ``(D,)``.
+
+    ``kind``: ``gaussian`` (mean from the network, log std a free parameter per dimension, starting at
+    0), ``gaussian_state_std`` (both from the network), ``tanh`` (state-dependent Gaussian squashed
+    into the bounds) or ``beta``. Actions are clipped to the bounds on their way to the environment,
+    never in the stored action: clipping the stored one would bias the log-probabilities.
+    """
+
+    def __init__(self, in_features: int, space: gym.spaces.Box, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        dim = int(np.prod(space.shape))
+        self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32).reshape(-1))
+        self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32).reshape(-1))
+        two_outputs = kind in ("gaussian_state_std", "tanh", "beta")
+        self.out = nn.Linear(in_features, 2 * dim if two_outputs else dim)
+        self.log_std = nn.Parameter(torch.zeros(dim)) if kind == "gaussian" else None
+
+    def forward(self, features: torch.Tensor) -> ActionDistribution:
+        out = self.out(features)
+        if self.kind == "gaussian":
+            return GaussianDistribution(out, self.log_std.expand_as(out))
+        first, second = out.chunk(2, dim=-1)
+        if self.kind == "gaussian_state_std":
+            return GaussianDistribution(first, second)
+        if self.kind == "tanh":
+            return TanhGaussianDistribution(first, second, self.low, self.high)
+        # softplus + 1: alpha, beta >= 1 (unimodal), and with a 0.01-gain layer both start near
+        # 1.69, a broad bump over the whole range.
+        return BetaDistribution(F.softplus(first) + 1.0, F.softplus(second) + 1.0, self.low, self.high)
+
+    def to_env(self, actions: torch.Tensor) -> np.ndarray:
+        return torch.max(torch.min(actions, self.high), self.low).cpu().numpy()
+
+    @property
+    def last_layer(self) -> nn.Linear:
+        return self.out
+
+
+BOX_KINDS = ("gaussian", "gaussian_state_std", "tanh", "beta")
+DISTRIBUTIONS = ("auto", "categorical", *BOX_KINDS)
+
+
 def check_action_space(space: gym.Space, kind: str = "auto") -> None:
     """Raise ValueError unless a head of ``kind`` can act in ``space``."""
-    if isinstance(space, gym.spaces.Discrete):
+    if kind not in DISTRIBUTIONS:
+        raise ValueError(f"distribution={kind!r} is invalid: expected one of {' | '.join(DISTRIBUTIONS)}")
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
         if kind not in ("auto", "categorical"):
-            raise ValueError(f"distribution={kind!r} does not fit a Discrete action space: use 'categorical'")
+            raise ValueError(f"distribution={kind!r} does not fit the discrete action space {space}: "
+                             "leave it at auto")
         return
-    raise ValueError(f"action space {space} is not supported: supported are Discrete (categorical)")
+    if isinstance(space, gym.spaces.Box):
+        if kind == "categorical":
+            raise ValueError(f"distribution='categorical' does not fit the continuous action space {space}: "
+                             f"expected one of {' | '.join(BOX_KINDS)}")
+        if len(space.shape) != 1:
+            raise ValueError(f"action space {space}: Box actions must be a vector (one dimension)")
+        bounded = bool(np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)))
+        if kind in ("tanh", "beta") and not bounded:
+            raise ValueError(f"distribution={kind!r} needs finite action bounds; {space} is unbounded: "
+                             "use gaussian")
+        return
+    raise ValueError(f"action space {space} is not supported: expected Discrete, MultiDiscrete, "
+                     "MultiBinary or Box")
 
 
 def make_head(space: gym.Space, in_features: int, kind: str = "auto") -> nn.Module:
-    """The distribution head for ``space``. ``kind`` picks among heads that fit the space."""
+    """The distribution head for ``space``. ``kind`` picks among heads that fit the space
+    (``auto``: categorical for discrete spaces, state-independent Gaussian for Box)."""
     check_action_space(space, kind)
-    return CategoricalHead(in_features, space)
+    if isinstance(space, gym.spaces.Discrete):
+        return CategoricalHead(in_features, space)
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return MultiCategoricalHead(in_features, space)
+    if isinstance(space, gym.spaces.MultiBinary):
+        return BernoulliHead(in_features, space)
+    return BoxHead(in_features, space, "gaussian" if kind == "auto" else kind)
 
 
 def action_shape(space: gym.Space) -> tuple[int, ...]:
-    """The shape of one stored action: ``()`` for Discrete."""
+    """The shape of one stored action: ``()`` for Discrete, ``(D,)`` otherwise."""
     if isinstance(space, gym.spaces.Discrete):
         return ()
-    return tuple(space.shape)
+    return (int(np.prod(space.shape)),)
 
 
 def action_dtype(space: gym.Space) -> torch.dtype:
-    return torch.long if isinstance(space, gym.spaces.Discrete) else torch.float32
+    """Integer indices for (Multi)Discrete, floats for Box and MultiBinary."""
+    return torch.long if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)) else torch.float32

@@ -167,5 +167,5 @@ def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with
         init=cfg.init,
         shared_trunk=cfg.shared_trunk,
         with_value=with_value,
-        distribution=getattr(cfg, "distribution", "auto"),
+        distribution=cfg.distribution,
     )
