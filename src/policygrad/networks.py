@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from policygrad.distributions import ActionDistribution, make_head
+from policygrad.normalization import ObservationNormalizer, RewardScaler
 
 ACTIVATION_LAYERS = {
     "tanh": nn.Tanh,
@@ -90,10 +91,16 @@ class ActorCritic(nn.Module):
         shared_trunk: bool = False,
         with_value: bool = True,
         distribution: str = "auto",
+        normalize_obs: bool = False,
+        reward_scaler: RewardScaler | None = None,
     ) -> None:
         super().__init__()
         self.observation_space = observation_space
         self.action_space = action_space
+        if normalize_obs and not isinstance(observation_space, gym.spaces.Box):
+            raise ValueError(f"normalize_obs=True needs Box observations, not {observation_space}")
+        self.obs_normalizer = ObservationNormalizer(observation_space.shape) if normalize_obs else None
+        self.reward_scaler = reward_scaler
         n_in = obs_size(observation_space)
         n_feat = hidden_sizes[-1]
         self.shared_trunk = shared_trunk
@@ -120,7 +127,22 @@ class ActorCritic(nn.Module):
         if isinstance(self.observation_space, gym.spaces.Discrete):
             return nn.functional.one_hot(obs.long() - int(self.observation_space.start),
                                          int(self.observation_space.n)).float()
+        if self.obs_normalizer is not None:
+            obs = self.obs_normalizer(obs.float())
         return obs.float().reshape(obs.shape[0], -1)
+
+    def observe(self, obs: torch.Tensor) -> None:
+        """Training collectors show every observation here first: it updates the running statistics
+        of observation normalization (evaluation never calls it, so they stay frozen there)."""
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.update(obs)
+
+    def learning_rewards(self, reward: torch.Tensor, done: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The rewards the algorithm learns from: scaled when ``reward_norm='scale'``, else as given.
+        (Episode returns are always logged from the environment's own rewards.)"""
+        if self.reward_scaler is None:
+            return reward
+        return self.reward_scaler.scale(reward, done, valid)
 
     def dist(self, obs: torch.Tensor) -> ActionDistribution:
         return self.policy_head(self.policy_body(self.preprocess(obs)))
@@ -168,4 +190,6 @@ def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with
         shared_trunk=cfg.shared_trunk,
         with_value=with_value,
         distribution=cfg.distribution,
+        normalize_obs=cfg.normalize_obs,
+        reward_scaler=RewardScaler(cfg.num_envs, cfg.gamma) if cfg.reward_norm == "scale" else None,
     )

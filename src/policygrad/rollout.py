@@ -66,6 +66,7 @@ def collect_episodes(
     seed: int | None = None,
     store: bool = True,
     max_steps: int = 1_000_000,
+    training: bool = False,
 ) -> tuple[Batch | None, list[Episode], int]:
     """Run exactly ``episodes`` whole episodes, spread over the copies, from a fresh reset.
 
@@ -73,8 +74,9 @@ def collect_episodes(
     invalid. Fixing the shares up front, rather than stopping at the first ``episodes`` to finish,
     avoids favouring short episodes (which finish first) in the batch.
 
-    Returns the batch (None unless ``store``), the finished episodes, and the number of environment
-    steps taken (every copy, every step: what the collection cost).
+    ``training`` feeds observations and rewards to the agent's normalization statistics (evaluation
+    leaves them frozen). Returns the batch (None unless ``store``), the finished episodes, and the
+    number of environment steps taken (every copy, every step: what the collection cost).
     """
     quota = torch.tensor(split_quota(episodes, envs.num_envs), device=envs.device)
     done_count = torch.zeros_like(quota)
@@ -87,16 +89,20 @@ def collect_episodes(
     while bool((done_count < quota).any()):
         if steps >= max_steps * envs.num_envs:
             raise RuntimeError(f"episodes did not end within {max_steps} steps: does the env have a time limit?")
+        if training:
+            agent.observe(obs)
         actions = agent.act(obs, deterministic)
         step = envs.step(agent.to_env(actions))
         steps += envs.num_envs
         counted = step.valid & (done_count < quota)
+        reward = agent.learning_rewards(step.reward, step.terminated | step.truncated, counted) if training \
+            else step.reward
         for episode in envs.pop_episodes():
             if done_count[episode.env_index] < quota[episode.env_index]:
                 finished.append(episode)
         done_count += (counted & (step.terminated | step.truncated)).long()
         if store:
-            for key, value in zip(keys, (obs, actions, step.reward, step.terminated, step.truncated, counted)):
+            for key, value in zip(keys, (obs, actions, reward, step.terminated, step.truncated, counted)):
                 columns[key].append(value)
         obs = step.obs
     if not store:
@@ -131,6 +137,7 @@ class FixedHorizonCollector:
     def collect(self) -> Batch:
         for t in range(self.num_steps):
             obs = self.next_obs
+            self.agent.observe(obs)
             dist, value = self.agent.dist_and_value(obs)
             actions = dist.sample()
             step = self.envs.step(self.agent.to_env(actions))
@@ -138,7 +145,7 @@ class FixedHorizonCollector:
             self.act_buf[t] = actions
             self.logp_buf[t] = dist.log_prob(actions)
             self.value_buf[t] = value
-            self.rew_buf[t] = step.reward
+            self.rew_buf[t] = self.agent.learning_rewards(step.reward, step.terminated | step.truncated, step.valid)
             self.term_buf[t] = step.terminated
             self.trunc_buf[t] = step.truncated
             self.valid_buf[t] = step.valid

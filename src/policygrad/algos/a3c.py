@@ -122,8 +122,14 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
         collector = FixedHorizonCollector(envs, local, cfg.num_steps, worker_seed)
         global_params, local_params = list(global_net.parameters()), list(local.parameters())
         while not stop.is_set() and os.getppid() == parent_pid:
-            local.load_state_dict(global_net.state_dict())
+            # Parameters only: normalization statistics stay per worker (like one VecNormalize each),
+            # and each worker also merges its observations into the global ones used for evaluation.
+            with torch.no_grad():
+                for g, p in zip(global_params, local_params):
+                    p.copy_(g)
             batch = collector.collect()
+            if global_net.obs_normalizer is not None:
+                global_net.obs_normalizer.update(batch.flat(batch.obs)[batch.flat(batch.valid)])
             with counter.get_lock():
                 counter.value += batch.rewards.numel()
                 step_now = counter.value

@@ -58,7 +58,8 @@ class Reinforce:
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
-        batch, episodes, steps = collect_episodes(self.envs, self.agent, cfg.episodes_per_update, seed=self.next_seed)
+        batch, episodes, steps = collect_episodes(self.envs, self.agent, cfg.episodes_per_update, seed=self.next_seed,
+                                                  training=True)
         self.next_seed = None
         T, N = batch.rewards.shape
         weights = batch.valid.float().reshape(-1)
@@ -79,6 +80,10 @@ class Reinforce:
                 batch.rewards, batch.terminated, batch.truncated, cfg.gamma, next_values, batch.valid)
         else:
             signal = rtg
+        if cfg.reward_norm == "standardize":  # the classic REINFORCE trick: returns standardised per batch
+            valid = batch.valid
+            signal = losses.normalize(signal.reshape(-1), valid.reshape(-1).float()).reshape(T, N)
+            rtg = losses.normalize(rtg.reshape(-1), valid.reshape(-1).float()).reshape(T, N)
         signal = signal.reshape(-1)
         if cfg.baseline == "mean":
             signal = signal - losses.masked_mean(signal, weights)
