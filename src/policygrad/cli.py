@@ -111,11 +111,19 @@ def cmd_eval(argv: Sequence[str]) -> int:
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
     parser.add_argument("--seed", type=int, default=10_000, help="evaluation seed (default: 10000)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | mps (default: cpu)")
+    parser.add_argument("--video", type=Path, default=None, metavar="DIR",
+                        help="also record --video-episodes episodes as MP4 files into DIR")
+    parser.add_argument("--video-episodes", type=int, default=3, help="episodes to record (default: 3)")
     args = parser.parse_args(argv)
     agent = load(args.run_dir, device=args.device)
     result = evaluate(agent, episodes=args.episodes, deterministic=not args.stochastic, seed=args.seed)
     write_json(args.run_dir / "eval.json", result.to_dict())
     print(result)
+    if args.video is not None:
+        from policygrad.video import record_video
+
+        files = record_video(agent, args.video, args.video_episodes, not args.stochastic, args.seed)
+        print(f"videos: {', '.join(str(f) for f in files)}")
     return 0
 
 

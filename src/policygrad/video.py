@@ -1,0 +1,42 @@
+"""Recording evaluation episodes to MP4 files a person can play (Gymnasium's RecordVideo + moviepy)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+from policygrad.agent import Agent
+from policygrad.envs import make_env_fn
+
+
+def record_video(agent: Agent, out_dir: str | Path, episodes: int = 3, deterministic: bool = True,
+                 seed: int = 10_000) -> list[Path]:
+    """Play ``episodes`` episodes, one copy of the env rendering RGB frames, and write one MP4 per
+    episode into ``out_dir``; returns the files written."""
+    try:
+        import moviepy  # noqa: F401  (RecordVideo needs it; say so before playing anything)
+    except ImportError:
+        raise ValueError("recording video needs moviepy: pip install 'policygrad[video]'") from None
+    out_dir = Path(out_dir)
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # render off-screen: no display needed or probed
+    try:
+        env = make_env_fn(agent.env_id, render_mode="rgb_array")()
+    except TypeError:
+        raise ValueError(f"{agent.env_id} cannot render frames (no render_mode='rgb_array')") from None
+    env = gym.wrappers.RecordVideo(env, str(out_dir), episode_trigger=lambda _: True, name_prefix="eval",
+                                   disable_logger=True)
+    try:
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + episode)
+            done = False
+            while not done:
+                with torch.no_grad():
+                    action = agent.act(obs, deterministic=deterministic)
+                obs, _, terminated, truncated, _ = env.step(action)
+                done = terminated or truncated
+    finally:
+        env.close()
+    return sorted(out_dir.glob("eval-episode-*.mp4"))
