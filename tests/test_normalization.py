@@ -43,3 +43,19 @@ def test_obs_stats_saved_reloaded_identical_and_frozen_in_evaluation(tmp_path):
     before = stats.mean.clone(), stats.count.clone()
     pg.evaluate(loaded, episodes=3)
     assert torch.equal(stats.mean, before[0]) and torch.equal(stats.count, before[1])
+
+
+def test_popart_preserves_outputs_when_its_statistics_change():
+    from policygrad.envs import env_spaces
+    from policygrad.networks import ActorCritic
+
+    obs_space, act_space = env_spaces("CartPole-v1")
+    net = ActorCritic(obs_space, act_space, popart=True)
+    obs = torch.randn(16, 4)
+    before = net.value(obs).detach().clone()
+    net.update_value_stats(torch.tensor([100.0, 120.0, 80.0, 140.0]))
+    after = net.value(obs).detach()
+    assert torch.allclose(before, after, atol=1e-4)
+    assert net.popart.stats.mean.item() == 110.0
+    # The loss sees normalized targets: (110 - mean) / std = 0.
+    assert net.normalize_values(torch.tensor([110.0])).abs().item() < 1e-6

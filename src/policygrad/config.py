@@ -74,7 +74,7 @@ class Config:
                                "beta (auto: gaussian; discrete spaces pick theirs)")
     normalize_obs: bool = option(False, "standardise observations with running statistics (saved, frozen at eval)")
     reward_norm: str = option("none", "none | scale (by running std of the discounted return) | standardize "
-                              "(returns/advantages per batch)")
+                              "(returns/advantages per batch) | popart (normalized value targets)")
     learning_rate: float = option(3e-4, "Adam step size")
     gamma: float = option(0.99, "discount factor in [0, 1]")
     ent_coef: float = option(0.0, "weight of the entropy bonus")
@@ -103,7 +103,7 @@ class Config:
             resolve_device(self.device)  # an explicit device this machine lacks fails now, not at train()
         self._choice("activation", ACTIVATIONS)
         self._choice("init", INIT_SCHEMES)
-        self._choice("reward_norm", ("none", "scale", "standardize"))
+        self._choice("reward_norm", ("none", "scale", "standardize", "popart"))
         if not self.hidden_sizes or any(not isinstance(h, int) or h <= 0 for h in self.hidden_sizes):
             _fail("hidden_sizes", self.hidden_sizes, "one or more positive integers, e.g. (64, 64)")
         if not self.learning_rate > 0:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from policygrad.distributions import ActionDistribution, make_head
-from policygrad.normalization import ObservationNormalizer, RewardScaler
+from policygrad.normalization import ObservationNormalizer, PopArt, RewardScaler
 
 ACTIVATION_LAYERS = {
     "tanh": nn.Tanh,
@@ -93,6 +93,7 @@ class ActorCritic(nn.Module):
         distribution: str = "auto",
         normalize_obs: bool = False,
         reward_scaler: RewardScaler | None = None,
+        popart: bool = False,
     ) -> None:
         super().__init__()
         self.observation_space = observation_space
@@ -111,6 +112,7 @@ class ActorCritic(nn.Module):
         if with_value:
             self.value_body = None if shared_trunk else mlp(n_in, hidden_sizes, activation)
             self.value_head = nn.Linear(n_feat, 1)
+        self.popart = PopArt() if popart and self.value_head is not None else None
         init_mlp(self.policy_body, init)
         init_layer(self.policy_head.last_layer, init, POLICY_GAIN)
         if self.value_body is not None:
@@ -151,7 +153,20 @@ class ActorCritic(nn.Module):
         if self.value_head is None:
             raise RuntimeError("this network has no value head (with_value=False)")
         body = self.policy_body if self.value_body is None else self.value_body
-        return self.value_head(body(self.preprocess(obs))).squeeze(-1)
+        return self._value_output(self.value_head(body(self.preprocess(obs))).squeeze(-1))
+
+    def _value_output(self, head_output: torch.Tensor) -> torch.Tensor:
+        """V(s) in the environment's units (PopArt's head outputs a normalized value)."""
+        return head_output if self.popart is None else self.popart.denormalize(head_output)
+
+    def normalize_values(self, values: torch.Tensor) -> torch.Tensor:
+        """Values or value targets in the units the value loss uses: normalized under PopArt, else as given."""
+        return values if self.popart is None else self.popart.normalize(values)
+
+    def update_value_stats(self, targets: torch.Tensor) -> None:
+        """Before a batch's value updates: PopArt merges its targets (and keeps V(s) unchanged)."""
+        if self.popart is not None:
+            self.popart.update(targets, self.value_head)
 
     def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
         """Both heads in one pass over the shared trunk (if any)."""
@@ -161,7 +176,7 @@ class ActorCritic(nn.Module):
         if self.value_head is None:
             return dist, torch.zeros(x.shape[0], device=x.device)
         value_features = features if self.value_body is None else self.value_body(x)
-        return dist, self.value_head(value_features).squeeze(-1)
+        return dist, self._value_output(self.value_head(value_features).squeeze(-1))
 
     def forward(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
         """``net(obs)`` is ``dist_and_value(obs)``: the action distribution and V(s) ``(B,)``."""
@@ -192,4 +207,5 @@ def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with
         distribution=cfg.distribution,
         normalize_obs=cfg.normalize_obs,
         reward_scaler=RewardScaler(cfg.num_envs, cfg.gamma) if cfg.reward_norm == "scale" else None,
+        popart=cfg.reward_norm == "popart",
     )

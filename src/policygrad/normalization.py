@@ -82,3 +82,33 @@ class RewardScaler(nn.Module):
             self.stats.update(running[valid])
             self.running_return = torch.where(done, torch.zeros_like(running), running).cpu()
         return (rewards / self.stats.std.float()).clamp(-self.clip, self.clip)
+
+
+class PopArt(nn.Module):
+    """Preserving outputs precisely, while adaptively rescaling targets (van Hasselt et al. 2016).
+
+    The value head learns a normalized value n(s); the agent reports V(s) = std * n(s) + mean, where
+    mean and std are running statistics of the value targets. Each time they change, the head's last
+    layer is rescaled so that V(s) stays exactly what it was ("preserving outputs"); the value loss is
+    computed on normalized targets, so its scale stays near 1 whatever the rewards.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats = RunningMeanStd(())
+
+    def denormalize(self, normalized: torch.Tensor) -> torch.Tensor:
+        return normalized * self.stats.std.float() + self.stats.mean.float()
+
+    def normalize(self, values: torch.Tensor) -> torch.Tensor:
+        return (values - self.stats.mean.float()) / self.stats.std.float()
+
+    @torch.no_grad()
+    def update(self, targets: torch.Tensor, head: nn.Linear) -> None:
+        """Merge ``targets`` into the statistics and rescale ``head`` (the value's last layer) so that
+        V(s) is unchanged."""
+        old_mean, old_std = self.stats.mean.clone(), self.stats.std.clone()
+        self.stats.update(targets)
+        new_mean, new_std = self.stats.mean, self.stats.std
+        head.weight.mul_((old_std / new_std).float())
+        head.bias.copy_(((old_std * head.bias.double() + old_mean - new_mean) / new_std).float())

@@ -64,15 +64,12 @@ class Reinforce:
         T, N = batch.rewards.shape
         weights = batch.valid.float().reshape(-1)
 
-        # One batched pass over every stored observation: log-probs with gradient, and values, whose
-        # shifted copy gives V(s_{t+1}) to bootstrap truncated episodes.
-        dist, values = self.agent.dist_and_value(batch.flat(batch.obs))
-        log_probs = dist.log_prob(batch.flat(batch.actions))
-        values = values.reshape(T, N)
+        # V(s_{t+1}) bootstraps truncated episodes: the values of the stored observations shifted by one.
         next_values = None
         if self.agent.has_value:
-            with_last = self.agent.value(batch.next_obs).detach().unsqueeze(0)
-            next_values = torch.cat([values.detach()[1:], with_last])
+            with torch.no_grad():
+                all_obs = torch.cat([batch.flat(batch.obs), batch.next_obs])
+                next_values = self.agent.value(all_obs)[N:].reshape(T, N)
 
         rtg = returns.reward_to_go(batch.rewards, batch.terminated, batch.truncated, cfg.gamma, next_values)
         if cfg.return_type == "total":
@@ -84,6 +81,12 @@ class Reinforce:
             valid = batch.valid
             signal = losses.normalize(signal.reshape(-1), valid.reshape(-1).float()).reshape(T, N)
             rtg = losses.normalize(rtg.reshape(-1), valid.reshape(-1).float()).reshape(T, N)
+        if self.agent.has_value:  # PopArt (if on) adapts to this batch's targets before the value pass
+            self.agent.update_value_stats(rtg.reshape(-1)[batch.valid.reshape(-1)])
+
+        # One batched pass over every stored observation: log-probs and values, with gradient.
+        dist, values = self.agent.dist_and_value(batch.flat(batch.obs))
+        log_probs = dist.log_prob(batch.flat(batch.actions))
         signal = signal.reshape(-1)
         if cfg.baseline == "mean":
             signal = signal - losses.masked_mean(signal, weights)
@@ -97,7 +100,8 @@ class Reinforce:
         loss = policy_loss - cfg.ent_coef * entropy
         metrics = {"losses/policy": policy_loss.item(), "losses/entropy": entropy.item()}
         if cfg.baseline == "value":
-            value_loss = losses.value_loss(values.reshape(-1), rtg.reshape(-1), weights)
+            value_loss = losses.value_loss(self.agent.normalize_values(values.reshape(-1)),
+                                           self.agent.normalize_values(rtg.reshape(-1)), weights)
             loss = loss + cfg.vf_coef * value_loss
             valid = batch.valid.reshape(-1)
             metrics["losses/value"] = value_loss.item()
