@@ -142,7 +142,12 @@ def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu",
 @functools.lru_cache(maxsize=64)
 def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
     """The single-copy observation and action spaces of ``env_id`` (made once per id and remembered)."""
-    env = make_env_fn(env_id)()
+    try:
+        env = make_env_fn(env_id)()
+    except ValueError:
+        raise
+    except Exception as exc:  # a missing extra (MuJoCo, Box2D) or a broken user env: say which, in one line
+        raise ValueError(f"env_id={env_id!r} could not be made: {type(exc).__name__}: {exc}") from exc
     try:
         return env.observation_space, env.action_space
     finally:

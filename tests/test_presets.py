@@ -1,0 +1,40 @@
+"""Every shipped preset builds a valid config; presets are data (safe_load), never code."""
+
+import pytest
+
+from policygrad.algos import ALGORITHMS, make_config
+from policygrad.presets import _load, available, preset_values
+
+
+def all_presets():
+    for algo in ALGORITHMS:
+        for env_id in available(algo):
+            yield algo, env_id
+
+
+@pytest.mark.parametrize("algo,env_id", list(all_presets()))
+def test_preset_builds_a_valid_config(algo, env_id):
+    try:
+        cfg = make_config(algo, env_id=env_id)
+    except ValueError as exc:
+        if "mujoco" in str(exc).lower() or "MuJoCo" in str(exc):
+            pytest.skip("MuJoCo is an optional extra: pip install 'policygrad[mujoco]'")
+        raise
+    assert cfg.preset == env_id
+    for key, value in _load(algo)[env_id].items():
+        got = getattr(cfg, key)
+        assert (list(got) if isinstance(got, tuple) else got) == value, key
+
+
+def test_every_issue_environment_has_presets():
+    for algo in ("ppo", "a2c", "a3c", "actor_critic"):
+        for env_id in ("CartPole-v1", "Acrobot-v1", "LunarLander-v3"):
+            assert env_id in available(algo), (algo, env_id)
+    for env_id in ("Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "HalfCheetah-v5",
+                   "Hopper-v5"):
+        assert env_id in available("ppo"), env_id
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(ValueError, match="preset='Nope' does not exist for ppo"):
+        preset_values("ppo", "CartPole-v1", "Nope")
