@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from policygrad.algos.a2c import A2C
 from policygrad.algos.a3c import A3C
+from policygrad.algos.actor_critic import OneStepActorCritic
+from policygrad.algos.ppo import PPO
 from policygrad.algos.reinforce import Reinforce
 
 ALGORITHMS = {
     "reinforce": Reinforce,
+    "actor_critic": OneStepActorCritic,
+    "a2c": A2C,
     "a3c": A3C,
+    "ppo": PPO,
 }
 
 

@@ -28,9 +28,15 @@ import numpy as np
 import torch
 import torch.multiprocessing as mp
 
-from policygrad import losses, returns
+from policygrad import losses
+from policygrad.algos.advantage import (
+    FlatBatch,
+    annealed_learning_rate,
+    estimate_advantages,
+    set_learning_rate,
+)
 from policygrad.algos.base import make_optimizer
-from policygrad.config import Config, option
+from policygrad.config import Config, _fail, option
 from policygrad.envs import Episode, env_spaces, make_vec_env
 from policygrad.errors import TrainingError
 from policygrad.logger import RunLogger
@@ -63,8 +69,12 @@ class A3CConfig(Config):
         self._positive_int("num_workers", "num_steps", "log_every")
         self._choice("optimizer", ("adam", "rmsprop"))
         self._in_unit_interval("gae_lambda")
+        if self.reward_norm in ("popart", "standardize"):
+            _fail("reward_norm", self.reward_norm, "none | scale for a3c (popart's statistics and per-batch "
+                  "standardisation do not survive Hogwild updates; use norm_adv for the latter)")
         if self.device not in ("auto", "cpu"):
-            raise ValueError(f"device={self.device!r} is invalid for a3c: workers run on the CPU (use auto or cpu)")
+            raise ValueError(f"device={self.device!r} is invalid for a3c: workers run on the CPU "
+                             "(use auto or cpu)")
 
 
 class WorkerFailed(TrainingError):
@@ -90,22 +100,15 @@ def share_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
 
 def worker_loss(cfg: A3CConfig, local: ActorCritic, batch) -> tuple[torch.Tensor, dict[str, float]]:
     """The A2C loss on one worker's rollout; returns the total loss and its named terms."""
-    with torch.no_grad():
-        next_values = torch.cat([batch.values[1:], local.value(batch.next_obs).unsqueeze(0)])
-        advantages = returns.gae(batch.rewards, batch.values, next_values, batch.terminated, batch.truncated,
-                                 cfg.gamma, cfg.gae_lambda)
-        targets = advantages + batch.values
-    weights = batch.flat(batch.valid).float()
-    dist, values = local.dist_and_value(batch.flat(batch.obs))
-    adv = batch.flat(advantages)
-    if cfg.norm_adv:
-        adv = losses.normalize(adv, weights)
-    policy = losses.policy_gradient_loss(dist.log_prob(batch.flat(batch.actions)), adv, weights)
-    value = losses.value_loss(values, batch.flat(targets), weights)
-    entropy = losses.entropy_term(dist.entropy(), weights)
-    valid = weights.bool()
+    advantages, targets = estimate_advantages(batch, local, cfg.gamma, "gae", cfg.gae_lambda)
+    flat = FlatBatch.from_batch(batch, advantages, targets)
+    dist, values = local.dist_and_value(flat.obs)
+    adv = losses.normalize(flat.advantages, flat.weights) if cfg.norm_adv else flat.advantages
+    policy = losses.policy_gradient_loss(dist.log_prob(flat.actions), adv, flat.weights)
+    value = losses.value_loss(values, flat.targets, flat.weights)
+    entropy = losses.entropy_term(dist.entropy(), flat.weights)
     terms = {"losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
-             "diag/explained_variance": losses.explained_variance(values.detach()[valid], batch.flat(targets)[valid])}
+             "diag/explained_variance": flat.explained_variance()}
     return policy + cfg.vf_coef * value - cfg.ent_coef * entropy, terms
 
 
@@ -140,9 +143,8 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
             terms["diag/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(local_params, limit))
             for g, p in zip(global_params, local_params):
                 g.grad = p.grad  # this process's view of the global parameters; the step writes shared memory
-            lr = cfg.learning_rate * max(0.0, 1.0 - step_now / cfg.total_steps) if cfg.anneal_lr else cfg.learning_rate
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = annealed_learning_rate(cfg.learning_rate, step_now, cfg.total_steps, cfg.anneal_lr)
+            set_learning_rate(optimizer, lr)
             optimizer.step()
             terms["charts/learning_rate"] = lr
             episodes = [(e.ret, e.length) for e in envs.pop_episodes()]
@@ -167,7 +169,8 @@ class RunAggregator:
         self.next_row = log_every
         self.last_time, self.last_step = time.perf_counter(), 0
 
-    def add(self, steps: int, step_now: int, episodes: list[tuple[float, int]], terms: dict[str, float]) -> None:
+    def add(self, steps: int, step_now: int, episodes: list[tuple[float, int]],
+            terms: dict[str, float]) -> None:
         self.logger.episodes([Episode(-1, ret, length, step_now) for ret, length in episodes])
         self.returns += [ret for ret, _ in episodes]
         for key in METRIC_KEYS:
@@ -260,7 +263,8 @@ class A3C:
         return True
 
     @staticmethod
-    def train_loop(cfg: A3CConfig, network: ActorCritic, logger: RunLogger) -> tuple[int, int, torch.optim.Optimizer]:
+    def train_loop(cfg: A3CConfig, network: ActorCritic,
+                   logger: RunLogger) -> tuple[int, int, torch.optim.Optimizer]:
         """Run the workers to ``cfg.total_steps``; returns (global steps, updates, the shared optimizer)."""
         env_spaces(cfg.env_id)  # fail here, not in a worker, if the env cannot be made
         network.share_memory()

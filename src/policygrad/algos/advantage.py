@@ -1,0 +1,142 @@
+"""What the fixed-horizon actor-critics (actor_critic, a2c, ppo) share.
+
+Each of them collects ``num_envs`` x ``num_steps`` steps with :class:`FixedHorizonCollector`, turns
+the batch into advantages and value targets, and takes gradient steps on flat views of it. This
+module holds those shared steps, so that each algorithm file only says which loss it minimises and
+how many gradient steps it takes:
+
+- :func:`estimate_advantages`: GAE(lambda) or n-step advantages and value targets from a batch;
+- :class:`FlatBatch`: the batch as ``(B,)`` rows, B = T * N, indexable by minibatch;
+- :func:`annealed_learning_rate`: linear learning-rate decay over ``total_steps``;
+- :func:`check_fixed_horizon`: validation of the fields these configs share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from policygrad import returns
+from policygrad.config import Config
+from policygrad.networks import ActorCritic
+from policygrad.rollout import Batch
+
+ESTIMATORS = ("gae", "nstep")
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def check_fixed_horizon(cfg: Config) -> None:
+    """Validate the fields every fixed-horizon config has: ``num_steps``, ``optimizer``,
+    ``advantage_estimator`` and ``gae_lambda`` (ValueError naming field, value and what is allowed)."""
+    cfg._positive_int("num_steps")
+    cfg._choice("optimizer", OPTIMIZERS)
+    cfg._choice("advantage_estimator", ESTIMATORS)
+    cfg._in_unit_interval("gae_lambda")
+
+
+def bootstrap_values(batch: Batch, agent: ActorCritic) -> torch.Tensor:
+    """V(s_{t+1}) for every step: the stored values shifted by one, then V(next_obs) at the horizon.
+
+    ======== ========== ====================================================================
+    returns  (T, N)     V of the observation step t returned
+    ======== ========== ====================================================================
+
+    Under NEXT_STEP autoreset the observation stored after an episode's last step is that episode's
+    final observation, so the shifted values bootstrap a truncated episode correctly too.
+    """
+    with torch.no_grad():
+        last = agent.value(batch.next_obs).unsqueeze(0)
+    return torch.cat([batch.values[1:], last])
+
+
+@torch.no_grad()
+def estimate_advantages(
+    batch: Batch, agent: ActorCritic, gamma: float, estimator: str = "gae", gae_lambda: float = 0.95
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Advantages and value targets of a fixed-horizon batch (no gradient).
+
+    ============ ========== ===========================================================
+    advantages   (T, N)     A_t, the signal of the policy loss
+    targets      (T, N)     what V(s_t) is regressed on: A_t + V_old(s_t)
+    ============ ========== ===========================================================
+
+    ``gae``: generalised advantage estimation (Schulman et al. 2016) with ``gae_lambda``.
+    ``nstep``: the A3C paper's targets (Mnih et al. 2016, algorithm S3): every step sums the rewards
+    up to the horizon (or its episode's end) and bootstraps from V there, so step t looks T - t steps
+    ahead; the advantage is that target minus V(s_t). It equals GAE with lambda = 1.
+    Rows of autoreset steps (``batch.valid`` False) hold numbers that no loss may use.
+    """
+    next_values = bootstrap_values(batch, agent)
+    if estimator == "gae":
+        advantages = returns.gae(batch.rewards, batch.values, next_values, batch.terminated, batch.truncated,
+                                 gamma, gae_lambda)
+        return advantages, advantages + batch.values
+    if estimator == "nstep":
+        targets = returns.nstep_returns(batch.rewards, batch.terminated, batch.truncated, next_values, gamma,
+                                        n=batch.num_steps)
+        return targets - batch.values, targets
+    raise ValueError(f"advantage_estimator={estimator!r} is invalid: expected " + " | ".join(ESTIMATORS))
+
+
+@dataclass
+class FlatBatch:
+    """A fixed-horizon batch with its advantages, flattened to B = T * N rows.
+
+    =========== ============ =====================================================
+    obs         (B, *obs)    observations the actions were taken on
+    actions     (B, *act)    actions taken
+    log_probs   (B,)         log pi_old(a|s) at collection
+    values      (B,)         V_old(s) at collection
+    advantages  (B,)         A_t (not normalised: that happens per minibatch)
+    targets     (B,)         value targets
+    weights     (B,)         1.0 for real transitions, 0.0 for autoreset steps
+    =========== ============ =====================================================
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    targets: torch.Tensor
+    weights: torch.Tensor
+
+    @classmethod
+    def from_batch(cls, batch: Batch, advantages: torch.Tensor, targets: torch.Tensor) -> FlatBatch:
+        """Views of ``batch``'s buffers (no copy), plus the float weights made from ``batch.valid``."""
+        return cls(
+            obs=batch.flat(batch.obs), actions=batch.flat(batch.actions), log_probs=batch.flat(batch.log_probs),
+            values=batch.flat(batch.values), advantages=batch.flat(advantages), targets=batch.flat(targets),
+            weights=batch.flat(batch.valid).float(),
+        )
+
+    def __len__(self) -> int:
+        return self.weights.shape[0]
+
+    def rows(self, index: torch.Tensor | slice) -> FlatBatch:
+        """The minibatch of rows ``index``. A slice gives views; a random subset of rows cannot be a
+        view, so an index tensor gathers each field once (the least copying a shuffle allows)."""
+        return FlatBatch(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
+
+    @torch.no_grad()
+    def explained_variance(self) -> float:
+        """How much of the targets' variance V_old explains, over real transitions only."""
+        from policygrad.losses import explained_variance
+
+        valid = self.weights.bool()
+        return explained_variance(self.values[valid], self.targets[valid])
+
+
+def annealed_learning_rate(learning_rate: float, steps_done: int, total_steps: int, anneal: bool) -> float:
+    """The step size for an update after ``steps_done`` environment steps: decays linearly from
+    ``learning_rate`` at the start to 0 at ``total_steps`` when ``anneal`` (Huang et al. 2022, "The 37
+    implementation details of PPO", detail 4), constant otherwise."""
+    if not anneal:
+        return learning_rate
+    return learning_rate * max(0.0, 1.0 - steps_done / total_steps)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate

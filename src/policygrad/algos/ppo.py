@@ -1,0 +1,162 @@
+"""PPO with the clipped surrogate objective (Schulman et al. 2017), as in CleanRL's ``ppo.py``.
+
+Every iteration collects ``num_envs`` x ``num_steps`` steps, computes GAE advantages once, then takes
+``update_epochs`` passes over the batch in ``num_minibatches`` shuffled minibatches, minimising
+
+    loss = -E[min(r A, clip(r, 1 - clip_coef, 1 + clip_coef) A)]      r = pi(a|s) / pi_old(a|s)
+           + vf_coef * 0.5 * E[(V(s) - target)^2]                     (clipped too with clip_vloss)
+           - ent_coef * E[H(pi(.|s))]
+
+The clip removes the incentive to move r outside [1 - eps, 1 + eps] in the direction the advantage
+favours, so the many gradient steps on one batch cannot push the policy far from the one that
+collected it. ``target_kl`` stops the epochs early when the policy moved too far anyway.
+Implementation details follow Huang et al. 2022, "The 37 implementation details of PPO".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from policygrad import losses
+from policygrad.algos.advantage import (
+    FlatBatch,
+    annealed_learning_rate,
+    check_fixed_horizon,
+    estimate_advantages,
+    set_learning_rate,
+)
+from policygrad.algos.base import Iteration, gradient_step, make_optimizer
+from policygrad.config import Config, _fail, option
+from policygrad.envs import VecEnv
+from policygrad.networks import ActorCritic
+from policygrad.rollout import FixedHorizonCollector
+
+# Averaged over the minibatch steps of an iteration and logged every iteration.
+MINIBATCH_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/approx_kl", "diag/clipfrac",
+                  "diag/grad_norm")
+
+
+@dataclass(frozen=True)
+class PPOConfig(Config):
+    num_envs: int = option(8, "parallel copies of the environment, stepped as one vector env")
+    num_steps: int = option(128, "steps per environment in each rollout (batch_size = num_envs * num_steps)")
+    learning_rate: float = option(2.5e-3, "optimizer step size (annealed to 0 with anneal_lr)")
+    optimizer: str = option("adam", "adam | rmsprop")
+    anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over total_steps")
+    gamma: float = option(0.98, "discount factor in [0, 1]")
+    advantage_estimator: str = option("gae", "gae (uses gae_lambda) | nstep (bootstrap at the horizon)")
+    gae_lambda: float = option(0.9, "GAE lambda: 0 is the TD error, 1 the Monte-Carlo advantage")
+    num_minibatches: int = option(4, "minibatches per epoch; must divide batch_size")
+    update_epochs: int = option(10, "passes over each batch")
+    norm_adv: bool = option(True, "standardise the advantages of each minibatch")
+    clip_coef: float = option(0.2, "clip the probability ratio to [1 - clip_coef, 1 + clip_coef]")
+    clip_vloss: bool = option(False, "clip the value update to clip_coef around the old value (PPO2)")
+    ent_coef: float = option(0.0, "weight of the entropy bonus")
+    vf_coef: float = option(0.5, "weight of the value loss")
+    max_grad_norm: float = option(0.5, "clip the global gradient norm to this (0: no clipping)")
+    target_kl: float = option(0.0, "stop the iteration's epochs once approx KL exceeds this (0: never)")
+    algo: str = field(default="ppo", init=False, metadata={"help": "algorithm", "internal": True})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fixed_horizon(self)
+        self._positive_int("num_minibatches", "update_epochs")
+        self._non_negative("target_kl")
+        if not isinstance(self.clip_coef, (int, float)) or not self.clip_coef > 0:
+            _fail("clip_coef", self.clip_coef, "a number > 0")
+        if self.batch_size % self.num_minibatches != 0:
+            _fail("num_minibatches", self.num_minibatches,
+                  f"a divisor of batch_size = num_envs * num_steps = {self.batch_size}")
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per rollout: num_envs * num_steps."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        """Transitions per gradient step: batch_size // num_minibatches."""
+        return self.batch_size // self.num_minibatches
+
+
+def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    """The PPO loss on one minibatch and its named terms and diagnostics (approx KL and clipfrac are
+    measured before this minibatch's step, i.e. for the policy that produced the loss)."""
+    dist, values = agent.dist_and_value(mb.obs)
+    log_probs = dist.log_prob(mb.actions)
+    # Normalising per minibatch (not per batch) is what the reference implementations do (detail 7).
+    adv = losses.normalize(mb.advantages, mb.weights) if cfg.norm_adv else mb.advantages
+    policy = losses.ppo_clip_loss(log_probs, mb.log_probs, adv, cfg.clip_coef, mb.weights)
+    if cfg.clip_vloss:
+        value = losses.value_loss(values, mb.targets, mb.weights, old_values=mb.values, clip_coef=cfg.clip_coef)
+    else:
+        value = losses.value_loss(values, mb.targets, mb.weights)
+    entropy = losses.entropy_term(dist.entropy(), mb.weights)
+    terms = {"losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
+             "diag/approx_kl": losses.approx_kl(log_probs.detach(), mb.log_probs, mb.weights),
+             "diag/clipfrac": losses.clip_fraction(log_probs.detach(), mb.log_probs, cfg.clip_coef, mb.weights)}
+    return policy + cfg.vf_coef * value - cfg.ent_coef * entropy, terms
+
+
+class PPO:
+    """Proximal policy optimisation, clipped: update_epochs x num_minibatches steps per rollout."""
+
+    Config = PPOConfig
+
+    @staticmethod
+    def needs_value(cfg: PPOConfig) -> bool:
+        return True
+
+    def __init__(self, cfg: PPOConfig, envs: VecEnv, agent: ActorCritic) -> None:
+        self.cfg, self.envs, self.agent = cfg, envs, agent
+        self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate, cfg.optimizer)
+        self.collector = FixedHorizonCollector(envs, agent, cfg.num_steps, seed=cfg.seed)
+        self.steps_done = 0
+
+    def iterate(self) -> Iteration:
+        cfg = self.cfg
+        lr = annealed_learning_rate(cfg.learning_rate, self.steps_done, cfg.total_steps, cfg.anneal_lr)
+        set_learning_rate(self.optimizer, lr)
+
+        batch = self.collector.collect()
+        advantages, targets = estimate_advantages(batch, self.agent, cfg.gamma, cfg.advantage_estimator,
+                                                  cfg.gae_lambda)
+        data = FlatBatch.from_batch(batch, advantages, targets)
+        metrics = self.update(data)
+
+        steps = batch.rewards.numel()
+        self.steps_done += steps
+        metrics.update({"diag/explained_variance": data.explained_variance(), "charts/learning_rate": lr})
+        return Iteration(steps=steps, episodes=self.envs.pop_episodes(), metrics=metrics)
+
+    def update(self, data: FlatBatch) -> dict[str, float]:
+        """``update_epochs`` shuffled passes over ``data``; returns the terms averaged over the
+        minibatches seen (grad_norm over the steps taken) and the number of epochs started."""
+        cfg = self.cfg
+        sums = dict.fromkeys(MINIBATCH_KEYS, 0.0)
+        seen = stepped = epochs = 0
+        stop = False
+        while epochs < cfg.update_epochs and not stop:
+            epochs += 1
+            order = torch.randperm(len(data), device=data.weights.device)
+            for start in range(0, len(data), cfg.minibatch_size):
+                mb = data.rows(order[start:start + cfg.minibatch_size])
+                loss, terms = ppo_minibatch_loss(cfg, self.agent, mb)
+                seen += 1
+                for key, value in terms.items():
+                    sums[key] += value
+                # Early stop on the KL of the policy about to be stepped (as SB3 does): the step that
+                # would push it further from pi_old is never taken.
+                if cfg.target_kl > 0 and terms["diag/approx_kl"] > cfg.target_kl:
+                    stop = True
+                    break
+                sums["diag/grad_norm"] += gradient_step(self.optimizer, loss, self.agent.parameters(),
+                                                        cfg.max_grad_norm)
+                stepped += 1
+        metrics = {key: total / seen for key, total in sums.items()}
+        metrics["diag/grad_norm"] = sums["diag/grad_norm"] / stepped if stepped else math.nan
+        metrics["diag/epochs"] = float(epochs)
+        return metrics
