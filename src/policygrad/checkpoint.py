@@ -60,7 +60,7 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
         state.setdefault(int(index), {})[key] = value
     for index, entries in meta.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(entries)
-    return {"state": state, "param_groups": meta["param_groups"]}
+    return {"state": dict(sorted(state.items())), "param_groups": meta["param_groups"]}
 
 
 def save_checkpoint(
