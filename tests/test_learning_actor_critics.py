@@ -1,0 +1,49 @@
+"""Slow learning thresholds of the actor-critic family (make test-slow). Each budget is an upper
+bound on environment steps: total_steps is set so the last rollout cannot overshoot it."""
+
+import pytest
+
+import policygrad as pg
+
+
+def solve_rate(algo, budget, rollout, threshold, tmp_path, env_id="CartPole-v1", seeds=range(1, 6), **fields):
+    means = []
+    for seed in seeds:
+        cfg = pg.make_config(algo, env_id=env_id, total_steps=budget - rollout, seed=seed, progress=False,
+                             tensorboard=False, **fields)
+        result = pg.train(cfg, run_dir=tmp_path / f"{algo}-{seed}")
+        assert result.global_step <= budget
+        means.append(result.evaluation.mean)
+        print(f"{algo} {env_id} seed {seed}: eval {result.evaluation.mean:.1f} after {result.global_step} steps "
+              f"in {result.seconds:.1f} s")
+    return sum(m > threshold for m in means), means
+
+
+@pytest.mark.slow
+def test_ppo_solves_cartpole_within_100k(tmp_path):
+    passed, means = solve_rate("ppo", 100_000, 8 * 128, 474.999, tmp_path)
+    assert passed >= 4, means
+
+
+@pytest.mark.slow
+def test_a2c_solves_cartpole_within_500k(tmp_path):
+    passed, means = solve_rate("a2c", 500_000, 8 * 5, 474.999, tmp_path)
+    assert passed >= 4, means
+
+
+@pytest.mark.slow
+def test_one_step_actor_critic_above_200_within_300k(tmp_path):
+    passed, means = solve_rate("actor_critic", 300_000, 8, 200, tmp_path)
+    assert passed >= 4, means
+
+
+@pytest.mark.slow
+def test_ppo_acrobot_above_minus_100_within_300k(tmp_path):
+    passed, means = solve_rate("ppo", 300_000, 16 * 256, -100, tmp_path, env_id="Acrobot-v1")
+    assert passed >= 4, means
+
+
+@pytest.mark.slow
+def test_ppo_pendulum_above_minus_250_within_200k(tmp_path):
+    passed, means = solve_rate("ppo", 200_000, 4 * 1024, -250, tmp_path, env_id="Pendulum-v1")
+    assert passed >= 3, means
