@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/policygrad train reinforce --env CartPole-v1 --total-steps 300000 --run-dir $(DEMO) --overwrite
+	$(VENV)/bin/policygrad train ppo --env CartPole-v1 --total-steps 100000 --run-dir $(DEMO) --overwrite
 	$(VENV)/bin/policygrad eval $(DEMO) --episodes 20
 	$(VENV)/bin/policygrad plot $(DEMO) --out $(DEMO)/learning_curve.png
 	@echo "learning curve: $(DEMO)/learning_curve.png   (tensorboard --logdir runs)"
