@@ -73,7 +73,7 @@ def run_in_subprocess(tmp_path: Path, total_steps: int) -> tuple[subprocess.Pope
 def test_killing_one_worker_stops_the_run_cleanly(tmp_path):
     proc, pids = run_in_subprocess(tmp_path, total_steps=10_000_000)
     os.kill(pids[1], signal.SIGKILL)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "A3C worker 1" in stderr and "died with exit code -9" in stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
@@ -83,7 +83,7 @@ def test_killing_one_worker_stops_the_run_cleanly(tmp_path):
 def test_ctrl_c_stops_every_worker(tmp_path):
     proc, pids = run_in_subprocess(tmp_path, total_steps=10_000_000)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr
     assert not any(alive(pid) for pid in pids)

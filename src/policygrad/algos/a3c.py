@@ -237,13 +237,23 @@ def main_module_hidden():
             setattr(main, name, value)
 
 
-def stop_workers(workers: list, stop, timeout: float = 5.0) -> None:
-    """Ask every worker to stop, then terminate and finally kill the ones that don't."""
+def stop_workers(workers: list, stop, messages, timeout: float = 5.0) -> None:
+    """Ask every worker to stop, then terminate and finally kill the ones that don't.
+
+    While waiting, keep emptying the queue: a worker cannot exit while its last messages are stuck in
+    a full pipe (the multiprocessing docs' "joining processes that use queues" deadlock).
+    """
     stop.set()
     workers = [proc for proc in workers if proc.pid is not None]  # never started: nothing to stop
     deadline = time.monotonic() + timeout
-    for proc in workers:
-        proc.join(max(0.0, deadline - time.monotonic()))
+    while any(proc.is_alive() for proc in workers) and time.monotonic() < deadline:
+        try:
+            while True:
+                messages.get_nowait()
+        except (queue_module.Empty, OSError, EOFError):
+            pass
+        for proc in workers:
+            proc.join(0.02)
     for proc in workers:
         if proc.is_alive():
             proc.terminate()
@@ -300,7 +310,7 @@ class A3C:
                 aggregator.add(steps, step_now, episodes, terms)
                 updates += 1
         finally:
-            stop_workers(workers, stop)
+            stop_workers(workers, stop, messages)
             messages.cancel_join_thread()
             aggregator.flush(final=True)  # also on failure: the counters then say how far it got
         return counter.value, updates, optimizer
