@@ -130,7 +130,9 @@ def load_model_state(folder: str | Path, model: torch.nn.Module, device: str | t
     return manifest
 
 
-def load_optimizer_state(folder: str | Path, optimizer: torch.optim.Optimizer, device: str | torch.device = "cpu") -> None:
+def load_optimizer_state(folder: str | Path, optimizer: torch.optim.Optimizer,
+                         device: str | torch.device = "cpu") -> None:
+    """Load the optimizer state saved beside the weights (checksummed like them)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     tensors = _load_checked(folder, OPTIMIZER_FILE, manifest, device)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -97,7 +98,8 @@ class VecEnv:
         return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
 
     def reset(self, seed: int | None = None) -> torch.Tensor:
-        """Reset every copy (seeded from ``seed`` when given: ``seed + i`` for copy i of a sync vector env); episodes in flight are dropped."""
+        """Reset every copy (seeded from ``seed`` when given: ``seed + i`` for copy i of a sync vector
+        env); episodes in flight are dropped."""
         obs, _ = self.env.reset(seed=seed)
         if seed is not None:
             self.env.action_space.seed(seed)

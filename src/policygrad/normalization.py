@@ -74,7 +74,8 @@ class RewardScaler(nn.Module):
         self.gamma, self.clip = gamma, clip
         self.running_return = torch.zeros(num_envs, dtype=torch.float64)  # not saved: per-episode state
 
-    def scale(self, rewards: torch.Tensor, done: torch.Tensor, valid: torch.Tensor, update: bool = True) -> torch.Tensor:
+    def scale(self, rewards: torch.Tensor, done: torch.Tensor, valid: torch.Tensor,
+              update: bool = True) -> torch.Tensor:
         """Scaled rewards ``(N,)``; with ``update``, the discounted returns (real steps only) feed the stats."""
         if update:
             running = self.running_return.to(rewards.device)

@@ -19,7 +19,9 @@ from policygrad import losses
 from policygrad.algos.advantage import (
     FlatBatch,
     annealed_learning_rate,
+    apply_reward_norm,
     check_fixed_horizon,
+    critic_loss,
     estimate_advantages,
     set_learning_rate,
 )
@@ -78,13 +80,13 @@ class A2C:
         batch = self.collector.collect()
         advantages, targets = estimate_advantages(batch, self.agent, cfg.gamma, cfg.advantage_estimator,
                                                   cfg.gae_lambda)
-        data = FlatBatch.from_batch(batch, advantages, targets)
+        data = apply_reward_norm(FlatBatch.from_batch(batch, advantages, targets), self.agent, cfg.reward_norm)
 
         # Recompute log-probs and values with gradient in one batched pass (collection kept no graph).
         dist, values = self.agent.dist_and_value(data.obs)
         adv = losses.normalize(data.advantages, data.weights) if cfg.norm_adv else data.advantages
         policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv, data.weights)
-        value = losses.value_loss(values, data.targets, data.weights)
+        value = critic_loss(self.agent, values, data)
         entropy = losses.entropy_term(dist.entropy(), data.weights)
         loss = policy + cfg.vf_coef * value - cfg.ent_coef * entropy
         grad_norm = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)

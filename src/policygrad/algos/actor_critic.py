@@ -24,7 +24,9 @@ from policygrad.algos.advantage import (
     OPTIMIZERS,
     FlatBatch,
     annealed_learning_rate,
+    apply_reward_norm,
     bootstrap_values,
+    critic_loss,
     set_learning_rate,
 )
 from policygrad.algos.base import Iteration, gradient_step, make_optimizer
@@ -78,11 +80,12 @@ class OneStepActorCritic:
         delta = returns.td_errors(batch.rewards, batch.values, bootstrap_values(batch, self.agent),
                                   batch.terminated, cfg.gamma)
         data = FlatBatch.from_batch(batch, advantages=delta, targets=delta + batch.values)
+        data = apply_reward_norm(data, self.agent, cfg.reward_norm)
 
         dist, values = self.agent.dist_and_value(data.obs)
         adv = losses.normalize(data.advantages, data.weights) if cfg.norm_adv else data.advantages
         policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv, data.weights)
-        value = losses.value_loss(values, data.targets, data.weights)
+        value = critic_loss(self.agent, values, data)
         entropy = losses.entropy_term(dist.entropy(), data.weights)
         loss = policy + cfg.vf_coef * value - cfg.ent_coef * entropy
         grad_norm = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from policygrad import returns
+from policygrad import losses, returns
 from policygrad.config import Config
 from policygrad.networks import ActorCritic
 from policygrad.rollout import Batch
@@ -122,10 +122,28 @@ class FlatBatch:
     @torch.no_grad()
     def explained_variance(self) -> float:
         """How much of the targets' variance V_old explains, over real transitions only."""
-        from policygrad.losses import explained_variance
-
         valid = self.weights.bool()
-        return explained_variance(self.values[valid], self.targets[valid])
+        return losses.explained_variance(self.values[valid], self.targets[valid])
+
+
+def apply_reward_norm(data: FlatBatch, agent: ActorCritic, reward_norm: str) -> FlatBatch:
+    """What ``reward_norm`` does once a batch's advantages exist (``scale`` already acted on the rewards
+    during collection): ``standardize`` standardises the advantages over the whole batch; ``popart``
+    merges the value targets into PopArt's statistics (the critic's outputs are preserved)."""
+    if reward_norm == "standardize":
+        data.advantages = losses.normalize(data.advantages, data.weights)
+    elif reward_norm == "popart":
+        agent.update_value_stats(data.targets[data.weights.bool()])
+    return data
+
+
+def critic_loss(agent: ActorCritic, values: torch.Tensor, data: FlatBatch,
+                clip_coef: float | None = None) -> torch.Tensor:
+    """The value loss in the units the critic learns in (PopArt-normalized when on, else raw);
+    ``clip_coef`` clips the update around the collection-time values (PPO2's value clipping)."""
+    scale = agent.normalize_values
+    old = scale(data.values) if clip_coef is not None else None
+    return losses.value_loss(scale(values), scale(data.targets), data.weights, old_values=old, clip_coef=clip_coef)
 
 
 def annealed_learning_rate(learning_rate: float, steps_done: int, total_steps: int, anneal: bool) -> float:

@@ -24,7 +24,9 @@ from policygrad import losses
 from policygrad.algos.advantage import (
     FlatBatch,
     annealed_learning_rate,
+    apply_reward_norm,
     check_fixed_horizon,
+    critic_loss,
     estimate_advantages,
     set_learning_rate,
 )
@@ -90,10 +92,7 @@ def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch) -> tup
     # Normalising per minibatch (not per batch) is what the reference implementations do (detail 7).
     adv = losses.normalize(mb.advantages, mb.weights) if cfg.norm_adv else mb.advantages
     policy = losses.ppo_clip_loss(log_probs, mb.log_probs, adv, cfg.clip_coef, mb.weights)
-    if cfg.clip_vloss:
-        value = losses.value_loss(values, mb.targets, mb.weights, old_values=mb.values, clip_coef=cfg.clip_coef)
-    else:
-        value = losses.value_loss(values, mb.targets, mb.weights)
+    value = critic_loss(agent, values, mb, cfg.clip_coef if cfg.clip_vloss else None)
     entropy = losses.entropy_term(dist.entropy(), mb.weights)
     terms = {"losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
              "diag/approx_kl": losses.approx_kl(log_probs.detach(), mb.log_probs, mb.weights),
@@ -124,7 +123,7 @@ class PPO:
         batch = self.collector.collect()
         advantages, targets = estimate_advantages(batch, self.agent, cfg.gamma, cfg.advantage_estimator,
                                                   cfg.gae_lambda)
-        data = FlatBatch.from_batch(batch, advantages, targets)
+        data = apply_reward_norm(FlatBatch.from_batch(batch, advantages, targets), self.agent, cfg.reward_norm)
         metrics = self.update(data)
 
         steps = batch.rewards.numel()
