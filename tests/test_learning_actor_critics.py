@@ -33,7 +33,7 @@ def test_a2c_solves_cartpole_within_500k(tmp_path):
 
 @pytest.mark.slow
 def test_one_step_actor_critic_above_200_within_300k(tmp_path):
-    passed, means = solve_rate("actor_critic", 300_000, 8, 200, tmp_path)
+    passed, means = solve_rate("actor_critic", 300_000, 16, 200, tmp_path)
     assert passed >= 4, means
 
 

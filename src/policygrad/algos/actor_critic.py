@@ -38,13 +38,13 @@ from policygrad.rollout import FixedHorizonCollector
 
 @dataclass(frozen=True)
 class ActorCriticConfig(Config):
-    num_envs: int = option(8, "parallel copies; each gradient step uses one transition of each")
+    num_envs: int = option(16, "parallel copies; each gradient step uses one transition of each")
     num_steps: int = option(1, "steps per environment between gradient steps (1: the textbook algorithm)")
-    learning_rate: float = option(1e-3, "optimizer step size")
+    learning_rate: float = option(7e-4, "optimizer step size")
     optimizer: str = option("adam", "adam | rmsprop")
     anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over total_steps")
     norm_adv: bool = option(False, "standardise the TD errors of each batch (needs several transitions)")
-    ent_coef: float = option(0.0, "weight of the entropy bonus")
+    ent_coef: float = option(0.01, "weight of the entropy bonus (keeps TD(0) from collapsing to one action)")
     vf_coef: float = option(0.5, "weight of the value loss")
     max_grad_norm: float = option(0.5, "clip the global gradient norm to this (0: no clipping)")
     algo: str = field(default="actor_critic", init=False, metadata={"help": "algorithm", "internal": True})
