@@ -15,21 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from policygrad import losses
 from policygrad.algos.advantage import (
-    FlatBatch,
-    annealed_learning_rate,
-    apply_reward_norm,
+    FixedHorizonLoop,
+    actor_critic_loss,
     check_fixed_horizon,
-    critic_loss,
     estimate_advantages,
-    set_learning_rate,
 )
-from policygrad.algos.base import Iteration, gradient_step, make_optimizer
+from policygrad.algos.base import Iteration, gradient_step
 from policygrad.config import Config, option
 from policygrad.envs import VecEnv
 from policygrad.networks import ActorCritic
-from policygrad.rollout import FixedHorizonCollector
 
 
 @dataclass(frozen=True)
@@ -67,35 +62,14 @@ class A2C:
         return True
 
     def __init__(self, cfg: A2CConfig, envs: VecEnv, agent: ActorCritic) -> None:
-        self.cfg, self.envs, self.agent = cfg, envs, agent
-        self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate, cfg.optimizer)
-        self.collector = FixedHorizonCollector(envs, agent, cfg.num_steps, seed=cfg.seed)
-        self.steps_done = 0
+        self.cfg, self.agent = cfg, agent
+        self.loop = FixedHorizonLoop(cfg, envs, agent)
+        self.optimizer = self.loop.optimizer
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
-        lr = annealed_learning_rate(cfg.learning_rate, self.steps_done, cfg.total_steps, cfg.anneal_lr)
-        set_learning_rate(self.optimizer, lr)
-
-        batch = self.collector.collect()
-        advantages, targets = estimate_advantages(batch, self.agent, cfg.gamma, cfg.advantage_estimator,
-                                                  cfg.gae_lambda)
-        data = apply_reward_norm(FlatBatch.from_batch(batch, advantages, targets), self.agent, cfg.reward_norm)
-
-        # Recompute log-probs and values with gradient in one batched pass (collection kept no graph).
-        dist, values = self.agent.dist_and_value(data.obs)
-        adv = losses.normalize(data.advantages, data.weights) if cfg.norm_adv else data.advantages
-        policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv, data.weights)
-        value = critic_loss(self.agent, values, data)
-        entropy = losses.entropy_term(dist.entropy(), data.weights)
-        loss = policy + cfg.vf_coef * value - cfg.ent_coef * entropy
-        grad_norm = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)
-
-        steps = batch.rewards.numel()
-        self.steps_done += steps
-        metrics = {
-            "losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
-            "diag/explained_variance": data.explained_variance(), "diag/grad_norm": grad_norm,
-            "charts/learning_rate": lr,
-        }
-        return Iteration(steps=steps, episodes=self.envs.pop_episodes(), metrics=metrics)
+        data = self.loop.next_batch(lambda batch: estimate_advantages(
+            batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda))
+        loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
+        metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)
+        return self.loop.iteration(metrics)

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 import torch.multiprocessing as mp
 
-from policygrad import losses
 from policygrad.algos.advantage import (
     FlatBatch,
+    actor_critic_loss,
     annealed_learning_rate,
     estimate_advantages,
     set_learning_rate,
@@ -99,17 +99,10 @@ def share_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
 
 
 def worker_loss(cfg: A3CConfig, local: ActorCritic, batch) -> tuple[torch.Tensor, dict[str, float]]:
-    """The A2C loss on one worker's rollout; returns the total loss and its named terms."""
+    """The A2C loss on one worker's rollout (GAE; lambda = 1 gives the paper's n-step returns)."""
     advantages, targets = estimate_advantages(batch, local, cfg.gamma, "gae", cfg.gae_lambda)
-    flat = FlatBatch.from_batch(batch, advantages, targets)
-    dist, values = local.dist_and_value(flat.obs)
-    adv = losses.normalize(flat.advantages, flat.weights) if cfg.norm_adv else flat.advantages
-    policy = losses.policy_gradient_loss(dist.log_prob(flat.actions), adv, flat.weights)
-    value = losses.value_loss(values, flat.targets, flat.weights)
-    entropy = losses.entropy_term(dist.entropy(), flat.weights)
-    terms = {"losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
-             "diag/explained_variance": flat.explained_variance()}
-    return policy + cfg.vf_coef * value - cfg.ent_coef * entropy, terms
+    return actor_critic_loss(local, FlatBatch.from_batch(batch, advantages, targets), cfg.norm_adv,
+                             cfg.vf_coef, cfg.ent_coef)
 
 
 def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: torch.optim.Optimizer,

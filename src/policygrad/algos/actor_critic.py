@@ -19,21 +19,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from policygrad import losses, returns
+import torch
+
+from policygrad import returns
 from policygrad.algos.advantage import (
     OPTIMIZERS,
-    FlatBatch,
-    annealed_learning_rate,
-    apply_reward_norm,
+    FixedHorizonLoop,
+    actor_critic_loss,
     bootstrap_values,
-    critic_loss,
-    set_learning_rate,
 )
-from policygrad.algos.base import Iteration, gradient_step, make_optimizer
+from policygrad.algos.base import Iteration, gradient_step
 from policygrad.config import Config, option
 from policygrad.envs import VecEnv
 from policygrad.networks import ActorCritic
-from policygrad.rollout import FixedHorizonCollector
+from policygrad.rollout import Batch
 
 
 @dataclass(frozen=True)
@@ -65,36 +64,19 @@ class OneStepActorCritic:
         return True
 
     def __init__(self, cfg: ActorCriticConfig, envs: VecEnv, agent: ActorCritic) -> None:
-        self.cfg, self.envs, self.agent = cfg, envs, agent
-        self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate, cfg.optimizer)
-        self.collector = FixedHorizonCollector(envs, agent, cfg.num_steps, seed=cfg.seed)
-        self.steps_done = 0
+        self.cfg, self.agent = cfg, agent
+        self.loop = FixedHorizonLoop(cfg, envs, agent)
+        self.optimizer = self.loop.optimizer
+
+    def td_advantages(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """delta_t with V(s_{t+1}) from before the update: a semi-gradient method, the target is a constant."""
+        delta = returns.td_errors(batch.rewards, batch.values, bootstrap_values(batch, self.agent),
+                                  batch.terminated, self.cfg.gamma)
+        return delta, delta + batch.values
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
-        lr = annealed_learning_rate(cfg.learning_rate, self.steps_done, cfg.total_steps, cfg.anneal_lr)
-        set_learning_rate(self.optimizer, lr)
-
-        batch = self.collector.collect()
-        # delta_t with V(s_{t+1}) from before the update: a semi-gradient method, the target is a constant.
-        delta = returns.td_errors(batch.rewards, batch.values, bootstrap_values(batch, self.agent),
-                                  batch.terminated, cfg.gamma)
-        data = FlatBatch.from_batch(batch, advantages=delta, targets=delta + batch.values)
-        data = apply_reward_norm(data, self.agent, cfg.reward_norm)
-
-        dist, values = self.agent.dist_and_value(data.obs)
-        adv = losses.normalize(data.advantages, data.weights) if cfg.norm_adv else data.advantages
-        policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv, data.weights)
-        value = critic_loss(self.agent, values, data)
-        entropy = losses.entropy_term(dist.entropy(), data.weights)
-        loss = policy + cfg.vf_coef * value - cfg.ent_coef * entropy
-        grad_norm = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)
-
-        steps = batch.rewards.numel()
-        self.steps_done += steps
-        metrics = {
-            "losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
-            "diag/explained_variance": data.explained_variance(), "diag/grad_norm": grad_norm,
-            "charts/learning_rate": lr,
-        }
-        return Iteration(steps=steps, episodes=self.envs.pop_episodes(), metrics=metrics)
+        data = self.loop.next_batch(self.td_advantages)
+        loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
+        metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)
+        return self.loop.iteration(metrics)

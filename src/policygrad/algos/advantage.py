@@ -8,19 +8,24 @@ how many gradient steps it takes:
 - :func:`estimate_advantages`: GAE(lambda) or n-step advantages and value targets from a batch;
 - :class:`FlatBatch`: the batch as ``(B,)`` rows, B = T * N, indexable by minibatch;
 - :func:`annealed_learning_rate`: linear learning-rate decay over ``total_steps``;
-- :func:`check_fixed_horizon`: validation of the fields these configs share.
+- :func:`check_fixed_horizon`: validation of the fields these configs share;
+- :func:`actor_critic_loss`: the policy-gradient + critic + entropy loss of A2C, A3C and TD(0) AC;
+- :class:`FixedHorizonLoop`: schedule, collection, advantages and bookkeeping around an update.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from policygrad import losses, returns
+from policygrad.algos.base import Iteration, make_optimizer
 from policygrad.config import Config
+from policygrad.envs import VecEnv
 from policygrad.networks import ActorCritic
-from policygrad.rollout import Batch
+from policygrad.rollout import Batch, FixedHorizonCollector
 
 ESTIMATORS = ("gae", "nstep")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -158,3 +163,48 @@ def annealed_learning_rate(learning_rate: float, steps_done: int, total_steps: i
 def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
+
+
+def actor_critic_loss(agent: ActorCritic, data: FlatBatch, norm_adv: bool, vf_coef: float,
+                      ent_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """-E[log pi(a|s) A] + vf_coef * critic loss - ent_coef * E[H], in one batched pass with gradient
+    (collection kept no graph); returns the total and its named terms. A2C, A3C's workers and the
+    one-step actor-critic differ only in the advantages they feed it."""
+    dist, values = agent.dist_and_value(data.obs)
+    adv = losses.normalize(data.advantages, data.weights) if norm_adv else data.advantages
+    policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv, data.weights)
+    value = critic_loss(agent, values, data)
+    entropy = losses.entropy_term(dist.entropy(), data.weights)
+    terms = {"losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
+             "diag/explained_variance": data.explained_variance()}
+    return policy + vf_coef * value - ent_coef * entropy, terms
+
+
+class FixedHorizonLoop:
+    """What every fixed-horizon algorithm does around its own update: the learning-rate schedule,
+    collection, advantages, reward normalization, and the bookkeeping of steps and episodes."""
+
+    def __init__(self, cfg: Config, envs: VecEnv, agent: ActorCritic) -> None:
+        self.cfg, self.envs, self.agent = cfg, envs, agent
+        self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate, cfg.optimizer)
+        self.collector = FixedHorizonCollector(envs, agent, cfg.num_steps, seed=cfg.seed)
+        self.steps_done = 0
+        self.learning_rate = cfg.learning_rate
+
+    def next_batch(self, advantages_of: Callable[[Batch], tuple[torch.Tensor, torch.Tensor]]) -> FlatBatch:
+        """Set this iteration's learning rate, collect, and return the flat batch with the advantages
+        and value targets ``advantages_of(batch)`` gives."""
+        cfg = self.cfg
+        self.learning_rate = annealed_learning_rate(cfg.learning_rate, self.steps_done, cfg.total_steps,
+                                                    cfg.anneal_lr)
+        set_learning_rate(self.optimizer, self.learning_rate)
+        batch = self.collector.collect()
+        self.steps_done += batch.rewards.numel()
+        advantages, targets = advantages_of(batch)
+        return apply_reward_norm(FlatBatch.from_batch(batch, advantages, targets), self.agent, cfg.reward_norm)
+
+    def iteration(self, metrics: dict[str, float]) -> Iteration:
+        """The Iteration for the batch just collected, with the learning rate it used."""
+        metrics["charts/learning_rate"] = self.learning_rate
+        steps = self.cfg.num_envs * self.cfg.num_steps
+        return Iteration(steps=steps, episodes=self.envs.pop_episodes(), metrics=metrics)

@@ -22,19 +22,16 @@ import torch
 
 from policygrad import losses
 from policygrad.algos.advantage import (
+    FixedHorizonLoop,
     FlatBatch,
-    annealed_learning_rate,
-    apply_reward_norm,
     check_fixed_horizon,
     critic_loss,
     estimate_advantages,
-    set_learning_rate,
 )
-from policygrad.algos.base import Iteration, gradient_step, make_optimizer
+from policygrad.algos.base import Iteration, gradient_step
 from policygrad.config import Config, _fail, option
 from policygrad.envs import VecEnv
 from policygrad.networks import ActorCritic
-from policygrad.rollout import FixedHorizonCollector
 
 # Averaged over the minibatch steps of an iteration and logged every iteration.
 MINIBATCH_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/approx_kl", "diag/clipfrac",
@@ -110,26 +107,17 @@ class PPO:
         return True
 
     def __init__(self, cfg: PPOConfig, envs: VecEnv, agent: ActorCritic) -> None:
-        self.cfg, self.envs, self.agent = cfg, envs, agent
-        self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate, cfg.optimizer)
-        self.collector = FixedHorizonCollector(envs, agent, cfg.num_steps, seed=cfg.seed)
-        self.steps_done = 0
+        self.cfg, self.agent = cfg, agent
+        self.loop = FixedHorizonLoop(cfg, envs, agent)
+        self.optimizer = self.loop.optimizer
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
-        lr = annealed_learning_rate(cfg.learning_rate, self.steps_done, cfg.total_steps, cfg.anneal_lr)
-        set_learning_rate(self.optimizer, lr)
-
-        batch = self.collector.collect()
-        advantages, targets = estimate_advantages(batch, self.agent, cfg.gamma, cfg.advantage_estimator,
-                                                  cfg.gae_lambda)
-        data = apply_reward_norm(FlatBatch.from_batch(batch, advantages, targets), self.agent, cfg.reward_norm)
+        data = self.loop.next_batch(lambda batch: estimate_advantages(
+            batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda))
         metrics = self.update(data)
-
-        steps = batch.rewards.numel()
-        self.steps_done += steps
-        metrics.update({"diag/explained_variance": data.explained_variance(), "charts/learning_rate": lr})
-        return Iteration(steps=steps, episodes=self.envs.pop_episodes(), metrics=metrics)
+        metrics["diag/explained_variance"] = data.explained_variance()
+        return self.loop.iteration(metrics)
 
     def update(self, data: FlatBatch) -> dict[str, float]:
         """``update_epochs`` shuffled passes over ``data``; returns the terms averaged over the
