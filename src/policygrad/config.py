@@ -104,9 +104,13 @@ class Config:
         self._choice("activation", ACTIVATIONS)
         self._choice("init", INIT_SCHEMES)
         self._choice("reward_norm", ("none", "scale", "standardize", "popart"))
-        if not self.hidden_sizes or any(not isinstance(h, int) or h <= 0 for h in self.hidden_sizes):
+        # Type checks first: a string or a bare int must be a ValueError naming the field, not a
+        # TypeError from the comparison or the iteration below.
+        if not isinstance(self.hidden_sizes, (tuple, list)) or not self.hidden_sizes or any(
+                not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden_sizes):
             _fail("hidden_sizes", self.hidden_sizes, "one or more positive integers, e.g. (64, 64)")
-        if not self.learning_rate > 0:
+        if (not isinstance(self.learning_rate, (int, float)) or isinstance(self.learning_rate, bool)
+                or not self.learning_rate > 0):
             _fail("learning_rate", self.learning_rate, "a number > 0")
         self._in_unit_interval("gamma")
         self._non_negative("ent_coef", "vf_coef", "max_grad_norm")

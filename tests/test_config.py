@@ -1,0 +1,173 @@
+"""Config validation: a bad value is a ValueError at construction that names the field, the value
+and what is allowed; unknown names suggest close matches; configs are frozen and round-trip."""
+
+import dataclasses
+import json
+
+import pytest
+
+import policygrad as pg
+
+
+def error_of(**changes) -> str:
+    with pytest.raises(ValueError) as info:
+        pg.ReinforceConfig(**changes)
+    return str(info.value)
+
+
+def test_negative_learning_rate_names_field_value_and_allowed_range():
+    message = error_of(learning_rate=-1)
+    assert "learning_rate" in message and "-1" in message and "> 0" in message
+
+
+def test_zero_learning_rate_is_refused():
+    assert "learning_rate=0" in error_of(learning_rate=0.0)
+
+
+@pytest.mark.parametrize("gamma", [1.5, -0.1])
+def test_gamma_outside_the_unit_interval_is_refused(gamma):
+    message = error_of(gamma=gamma)
+    assert f"gamma={gamma}" in message and "[0, 1]" in message
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0])
+def test_gamma_at_the_bounds_is_accepted(gamma):
+    assert pg.ReinforceConfig(gamma=gamma).gamma == gamma
+
+
+def test_zero_episodes_per_update_is_refused():
+    message = error_of(episodes_per_update=0)
+    assert "episodes_per_update=0" in message and "> 0" in message
+
+
+def test_more_envs_than_episodes_per_update_is_refused():
+    message = error_of(num_envs=9, episodes_per_update=8)
+    assert "num_envs=9" in message and "episodes_per_update=8" in message
+    assert pg.ReinforceConfig(num_envs=8, episodes_per_update=8).num_envs == 8
+
+
+def test_empty_hidden_sizes_is_refused():
+    message = error_of(hidden_sizes=())
+    assert "hidden_sizes=()" in message and "positive integers" in message
+
+
+def test_non_positive_hidden_size_is_refused():
+    assert "hidden_sizes=(64, 0)" in error_of(hidden_sizes=(64, 0))
+
+
+@pytest.mark.parametrize("changes,needle", [
+    ({"learning_rate": "3e-4"}, "learning_rate='3e-4'"),  # what yaml.safe_load makes of 3e-4
+    ({"learning_rate": True}, "learning_rate=True"),
+    ({"hidden_sizes": 64}, "hidden_sizes=64"),
+    ({"hidden_sizes": (64, True)}, "hidden_sizes=(64, True)"),
+])
+def test_values_of_the_wrong_type_are_a_value_error_not_a_type_error(changes, needle):
+    assert needle in error_of(**changes)
+
+
+def test_unknown_activation_lists_the_known_ones():
+    message = error_of(activation="swish")
+    assert "activation='swish'" in message
+    for name in ("tanh", "relu", "elu", "gelu", "silu", "leaky_relu"):
+        assert name in message
+
+
+@pytest.mark.parametrize("changes,needles", [
+    ({"init": "lecun"}, ["init='lecun'", "orthogonal", "torch-default"]),
+    ({"return_type": "future"}, ["return_type='future'", "total", "reward_to_go"]),
+    ({"baseline": "median"}, ["baseline='median'", "none", "mean", "value"]),
+    ({"reward_norm": "max"}, ["reward_norm='max'", "popart"]),
+    ({"device": "tpu"}, ["device='tpu'", "auto"]),
+    ({"seed": -1}, ["seed=-1", ">= 0"]),
+    ({"total_steps": 0}, ["total_steps=0", "> 0"]),
+    ({"num_envs": 2.5}, ["num_envs=2.5", "integer"]),
+    ({"ent_coef": -0.01}, ["ent_coef=-0.01", ">= 0"]),
+    ({"max_grad_norm": -1.0}, ["max_grad_norm=-1.0", ">= 0"]),
+])
+def test_other_bad_values_name_field_value_and_allowed(changes, needles):
+    message = error_of(**changes)
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_misspelt_env_id_suggests_the_registered_one():
+    message = error_of(env_id="CartPol-v1")
+    assert "CartPol-v1" in message and "CartPole-v1" in message
+
+
+def test_module_attr_env_id_with_missing_attribute_is_refused():
+    message = error_of(env_id="probe_envs:NoSuchEnv")
+    assert "probe_envs" in message and "NoSuchEnv" in message
+
+
+def test_module_attr_env_id_with_missing_module_is_refused():
+    message = error_of(env_id="no_such_module_xyz:Env")
+    assert "no_such_module_xyz" in message and "cannot import" in message
+
+
+def test_module_attr_env_id_that_exists_is_accepted():
+    assert pg.ReinforceConfig(env_id="probe_envs:CountingEnv").env_id == "probe_envs:CountingEnv"
+
+
+def test_unknown_field_in_make_config_suggests_the_real_one():
+    with pytest.raises(ValueError) as info:
+        pg.make_config("reinforce", learnin_rate=0.1)
+    message = str(info.value)
+    assert "'learnin_rate'" in message and "learning_rate" in message
+
+
+def test_unknown_field_as_keyword_is_a_type_error_from_the_dataclass():
+    with pytest.raises(TypeError):
+        pg.ReinforceConfig(learnin_rate=0.1)
+
+
+def test_misspelt_algorithm_suggests_the_real_one():
+    with pytest.raises(ValueError) as info:
+        pg.make_config("reinforc")
+    message = str(info.value)
+    assert "'reinforc'" in message and "Did you mean reinforce" in message
+
+
+def test_make_config_validates_values_too():
+    with pytest.raises(ValueError, match="gamma=2"):
+        pg.make_config("reinforce", gamma=2)
+
+
+def test_make_config_turns_json_lists_into_tuples():
+    cfg = pg.make_config("reinforce", preset="none", hidden_sizes=[32, 16])
+    assert cfg.hidden_sizes == (32, 16)
+    assert cfg == pg.ReinforceConfig(hidden_sizes=(32, 16))
+
+
+@pytest.mark.parametrize("algo", sorted(pg.ALGORITHMS))
+def test_to_dict_round_trips_through_json_and_make_config(algo):
+    cfg = pg.make_config(algo, hidden_sizes=(32, 16), seed=4, gamma=0.5, learning_rate=0.01)
+    values = json.loads(json.dumps(cfg.to_dict()))
+    assert values["algo"] == algo and values["hidden_sizes"] == [32, 16]
+    assert pg.make_config(values.pop("algo"), **values) == cfg
+
+
+def test_reinforce_config_round_trip_keeps_every_field():
+    cfg = pg.ReinforceConfig(return_type="total", baseline="mean", episodes_per_update=4, num_envs=2,
+                             normalize_returns=False, ent_coef=0.01, activation="relu")
+    values = cfg.to_dict()
+    again = pg.make_config(values.pop("algo"), **values)
+    assert again == cfg and type(again) is pg.ReinforceConfig
+    assert {f.name for f in dataclasses.fields(cfg)} == set(cfg.to_dict())
+
+
+def test_configs_are_frozen():
+    cfg = pg.ReinforceConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.learning_rate = 0.1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 5
+
+
+def test_replace_validates_and_checks_names():
+    cfg = pg.ReinforceConfig()
+    assert cfg.replace(gamma=0.5).gamma == 0.5 and cfg.gamma == 0.99
+    with pytest.raises(ValueError, match="gamma=2"):
+        cfg.replace(gamma=2.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        cfg.replace(learnin_rate=0.1)
