@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow -s
+	$(PY) -m pytest -q -m slow -s --timeout 7200
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

@@ -171,3 +171,10 @@ def test_replace_validates_and_checks_names():
         cfg.replace(gamma=2.0)
     with pytest.raises(ValueError, match="learning_rate"):
         cfg.replace(learnin_rate=0.1)
+
+
+def test_bool_seed_and_infinite_coefficients_are_refused():
+    with pytest.raises(ValueError, match="seed=True"):
+        pg.ReinforceConfig(seed=True)
+    with pytest.raises(ValueError, match="ent_coef=inf"):
+        pg.ReinforceConfig(ent_coef=float("inf"))

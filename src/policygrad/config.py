@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +95,7 @@ class Config:
         check_env_id(self.env_id)
         self._check_spaces()
         self._positive_int("total_steps", "num_envs", "torch_threads", "eval_episodes")
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             _fail("seed", self.seed, "an integer >= 0")
         self._choice("device", DEVICES)
         if self.device != "auto":
@@ -135,8 +136,8 @@ class Config:
     def _non_negative(self, *names: str) -> None:
         for name in names:
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value >= 0:
-                _fail(name, value, "a number >= 0")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
+                _fail(name, value, "a finite number >= 0")
 
     def _in_unit_interval(self, *names: str) -> None:
         for name in names:
