@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policygrad.checkpoint import load_model_state, read_manifest
+from policygrad.checkpoint import MANIFEST_FILE, load_model_state, read_manifest
 from policygrad.config import Config
 from policygrad.envs import env_spaces
 from policygrad.networks import ActorCritic, build_agent
@@ -38,19 +38,22 @@ class Agent:
         return actions[0] if single else actions
 
 
-def load(run_dir: str | Path, device: str = "cpu") -> Agent:
-    """The agent saved in ``run_dir`` (or a checkpoint folder itself). Reads JSON and safetensors only."""
-    from policygrad.algos import algorithm, make_config
+def load(run_dir: str | Path, device: str = "cpu", trust_env: bool = False) -> Agent:
+    """The agent saved in ``run_dir`` (or a checkpoint folder itself). Reads JSON and safetensors only,
+    checks every file against the manifest's checksums and every config value's type, and never runs
+    code from the files: an ``env_id`` naming a Python module (``module:Class``) is refused unless
+    ``trust_env`` (or the module is already imported and names an environment class)."""
+    from policygrad.algos import algorithm
+    from policygrad.records import config_from_record
 
     run_dir = Path(run_dir)
     folder = run_dir / CHECKPOINT_DIR if (run_dir / CHECKPOINT_DIR).is_dir() else run_dir
     manifest = read_manifest(folder)
     values = dict(manifest["config"])
-    algo = values.pop("algo")
     values["device"] = device
-    config = make_config(algo, **values)
+    config = config_from_record(values, trust_env, source=str(folder / MANIFEST_FILE))
     obs_space, act_space = env_spaces(config.env_id)
-    network = build_agent(config, obs_space, act_space, with_value=algorithm(algo).needs_value(config))
+    network = build_agent(config, obs_space, act_space, with_value=algorithm(config.algo).needs_value(config))
     load_model_state(folder, network, device)
     network.eval()
     return Agent(network, config, device)

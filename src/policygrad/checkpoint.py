@@ -1,10 +1,20 @@
 """Checkpoints without pickle: tensors in safetensors files, everything else in JSON.
 
-A checkpoint is a folder holding ``model.safetensors`` (the network), ``optimizer.safetensors`` (the
-optimizer's per-parameter state, flattened to named tensors) and ``checkpoint.json`` (format version,
-config, counters, the optimizer's hyperparameters, and a SHA-256 of each tensor file). Loading reads
-only tensors and JSON, so an untrusted checkpoint can never run code. Each file is written to a
-temporary name, flushed to disk and renamed into place: a crash leaves the old file or the new one.
+A checkpoint is a folder holding ``model.safetensors`` (the network, normalization statistics
+included), ``optimizer.safetensors`` (the optimizer's per-parameter state, flattened to named
+tensors), for a resumable checkpoint ``state.safetensors`` (torch random state, in-flight
+observations), and ``checkpoint.json``: format version, config, counters, the optimizer's
+hyperparameters, the run state that is not tensors (Python/NumPy random states, environment state,
+log positions), a SHA-256 of each tensor file and one of the manifest's own content.
+
+Loading reads only tensors and JSON, so an untrusted checkpoint can never run code; every file is
+checked against its checksum before it is used, and every mismatch is a ValueError naming the file.
+
+Writes are crash-safe: a checkpoint folder is written as a hidden temporary folder beside its final
+place, every file and the folder are fsynced, and only then is it renamed into place. A crash leaves
+the old folder or the new one, never a mix. Periodic checkpoints live in ``RUN_DIR/checkpoints/``
+as ``step_000012345/`` folders; ``checkpoints/latest`` names the newest complete one and is itself
+replaced atomically after that folder exists, so it only ever names a complete checkpoint.
 """
 
 from __future__ import annotations
@@ -12,22 +22,50 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-FORMAT_VERSION = 1
-MODEL_FILE, OPTIMIZER_FILE, MANIFEST_FILE = "model.safetensors", "optimizer.safetensors", "checkpoint.json"
+FORMAT_VERSION = 2  # 2: manifest checksum, run state, folder-atomic writes
+READABLE_VERSIONS = (1, 2)
+MODEL_FILE, OPTIMIZER_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.safetensors"
+MANIFEST_FILE = "checkpoint.json"
+CHECKPOINTS_DIR, LATEST_FILE = "checkpoints", "latest"
+STEP_NAME = re.compile(r"step_\d{9,}")
 
 
-def _atomic_write(path: Path, write) -> None:
+# -- crash-safe writing ------------------------------------------------------------------------------
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry (a rename is durable only once its directory is); a no-op where the
+    platform cannot open directories."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
+    _fsync_file(tmp)
     os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -35,8 +73,51 @@ def write_json(path: Path, data: Any) -> None:
     _atomic_write(Path(path), lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
+def _remove_dir(path: Path) -> None:
+    """Delete a folder so that no half-deleted copy is ever seen under its name: rename, then delete."""
+    trash = path.with_name(f".{path.name}.trash-{os.getpid()}")
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _publish(tmp: Path, folder: Path) -> None:
+    """Move the complete folder ``tmp`` to ``folder``, replacing any folder already there."""
+    fsync_dir(tmp)
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, folder)
+    fsync_dir(folder.parent)
+
+
+def clean_leftovers(run_dir: str | Path) -> list[Path]:
+    """Delete what interrupted writes left behind (hidden ``.NAME.tmp-PID``, ``.old-``, ``.trash-``
+    folders) in a run directory and its ``checkpoints/``; returns what was deleted. Only call it
+    while no other process writes to the run."""
+    removed = []
+    for where in (Path(run_dir), Path(run_dir) / CHECKPOINTS_DIR):
+        if not where.is_dir():
+            continue
+        for path in where.iterdir():
+            if path.name.startswith(".") and re.search(r"\.(tmp|old|trash)-\d+$", path.name):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+# -- the manifest ------------------------------------------------------------------------------------
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -53,14 +134,10 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in tensors.items():
-        index, key = name.split(".", 1)
-        state.setdefault(int(index), {})[key] = value
-    for index, entries in meta.get("scalars", {}).items():
-        state.setdefault(int(index), {}).update(entries)
-    return {"state": dict(sorted(state.items())), "param_groups": meta["param_groups"]}
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
+    _fsync_file(path)
+    return _sha256(path)
 
 
 def save_checkpoint(
@@ -69,52 +146,93 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     config: dict[str, Any],
     counters: dict[str, Any],
+    run_state: dict[str, Any] | None = None,
+    state_tensors: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write a checkpoint folder (created if missing); returns its path."""
+    """Write a checkpoint folder (replacing one already there); returns its path.
+
+    ``run_state`` (JSON) and ``state_tensors`` make it resumable: everything beyond the weights and
+    the optimizer that the run needs to continue exactly. The folder appears complete or not at all.
+    """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(folder / MODEL_FILE, lambda tmp: save_file(state, str(tmp)))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
     manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": config, "counters": counters,
-                                "sha256": {MODEL_FILE: _sha256(folder / MODEL_FILE)}}
+                                "sha256": {MODEL_FILE: _save_tensors(tmp / MODEL_FILE, model.state_dict())}}
     if optimizer is not None:
         tensors, meta = _optimizer_tensors(optimizer)
-        _atomic_write(folder / OPTIMIZER_FILE, lambda tmp: save_file(tensors, str(tmp)))
+        manifest["sha256"][OPTIMIZER_FILE] = _save_tensors(tmp / OPTIMIZER_FILE, tensors)
         manifest["optimizer"] = meta
-        manifest["sha256"][OPTIMIZER_FILE] = _sha256(folder / OPTIMIZER_FILE)
-    write_json(folder / MANIFEST_FILE, manifest)  # last: a manifest only ever names complete files
+    if run_state is not None:
+        manifest["run_state"] = run_state
+        manifest["sha256"][STATE_FILE] = _save_tensors(tmp / STATE_FILE, state_tensors or {})
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    _fsync_file(tmp / MANIFEST_FILE)
+    _publish(tmp, folder)
     return folder
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
-    """The checkpoint's JSON manifest, checked for format version; ValueError if missing or unreadable."""
+    """The checkpoint's JSON manifest, checked for format version and integrity; ValueError naming
+    what is wrong if it is missing, unreadable, corrupted or from a newer policygrad."""
     path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
         raise ValueError(f"{folder}: no checkpoint here ({MANIFEST_FILE} is missing)")
     try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: not valid JSON, so not a checkpoint manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: not a checkpoint manifest (a JSON object was expected)")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {version!r} is newer than this policygrad reads "
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format {version} is newer than this policygrad reads "
                          f"({FORMAT_VERSION}); upgrade policygrad")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise ValueError(f"{path}: unknown checkpoint format version {version!r} (this policygrad reads "
+                         f"{', '.join(map(str, READABLE_VERSIONS))})")
+    if version >= 2 and manifest.get("manifest_sha256") != _manifest_digest(manifest):
+        raise ValueError(f"{path}: checksum mismatch (the manifest is corrupted or was edited)")
+    for key, kind in (("config", dict), ("counters", dict), ("sha256", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise ValueError(f"{path}: the manifest's {key!r} is missing or not a JSON object")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in manifest["sha256"].items()):
+        raise ValueError(f"{path}: the manifest's 'sha256' must map file names to hex digests")
     return manifest
 
 
 def _load_checked(folder: Path, name: str, manifest: dict[str, Any], device: str | torch.device) -> dict:
     path = folder / name
-    expected = manifest.get("sha256", {}).get(name)
+    expected = manifest["sha256"].get(name)
     if expected is None or not path.is_file():
         raise ValueError(f"{path}: missing from the checkpoint")
     if _sha256(path) != expected:
         raise ValueError(f"{path}: checksum mismatch (the file is truncated, corrupted or was replaced)")
-    return load_file(str(path), device=str(device))
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as exc:  # safetensors parses a header and raw bytes: it never runs code
+        raise ValueError(f"{path}: not a safetensors file ({type(exc).__name__}: {exc})") from None
+
+
+def verify_checkpoint(folder: str | Path) -> dict[str, Any]:
+    """Check a whole checkpoint without a network to load it into: manifest, then every file it
+    lists (present, checksum, parses as safetensors). Returns the manifest; ValueError otherwise."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    for name in manifest["sha256"]:
+        if name not in (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE):
+            raise ValueError(f"{folder}: the manifest lists an unexpected file {name!r}")
+        _load_checked(folder, name, manifest, "cpu")
+    return manifest
 
 
 def load_model_state(folder: str | Path, model: torch.nn.Module, device: str | torch.device = "cpu") -> dict:
-    """Load the network's weights into ``model`` (strict: missing or extra keys and wrong shapes raise
-    ValueError naming them); returns the manifest."""
+    """Load the network's weights into ``model`` (strict: missing or extra keys, wrong shapes and
+    dtypes raise ValueError naming them, before anything is copied); returns the manifest."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     state = _load_checked(folder, MODEL_FILE, manifest, device)
@@ -126,14 +244,107 @@ def load_model_state(folder: str | Path, model: torch.nn.Module, device: str | t
         if tensor.shape != expected[key].shape:
             raise ValueError(f"{folder}: {key} has shape {tuple(tensor.shape)}, the network expects "
                              f"{tuple(expected[key].shape)}")
+        if tensor.dtype != expected[key].dtype:
+            raise ValueError(f"{folder}: {key} has dtype {tensor.dtype}, the network expects {expected[key].dtype}")
     model.load_state_dict(state)
     return manifest
 
 
+def _optimizer_state(tensors: dict[str, torch.Tensor], meta: Any, optimizer: torch.optim.Optimizer,
+                     where: Path) -> dict[str, Any]:
+    """Rebuild a torch optimizer state dict, checking it against ``optimizer``'s parameters."""
+    if not (isinstance(meta, dict) and isinstance(meta.get("param_groups"), list)
+            and all(isinstance(g, dict) for g in meta["param_groups"]) and isinstance(meta.get("scalars", {}), dict)):
+        raise ValueError(f"{where}: the optimizer's hyperparameters are malformed")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        index, _, key = name.partition(".")
+        if not index.isdigit() or int(index) >= len(params) or not key:
+            raise ValueError(f"{where}: optimizer tensor {name!r} does not belong to any of the "
+                             f"{len(params)} parameters")
+        shape = tuple(params[int(index)].shape)
+        if value.dim() > 0 and tuple(value.shape) != shape:
+            raise ValueError(f"{where}: optimizer tensor {name!r} has shape {tuple(value.shape)}, its "
+                             f"parameter has {shape}")
+        state.setdefault(int(index), {})[key] = value
+    for index, entries in meta.get("scalars", {}).items():
+        if not (str(index).isdigit() and isinstance(entries, dict)):
+            raise ValueError(f"{where}: the optimizer's scalar state is malformed")
+        state.setdefault(int(index), {}).update(entries)
+    return {"state": dict(sorted(state.items())), "param_groups": meta["param_groups"]}
+
+
 def load_optimizer_state(folder: str | Path, optimizer: torch.optim.Optimizer,
                          device: str | torch.device = "cpu") -> None:
-    """Load the optimizer state saved beside the weights (checksummed like them)."""
+    """Load the optimizer state saved beside the weights (checksummed and shape-checked like them)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     tensors = _load_checked(folder, OPTIMIZER_FILE, manifest, device)
-    optimizer.load_state_dict(_optimizer_state(tensors, manifest["optimizer"]))
+    state = _optimizer_state(tensors, manifest.get("optimizer"), optimizer, folder / MANIFEST_FILE)
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{folder}: the optimizer state does not fit this optimizer ({exc})") from None
+
+
+def load_run_state(folder: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict[str, torch.Tensor]]:
+    """The run state (JSON part and tensors) of a resumable checkpoint; ValueError if it has none."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if not isinstance(manifest.get("run_state"), dict):
+        raise ValueError(f"{folder}: this checkpoint cannot be resumed from (it holds weights only: it was "
+                         "written when a run stopped mid-update, or by an older policygrad)")
+    return manifest["run_state"], _load_checked(folder, STATE_FILE, manifest, device)
+
+
+# -- periodic checkpoints of a run -------------------------------------------------------------------
+def step_name(global_step: int) -> str:
+    return f"step_{global_step:09d}"
+
+
+def periodic_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The periodic checkpoint folders of ``run_dir``, oldest first (hidden temporary ones excluded)."""
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and STEP_NAME.fullmatch(p.name))
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The folder ``checkpoints/latest`` names (None when there is no pointer yet)."""
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    pointer = root / LATEST_FILE
+    if not pointer.is_file():
+        return None
+    name = pointer.read_bytes().decode("utf-8", errors="replace").strip()
+    if not STEP_NAME.fullmatch(name):  # never a path: a crafted pointer cannot lead outside the run
+        raise ValueError(f"{pointer}: names {name[:40]!r}, which is not a checkpoint folder name (step_NNNNNNNNN)")
+    if not (root / name).is_dir():
+        raise ValueError(f"{pointer}: names {name}, which does not exist")
+    return root / name
+
+
+def set_latest(run_dir: str | Path, folder: Path) -> None:
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    _atomic_write(root / LATEST_FILE, lambda tmp: tmp.write_text(folder.name + "\n"))
+
+
+def save_periodic(run_dir: str | Path, global_step: int, keep: int, **checkpoint: Any) -> Path:
+    """Write ``checkpoints/step_<global_step>/`` (see :func:`save_checkpoint` for ``checkpoint``), point
+    ``latest`` at it, then delete all but the newest ``keep`` periodic checkpoints."""
+    folder = save_checkpoint(Path(run_dir) / CHECKPOINTS_DIR / step_name(global_step), **checkpoint)
+    set_latest(run_dir, folder)
+    for old in periodic_checkpoints(run_dir)[:-keep]:
+        if old != folder:
+            _remove_dir(old)
+    return folder
+
+
+def remove_checkpoints_after(run_dir: str | Path, global_step: int) -> list[Path]:
+    """Delete periodic checkpoints newer than ``global_step`` (a run resumed from an older one
+    recomputes that future); returns them."""
+    newer = [p for p in periodic_checkpoints(run_dir) if int(p.name.split("_")[1]) > global_step]
+    for path in newer:
+        _remove_dir(path)
+    return newer

@@ -1,4 +1,4 @@
-"""The ``policygrad`` command: train, eval, plot, list.
+"""The ``policygrad`` command: train, resume, eval, plot, list, check-env.
 
 Every config field is a flag named after it (``learning_rate`` -> ``--learning-rate``), typed from the
 dataclass and documented by the field's help. Bad input ends with a one-line message and exit code 2.
@@ -90,15 +90,72 @@ def cmd_train(argv: Sequence[str]) -> int:
     parser.add_argument("--run-dir", dest="run_dir", default=argparse.SUPPRESS,
                         help="where the run is written (default: runs/ENV__ALGO__SEED__TIME)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    parser.add_argument("--no-check-env", dest="check_env", action="store_false",
+                        help="skip the environment check that runs before training")
     add_config_flags(parser, algo_cls.Config)
     args = vars(parser.parse_args(rest))
-    overwrite = args.pop("overwrite")
+    overwrite, check_env = args.pop("overwrite"), args.pop("check_env")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
     config = make_config(algo_name, **values)
-    result = train(config, overwrite=overwrite)
+    result = train(config, overwrite=overwrite, check_env=check_env)
     print(f"run: {result.run_dir}  ({result.global_step} steps in {result.seconds:.1f} s)")
     print(result.evaluation)
     return 0
+
+
+def cmd_resume(argv: Sequence[str]) -> int:
+    from policygrad.checkpoint import CHECKPOINTS_DIR, STEP_NAME
+    from policygrad.trainer import find_resume_point, train
+
+    parser = Parser(prog="policygrad resume", description="Continue a stopped run from its latest checkpoint, "
+                    "in its own directory (exactly as if it had never stopped, on the CPU).")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--checkpoint", metavar="NAME", default=None,
+                        help="resume from RUN_DIR/checkpoints/NAME (e.g. step_000200000) instead of the latest; "
+                             "newer checkpoints are deleted")
+    parser.add_argument("--total-steps", type=int, default=None, help="train to this many steps instead")
+    parser.add_argument("--progress", type=parse_bool, default=None, metavar="BOOL", help="show a progress bar")
+    parser.add_argument("--trust-env", action="store_true",
+                        help="allow a checkpoint whose env_id names a Python module (module:Class) to import it")
+    parser.add_argument("--no-check-env", dest="check_env", action="store_false",
+                        help="skip the environment check that runs before training")
+    args = parser.parse_args(argv)
+    if args.checkpoint is not None and not STEP_NAME.fullmatch(args.checkpoint):
+        raise UsageError(f"--checkpoint {args.checkpoint!r} is not a checkpoint name (step_NNNNNNNNN: see "
+                         f"RUN_DIR/{CHECKPOINTS_DIR}/)")
+    source = args.run_dir / CHECKPOINTS_DIR / args.checkpoint if args.checkpoint else args.run_dir
+    if args.checkpoint and not (source / "checkpoint.json").is_file():
+        raise ValueError(f"{source}: no such checkpoint")
+    point = find_resume_point(source, args.trust_env)
+    changes = {k: v for k, v in (("total_steps", args.total_steps), ("progress", args.progress)) if v is not None}
+    config = point.config.replace(**changes) if changes else None
+    print(f"resuming {point.run_dir} from {point.folder.name} (step {point.global_step})")
+    result = train(config, resume_from=point.folder, check_env=args.check_env, trust_env=args.trust_env)
+    print(f"run: {result.run_dir}  ({result.global_step} steps, {result.seconds:.1f} s in this session)")
+    print(result.evaluation)
+    return 0
+
+
+def cmd_check_env(argv: Sequence[str]) -> int:
+    from policygrad.config import check_env_id
+    from policygrad.env_check import check_env
+
+    parser = Parser(prog="policygrad check-env", description="Check an environment for what would make training "
+                    "silently wrong: API, spaces, non-finite values, unbounded actions, seeding.")
+    parser.add_argument("env_id", help="Gymnasium id, or module:Class / module:make_fn")
+    parser.add_argument("--steps", type=int, default=300, help="random steps to play (default: 300)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the check (default: 0)")
+    args = parser.parse_args(argv)
+    if args.steps <= 0:
+        raise ValueError(f"--steps={args.steps} is invalid: expected an integer > 0")
+    check_env_id(args.env_id)
+    findings = check_env(args.env_id, steps=args.steps, seed=args.seed)
+    for finding in findings:
+        print(finding)
+    errors = sum(f.severity == "error" for f in findings)
+    print(f"{args.env_id}: {errors} error(s), {len(findings) - errors} warning(s)" if findings
+          else f"{args.env_id}: no problems found in {args.steps} steps")
+    return EXIT_FAILED if errors else 0
 
 
 def cmd_eval(argv: Sequence[str]) -> int:
@@ -115,8 +172,10 @@ def cmd_eval(argv: Sequence[str]) -> int:
     parser.add_argument("--video", type=Path, default=None, metavar="DIR",
                         help="also record --video-episodes episodes as MP4 files into DIR")
     parser.add_argument("--video-episodes", type=int, default=3, help="episodes to record (default: 3)")
+    parser.add_argument("--trust-env", action="store_true",
+                        help="allow a checkpoint whose env_id names a Python module (module:Class) to import it")
     args = parser.parse_args(argv)
-    agent = load(args.run_dir, device=args.device)
+    agent = load(args.run_dir, device=args.device, trust_env=args.trust_env)
     result = evaluate(agent, episodes=args.episodes, deterministic=not args.stochastic, seed=args.seed)
     write_json(args.run_dir / "eval.json", result.to_dict())
     print(result)
@@ -158,12 +217,15 @@ def cmd_list(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list,
+            "check-env": cmd_check_env}
 
 USAGE = """usage: policygrad COMMAND ...
 
   train ALGO --env ENV_ID [--total-steps N] [--seed S] [--device D] [--run-dir DIR] [--FIELD VALUE ...]
+  resume RUN_DIR [--checkpoint step_N] [--total-steps N]   continue a stopped run from its latest checkpoint
   eval RUN_DIR [--episodes N] [--stochastic] [--seed S]
+  check-env ENV_ID [--steps N]   check an environment for what would make training silently wrong
   plot RUN_DIR [RUN_DIR ...] [--out FILE.png]
   list                      the algorithms and every config field with its default and help
 

@@ -84,6 +84,11 @@ class Config:
     torch_threads: int = option(1, "torch CPU threads (1 is fastest for small networks)")
     eval_episodes: int = option(20, "episodes of the deterministic evaluation at the end of training")
     run_dir: str = option("", "where the run is written (default: runs/ENV__ALGO__SEED__TIME)")
+    checkpoint_every: int = option(100_000, "environment steps between resumable checkpoints in "
+                                   "RUN_DIR/checkpoints/ (0: only the final one)")
+    keep_checkpoints: int = option(3, "periodic checkpoints kept (the oldest are deleted)")
+    max_nonfinite_updates: int = option(3, "stop the run after this many updates in a row whose loss or "
+                                        "gradient was NaN/inf (each one is skipped)")
     tensorboard: bool = option(True, "write TensorBoard event files")
     progress: bool = option(True, "show a progress bar")
     preset: str = option("none", "tuned values applied under yours: auto (the env's, if any) | none | an env id")
@@ -94,7 +99,11 @@ class Config:
     def __post_init__(self) -> None:
         check_env_id(self.env_id)
         self._check_spaces()
-        self._positive_int("total_steps", "num_envs", "torch_threads", "eval_episodes")
+        self._positive_int("total_steps", "num_envs", "torch_threads", "eval_episodes", "keep_checkpoints",
+                           "max_nonfinite_updates")
+        if (not isinstance(self.checkpoint_every, int) or isinstance(self.checkpoint_every, bool)
+                or self.checkpoint_every < 0):
+            _fail("checkpoint_every", self.checkpoint_every, "an integer >= 0 (0: only the final checkpoint)")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             _fail("seed", self.seed, "an integer >= 0")
         self._choice("device", DEVICES)

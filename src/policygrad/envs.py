@@ -22,6 +22,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from policygrad.config import check_env_id
+from policygrad.errors import NonFiniteError
 
 
 def make_env_fn(env_id: str, **kwargs: Any) -> Callable[[], gym.Env]:
@@ -109,10 +110,13 @@ class VecEnv:
         return self._tensor(obs)
 
     def step(self, actions: np.ndarray) -> Step:
-        """Step every copy with ``actions`` (a NumPy array in the env's action format)."""
+        """Step every copy with ``actions`` (a NumPy array in the env's action format). A NaN or
+        infinite observation or reward raises :class:`NonFiniteError` naming the copy and the step."""
         obs, reward, terminated, truncated, _ = self.env.step(actions)
         reward = np.asarray(reward, dtype=np.float64)
         self.step_count += self.num_envs
+        if not (np.isfinite(reward).all() and np.isfinite(obs).all()):  # one cheap check per step
+            self._report_non_finite(obs, reward)
         valid = ~self._needs_reset
         self._returns = np.where(valid, self._returns + reward, 0.0)
         self._lengths = np.where(valid, self._lengths + 1, 0)
@@ -127,6 +131,52 @@ class VecEnv:
             truncated=self._tensor(truncated, torch.bool),
             valid=self._tensor(valid, torch.bool),
         )
+
+    def _report_non_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
+        obs = np.asarray(obs).reshape(self.num_envs, -1)
+        for i in range(self.num_envs):
+            for what, values in (("observation", obs[i]), ("reward", reward[i:i + 1])):
+                bad = np.flatnonzero(~np.isfinite(values))
+                if bad.size:
+                    where = f" at index {int(bad[0])}" if what == "observation" else ""
+                    raise NonFiniteError(
+                        f"environment {i} of {self.num_envs} returned a non-finite {what} ({values[bad[0]]}"
+                        f"{where}) at vector step {self.step_count // self.num_envs} (step "
+                        f"{int(self._lengths[i]) + 1} of its episode); policygrad check-env finds such "
+                        "problems before training")
+
+    def state_dict(self) -> dict[str, Any]:
+        """What this VecEnv and its environments need to continue exactly, as JSON-ready data:
+        episode accumulators, step count and a plain-data snapshot of the Gymnasium vector env
+        (``env`` is None, and ``unsupported`` names why, when its state is not plain data)."""
+        from policygrad.snapshot import encode, snapshot_env
+
+        tree, unsupported = snapshot_env(self.env)
+        return {"returns": encode(self._returns), "lengths": encode(self._lengths),
+                "needs_reset": encode(self._needs_reset), "step_count": self.step_count,
+                "env": None if unsupported else tree, "unsupported": unsupported}
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """Restore :meth:`state_dict`'s data; returns False when the environments' own state was not
+        saved (the caller then starts new episodes). ValueError if the state does not fit."""
+        from policygrad.snapshot import decode, restore_env
+
+        try:
+            arrays = [decode(state[k]) for k in ("returns", "lengths", "needs_reset")]
+            step_count = state["step_count"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"the saved environment state is malformed ({exc!r} is missing)") from None
+        for name, value, dtype in zip(("returns", "lengths", "needs_reset"), arrays, (np.float64, np.int64, bool)):
+            if not isinstance(value, np.ndarray) or value.shape != (self.num_envs,) or value.dtype != dtype:
+                raise ValueError(f"the saved environment state's {name} does not fit {self.num_envs} copies")
+        if not isinstance(step_count, int) or step_count < 0:
+            raise ValueError(f"the saved environment step count {step_count!r} is not an integer >= 0")
+        if state.get("env") is not None:
+            restore_env(self.env, state["env"])
+        self._returns, self._lengths, self._needs_reset = arrays
+        self.step_count = step_count
+        self.finished = []
+        return state.get("env") is not None
 
     def pop_episodes(self) -> list[Episode]:
         episodes, self.finished = self.finished, []

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
+import warnings
 from collections import deque
 from pathlib import Path
 
@@ -19,24 +21,65 @@ METRICS_FILE, EPISODES_FILE = "metrics.csv", "episodes.csv"
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, total_steps: int, tensorboard: bool = True, progress: bool = True) -> None:
+    """Writes a run's records. ``resume`` (a :meth:`position` saved in a checkpoint) continues them:
+    rows written after that checkpoint are cut off, TensorBoard events after its step are purged,
+    and the counters and wall time go on from there, so a resumed run's records read as one run."""
+
+    def __init__(self, run_dir: Path, total_steps: int, tensorboard: bool = True, progress: bool = True,
+                 resume: dict | None = None) -> None:
         self.run_dir = Path(run_dir)
-        self.start = time.perf_counter()
-        self._metrics_file = open(self.run_dir / METRICS_FILE, "w", newline="")
+        resume = resume or {}
+        self.start = time.perf_counter() - float(resume.get("wall_time", 0.0))
+        self.global_step = int(resume.get("global_step", 0))  # of the last logged update
+        self.updates = int(resume.get("updates", 0))
+        self._metrics_file = self._open(METRICS_FILE, resume)
         self._metrics_writer: csv.DictWriter | None = None
-        self._episodes_file = open(self.run_dir / EPISODES_FILE, "w", newline="")
+        header = self._header(METRICS_FILE, resume)
+        if header:
+            self._metrics_writer = csv.DictWriter(self._metrics_file, fieldnames=header, restval="",
+                                                  extrasaction="ignore")
+        self._episodes_file = self._open(EPISODES_FILE, resume)
         self._episodes = csv.writer(self._episodes_file)
-        self._episodes.writerow(["global_step", "wall_time", "return", "length"])
+        if not self._header(EPISODES_FILE, resume):
+            self._episodes.writerow(["global_step", "wall_time", "return", "length"])
         self.recent_returns: deque[float] = deque(maxlen=20)
-        self.global_step = 0  # of the last logged update
-        self.updates = 0
         self.tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(self.run_dir))
-        self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, disable=not progress,
-                        desc="train", mininterval=0.5)
+            # purge_step: TensorBoard drops events a crashed run logged after the checkpoint
+            self.tb = SummaryWriter(str(self.run_dir), purge_step=self.global_step + 1 if resume else None)
+        self.bar = tqdm(total=total_steps, initial=min(self.global_step, total_steps), unit="step",
+                        dynamic_ncols=True, disable=not progress, desc="train", mininterval=0.5)
+
+    def _open(self, name: str, resume: dict):
+        """A fresh file, or (resuming) the existing one cut back to its size at the checkpoint."""
+        path = self.run_dir / name
+        size = resume.get(name)
+        if size is None or not path.is_file():
+            return open(path, "w", newline="")
+        with open(path, "rb+") as f:
+            if f.seek(0, os.SEEK_END) < size:
+                warnings.warn(f"{path} is shorter than when the checkpoint was written: rows are missing",
+                              RuntimeWarning, stacklevel=3)
+            else:
+                f.truncate(size)
+        return open(path, "a", newline="")
+
+    def _header(self, name: str, resume: dict) -> list[str]:
+        """The CSV header already in a resumed file ([] for a new or empty one)."""
+        if not resume.get(name):
+            return []
+        with open(self.run_dir / name, newline="") as f:
+            return next(csv.reader(f), [])
+
+    def position(self) -> dict:
+        """Where the records stand (file sizes, counters, wall time): saved in each checkpoint."""
+        self._metrics_file.flush()
+        self._episodes_file.flush()
+        return {METRICS_FILE: os.fstat(self._metrics_file.fileno()).st_size,
+                EPISODES_FILE: os.fstat(self._episodes_file.fileno()).st_size,
+                "global_step": self.global_step, "updates": self.updates, "wall_time": self.wall_time()}
 
     def wall_time(self) -> float:
         return time.perf_counter() - self.start

@@ -1,18 +1,34 @@
-"""``train(config)``: the loop every synchronous algorithm shares, and the run directory it writes.
+"""``train(config)``: the loop every synchronous algorithm shares, the run directory it writes, its
+checkpoints, and resuming a run from them.
 
-A run directory holds ``config.json`` (every resolved field, versions, the device used),
-``metrics.csv``, ``episodes.csv``, TensorBoard events, ``checkpoint/`` (safetensors + JSON),
-``eval.json`` and ``learning_curve.png``.
+A run directory holds ``config.json`` (every resolved field, versions, the device used, and a
+``resumes`` list when the run was resumed), ``metrics.csv``, ``episodes.csv``, TensorBoard events,
+``checkpoints/`` (periodic and resumable: ``step_NNNNNNNNN/`` folders and ``latest``, naming the
+newest), ``checkpoint/`` (the final weights, which ``policygrad.load`` reads), ``eval.json`` and
+``learning_curve.png``.
+
+Exact resume. A periodic checkpoint is written between two iterations and holds everything the next
+iteration reads: parameters and normalization statistics (buffers of the network), optimizer state,
+step and update counters (the learning-rate schedule is a function of the steps done), the Python,
+NumPy and torch random states, the state of every environment copy (its ``np_random``, physics,
+time-limit counter and the vector env's autoreset flags, see :mod:`policygrad.snapshot`), the
+observation the next rollout starts from, the per-copy episode accumulators, the reward scaler's
+running returns, and where the CSV files stood. Resuming rebuilds the run from its config, puts all
+of that back and continues: on the CPU the result is bit for bit the run that was never stopped.
+An environment whose state is not plain data (Box2D, MuJoCo) is reset instead, with a seed derived
+from the run's, and the resumed run is then a valid continuation but not an identical one.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import platform
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -21,15 +37,40 @@ import torch
 import policygrad
 from policygrad.agent import CHECKPOINT_DIR, Agent
 from policygrad.algos import algorithm
-from policygrad.checkpoint import save_checkpoint, write_json
+from policygrad.algos.base import skipped_steps
+from policygrad.checkpoint import (
+    MANIFEST_FILE,
+    clean_leftovers,
+    latest_checkpoint,
+    load_model_state,
+    load_optimizer_state,
+    load_run_state,
+    periodic_checkpoints,
+    read_manifest,
+    remove_checkpoints_after,
+    save_checkpoint,
+    save_periodic,
+    set_latest,
+    verify_checkpoint,
+    write_json,
+)
 from policygrad.config import Config
 from policygrad.envs import env_spaces, make_vec_env
+from policygrad.errors import NonFiniteError
 from policygrad.evaluation import EvalResult, evaluate
 from policygrad.logger import RunLogger
-from policygrad.networks import build_agent
+from policygrad.networks import ActorCritic, build_agent
 from policygrad.plots import plot_runs
 from policygrad.presets import preset_values
 from policygrad.runtime import resolve_device, seed_everything
+from policygrad.snapshot import rng_state, set_rng_state
+
+log = logging.getLogger("policygrad")
+
+# Fields a resumed run may change: they say how long the run goes and what is recorded, not what a
+# step computes (device too, but then the resumed run is no longer bit-identical).
+RESUME_MAY_CHANGE = ("total_steps", "progress", "tensorboard", "eval_episodes", "run_dir", "checkpoint_every",
+                     "keep_checkpoints", "max_nonfinite_updates", "device")
 
 
 @dataclass
@@ -51,7 +92,7 @@ def prepare_run_dir(path: Path, overwrite: bool) -> Path:
     if path.exists() and any(path.iterdir()):
         if not overwrite:
             raise ValueError(f"run_dir={str(path)!r} already exists and is not empty: choose another "
-                             "--run-dir or pass --overwrite")
+                             "--run-dir, pass --overwrite, or continue it with policygrad resume")
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -68,60 +109,372 @@ def run_record(cfg: Config, device: torch.device) -> dict:
     }
 
 
-def synchronous_loop(config: Config, algo_cls, network, logger: RunLogger, device: torch.device):
-    """Collect and update until ``total_steps``; returns (global steps, updates, optimizer)."""
-    envs = make_vec_env(config.env_id, config.num_envs, device=device)
-    algo = algo_cls(config, envs, network)
-    global_step = updates = 0
+# -- resuming ------------------------------------------------------------------------------------------
+@dataclass
+class ResumePoint:
+    """The checkpoint a run continues from, the run directory it belongs to, and its config."""
+
+    folder: Path
+    run_dir: Path
+    manifest: dict[str, Any]
+    config: Config
+
+    @property
+    def global_step(self) -> int:
+        return int(self.manifest["counters"].get("global_step", 0))
+
+
+def _resumable_step(folder: Path) -> int | None:
+    """The global step of a checkpoint that can be resumed from (None if it cannot)."""
     try:
-        while global_step < config.total_steps:
-            tick = time.perf_counter()
-            result = algo.iterate()
-            global_step += result.steps
-            updates += 1
-            logger.episodes(result.episodes)  # the VecEnv counts the same steps as global_step
-            returns = [e.ret for e in result.episodes]
-            lengths = [e.length for e in result.episodes]
-            metrics = {
-                "charts/episodic_return": float(np.mean(returns)) if returns else math.nan,
-                "charts/episodic_length": float(np.mean(lengths)) if lengths else math.nan,
-                **result.metrics,
-                "perf/sps": result.steps / max(time.perf_counter() - tick, 1e-9),
-            }
-            logger.update(global_step, metrics, result.steps)
-    finally:
-        envs.close()
-    return global_step, updates, algo.optimizer
+        manifest = read_manifest(folder)
+    except ValueError:
+        return None
+    if not isinstance(manifest.get("run_state"), dict):
+        return None
+    step = manifest["counters"].get("global_step")
+    return step if isinstance(step, int) else None
 
 
-def train(config: Config, run_dir: str | Path | None = None, overwrite: bool = False) -> TrainResult:
-    """Train ``config``'s algorithm, write its run directory and evaluate it deterministically."""
-    if not isinstance(config, Config):
+def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> ResumePoint:
+    """The checkpoint to continue ``resume_from`` from: a checkpoint folder itself, or a run directory
+    (then the most advanced resumable one of ``checkpoints/latest`` and the final ``checkpoint/``).
+    The checkpoint is verified in full (checksums, format) before anything else happens."""
+    from policygrad.records import config_from_record
+
+    path = Path(resume_from)
+    if (path / MANIFEST_FILE).is_file():
+        folder = path
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        if path.name != CHECKPOINT_DIR and path.parent.name != "checkpoints":
+            raise ValueError(f"{path}: a checkpoint to resume from must be RUN_DIR/checkpoint or "
+                             "RUN_DIR/checkpoints/step_N (the run directory continues with it)")
+    elif path.is_dir():
+        run_dir = path
+        candidates = []
+        latest = latest_checkpoint(run_dir)  # ValueError if the pointer is bad: say so, do not guess
+        if latest is not None:
+            candidates.append((_resumable_step(latest), 0, latest))
+        final = run_dir / CHECKPOINT_DIR
+        if final.is_dir() and _resumable_step(final) is not None:
+            candidates.append((_resumable_step(final), 1, final))
+        if latest is not None and candidates[0][0] is None:
+            others = ", ".join(p.name for p in periodic_checkpoints(run_dir) if p != latest) or "none"
+            verify_checkpoint(latest)  # raises with what is wrong
+            raise ValueError(f"{latest}: cannot be resumed from (other checkpoints: {others})")
+        candidates = [c for c in candidates if c[0] is not None]
+        if not candidates:
+            raise ValueError(f"{run_dir}: no resumable checkpoint (checkpoints/ is empty and checkpoint/ was "
+                             "written when the run stopped mid-update; set checkpoint_every to checkpoint "
+                             "periodically)")
+        folder = max(candidates)[2]
+    else:
+        raise ValueError(f"{path}: no such run directory or checkpoint")
+    manifest = verify_checkpoint(folder)
+    if not isinstance(manifest.get("run_state"), dict):
+        raise ValueError(f"{folder}: this checkpoint holds weights only (written when the run stopped "
+                         "mid-update): it cannot be resumed from")
+    config = config_from_record(manifest["config"], trust_env, source=str(folder / MANIFEST_FILE))
+    return ResumePoint(folder, run_dir, manifest, config)
+
+
+def resume_config(point: ResumePoint, config: Config | None) -> Config:
+    """The config to continue with: the checkpoint's, or ``config`` if it differs from it only in
+    :data:`RESUME_MAY_CHANGE`; the run must still have steps to take."""
+    if config is None:
+        config = point.config
+    elif not isinstance(config, Config):
+        raise ValueError(f"train() takes a config or None when resuming, not {type(config).__name__}")
+    saved, given = point.config.to_dict(), config.to_dict()
+    changed = [k for k in given if k not in RESUME_MAY_CHANGE and given[k] != saved.get(k)]
+    if changed:
+        diffs = ", ".join(f"{k}={given[k]!r} (checkpoint: {saved.get(k)!r})" for k in changed)
+        raise ValueError(f"the config differs from the checkpoint's in what a step computes: {diffs}; only "
+                         f"{', '.join(RESUME_MAY_CHANGE)} may change when resuming")
+    if point.global_step >= config.total_steps:
+        raise ValueError(f"{point.run_dir}: the run is complete ({point.global_step} of total_steps="
+                         f"{config.total_steps}); pass a larger total_steps (--total-steps) to train on")
+    return config
+
+
+def _prepare_resume(point: ResumePoint) -> None:
+    """Tidy the run directory for continuing from ``point``: leftovers of interrupted writes go, and
+    periodic checkpoints newer than ``point`` (a future that is about to be recomputed) too."""
+    clean_leftovers(point.run_dir)
+    newer = remove_checkpoints_after(point.run_dir, point.global_step)
+    if newer:
+        log.warning("resuming from %s: deleted the newer checkpoints %s", point.folder.name,
+                    ", ".join(p.name for p in newer))
+    if point.folder.parent.name == "checkpoints":
+        set_latest(point.run_dir, point.folder)
+
+
+# -- the synchronous algorithms ----------------------------------------------------------------------
+class SynchronousRun:
+    """A synchronous algorithm on its vector env, and the state it needs to be resumed exactly.
+
+    Besides the network and optimizer, that state is the VecEnv's (accumulators, step count and the
+    environments' own), and what the algorithms carry between iterations: a fixed-horizon algorithm's
+    ``FixedHorizonLoop`` (steps done, for the schedule; the observation the next rollout starts
+    from), REINFORCE's ``next_seed`` (whether its first, seeded reset is still to come), and the
+    reward scaler's running discounted returns. A new algorithm that carries more must add it here
+    (tests/test_resume.py fails otherwise).
+    """
+
+    def __init__(self, config: Config, algo_cls, network: ActorCritic, device: torch.device) -> None:
+        self.config, self.network = config, network
+        self.envs = make_vec_env(config.env_id, config.num_envs, device=device)
+        self.algo = algo_cls(config, self.envs, network)
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.algo.optimizer
+
+    def state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        data: dict[str, Any] = {"envs": self.envs.state_dict()}
+        tensors: dict[str, torch.Tensor] = {}
+        loop = getattr(self.algo, "loop", None)
+        if loop is not None:
+            data["steps_done"] = loop.steps_done
+            tensors["collector.next_obs"] = loop.collector.next_obs
+        if hasattr(self.algo, "next_seed"):
+            data["next_seed"] = self.algo.next_seed
+        if self.network.reward_scaler is not None:
+            tensors["reward_scaler.running_return"] = self.network.reward_scaler.running_return
+        return data, tensors
+
+    def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], fresh_seed: int) -> bool:
+        """Put back :meth:`state`; returns whether the continuation is exact (the environments' own
+        state was saved). Otherwise every copy starts a new episode from ``fresh_seed``."""
+        exact = self.envs.load_state_dict(data.get("envs"))
+        if not exact:
+            log.warning("the environment state of %r was not saved (%s): the resumed run starts new episodes "
+                        "and is not identical to an uninterrupted one", self.config.env_id,
+                        "; ".join(data["envs"].get("unsupported", [])[:3]))
+        loop = getattr(self.algo, "loop", None)
+        if loop is not None:
+            loop.steps_done = _int(data, "steps_done")
+            if exact:
+                loop.collector.next_obs = _tensor(tensors, "collector.next_obs", loop.collector.next_obs)
+            else:
+                loop.collector.next_obs = self.envs.reset(seed=fresh_seed)
+        if hasattr(self.algo, "next_seed"):
+            next_seed = data.get("next_seed")
+            if next_seed is not None and not isinstance(next_seed, int):
+                raise ValueError(f"the checkpoint's next_seed={next_seed!r} is not an integer or null")
+            self.algo.next_seed = next_seed if exact else fresh_seed
+        scaler = self.network.reward_scaler
+        if scaler is not None:
+            scaler.running_return = _tensor(tensors, "reward_scaler.running_return", scaler.running_return)
+            if not exact:
+                scaler.running_return.zero_()
+        return exact
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def _int(data: dict[str, Any], key: str, default: int | None = None) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"the checkpoint's {key}={value!r} is not an integer >= 0")
+    return value
+
+
+def _tensor(tensors: dict[str, torch.Tensor], key: str, like: torch.Tensor) -> torch.Tensor:
+    value = tensors.get(key)
+    if value is None or value.shape != like.shape or value.dtype != like.dtype:
+        raise ValueError(f"the checkpoint's {key} is missing or does not fit (expected {like.dtype} "
+                         f"{tuple(like.shape)})")
+    return value.to(like.device)
+
+
+# -- non-finite updates --------------------------------------------------------------------------------
+def nonfinite_term(metrics: dict[str, float]) -> str:
+    """The loss term that went non-finite (the first ``losses/`` metric that is NaN or inf)."""
+    for key, value in metrics.items():
+        if key.startswith("losses/") and isinstance(value, float) and not math.isfinite(value):
+            return f"{key} ({value})"
+    return "the gradient (every loss term was finite)"
+
+
+def check_update(config: Config, network: ActorCritic, metrics: dict[str, float], skipped: int, streak: int,
+                 update: int, global_step: int) -> int:
+    """Report an update whose gradient steps were skipped as non-finite; returns the new count of
+    such updates in a row and raises NonFiniteError once it reaches ``max_nonfinite_updates``."""
+    if not skipped:
+        return 0
+    streak += 1
+    term = nonfinite_term(metrics)
+    bad = [name for name, p in network.named_parameters() if not torch.isfinite(p).all()]
+    if bad:  # something other than the optimizer step (PopArt's rescaling, say) broke the weights
+        raise NonFiniteError(f"update {update} (step {global_step}): parameters {bad[:3]} are not finite "
+                             f"after {term} went non-finite")
+    log.warning("update %d (step %d): %s went non-finite; %d gradient step(s) skipped, parameters kept "
+                "(%d of max_nonfinite_updates=%d in a row)", update, global_step, term, skipped, streak,
+                config.max_nonfinite_updates)
+    if streak >= config.max_nonfinite_updates:
+        raise NonFiniteError(
+            f"update {update} (step {global_step}): {term} went non-finite in {streak} updates in a row "
+            f"(max_nonfinite_updates={config.max_nonfinite_updates}); every one was skipped, so the saved "
+            "parameters are the last finite ones. Lower learning_rate, clip gradients (max_grad_norm), "
+            "scale rewards (reward_norm=scale) or check the environment (policygrad check-env)")
+    return streak
+
+
+# -- checkpoints ------------------------------------------------------------------------------------------
+class Checkpoints:
+    """Writes the run's checkpoints: periodic ones every ``checkpoint_every`` steps, and the final one."""
+
+    def __init__(self, path: Path, config: Config, network: ActorCritic, start_step: int) -> None:
+        self.path, self.config, self.network = path, config, network
+        self.every = config.checkpoint_every
+        self.next = self._after(start_step)
+
+    def _after(self, step: int) -> int:
+        return (step // self.every + 1) * self.every if self.every else math.inf
+
+    def due(self, global_step: int) -> bool:
+        return global_step >= self.next and global_step < self.config.total_steps
+
+    def contents(self, optimizer, logger: RunLogger, run: SynchronousRun | None, streak: int,
+                 completed: bool, resumable: bool) -> dict[str, Any]:
+        counters = {"global_step": logger.global_step, "updates": logger.updates, "completed": completed,
+                    "nonfinite_streak": streak}
+        contents = {"model": self.network, "optimizer": optimizer, "config": self.config.to_dict(),
+                    "counters": counters}
+        if resumable:
+            rng, tensors = rng_state()
+            run_state: dict[str, Any] = {"rng": rng, "logs": logger.position()}
+            if run is not None:
+                run_state["algo"], algo_tensors = run.state()
+                tensors.update(algo_tensors)
+            contents.update(run_state=run_state, state_tensors=tensors)
+        return contents
+
+    def periodic(self, optimizer, logger: RunLogger, run: SynchronousRun | None, streak: int) -> Path:
+        folder = save_periodic(self.path, logger.global_step, self.config.keep_checkpoints,
+                               **self.contents(optimizer, logger, run, streak, False, True))
+        self.next = self._after(logger.global_step)
+        return folder
+
+    def final(self, optimizer, logger: RunLogger, run: SynchronousRun | None, streak: int, completed: bool) -> Path:
+        # Resumable only when the run ended between two iterations (completed); a crash or Ctrl-C can
+        # stop it mid-update, and then the weights are kept for policygrad.load, marked incomplete.
+        return save_checkpoint(self.path / CHECKPOINT_DIR,
+                               **self.contents(optimizer, logger, run, streak, completed, completed))
+
+
+def synchronous_loop(config: Config, run: SynchronousRun, logger: RunLogger, checkpoints: Checkpoints,
+                     streak: int) -> int:
+    """Collect and update until ``total_steps``, checkpointing on the way; returns the count of
+    non-finite updates in a row at the end."""
+    global_step, updates = logger.global_step, logger.updates
+    while global_step < config.total_steps:
+        tick = time.perf_counter()
+        skipped_before = skipped_steps(run.optimizer)
+        result = run.algo.iterate()
+        global_step += result.steps
+        updates += 1
+        skipped = skipped_steps(run.optimizer) - skipped_before
+        logger.episodes(result.episodes)  # the VecEnv counts the same steps as global_step
+        returns = [e.ret for e in result.episodes]
+        lengths = [e.length for e in result.episodes]
+        metrics = {
+            "charts/episodic_return": float(np.mean(returns)) if returns else math.nan,
+            "charts/episodic_length": float(np.mean(lengths)) if lengths else math.nan,
+            **result.metrics,
+            "diag/skipped_steps": float(skipped),
+            "perf/sps": result.steps / max(time.perf_counter() - tick, 1e-9),
+        }
+        logger.update(global_step, metrics, result.steps)
+        streak = check_update(config, run.network, result.metrics, skipped, streak, updates, global_step)
+        if checkpoints.due(global_step):
+            checkpoints.periodic(run.optimizer, logger, run, streak)
+    return streak
+
+
+def train(config: Config | None = None, run_dir: str | Path | None = None, overwrite: bool = False,
+          resume_from: str | Path | None = None, check_env: bool = True, trust_env: bool = False) -> TrainResult:
+    """Train ``config``'s algorithm, write its run directory and evaluate it deterministically.
+
+    ``resume_from`` (a run directory, or one of its checkpoint folders) continues a stopped run in its
+    own directory instead; ``config`` may then be None (the checkpoint's) or differ from the
+    checkpoint's only in how long the run goes and what it records (:data:`RESUME_MAY_CHANGE`).
+    ``check_env`` first plays a few steps of the environment to catch API and value errors
+    (:mod:`policygrad.env_check`). ``trust_env`` allows a checkpoint to name a ``module:attr``
+    environment (which imports and runs that module).
+    """
+    point = None
+    if resume_from is not None:
+        point = find_resume_point(resume_from, trust_env)
+        config = resume_config(point, config)
+        if run_dir is not None and Path(run_dir).resolve() != point.run_dir.resolve():
+            raise ValueError(f"run_dir={str(run_dir)!r}: a resumed run continues in its own directory "
+                             f"({point.run_dir}); copy that directory first to branch off it")
+    elif not isinstance(config, Config):
         raise ValueError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not {type(config).__name__}")
     algo_cls = algorithm(config.algo)
     device = resolve_device(config.device)
-    path = prepare_run_dir(Path(run_dir or config.run_dir or default_run_dir(config)), overwrite)
+    if check_env:
+        from policygrad.env_check import preflight
+
+        preflight(config.env_id)
+    if point is None:
+        path = prepare_run_dir(Path(run_dir or config.run_dir or default_run_dir(config)), overwrite)
+    else:
+        path = point.run_dir
+        _prepare_resume(point)
     torch.set_num_threads(config.torch_threads)
     seed_everything(config.seed)
 
     observation_space, action_space = env_spaces(config.env_id)
     network = build_agent(config, observation_space, action_space,
                           with_value=algo_cls.needs_value(config)).to(device)
-    write_json(path / "config.json", run_record(config, device))
-    logger = RunLogger(path, config.total_steps, config.tensorboard, config.progress)
+    record = run_record(config, device)
+    run_state: dict[str, Any] = {}
+    state_tensors: dict[str, torch.Tensor] = {}
+    if point is not None:
+        load_model_state(point.folder, network, device)
+        run_state, state_tensors = load_run_state(point.folder, device="cpu")
+        record["resumes"] = _previous_resumes(path) + [
+            {"from": str(point.folder.relative_to(path)), "global_step": point.global_step,
+             "time": time.strftime("%Y-%m-%d %H:%M:%S")}]
+    write_json(path / "config.json", record)
+    logs = _checked_logs(point.folder, run_state.get("logs")) if point is not None else None
+    logger = RunLogger(path, config.total_steps, config.tensorboard, config.progress, resume=logs)
     start = time.perf_counter()
-    optimizer, completed = None, False
+    checkpoints = Checkpoints(path, config, network, logger.global_step)
+    streak = _int(point.manifest["counters"], "nonfinite_streak", 0) if point is not None else 0
+    optimizer, run, completed = None, None, False
     try:
         if hasattr(algo_cls, "train_loop"):  # asynchronous algorithms (A3C) own their loop
-            global_step, updates, optimizer = algo_cls.train_loop(config, network, logger)
+            def on_update(optimizer_now) -> None:
+                if checkpoints.due(logger.global_step):
+                    checkpoints.periodic(optimizer_now, logger, None, 0)
+
+            global_step, _, optimizer = algo_cls.train_loop(
+                config, network, logger, start_step=logger.global_step,
+                resume_from=point.folder if point is not None else None, on_update=on_update)
         else:
-            global_step, updates, optimizer = synchronous_loop(config, algo_cls, network, logger, device)
+            run = SynchronousRun(config, algo_cls, network, device)
+            optimizer = run.optimizer
+            if point is not None:
+                load_optimizer_state(point.folder, optimizer, device)
+                run.load_state(run_state.get("algo", {}), state_tensors,
+                               fresh_seed=config.seed + 1_000_003 * (1 + point.global_step))
+                set_rng_state(run_state.get("rng", {}), state_tensors)
+            streak = synchronous_loop(config, run, logger, checkpoints, streak)
+            global_step = logger.global_step
         completed = True
     finally:
         # Also on a crash or Ctrl-C: the weights trained so far are kept (the manifest says so).
-        logger.close()
-        counters = {"global_step": logger.global_step, "updates": logger.updates, "completed": completed}
-        save_checkpoint(path / CHECKPOINT_DIR, network, optimizer, config.to_dict(), counters)
+        try:
+            checkpoints.final(optimizer, logger, run, streak, completed)
+        finally:
+            logger.close()
+            if run is not None:
+                run.close()
     seconds = time.perf_counter() - start
 
     agent = Agent(network, config, device)
@@ -129,3 +482,31 @@ def train(config: Config, run_dir: str | Path | None = None, overwrite: bool = F
     write_json(path / "eval.json", evaluation.to_dict())
     plot_runs([path], path / "learning_curve.png")
     return TrainResult(path, agent, evaluation, global_step, seconds)
+
+
+def resume(run_dir: str | Path, config: Config | None = None, **kwargs: Any) -> TrainResult:
+    """Continue the run in ``run_dir`` from its latest checkpoint: ``train(config, resume_from=run_dir)``."""
+    return train(config, resume_from=run_dir, **kwargs)
+
+
+def _checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
+    """The log positions a checkpoint recorded, type-checked (they become file offsets)."""
+    from policygrad.logger import EPISODES_FILE, METRICS_FILE
+
+    if not isinstance(logs, dict):
+        raise ValueError(f"{folder}: the checkpoint's log positions are missing")
+    for key in (METRICS_FILE, EPISODES_FILE, "global_step", "updates"):
+        _int(logs, key)
+    if not isinstance(logs.get("wall_time"), (int, float)) or not 0 <= logs["wall_time"] < math.inf:
+        raise ValueError(f"{folder}: the checkpoint's wall_time={logs.get('wall_time')!r} is not a number >= 0")
+    return logs
+
+
+def _previous_resumes(path: Path) -> list:
+    import json
+
+    try:
+        resumes = json.loads((path / "config.json").read_text()).get("resumes", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return resumes if isinstance(resumes, list) else []

@@ -15,6 +15,7 @@ end of training, on Ctrl-C, when a worker raises (its traceback is reported), or
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -87,7 +88,9 @@ def share_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
     for group in optimizer.param_groups:
         for p in group["params"]:
             state = optimizer.state[p]
-            if isinstance(optimizer, torch.optim.Adam):
+            if state:  # loaded from a checkpoint: share it as it is
+                pass
+            elif isinstance(optimizer, torch.optim.Adam):
                 state["step"] = torch.zeros(())
                 state["exp_avg"] = torch.zeros_like(p)
                 state["exp_avg_sq"] = torch.zeros_like(p)
@@ -95,7 +98,8 @@ def share_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
                 state["step"] = torch.zeros(())
                 state["square_avg"] = torch.zeros_like(p)
             for value in state.values():
-                value.share_memory_()
+                if torch.is_tensor(value):
+                    value.share_memory_()
 
 
 def worker_loss(cfg: A3CConfig, local: ActorCritic, batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -155,12 +159,12 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
 class RunAggregator:
     """Turns the stream of worker updates into rows of metrics.csv, one every ``log_every`` steps."""
 
-    def __init__(self, logger: RunLogger, log_every: int) -> None:
+    def __init__(self, logger: RunLogger, log_every: int, start_step: int = 0) -> None:
         self.logger, self.log_every = logger, log_every
         self.sums: dict[str, float] = {}
-        self.count, self.steps, self.returns = 0, 0, []
-        self.next_row = log_every
-        self.last_time, self.last_step = time.perf_counter(), 0
+        self.count, self.steps, self.returns = 0, start_step, []
+        self.next_row = start_step + log_every
+        self.last_time, self.last_step = time.perf_counter(), start_step
 
     def add(self, steps: int, step_now: int, episodes: list[tuple[float, int]],
             terms: dict[str, float]) -> None:
@@ -266,19 +270,30 @@ class A3C:
         return True
 
     @staticmethod
-    def train_loop(cfg: A3CConfig, network: ActorCritic,
-                   logger: RunLogger) -> tuple[int, int, torch.optim.Optimizer]:
-        """Run the workers to ``cfg.total_steps``; returns (global steps, updates, the shared optimizer)."""
+    def train_loop(cfg: A3CConfig, network: ActorCritic, logger: RunLogger, start_step: int = 0,
+                   resume_from=None, on_update=None) -> tuple[int, int, torch.optim.Optimizer]:
+        """Run the workers to ``cfg.total_steps``; returns (global steps, updates, the shared optimizer).
+
+        Resuming (``start_step`` > 0, optimizer state loaded from the checkpoint folder ``resume_from``)
+        continues the step count; the workers' environments start new episodes from seeds derived from
+        the run's and ``start_step`` (Hogwild updates are not reproducible anyway). ``on_update(optimizer)``
+        is called after each worker update is logged (the trainer checkpoints from there).
+        """
         env_spaces(cfg.env_id)  # fail here, not in a worker, if the env cannot be made
         network.share_memory()
         optimizer = make_optimizer(network.parameters(), cfg.learning_rate, cfg.optimizer)
+        if resume_from is not None:
+            from policygrad.checkpoint import load_optimizer_state
+
+            load_optimizer_state(resume_from, optimizer)
         share_optimizer_state(optimizer)
+        worker_cfg = dataclasses.replace(cfg, seed=cfg.seed + start_step) if start_step else cfg
         ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
-        counter, stop, messages = ctx.Value("q", 0), ctx.Event(), ctx.Queue()
+        counter, stop, messages = ctx.Value("q", start_step), ctx.Event(), ctx.Queue()
         workers = [ctx.Process(target=worker_main, name=f"a3c-worker-{rank}", daemon=True,
-                               args=(rank, cfg, network, optimizer, counter, stop, messages, os.getpid()))
+                               args=(rank, worker_cfg, network, optimizer, counter, stop, messages, os.getpid()))
                    for rank in range(cfg.num_workers)]
-        aggregator = RunAggregator(logger, cfg.log_every)
+        aggregator = RunAggregator(logger, cfg.log_every, start_step)
         updates = 0
         try:
             with main_module_hidden():
@@ -302,6 +317,8 @@ class A3C:
                 _, _, steps, step_now, episodes, terms = message
                 aggregator.add(steps, step_now, episodes, terms)
                 updates += 1
+                if on_update is not None:
+                    on_update(optimizer)
         finally:
             stop_workers(workers, stop, messages)
             messages.cancel_join_thread()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -28,13 +30,33 @@ def make_optimizer(params, learning_rate: float, name: str = "adam") -> torch.op
     raise ValueError(f"optimizer={name!r} is invalid: expected adam | rmsprop")
 
 
+# Steps gradient_step refused because the loss or the gradient was not finite, per optimizer.
+_SKIPPED: weakref.WeakKeyDictionary[torch.optim.Optimizer, int] = weakref.WeakKeyDictionary()
+
+
+def skipped_steps(optimizer: torch.optim.Optimizer) -> int:
+    """How many of ``optimizer``'s steps :func:`gradient_step` has skipped as non-finite so far."""
+    return _SKIPPED.get(optimizer, 0)
+
+
 def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params, max_grad_norm: float) -> float:
     """Backpropagate ``loss``, clip the global gradient norm (0: no clipping), step; returns the norm
-    before clipping (logged as ``diag/grad_norm``)."""
+    before clipping (logged as ``diag/grad_norm``).
+
+    The one guard against non-finite numbers: if the loss or the gradient norm is NaN or infinite,
+    the step is skipped (gradients dropped, parameters and optimizer state untouched) and counted in
+    :func:`skipped_steps`; the trainer reports it and stops the run after ``max_nonfinite_updates``
+    such updates in a row.
+    """
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for p in params if p.grad is not None]
     limit = max_grad_norm if max_grad_norm > 0 else float("inf")
     norm = nn.utils.clip_grad_norm_(params, limit)
+    norm_value, loss_value = torch.stack([norm.detach().float(), loss.detach().float()]).tolist()  # one sync
+    if not (math.isfinite(norm_value) and math.isfinite(loss_value)):
+        optimizer.zero_grad(set_to_none=True)
+        _SKIPPED[optimizer] = _SKIPPED.get(optimizer, 0) + 1
+        return norm_value
     optimizer.step()
-    return float(norm)
+    return norm_value

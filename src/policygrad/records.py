@@ -1,0 +1,71 @@
+"""Configs read back from files (a checkpoint's manifest, a run's ``config.json``), safely.
+
+A file may come from anyone. Reading one: every value is type-checked against its field before a
+config is built (which then validates ranges and choices), nothing is ever evaluated, and an
+``env_id`` of the form ``module:attr`` (which would import and run that module's code) is accepted
+only when the caller trusts the file, or when the module is already imported and the attribute is
+an environment class. A refusal is a ValueError saying which field and why.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import gymnasium as gym
+
+from policygrad.config import Config, user_fields
+
+
+def _type_ok(annotation: str, value: Any) -> bool:
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if annotation == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation == "str":
+        return isinstance(value, str)
+    if annotation.startswith("tuple[int"):
+        return isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return isinstance(value, (bool, int, float, str))  # any other field: JSON scalars only
+
+
+def check_env_trusted(env_id: Any, trust_env: bool, source: str) -> None:
+    """Refuse a ``module:attr`` env id from an untrusted file unless it is an already-imported
+    environment class (building a registered Gymnasium id runs only installed, registered code)."""
+    if not isinstance(env_id, str) or env_id in gym.registry or ":" not in env_id or trust_env:
+        return
+    module_name, _, attr = env_id.partition(":")
+    module = sys.modules.get(module_name)
+    target = getattr(module, attr, None) if module is not None else None
+    if isinstance(target, type) and issubclass(target, gym.Env):
+        return
+    raise ValueError(
+        f"{source}: env_id={env_id!r} names Python code (module {module_name!r}, {attr!r}); making the "
+        "environment would import and run it. If you trust this file, pass trust_env=True (command line: "
+        "--trust-env), or import the module yourself first (then an env class is accepted)")
+
+
+def config_from_record(values: Any, trust_env: bool = False, source: str = "config") -> Config:
+    """The config a file recorded (``Config.to_dict()`` output, ``algo`` included), type-checked field
+    by field; ``source`` names the file in error messages."""
+    from policygrad.algos import algorithm, make_config
+
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: the config must be a JSON object, not {type(values).__name__}")
+    values = dict(values)
+    algo = values.pop("algo", None)
+    if not isinstance(algo, str):
+        raise ValueError(f"{source}: algo={algo!r} is not an algorithm name")
+    config_cls = algorithm(algo).Config
+    fields = {f.name: f for f in user_fields(config_cls)}
+    for name, value in values.items():
+        if name not in fields:
+            raise ValueError(f"{source}: {name!r} is not a field of {config_cls.__name__}")
+        annotation = str(fields[name].type)
+        if not _type_ok(annotation, value):
+            raise ValueError(f"{source}: {name}={value!r} is invalid: expected a value of type {annotation}, "
+                             f"not {type(value).__name__}")
+    check_env_trusted(values.get("env_id", config_cls.env_id), trust_env, source)
+    return make_config(algo, **values)
