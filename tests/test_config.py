@@ -178,3 +178,21 @@ def test_bool_seed_and_infinite_coefficients_are_refused():
         pg.ReinforceConfig(seed=True)
     with pytest.raises(ValueError, match="ent_coef=inf"):
         pg.ReinforceConfig(ent_coef=float("inf"))
+
+
+@pytest.mark.parametrize("config_cls", [pg.PPOConfig, pg.A2CConfig, pg.ActorCriticConfig])
+def test_standardize_together_with_norm_adv_is_refused_as_redundant(config_cls):
+    with pytest.raises(ValueError, match="reward_norm='standardize'.*norm_adv"):
+        config_cls(reward_norm="standardize", norm_adv=True)
+    assert config_cls(reward_norm="standardize", norm_adv=False).reward_norm == "standardize"
+
+
+@pytest.mark.parametrize("baseline", ["none", "mean"])
+def test_reinforce_popart_without_a_value_baseline_is_refused(baseline):
+    message = error_of(reward_norm="popart", baseline=baseline)
+    assert "reward_norm='popart'" in message and "--baseline value" in message
+    assert pg.ReinforceConfig(reward_norm="popart", baseline="value").reward_norm == "popart"
+
+
+def test_a3c_config_is_part_of_the_public_api():
+    assert "A3CConfig" in pg.__all__ and pg.A3CConfig().algo == "a3c"

@@ -20,8 +20,19 @@ from policygrad.cli import main
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
 SKIP_MARK = "# not run in tests"
-# The seed's questions this release answers; Q12 and Q24-Q30 come with later releases.
-QUESTIONS = [*range(1, 12), *range(13, 24)]
+# The seed's questions this release answers; Q24-Q28 and Q30 come with later releases.
+QUESTIONS = [*range(1, 24), 29]
+LADDER = "## Beyond REINFORCE: the actor-critic ladder"
+# Each rung of the ladder: its subsection's heading starts with this, and names the code that implements it.
+RUNGS = {
+    "Baseline subtraction": ("algos/reinforce.py", "`none`", "`mean`", "`value`"),
+    "One-step actor-critic": ("returns.td_errors", "algos/actor_critic.py"),
+    "A2C": ("returns.nstep_returns", "returns.gae", "estimate_advantages", "algos/a2c.py"),
+    "A3C": ("algos/a3c.py", "share_optimizer_state", "WorkerFailed", "--num-workers"),
+    "PPO": ("losses.ppo_clip_loss", "algos/ppo.py", "update_epochs", "num_minibatches", "target_kl",
+            "diag/approx_kl", "diag/clipfrac"),
+}
+NORMALIZATION_RESULTS = GUIDE.parents[1] / "benchmarks" / "normalization.md"
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,50 @@ def test_guide_has_theory_with_the_policy_gradient():
     assert r"\nabla_\theta \log \pi_\theta(a_t | s_t) \, G_t" in text
     for name in ("reward_to_go", "policy_gradient_loss", "algos/reinforce.py"):
         assert name in text
+
+
+def section(text: str, heading: str) -> str:
+    """The lines from the first heading that starts with ``heading`` up to the next heading of its level
+    or above (``#`` lines inside code blocks are comments, not headings)."""
+    level = len(heading) - len(heading.lstrip("#"))
+    out: list[str] = []
+    in_code = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        is_heading = not in_code and re.match(rf"#{{1,{level}}} ", line) is not None
+        if out and is_heading:
+            break
+        if out or (is_heading and line.startswith(heading)):
+            out.append(line)
+    assert out, f"no heading starting with {heading!r}"
+    return "\n".join(out)
+
+
+def test_guide_climbs_the_actor_critic_ladder():
+    text = GUIDE.read_text()
+    ladder = section(text, LADDER)
+    for rung, names in RUNGS.items():
+        part = section(ladder, f"### {rung}")
+        assert "$$" in part, f"the {rung!r} subsection has no formula"
+        for name in names:
+            assert name in part, f"the {rung!r} subsection does not mention {name}"
+        blocks = [b for b in PYTHON + COMMANDS if b.heading.startswith(rung)]
+        assert {b.lang for b in blocks} == {"python", "bash"}, f"{rung!r} needs a Python snippet and a CLI line"
+    # The seed's formulas, as it writes them.
+    assert r"(G_t - V(s_t))" in ladder
+    assert r"\text{clip}(r_t(\theta), 1 - \epsilon, 1 + \epsilon) A(s_t, a_t)" in ladder
+
+
+def test_q29_quotes_the_measured_normalization_comparison():
+    """The table in Q29 is the one benchmarks/normalization_comparison.py wrote (re-run it, re-quote it)."""
+    answer = section(GUIDE.read_text(), "### Q29.")
+    rows = [line for line in NORMALIZATION_RESULTS.read_text().splitlines() if line.startswith("| ")]
+    summary = rows[:rows.index("| method | seed | eval mean | train seconds |")]
+    assert len(summary) >= 5, f"{NORMALIZATION_RESULTS} has no summary table"
+    for row in summary:
+        assert row in answer, f"Q29 does not quote this row of {NORMALIZATION_RESULTS.name}: {row}"
+    assert "normalization_comparison.py" in answer
 
 
 @pytest.fixture

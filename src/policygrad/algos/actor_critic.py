@@ -27,6 +27,7 @@ from policygrad.algos.advantage import (
     FixedHorizonLoop,
     actor_critic_loss,
     bootstrap_values,
+    check_standardize_once,
 )
 from policygrad.algos.base import Iteration, gradient_step
 from policygrad.config import Config, option
@@ -52,6 +53,7 @@ class ActorCriticConfig(Config):
         super().__post_init__()
         self._positive_int("num_steps")
         self._choice("optimizer", OPTIMIZERS)
+        check_standardize_once(self)
 
 
 class OneStepActorCritic:

@@ -22,7 +22,7 @@ import torch
 
 from policygrad import losses, returns
 from policygrad.algos.base import Iteration, make_optimizer
-from policygrad.config import Config
+from policygrad.config import Config, _fail
 from policygrad.envs import VecEnv
 from policygrad.networks import ActorCritic
 from policygrad.rollout import Batch, FixedHorizonCollector
@@ -38,6 +38,16 @@ def check_fixed_horizon(cfg: Config) -> None:
     cfg._choice("optimizer", OPTIMIZERS)
     cfg._choice("advantage_estimator", ESTIMATORS)
     cfg._in_unit_interval("gae_lambda")
+    check_standardize_once(cfg)
+
+
+def check_standardize_once(cfg: Config) -> None:
+    """``reward_norm=standardize`` and ``norm_adv`` both standardise advantages: refuse the pair."""
+    if cfg.reward_norm == "standardize" and getattr(cfg, "norm_adv", False):
+        # Standardising the whole batch and then each minibatch again changes nothing worth a switch:
+        # say so rather than let a comparison of the two look like a difference.
+        _fail("reward_norm", cfg.reward_norm, "none | scale | popart while norm_adv is on (norm_adv already "
+              "standardises the advantages; pass --norm-adv false to standardise per batch instead)")
 
 
 def bootstrap_values(batch: Batch, agent: ActorCritic) -> torch.Tensor:

@@ -26,7 +26,8 @@ class ReinforceConfig(Config):
     learning_rate: float = option(4e-3, "Adam step size (4e-3 solves CartPole-v1 within 300k steps)")
     episodes_per_update: int = option(8, "whole episodes collected before each gradient step (Q16)")
     return_type: str = option("reward_to_go", "total (whole-episode return) | reward_to_go (G_t)")
-    baseline: str = option("value", "none | mean (batch mean of returns) | value (learned V(s))")
+    baseline: str = option("value", "none | mean (batch mean of returns; the same as none when "
+                           "normalize_returns is on, which subtracts that mean too) | value (learned V(s))")
     normalize_returns: bool = option(True, "standardise the policy's signal (return - baseline) per batch")
     vf_coef: float = option(0.5, "weight of the value loss (baseline=value)")
     max_grad_norm: float = option(1.0, "clip the global gradient norm to this (0: no clipping)")
@@ -37,6 +38,9 @@ class ReinforceConfig(Config):
         self._positive_int("episodes_per_update")
         self._choice("return_type", ("total", "reward_to_go"))
         self._choice("baseline", ("none", "mean", "value"))
+        if self.reward_norm == "popart" and self.baseline != "value":
+            _fail("reward_norm", self.reward_norm, f"none | scale | standardize with baseline={self.baseline!r} "
+                  "(popart normalizes the targets of a learned value baseline: add --baseline value)")
         if self.num_envs > self.episodes_per_update:
             _fail("num_envs", self.num_envs, f"at most episodes_per_update={self.episodes_per_update}"
                   " (a copy with no episode to play would only waste steps)")
