@@ -9,6 +9,7 @@ ever produce valid parameters.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import gymnasium as gym
@@ -36,27 +37,47 @@ class ActionDistribution:
 
 
 class CategoricalDistribution(ActionDistribution):
-    """One of ``n`` actions, from unnormalised logits ``(B, n)``; actions are integer indices ``(B,)``."""
+    """One of ``n`` actions, from unnormalised logits ``(B, n)``; actions are integer indices ``(B,)``.
+
+    Computed directly from one ``log_softmax`` of the logits (kept for the sample, the log-prob and
+    the entropy alike) rather than through ``torch.distributions.Categorical``, whose construction,
+    broadcasting and lazy properties cost more than the policy network on small problems. Sampling
+    is the same ``torch.multinomial`` draw ``Categorical.sample`` makes; :attr:`dist` still gives
+    the torch object for anyone who wants it.
+    """
 
     def __init__(self, logits: torch.Tensor) -> None:
-        self.dist = Categorical(logits=logits, validate_args=False)
+        self.logits = logits
+
+    @functools.cached_property
+    def log_pmf(self) -> torch.Tensor:
+        """log pi(a|s) for every action ``(B, n)``, computed once (``mode`` never needs it)."""
+        return torch.log_softmax(self.logits, dim=-1)
+
+    @property
+    def dist(self) -> Categorical:
+        """The equivalent ``torch.distributions.Categorical`` (built on demand)."""
+        return Categorical(logits=self.logits, validate_args=False)
 
     def sample(self) -> torch.Tensor:
-        return self.dist.sample()
+        probs = self.log_pmf.exp().reshape(-1, self.log_pmf.shape[-1])
+        return torch.multinomial(probs, 1, True).reshape(self.log_pmf.shape[:-1])
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
-        return self.dist.log_prob(actions.long())
+        return self.log_pmf.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
 
     def entropy(self) -> torch.Tensor:
-        return self.dist.entropy()
+        # The clamp keeps 0 * log 0 at 0 should a logit ever be -inf (as torch's Categorical does).
+        log_pmf = self.log_pmf.clamp_min(torch.finfo(self.log_pmf.dtype).min)
+        return -(log_pmf.exp() * log_pmf).sum(-1)
 
     def mode(self) -> torch.Tensor:
-        return self.dist.logits.argmax(dim=-1)
+        return self.logits.argmax(dim=-1)
 
     @property
     def probs(self) -> torch.Tensor:
         """Action probabilities ``(B, n)``."""
-        return self.dist.probs
+        return self.log_pmf.exp()
 
 
 class CategoricalHead(nn.Module):
@@ -68,7 +89,11 @@ class CategoricalHead(nn.Module):
         self.out = nn.Linear(in_features, int(space.n))
 
     def forward(self, features: torch.Tensor) -> CategoricalDistribution:
-        return CategoricalDistribution(self.out(features))
+        return self.distribution(self.out(features))
+
+    def distribution(self, out: torch.Tensor) -> CategoricalDistribution:
+        """The distribution for this head's last-layer output ``out`` (the logits)."""
+        return CategoricalDistribution(out)
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
         """Policy actions ``(B,)`` as the environment wants them (Discrete spaces may start at non-zero)."""
@@ -209,7 +234,10 @@ class MultiCategoricalHead(nn.Module):
         self.out = nn.Linear(in_features, sum(self.nvec))
 
     def forward(self, features: torch.Tensor) -> MultiCategoricalDistribution:
-        return MultiCategoricalDistribution(self.out(features), self.nvec)
+        return self.distribution(self.out(features))
+
+    def distribution(self, out: torch.Tensor) -> MultiCategoricalDistribution:
+        return MultiCategoricalDistribution(out, self.nvec)
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
         return actions.cpu().numpy() + self.start
@@ -225,7 +253,10 @@ class BernoulliHead(nn.Module):
         self.out = nn.Linear(in_features, int(np.prod(space.shape)))
 
     def forward(self, features: torch.Tensor) -> BernoulliDistribution:
-        return BernoulliDistribution(self.out(features))
+        return self.distribution(self.out(features))
+
+    def distribution(self, out: torch.Tensor) -> BernoulliDistribution:
+        return BernoulliDistribution(out)
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
         return actions.cpu().numpy().astype(np.int8)
@@ -255,7 +286,10 @@ class BoxHead(nn.Module):
         self.log_std = nn.Parameter(torch.zeros(dim)) if kind == "gaussian" else None
 
     def forward(self, features: torch.Tensor) -> ActionDistribution:
-        out = self.out(features)
+        return self.distribution(self.out(features))
+
+    def distribution(self, out: torch.Tensor) -> ActionDistribution:
+        """The distribution for this head's last-layer output ``out``."""
         if self.kind == "gaussian":
             return GaussianDistribution(out, self.log_std.expand_as(out))
         first, second = out.chunk(2, dim=-1)

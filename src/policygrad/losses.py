@@ -11,9 +11,9 @@ import torch
 
 
 def masked_mean(x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean of ``x`` over the rows where ``weights`` is 1 (all rows when None)."""
+    """Mean of ``x`` over the rows where ``weights`` is 1 (all rows when None); 0 when there are none."""
     if weights is None:
-        return x.mean()
+        return x.mean() if x.numel() else x.sum()  # the sum of nothing: 0, with gradient
     return (x * weights).sum() / weights.sum().clamp_min(1.0)
 
 
@@ -73,6 +73,16 @@ def approx_kl(log_probs: torch.Tensor, old_log_probs: torch.Tensor, weights: tor
 
 
 @torch.no_grad()
+def ratio_diagnostics(log_probs: torch.Tensor, old_log_probs: torch.Tensor, clip_coef: float,
+                      weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`approx_kl` and :func:`clip_fraction` as 0-d tensors, from one probability ratio (no read
+    of the device: an update can log them in bulk)."""
+    log_ratio = log_probs - old_log_probs
+    ratio_m1 = log_ratio.exp() - 1
+    return masked_mean(ratio_m1 - log_ratio, weights), masked_mean((ratio_m1.abs() > clip_coef).float(), weights)
+
+
+@torch.no_grad()
 def clip_fraction(
     log_probs: torch.Tensor, old_log_probs: torch.Tensor, clip_coef: float, weights: torch.Tensor | None = None
 ) -> float:
@@ -85,10 +95,15 @@ def clip_fraction(
 def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> float:
     """1 - Var[target - prediction] / Var[target]: 1 is perfect, 0 no better than a constant, NaN if
     the targets do not vary."""
+    return float(explained_variance_tensor(predictions, targets))
+
+
+@torch.no_grad()
+def explained_variance_tensor(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """:func:`explained_variance` as a 0-d tensor (no read of the device, for logging in bulk)."""
     var_targets = targets.var(unbiased=False)
-    if var_targets == 0:
-        return float("nan")
-    return float(1.0 - (targets - predictions).var(unbiased=False) / var_targets)
+    ratio = 1.0 - (targets - predictions).var(unbiased=False) / var_targets
+    return torch.where(var_targets == 0, torch.nan, ratio)
 
 
 def normalize(x: torch.Tensor, weights: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:

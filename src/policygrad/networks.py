@@ -8,6 +8,7 @@ uniform initial policy) and 1.0 for the value's, zero biases.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -26,6 +27,10 @@ ACTIVATION_LAYERS = {
     "leaky_relu": nn.LeakyReLU,
 }
 
+# acting_forward fuses policy and value MLPs up to this width (beyond it the block-diagonal products
+# would double real arithmetic rather than save call overhead)
+FUSE_MAX_WIDTH = 256
+
 HIDDEN_GAIN = math.sqrt(2)
 POLICY_GAIN = 0.01
 VALUE_GAIN = 1.0
@@ -38,6 +43,11 @@ def obs_size(space: gym.Space) -> int:
     if isinstance(space, gym.spaces.Box):
         return int(np.prod(space.shape))
     raise ValueError(f"observation space {space} is not supported: use Box or Discrete observations")
+
+
+def _functional(activation: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The activation as a plain function where there is one (a module call costs more than tanh)."""
+    return {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}.get(type(activation), activation)
 
 
 def mlp(in_features: int, hidden_sizes: tuple[int, ...], activation: str) -> nn.Sequential:
@@ -181,6 +191,55 @@ class ActorCritic(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
         """``net(obs)`` is ``dist_and_value(obs)``: the action distribution and V(s) ``(B,)``."""
         return self.dist_and_value(obs)
+
+    @torch.no_grad()
+    def acting_forward(self, with_value: bool = True) -> Callable[[torch.Tensor], tuple[ActionDistribution,
+                                                                                            torch.Tensor | None]]:
+        """``dist_and_value`` for acting, with the weights of this moment: valid until they change.
+
+        Collectors take one per collection. When acting, per-call overhead outweighs arithmetic, so
+        the policy and value MLPs run as one MLP whose weights are the two side by side (the first
+        layers stacked, the later ones block-diagonal): half the matrix products and no module calls.
+        The numbers equal ``dist_and_value``'s up to float rounding. Without ``with_value`` (or a
+        value head) the value returned is None. Wide networks (> FUSE_MAX_WIDTH units), where the
+        block-diagonal products would waste real arithmetic, use ``dist_and_value`` itself.
+        """
+        value = with_value and self.value_head is not None
+        policy_last = self.policy_head.last_layer
+        if max(layer.out_features for layer in self.policy_body if isinstance(layer, nn.Linear)) > FUSE_MAX_WIDTH:
+            if value:
+                return self.dist_and_value
+            return lambda obs: (self.dist(obs), None)
+        layers: list[tuple[torch.Tensor, torch.Tensor, Callable]] = []  # (weight^T, bias, activation)
+        policy_linear = [m for m in self.policy_body if isinstance(m, nn.Linear)]
+        activations = [_functional(m) for m in self.policy_body if not isinstance(m, nn.Linear)]
+        separate = value and self.value_body is not None
+        value_linear = [m for m in self.value_body if isinstance(m, nn.Linear)] if separate else []
+        for k, (linear, act) in enumerate(zip(policy_linear, activations)):
+            weight, bias = linear.weight, linear.bias
+            if separate:
+                other = value_linear[k]
+                weight = torch.cat([weight, other.weight]) if k == 0 else torch.block_diag(weight, other.weight)
+                bias = torch.cat([bias, other.bias])
+            layers.append((weight.t().contiguous(), bias.clone(), act))
+        weight, bias = policy_last.weight, policy_last.bias
+        if value:
+            head = self.value_head
+            weight = torch.block_diag(weight, head.weight) if separate else torch.cat([weight, head.weight])
+            bias = torch.cat([bias, head.bias])
+        head_weight, head_bias = weight.t().contiguous(), bias.clone()
+        n_policy = policy_last.out_features
+
+        def forward(obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor | None]:
+            x = self.preprocess(obs)
+            for w, b, act in layers:
+                x = act(torch.addmm(b, x, w))
+            out = torch.addmm(head_bias, x, head_weight)
+            if not value:
+                return self.policy_head.distribution(out), None
+            return self.policy_head.distribution(out[:, :n_policy]), self._value_output(out[:, n_policy])
+
+        return forward
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:

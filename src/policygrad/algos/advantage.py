@@ -96,7 +96,7 @@ def estimate_advantages(
 
 @dataclass
 class FlatBatch:
-    """A fixed-horizon batch with its advantages, flattened to B = T * N rows.
+    """The real transitions of a fixed-horizon batch with their advantages, as B <= T * N rows.
 
     =========== ============ =====================================================
     obs         (B, *obs)    observations the actions were taken on
@@ -105,8 +105,11 @@ class FlatBatch:
     values      (B,)         V_old(s) at collection
     advantages  (B,)         A_t (not normalised: that happens per minibatch)
     targets     (B,)         value targets
-    weights     (B,)         1.0 for real transitions, 0.0 for autoreset steps
     =========== ============ =====================================================
+
+    Autoreset steps (``batch.valid`` False) are dropped once, here, so that every loss is a plain
+    mean over its rows instead of a weighted one, and PPO's minibatches hold equal numbers of real
+    transitions.
     """
 
     obs: torch.Tensor
@@ -115,30 +118,27 @@ class FlatBatch:
     values: torch.Tensor
     advantages: torch.Tensor
     targets: torch.Tensor
-    weights: torch.Tensor
 
     @classmethod
     def from_batch(cls, batch: Batch, advantages: torch.Tensor, targets: torch.Tensor) -> FlatBatch:
-        """Views of ``batch``'s buffers (no copy), plus the float weights made from ``batch.valid``."""
-        return cls(
-            obs=batch.flat(batch.obs), actions=batch.flat(batch.actions), log_probs=batch.flat(batch.log_probs),
-            values=batch.flat(batch.values), advantages=batch.flat(advantages), targets=batch.flat(targets),
-            weights=batch.flat(batch.valid).float(),
-        )
+        """The rows of ``batch`` that are real transitions (one gather per field)."""
+        real = batch.flat(batch.valid).nonzero().squeeze(1)
+        fields = (batch.obs, batch.actions, batch.log_probs, batch.values, advantages, targets)
+        return cls(*(batch.flat(x).index_select(0, real) for x in fields))
 
     def __len__(self) -> int:
-        return self.weights.shape[0]
+        return self.log_probs.shape[0]
 
     def rows(self, index: torch.Tensor | slice) -> FlatBatch:
         """The minibatch of rows ``index``. A slice gives views; a random subset of rows cannot be a
-        view, so an index tensor gathers each field once (the least copying a shuffle allows)."""
+        view, so an index tensor gathers each field once (PPO shuffles once per epoch and then takes
+        slices: the least copying a shuffle allows)."""
         return FlatBatch(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
 
     @torch.no_grad()
     def explained_variance(self) -> float:
-        """How much of the targets' variance V_old explains, over real transitions only."""
-        valid = self.weights.bool()
-        return losses.explained_variance(self.values[valid], self.targets[valid])
+        """How much of the targets' variance V_old explains."""
+        return losses.explained_variance(self.values, self.targets)
 
 
 def apply_reward_norm(data: FlatBatch, agent: ActorCritic, reward_norm: str) -> FlatBatch:
@@ -146,9 +146,9 @@ def apply_reward_norm(data: FlatBatch, agent: ActorCritic, reward_norm: str) -> 
     during collection): ``standardize`` standardises the advantages over the whole batch; ``popart``
     merges the value targets into PopArt's statistics (the critic's outputs are preserved)."""
     if reward_norm == "standardize":
-        data.advantages = losses.normalize(data.advantages, data.weights)
+        data.advantages = losses.normalize(data.advantages)
     elif reward_norm == "popart":
-        agent.update_value_stats(data.targets[data.weights.bool()])
+        agent.update_value_stats(data.targets)
     return data
 
 
@@ -158,7 +158,7 @@ def critic_loss(agent: ActorCritic, values: torch.Tensor, data: FlatBatch,
     ``clip_coef`` clips the update around the collection-time values (PPO2's value clipping)."""
     scale = agent.normalize_values
     old = scale(data.values) if clip_coef is not None else None
-    return losses.value_loss(scale(values), scale(data.targets), data.weights, old_values=old, clip_coef=clip_coef)
+    return losses.value_loss(scale(values), scale(data.targets), old_values=old, clip_coef=clip_coef)
 
 
 def annealed_learning_rate(learning_rate: float, steps_done: int, total_steps: int, anneal: bool) -> float:
@@ -181,12 +181,14 @@ def actor_critic_loss(agent: ActorCritic, data: FlatBatch, norm_adv: bool, vf_co
     (collection kept no graph); returns the total and its named terms. A2C, A3C's workers and the
     one-step actor-critic differ only in the advantages they feed it."""
     dist, values = agent.dist_and_value(data.obs)
-    adv = losses.normalize(data.advantages, data.weights) if norm_adv else data.advantages
-    policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv, data.weights)
+    adv = losses.normalize(data.advantages) if norm_adv else data.advantages
+    policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv)
     value = critic_loss(agent, values, data)
-    entropy = losses.entropy_term(dist.entropy(), data.weights)
-    terms = {"losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
-             "diag/explained_variance": data.explained_variance()}
+    entropy = losses.entropy_term(dist.entropy())
+    with torch.no_grad():  # one read of the device for all four numbers
+        ev = losses.explained_variance_tensor(data.values, data.targets)
+        numbers = torch.stack([policy.detach(), value.detach(), entropy.detach(), ev]).tolist()
+    terms = dict(zip(("losses/policy", "losses/value", "losses/entropy", "diag/explained_variance"), numbers))
     return policy + vf_coef * value - ent_coef * entropy, terms
 
 

@@ -48,7 +48,8 @@ class PPOConfig(Config):
     gamma: float = option(0.98, "discount factor in [0, 1]")
     advantage_estimator: str = option("gae", "gae (uses gae_lambda) | nstep (bootstrap at the horizon)")
     gae_lambda: float = option(0.9, "GAE lambda: 0 is the TD error, 1 the Monte-Carlo advantage")
-    num_minibatches: int = option(4, "minibatches per epoch; must divide batch_size")
+    num_minibatches: int = option(4, "minibatches per epoch; must divide batch_size (the batch's real "
+                                  "transitions are split evenly among them)")
     update_epochs: int = option(10, "passes over each batch")
     norm_adv: bool = option(True, "standardise the advantages of each minibatch")
     clip_coef: float = option(0.2, "clip the probability ratio to [1 - clip_coef, 1 + clip_coef]")
@@ -81,20 +82,30 @@ class PPOConfig(Config):
         return self.batch_size // self.num_minibatches
 
 
-def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch) -> tuple[torch.Tensor, dict[str, float]]:
-    """The PPO loss on one minibatch and its named terms and diagnostics (approx KL and clipfrac are
-    measured before this minibatch's step, i.e. for the policy that produced the loss)."""
+def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch,
+                       advantages: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The PPO loss on one minibatch, and its named terms and diagnostics as one detached tensor in
+    ``MINIBATCH_KEYS`` order without grad_norm (approx KL and clipfrac are measured before this
+    minibatch's step, i.e. for the policy that produced the loss). ``advantages``: the minibatch's
+    advantages already normalised, when the caller has them."""
     dist, values = agent.dist_and_value(mb.obs)
     log_probs = dist.log_prob(mb.actions)
-    # Normalising per minibatch (not per batch) is what the reference implementations do (detail 7).
-    adv = losses.normalize(mb.advantages, mb.weights) if cfg.norm_adv else mb.advantages
-    policy = losses.ppo_clip_loss(log_probs, mb.log_probs, adv, cfg.clip_coef, mb.weights)
+    if advantages is None:
+        # Normalising per minibatch (not per batch) is what the reference implementations do (detail 7).
+        advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
+    policy = losses.ppo_clip_loss(log_probs, mb.log_probs, advantages, cfg.clip_coef)
     value = critic_loss(agent, values, mb, cfg.clip_coef if cfg.clip_vloss else None)
-    entropy = losses.entropy_term(dist.entropy(), mb.weights)
-    terms = {"losses/policy": policy.item(), "losses/value": value.item(), "losses/entropy": entropy.item(),
-             "diag/approx_kl": losses.approx_kl(log_probs.detach(), mb.log_probs, mb.weights),
-             "diag/clipfrac": losses.clip_fraction(log_probs.detach(), mb.log_probs, cfg.clip_coef, mb.weights)}
+    entropy = losses.entropy_term(dist.entropy())
+    approx_kl, clipfrac = losses.ratio_diagnostics(log_probs.detach(), mb.log_probs, cfg.clip_coef)
+    terms = torch.stack([policy.detach(), value.detach(), entropy.detach(), approx_kl, clipfrac])
     return policy + cfg.vf_coef * value - cfg.ent_coef * entropy, terms
+
+
+def minibatch_bounds(rows: int, num_minibatches: int) -> list[tuple[int, int]]:
+    """``num_minibatches`` contiguous, non-empty ``(start, stop)`` ranges covering ``rows`` rows, their
+    sizes differing by at most one (fewer ranges when there are fewer rows)."""
+    edges = [rows * i // num_minibatches for i in range(num_minibatches + 1)]
+    return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
 class PPO:
@@ -110,6 +121,7 @@ class PPO:
         self.cfg, self.agent = cfg, agent
         self.loop = FixedHorizonLoop(cfg, envs, agent)
         self.optimizer = self.loop.optimizer
+        self.params = list(agent.parameters())  # listed once, not per gradient step
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
@@ -120,30 +132,37 @@ class PPO:
         return self.loop.iteration(metrics)
 
     def update(self, data: FlatBatch) -> dict[str, float]:
-        """``update_epochs`` shuffled passes over ``data``; returns the terms averaged over the
-        minibatches seen (grad_norm over the steps taken) and the number of epochs started."""
+        """``update_epochs`` passes over ``data``, each shuffled and cut into ``num_minibatches``
+        minibatches; returns the terms averaged over the minibatches seen (grad_norm over the steps
+        taken) and the number of epochs started.
+
+        Each epoch gathers the shuffled rows once and takes its minibatches as slices of them (views,
+        no copy). With one minibatch the order cannot matter, so nothing is shuffled or copied and the
+        normalised advantages are computed once. The terms stay on the device until the end.
+        """
         cfg = self.cfg
-        sums = dict.fromkeys(MINIBATCH_KEYS, 0.0)
-        seen = stepped = epochs = 0
+        bounds = minibatch_bounds(len(data), cfg.num_minibatches)
+        whole = len(bounds) == 1
+        advantages = losses.normalize(data.advantages) if whole and cfg.norm_adv else None
+        sums = torch.zeros(len(MINIBATCH_KEYS) - 1, device=data.log_probs.device)
+        grad_norm, seen, stepped, epochs = 0.0, 0, 0, 0
         stop = False
-        while epochs < cfg.update_epochs and not stop:
+        while epochs < cfg.update_epochs and not stop and bounds:
             epochs += 1
-            order = torch.randperm(len(data), device=data.weights.device)
-            for start in range(0, len(data), cfg.minibatch_size):
-                mb = data.rows(order[start:start + cfg.minibatch_size])
-                loss, terms = ppo_minibatch_loss(cfg, self.agent, mb)
+            shuffled = data if whole else data.rows(torch.randperm(len(data), device=data.log_probs.device))
+            for start, end in bounds:
+                mb = shuffled if whole else shuffled.rows(slice(start, end))
+                loss, terms = ppo_minibatch_loss(cfg, self.agent, mb, advantages)
+                sums += terms
                 seen += 1
-                for key, value in terms.items():
-                    sums[key] += value
                 # Early stop on the KL of the policy about to be stepped (as SB3 does): the step that
                 # would push it further from pi_old is never taken.
-                if cfg.target_kl > 0 and terms["diag/approx_kl"] > cfg.target_kl:
+                if cfg.target_kl > 0 and float(terms[3]) > cfg.target_kl:
                     stop = True
                     break
-                sums["diag/grad_norm"] += gradient_step(self.optimizer, loss, self.agent.parameters(),
-                                                        cfg.max_grad_norm)
+                grad_norm += gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
                 stepped += 1
-        metrics = {key: total / seen for key, total in sums.items()}
-        metrics["diag/grad_norm"] = sums["diag/grad_norm"] / stepped if stepped else math.nan
+        metrics = dict(zip(MINIBATCH_KEYS, (x / max(seen, 1) for x in sums.tolist())))
+        metrics["diag/grad_norm"] = grad_norm / stepped if stepped else math.nan
         metrics["diag/epochs"] = float(epochs)
         return metrics

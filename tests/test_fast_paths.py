@@ -1,0 +1,132 @@
+"""The shortcuts taken for speed (issue 5) compute what the plain code computes: the fused acting
+forward pass, the compacted flat batch, PPO's minibatch split, diagnostics kept as tensors."""
+
+import gymnasium as gym
+import pytest
+import torch
+
+from policygrad import losses
+from policygrad.algos.advantage import FlatBatch
+from policygrad.algos.base import make_optimizer
+from policygrad.algos.ppo import minibatch_bounds
+from policygrad.networks import FUSE_MAX_WIDTH, ActorCritic
+from policygrad.rollout import Batch
+
+OBS = gym.spaces.Box(-1.0, 1.0, (4,))
+
+
+@pytest.mark.parametrize("action_space,distribution", [
+    (gym.spaces.Discrete(3), "auto"),
+    (gym.spaces.Box(-2.0, 2.0, (2,)), "gaussian"),
+    (gym.spaces.Box(-2.0, 2.0, (2,)), "beta"),
+], ids=["categorical", "gaussian", "beta"])
+@pytest.mark.parametrize("shared_trunk", [False, True], ids=["separate", "shared"])
+@pytest.mark.parametrize("hidden_sizes", [(64, 64), (32,), (FUSE_MAX_WIDTH + 1,)], ids=["64x64", "32", "wide"])
+def test_acting_forward_equals_dist_and_value(action_space, distribution, shared_trunk, hidden_sizes):
+    torch.manual_seed(0)
+    net = ActorCritic(OBS, action_space, hidden_sizes=hidden_sizes, shared_trunk=shared_trunk,
+                      distribution=distribution, activation="relu" if hidden_sizes == (32,) else "tanh")
+    obs = torch.randn(10, 4)
+    with torch.no_grad():
+        dist, value = net.dist_and_value(obs)
+        fused_dist, fused_value = net.acting_forward()(obs)
+        actions = dist.sample()
+        assert torch.allclose(fused_dist.log_prob(actions), dist.log_prob(actions), atol=1e-5)
+        assert torch.allclose(fused_dist.mode(), dist.mode(), atol=1e-5)
+        assert torch.allclose(fused_value, value, atol=1e-5)
+        policy_only, none = net.acting_forward(with_value=False)(obs)
+        assert none is None
+        assert torch.allclose(policy_only.log_prob(actions), dist.log_prob(actions), atol=1e-5)
+
+
+def test_acting_forward_keeps_the_weights_of_its_moment():
+    torch.manual_seed(0)
+    net = ActorCritic(OBS, gym.spaces.Discrete(2))
+    obs = torch.randn(5, 4)
+    forward = net.acting_forward()
+    before = forward(obs)[1].clone()
+    with torch.no_grad():
+        net.value_head.bias.add_(1.0)
+    assert torch.equal(forward(obs)[1], before)  # the snapshot did not move
+    assert torch.allclose(net.acting_forward()(obs)[1], before + 1.0)  # a new one sees the change
+
+
+def test_acting_forward_without_a_value_head():
+    net = ActorCritic(OBS, gym.spaces.Discrete(2), with_value=False)
+    dist, value = net.acting_forward()(torch.randn(3, 4))
+    assert value is None and dist.sample().shape == (3,)
+
+
+def test_acting_forward_applies_observation_normalization_of_the_moment_of_the_call():
+    torch.manual_seed(0)
+    net = ActorCritic(OBS, gym.spaces.Discrete(2), normalize_obs=True)
+    forward = net.acting_forward()
+    net.observe(torch.randn(100, 4) * 3 + 1)  # statistics move after the snapshot was taken
+    obs = torch.randn(6, 4)
+    with torch.no_grad():
+        assert torch.allclose(forward(obs)[1], net.value(obs), atol=1e-5)
+
+
+def small_batch() -> tuple[Batch, torch.Tensor, torch.Tensor]:
+    T, N = 3, 2
+    valid = torch.tensor([[True, True], [False, True], [True, False]])
+    batch = Batch(obs=torch.arange(T * N * 4, dtype=torch.float32).reshape(T, N, 4),
+                  actions=torch.arange(T * N).reshape(T, N), rewards=torch.ones(T, N),
+                  terminated=torch.zeros(T, N, dtype=torch.bool), truncated=torch.zeros(T, N, dtype=torch.bool),
+                  valid=valid, next_obs=torch.zeros(N, 4), log_probs=-torch.arange(T * N).float().reshape(T, N),
+                  values=torch.arange(T * N).float().reshape(T, N))
+    return batch, torch.arange(T * N).float().reshape(T, N) * 10, torch.arange(T * N).float().reshape(T, N) * 100
+
+
+def test_flat_batch_keeps_only_real_transitions_in_time_major_order():
+    batch, advantages, targets = small_batch()
+    data = FlatBatch.from_batch(batch, advantages, targets)
+    rows = [0, 1, 3, 4]  # flat index t * N + i of the valid entries
+    assert len(data) == 4
+    assert data.actions.tolist() == rows
+    assert data.advantages.tolist() == [10.0 * r for r in rows]
+    assert data.targets.tolist() == [100.0 * r for r in rows]
+    assert data.log_probs.tolist() == [-float(r) for r in rows]
+    assert torch.equal(data.obs, batch.obs.reshape(-1, 4)[rows])
+    minibatch = data.rows(slice(1, 3))
+    assert minibatch.actions.tolist() == [1, 3] and minibatch.obs.data_ptr() == data.obs[1].data_ptr()  # a view
+
+
+@pytest.mark.parametrize("rows,m,expected", [
+    (8, 4, [(0, 2), (2, 4), (4, 6), (6, 8)]),
+    (10, 4, [(0, 2), (2, 5), (5, 7), (7, 10)]),
+    (256, 1, [(0, 256)]),
+    (2, 4, [(0, 1), (1, 2)]),  # fewer rows than minibatches: no empty minibatch
+    (0, 3, []),
+])
+def test_minibatch_bounds_cover_every_row_once_in_near_equal_parts(rows, m, expected):
+    assert minibatch_bounds(rows, m) == expected
+
+
+def test_ratio_diagnostics_equal_approx_kl_and_clip_fraction():
+    ratios = torch.tensor([1.0, 1.1, 1.3, 0.7, 0.81])
+    log_probs, old = ratios.log(), torch.zeros(5)
+    weights = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0])
+    for w in (None, weights):
+        kl, clipfrac = losses.ratio_diagnostics(log_probs, old, 0.2, w)
+        assert kl.item() == pytest.approx(losses.approx_kl(log_probs, old, w), rel=1e-6)
+        assert clipfrac.item() == pytest.approx(losses.clip_fraction(log_probs, old, 0.2, w))
+
+
+def test_explained_variance_tensor_matches_the_float_and_is_nan_for_constant_targets():
+    predictions, targets = torch.tensor([1.0, 2.0, 2.5]), torch.tensor([1.0, 2.0, 3.0])
+    assert losses.explained_variance_tensor(predictions, targets).item() == pytest.approx(
+        losses.explained_variance(predictions, targets))
+    assert torch.isnan(losses.explained_variance_tensor(predictions, torch.ones(3)))
+
+
+def test_mean_of_no_rows_is_zero_with_a_gradient():
+    x = torch.zeros(0, requires_grad=True)
+    mean = losses.masked_mean(x)
+    assert mean.item() == 0.0 and mean.requires_grad
+
+
+def test_optimizers_update_all_parameters_at_once():
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert make_optimizer(params, 1e-3, "adam").defaults["fused"]
+    assert make_optimizer(params, 1e-3, "rmsprop").defaults["foreach"]
