@@ -2,6 +2,7 @@
 forward pass, the compacted flat batch, PPO's minibatch split, diagnostics kept as tensors."""
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -9,8 +10,9 @@ from policygrad import losses
 from policygrad.algos.advantage import FlatBatch
 from policygrad.algos.base import make_optimizer
 from policygrad.algos.ppo import minibatch_bounds
+from policygrad.envs import make_vec_env
 from policygrad.networks import FUSE_MAX_WIDTH, ActorCritic
-from policygrad.rollout import Batch
+from policygrad.rollout import Batch, FixedHorizonCollector
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,))
 
@@ -130,3 +132,45 @@ def test_optimizers_update_all_parameters_at_once():
     params = [torch.nn.Parameter(torch.zeros(3))]
     assert make_optimizer(params, 1e-3, "adam").defaults["fused"]
     assert make_optimizer(params, 1e-3, "rmsprop").defaults["foreach"]
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "probe_envs:TruncatingEnv"])
+def test_step_arrays_is_step_without_tensors(env_id):
+    a, b = make_vec_env(env_id, 3), make_vec_env(env_id, 3)
+    a.reset(seed=5), b.reset(seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        actions = rng.integers(0, 2, 3)
+        step = a.step(actions)
+        obs, reward, terminated, truncated, valid = b.step_arrays(actions)
+        assert reward.dtype == np.float64 and valid.dtype == bool
+        for tensor, array in ((step.obs, obs), (step.reward, reward), (step.terminated, terminated),
+                              (step.truncated, truncated), (step.valid, valid)):
+            assert np.array_equal(tensor.numpy(), np.asarray(array, dtype=tensor.numpy().dtype))
+    assert a.pop_episodes() == b.pop_episodes() != []
+
+
+def test_fixed_horizon_collector_records_what_the_env_and_the_policy_did():
+    """Two collections (episodes run on across them) replayed step by step through VecEnv.step, and
+    the stored log-probs and values against the network's own plain forward pass."""
+    torch.manual_seed(0)
+    envs, replay = make_vec_env("probe_envs:TruncatingEnv", 2), make_vec_env("probe_envs:TruncatingEnv", 2)
+    net = ActorCritic(envs.single_observation_space, envs.single_action_space)
+    collector = FixedHorizonCollector(envs, net, num_steps=3, seed=0)
+    obs = replay.reset(seed=0)
+    for _ in range(2):
+        batch = collector.collect()
+        for t in range(3):
+            assert torch.equal(batch.obs[t], obs)
+            step = replay.step(batch.actions[t].numpy())
+            assert torch.equal(batch.rewards[t], step.reward)
+            assert torch.equal(batch.terminated[t], step.terminated)
+            assert torch.equal(batch.truncated[t], step.truncated)
+            assert torch.equal(batch.valid[t], step.valid)
+            obs = step.obs
+        assert torch.equal(batch.next_obs, obs)
+        with torch.no_grad():
+            dist, values = net.dist_and_value(batch.flat(batch.obs))
+            assert torch.allclose(batch.flat(batch.log_probs), dist.log_prob(batch.flat(batch.actions)), atol=1e-5)
+            assert torch.allclose(batch.flat(batch.values), values, atol=1e-5)
+    assert envs.pop_episodes() == replay.pop_episodes() != []

@@ -112,6 +112,19 @@ class VecEnv:
     def step(self, actions: np.ndarray) -> Step:
         """Step every copy with ``actions`` (a NumPy array in the env's action format). A NaN or
         infinite observation or reward raises :class:`NonFiniteError` naming the copy and the step."""
+        obs, reward, terminated, truncated, valid = self.step_arrays(actions)
+        return Step(
+            obs=self._tensor(obs),
+            reward=self._tensor(reward),
+            terminated=self._tensor(terminated, torch.bool),
+            truncated=self._tensor(truncated, torch.bool),
+            valid=self._tensor(valid, torch.bool),
+        )
+
+    def step_arrays(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`step` as NumPy arrays ``(obs, reward, terminated, truncated, valid)``, reward in
+        float64: for collectors that copy them straight into their buffers (five tensors a step
+        cost more than CartPole itself)."""
         obs, reward, terminated, truncated, _ = self.env.step(actions)
         reward = np.asarray(reward, dtype=np.float64)
         self.step_count += self.num_envs
@@ -124,13 +137,7 @@ class VecEnv:
         for i in np.flatnonzero(done):
             self.finished.append(Episode(int(i), float(self._returns[i]), int(self._lengths[i]), self.step_count))
         self._needs_reset = done
-        return Step(
-            obs=self._tensor(obs),
-            reward=self._tensor(reward),
-            terminated=self._tensor(terminated, torch.bool),
-            truncated=self._tensor(truncated, torch.bool),
-            valid=self._tensor(valid, torch.bool),
-        )
+        return obs, reward, np.asarray(terminated), np.asarray(truncated), valid
 
     def _report_non_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
         obs = np.asarray(obs).reshape(self.num_envs, -1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from policygrad.distributions import action_dtype, action_shape
@@ -77,37 +78,47 @@ def collect_episodes(
     ``training`` feeds observations and rewards to the agent's normalization statistics (evaluation
     leaves them frozen). Returns the batch (None unless ``store``), the finished episodes, and the
     number of environment steps taken (every copy, every step: what the collection cost).
+    The per-copy bookkeeping is NumPy on the host, where it costs a microsecond a step.
     """
-    quota = torch.tensor(split_quota(episodes, envs.num_envs), device=envs.device)
-    done_count = torch.zeros_like(quota)
+    quota = np.asarray(split_quota(episodes, envs.num_envs))
+    done_count = np.zeros_like(quota)
     obs = envs.reset(seed=seed)
     envs.pop_episodes()
+    forward = agent.acting_forward(with_value=False)
+    scale_rewards = training and agent.reward_scaler is not None
     keys = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
-    columns: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+    columns: dict[str, list] = {k: [] for k in keys}
     finished: list[Episode] = []
     steps = 0
-    while bool((done_count < quota).any()):
+    while (done_count < quota).any():
         if steps >= max_steps * envs.num_envs:
             raise RuntimeError(f"episodes did not end within {max_steps} steps: does the env have a time limit?")
         if training:
             agent.observe(obs)
-        actions = agent.act(obs, deterministic)
-        step = envs.step(agent.to_env(actions))
+        dist, _ = forward(obs)
+        actions = dist.mode() if deterministic else dist.sample()
+        next_obs, reward, terminated, truncated, valid = envs.step_arrays(agent.to_env(actions))
         steps += envs.num_envs
-        counted = step.valid & (done_count < quota)
-        reward = agent.learning_rewards(step.reward, step.terminated | step.truncated, counted) if training \
-            else step.reward
+        counted = valid & (done_count < quota)
+        ended = terminated | truncated
+        if scale_rewards:
+            reward = agent.learning_rewards(torch.as_tensor(reward, dtype=torch.float32, device=envs.device),
+                                            *(torch.as_tensor(x, device=envs.device) for x in (ended, counted)))
         for episode in envs.pop_episodes():
             if done_count[episode.env_index] < quota[episode.env_index]:
                 finished.append(episode)
-        done_count += (counted & (step.terminated | step.truncated)).long()
+        done_count += counted & ended
         if store:
-            for key, value in zip(keys, (obs, actions, reward, step.terminated, step.truncated, counted)):
+            for key, value in zip(keys, (obs, actions, reward, terminated, truncated, counted)):
                 columns[key].append(value)
-        obs = step.obs
+        obs = torch.as_tensor(next_obs, dtype=torch.float32, device=envs.device)
     if not store:
         return None, finished, steps
-    stacked = {k: torch.stack(v) for k, v in columns.items()}
+    stacked = {k: torch.stack(v) if isinstance(v[0], torch.Tensor) else torch.from_numpy(np.stack(v))
+               for k, v in columns.items()}
+    stacked["rewards"] = stacked["rewards"].to(envs.device, torch.float32)
+    for key in ("terminated", "truncated", "valid"):
+        stacked[key] = stacked[key].to(envs.device)
     return Batch(next_obs=obs, **stacked), finished, steps
 
 
@@ -116,6 +127,11 @@ class FixedHorizonCollector:
     last observation over to the next call so that episodes run on across batches.
 
     The buffers are reused: the next ``collect()`` overwrites the Batch the previous one returned.
+
+    Per step the work is one fused policy-and-value pass (:meth:`ActorCritic.acting_forward`), one
+    sample and one environment step; on the CPU the environment's NumPy arrays are copied straight
+    into NumPy views of the buffers, and each observation is written once, into the row the policy
+    then reads it from.
     """
 
     def __init__(self, envs: VecEnv, agent: ActorCritic, num_steps: int, seed: int) -> None:
@@ -135,21 +151,46 @@ class FixedHorizonCollector:
 
     @torch.no_grad()
     def collect(self) -> Batch:
+        agent, envs = self.agent, self.envs
+        forward = agent.acting_forward()
+        on_host = self.obs_buf.device.type == "cpu"
+        if on_host:  # NumPy views of the buffers (shared memory): per-field copies cost a microsecond
+            obs_np, act_np, logp_np, value_np, rew_np, term_np, trunc_np, valid_np = (
+                b.numpy() for b in (self.obs_buf, self.act_buf, self.logp_buf, self.value_buf, self.rew_buf,
+                                    self.term_buf, self.trunc_buf, self.valid_buf))
+        raw_rewards = agent.reward_scaler is None
+        self.obs_buf[0] = self.next_obs
+        last = self.num_steps - 1
         for t in range(self.num_steps):
-            obs = self.next_obs
-            self.agent.observe(obs)
-            dist, value = self.agent.dist_and_value(obs)
+            obs = self.obs_buf[t]
+            agent.observe(obs)
+            dist, value = forward(obs)
             actions = dist.sample()
-            step = self.envs.step(self.agent.to_env(actions))
-            self.obs_buf[t] = obs
-            self.act_buf[t] = actions
-            self.logp_buf[t] = dist.log_prob(actions)
-            self.value_buf[t] = value
-            self.rew_buf[t] = self.agent.learning_rewards(step.reward, step.terminated | step.truncated, step.valid)
-            self.term_buf[t] = step.terminated
-            self.trunc_buf[t] = step.truncated
-            self.valid_buf[t] = step.valid
-            self.next_obs = step.obs
+            log_probs = dist.log_prob(actions)
+            if on_host:
+                act_np[t], logp_np[t], value_np[t] = actions.numpy(), log_probs.numpy(), value.numpy()
+                next_obs, reward, terminated, truncated, valid = envs.step_arrays(agent.to_env(actions))
+                if t < last:
+                    obs_np[t + 1] = next_obs
+                else:  # a copy: the env may reuse its array, and the next collect() starts from it
+                    self.next_obs = torch.tensor(next_obs, dtype=torch.float32)
+                term_np[t], trunc_np[t], valid_np[t] = terminated, truncated, valid
+                if raw_rewards:
+                    rew_np[t] = reward
+                else:
+                    self.rew_buf[t] = agent.learning_rewards(torch.from_numpy(reward).float(),
+                                                             self.term_buf[t] | self.trunc_buf[t], self.valid_buf[t])
+            else:
+                self.act_buf[t], self.logp_buf[t], self.value_buf[t] = actions, log_probs, value
+                step = envs.step(agent.to_env(actions))
+                if t < last:
+                    self.obs_buf[t + 1] = step.obs
+                else:
+                    self.next_obs = step.obs
+                self.rew_buf[t] = agent.learning_rewards(step.reward, step.terminated | step.truncated, step.valid)
+                self.term_buf[t] = step.terminated
+                self.trunc_buf[t] = step.truncated
+                self.valid_buf[t] = step.valid
         return Batch(
             obs=self.obs_buf, actions=self.act_buf, rewards=self.rew_buf, terminated=self.term_buf,
             truncated=self.trunc_buf, valid=self.valid_buf, next_obs=self.next_obs,
