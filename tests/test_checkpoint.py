@@ -189,3 +189,222 @@ def test_saving_again_replaces_the_files_atomically(saved):
     other, _ = trained_net_and_optimizer(seed=1)
     assert load_model_state(folder, other)["counters"] == {"global_step": 456}
     assert torch.all(other.value_head.bias == 7.0)
+
+
+# -- safe loading: crafted files run nothing --------------------------------------------------------------
+class Payload:
+    """Unpickling this creates ``marker``: the stand-in for arbitrary code in a malicious checkpoint."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def reseal(folder: Path) -> None:
+    """What an attacker who edits files would do: recompute every checksum, so only parsing stands guard."""
+    import hashlib
+
+    from policygrad.checkpoint import _manifest_digest
+
+    manifest = json.loads((folder / "checkpoint.json").read_text())
+    for name in manifest["sha256"]:
+        manifest["sha256"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (folder / "checkpoint.json").write_text(json.dumps(manifest))
+
+
+@pytest.fixture
+def resumable(tmp_path):
+    """A checkpoint with every member: weights, optimizer, run state (JSON and tensors)."""
+    net, opt = trained_net_and_optimizer()
+    return save_checkpoint(tmp_path / "ckpt", net, opt, {"algo": "reinforce"}, {"global_step": 5},
+                           run_state={"rng": {"python": None}}, state_tensors={"rng.torch": torch.get_rng_state()})
+
+
+def load_everything(folder: Path) -> None:
+    from policygrad.checkpoint import load_run_state, verify_checkpoint
+
+    net, opt = trained_net_and_optimizer(seed=1)
+    verify_checkpoint(folder)
+    load_model_state(folder, net)
+    load_optimizer_state(folder, opt)
+    load_run_state(folder)
+
+
+@pytest.mark.parametrize("member", ["model.safetensors", "optimizer.safetensors", "state.safetensors",
+                                    "checkpoint.json"])
+@pytest.mark.parametrize("fmt", ["pickle", "torch.save"])
+def test_a_pickle_payload_in_any_member_is_refused_and_runs_nothing(resumable, tmp_path, member, fmt):
+    import io
+    import pickle
+
+    armed = tmp_path / "armed"
+    pickle.loads(pickle.dumps(Payload(armed)))
+    assert armed.exists()  # the payload is live: unpickling it does run code
+    marker = tmp_path / "pwned"
+    if fmt == "pickle":
+        data = pickle.dumps({"weights": Payload(marker)})
+    else:
+        buffer = io.BytesIO()
+        torch.save({"weights": Payload(marker)}, buffer)
+        data = buffer.getvalue()
+    (resumable / member).write_bytes(data)
+    if member != "checkpoint.json":
+        reseal(resumable)
+    with pytest.raises(ValueError, match=r"not a safetensors file|not valid JSON") as info:
+        load_everything(resumable)
+    assert member in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("member", ["model.safetensors", "optimizer.safetensors", "state.safetensors",
+                                    "checkpoint.json"])
+def test_a_truncated_member_is_refused_naming_it(resumable, member):
+    path = resumable / member
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(ValueError, match=r"checksum mismatch|not valid JSON") as info:
+        load_everything(resumable)
+    assert member in str(info.value)
+
+
+def test_any_bit_flip_in_the_manifest_is_refused(resumable):
+    import random
+
+    original = (resumable / "checkpoint.json").read_bytes()
+    rng = random.Random(0)
+    for _ in range(300):
+        data = bytearray(original)
+        position = rng.randrange(len(data))
+        data[position] ^= 1 << rng.randrange(8)
+        (resumable / "checkpoint.json").write_bytes(bytes(data))
+        with pytest.raises(ValueError, match="checkpoint.json"):
+            read_manifest(resumable)
+
+
+def test_a_missing_member_is_named(resumable):
+    (resumable / "state.safetensors").unlink()
+    with pytest.raises(ValueError, match=r"state.safetensors: missing from the checkpoint"):
+        load_everything(resumable)
+
+
+def test_an_unknown_format_version_is_refused(saved):
+    folder, net, _ = saved
+    for version in (0, "2", True, None):
+        manifest = json.loads((folder / "checkpoint.json").read_text())
+        manifest["format_version"] = version
+        (folder / "checkpoint.json").write_text(json.dumps(manifest))
+        with pytest.raises(ValueError, match=r"unknown checkpoint format version"):
+            load_model_state(folder, net)
+
+
+def test_wrong_dtype_and_misshapen_optimizer_state_are_named(resumable):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(resumable / "model.safetensors"))
+    key = "value_head.bias"
+    save_file({**state, key: state[key].double()}, str(resumable / "model.safetensors"))
+    reseal(resumable)
+    net, opt = trained_net_and_optimizer(seed=1)
+    with pytest.raises(ValueError, match=r"value_head.bias has dtype torch.float64, the network expects torch.float32"):
+        load_model_state(resumable, net)
+    tensors = load_file(str(resumable / "optimizer.safetensors"))
+    name = next(k for k in tensors if k.endswith("exp_avg"))
+    save_file({**tensors, name: torch.zeros(3, 3)}, str(resumable / "optimizer.safetensors"))
+    reseal(resumable)
+    with pytest.raises(ValueError, match=rf"optimizer tensor '{name}' has shape \(3, 3\)"):
+        load_optimizer_state(resumable, opt)
+
+
+CODE = "__import__('os').system('touch {marker}')"
+
+
+@pytest.mark.parametrize("field,value", [
+    ("activation", CODE), ("learning_rate", CODE), ("hidden_sizes", CODE), ("optimizer", CODE), ("preset", CODE),
+    ("algo", CODE), ("env_id", CODE), ("env_id", "os:system"), ("env_id", "subprocess:getoutput"),
+    ("seed", True), ("hidden_sizes", [64, "64"]), ("normalize_obs", "yes"),
+])
+def test_a_crafted_config_is_refused_and_runs_nothing(a2c_run, tmp_path, field, value):
+    import policygrad as pg
+
+    marker = tmp_path / "pwned"
+    value = value.format(marker=marker) if isinstance(value, str) else value
+    run = Path(shutil.copytree(a2c_run, tmp_path / "run"))
+    manifest = json.loads((run / "checkpoint" / "checkpoint.json").read_text())
+    manifest["config"][field] = value
+    (run / "checkpoint" / "checkpoint.json").write_text(json.dumps(manifest))
+    reseal(run / "checkpoint")
+    with pytest.raises(ValueError, match=field if field != "algo" else "algo="):
+        pg.load(run)
+    assert not marker.exists()
+
+
+@pytest.fixture(scope="module")
+def a2c_run(tmp_path_factory):
+    """A run directory whose checkpoint loads with pg.load (then each test edits a copy)."""
+    import policygrad as pg
+
+    run = tmp_path_factory.mktemp("a2c") / "run"
+    save_checkpoint(run / "checkpoint", build_a2c_net(), None, pg.A2CConfig(device="cpu").to_dict(), {"global_step": 1})
+    assert pg.load(run).env_id == "CartPole-v1"
+    return run
+
+
+def test_an_env_module_named_by_a_file_is_imported_only_when_trusted(tmp_path, monkeypatch):
+    import sys
+
+    import policygrad as pg
+
+    marker = tmp_path / "imported"
+    (tmp_path / "shared_env_module.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).touch()\n"
+        "from gymnasium.envs.classic_control import CartPoleEnv as Env\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = pg.A2CConfig(device="cpu").to_dict()
+    net = build_a2c_net()
+    save_checkpoint(tmp_path / "run" / "checkpoint", net, None, {**config, "env_id": "shared_env_module:Env"},
+                    {"global_step": 1})
+    with pytest.raises(ValueError, match=r"names Python code .*trust_env=True"):
+        pg.load(tmp_path / "run")
+    assert not marker.exists() and "shared_env_module" not in sys.modules
+    agent = pg.load(tmp_path / "run", trust_env=True)  # the user vouches for it: imported and used
+    assert marker.exists() and agent.env_id == "shared_env_module:Env"
+    sys.modules.pop("shared_env_module", None)
+
+
+def build_a2c_net():
+    import policygrad as pg
+    from policygrad.envs import env_spaces
+    from policygrad.networks import build_agent
+
+    cfg = pg.A2CConfig(device="cpu")
+    return build_agent(cfg, *env_spaces(cfg.env_id), with_value=True)
+
+
+@pytest.mark.parametrize("data,needle", [
+    ({"__generator__": "os.system", "state": {}}, "bit generator"),
+    ({"__ndarray__": "O", "shape": [1], "data": [0]}, "not a numeric dtype"),
+    ({"__ndarray__": "<f4", "shape": [3], "data": [1.0]}, "do not fit"),
+    ({"__object__": "os.system"}, "unexpected object"),
+    ({"__tuple__": [1], "__dict__": []}, "unexpected object"),
+])
+def test_snapshot_decoding_accepts_data_only(data, needle):
+    from policygrad.snapshot import decode
+
+    with pytest.raises(ValueError, match=needle):
+        decode(data)
+
+
+def test_environment_state_of_another_environment_is_refused():
+    from policygrad.envs import make_gym_vector_env
+    from policygrad.snapshot import restore_env, snapshot_env
+
+    cartpole, acrobot = make_gym_vector_env("CartPole-v1", 2), make_gym_vector_env("Acrobot-v1", 2)
+    tree, _ = snapshot_env(acrobot)
+    with pytest.raises(ValueError, match="does not fit CartPoleVectorEnv"):
+        restore_env(cartpole, tree)
+    tree, _ = snapshot_env(cartpole)
+    tree["attrs"]["step"] = 1  # would shadow the method
+    with pytest.raises(ValueError, match="would overwrite CartPoleVectorEnv.step"):
+        restore_env(cartpole, tree)
