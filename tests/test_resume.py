@@ -32,12 +32,12 @@ FAST = dict(progress=False, tensorboard=False, device="cpu", eval_episodes=2, ke
 # the reward scaler's running returns, the annealed learning rate, episodes in flight (CartPole's native
 # vector env; Pendulum's sync vector env with TimeLimit wrappers and truncations), Gaussian sampling.
 CONFIGS = {
-    "reinforce": dict(env_id="CartPole-v1", total_steps=1500, num_envs=4, checkpoint_every=500, normalize_obs=True),
-    "actor_critic": dict(env_id="CartPole-v1", total_steps=400, num_envs=4, checkpoint_every=200),
-    "a2c": dict(env_id="CartPole-v1", total_steps=1200, num_envs=4, checkpoint_every=400, normalize_obs=True,
+    "reinforce": dict(env_id="CartPole-v1", total_steps=1000, num_envs=4, checkpoint_every=400, normalize_obs=True),
+    "actor_critic": dict(env_id="CartPole-v1", total_steps=240, num_envs=4, checkpoint_every=120),
+    "a2c": dict(env_id="CartPole-v1", total_steps=800, num_envs=4, checkpoint_every=300, normalize_obs=True,
                 reward_norm="scale"),
-    "ppo": dict(env_id="Pendulum-v1", total_steps=1024, num_envs=2, num_steps=64, update_epochs=2,
-                checkpoint_every=512, normalize_obs=True),
+    "ppo": dict(env_id="Pendulum-v1", total_steps=512, num_envs=1, num_steps=64, update_epochs=2,
+                checkpoint_every=256, normalize_obs=True),
 }
 
 RESUME_SCRIPT = """
@@ -147,6 +147,7 @@ def test_latest_pointer_cannot_lead_outside_the_run(tmp_path):
     assert main(["resume", str(tmp_path), "--checkpoint", "../x"]) == 2
 
 
+@pytest.mark.slow  # two A3C runs: each spawns a worker process that imports torch (10-40 s on a loaded machine)
 def test_a3c_resumes_from_its_latest_checkpoint_with_the_step_count(tmp_path):
     cfg = pg.make_config("a3c", total_steps=1200, checkpoint_every=400, log_every=200, num_workers=1,
                          progress=False, tensorboard=False, eval_episodes=1)

@@ -484,11 +484,6 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     return TrainResult(path, agent, evaluation, global_step, seconds)
 
 
-def resume(run_dir: str | Path, config: Config | None = None, **kwargs: Any) -> TrainResult:
-    """Continue the run in ``run_dir`` from its latest checkpoint: ``train(config, resume_from=run_dir)``."""
-    return train(config, resume_from=run_dir, **kwargs)
-
-
 def _checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
     """The log positions a checkpoint recorded, type-checked (they become file offsets)."""
     from policygrad.logger import EPISODES_FILE, METRICS_FILE
