@@ -10,6 +10,8 @@ either the moment a checkpoint's temporary folder appears (mid-write) or after a
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,8 @@ import policygrad as pg
 from policygrad.checkpoint import periodic_checkpoints, verify_checkpoint
 
 TESTS = Path(__file__).parent
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "SIGKILL"),
+                                reason="needs fork and SIGKILL")
 CONFIG = dict(env_id="CartPole-v1", total_steps=800, num_envs=4, num_steps=5, checkpoint_every=40, keep_checkpoints=2,
               progress=False, tensorboard=False, device="cpu", eval_episodes=2)
 
@@ -118,8 +122,8 @@ print(json.dumps(report))
 """
 
 
-def kill_repeatedly(run_dir: Path, trials: int, seed: int) -> list[dict]:
-    proc = subprocess.run([sys.executable, "-c", KILLER, str(run_dir), str(trials), str(seed), json.dumps(CONFIG)],
+def kill_repeatedly(run_dir: Path, trials: int, seed: int, config: dict) -> list[dict]:
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(run_dir), str(trials), str(seed), json.dumps(config)],
                           capture_output=True, text=True, timeout=600, cwd=TESTS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "child failed" not in proc.stderr, proc.stderr[-3000:]
@@ -131,16 +135,17 @@ def episodes(run_dir: Path) -> list[list[str]]:
         return [[row["global_step"], row["return"], row["length"]] for row in csv.DictReader(f)]
 
 
-def check_killed_run(tmp_path: Path, trials: int, seed: int) -> list[dict]:
+def check_killed_run(tmp_path: Path, trials: int, seed: int, total_steps: int = 800) -> list[dict]:
+    config = {**CONFIG, "total_steps": total_steps}
     run_dir = tmp_path / "killed"
-    report = kill_repeatedly(run_dir, trials, seed)
+    report = kill_repeatedly(run_dir, trials, seed, config)
     kills = [r for r in report if "latest" in r]
     assert report[-1] == {"final_exit": 0}, report
     assert len(kills) >= trials - 1, report  # a child may finish the run before its kill (then the loop stops)
     steps = [r["step"] for r in kills]
     assert steps == sorted(steps) and steps[-1] > 0, report  # every kill lost at most the last few updates
     # After the kills, and the resumes between them, the run ends exactly as one that was never killed.
-    straight = pg.train(pg.make_config("a2c", **{**CONFIG, "checkpoint_every": 0}), run_dir=tmp_path / "straight")
+    straight = pg.train(pg.make_config("a2c", **{**config, "checkpoint_every": 0}), run_dir=tmp_path / "straight")
     resumed = pg.load(run_dir)
     for key, value in straight.agent.network.state_dict().items():
         assert torch.equal(value, resumed.network.state_dict()[key]), key
@@ -160,7 +165,7 @@ def test_sigkill_during_checkpoint_writes_never_breaks_the_latest_checkpoint(tmp
 
 @pytest.mark.slow
 def test_sigkill_forty_times(tmp_path):
-    kills = check_killed_run(tmp_path, trials=40, seed=2)
+    kills = check_killed_run(tmp_path, trials=40, seed=2, total_steps=4000)
     mid_write = sum(k["mid_write"] for k in kills)
     print(f"{len(kills)} kills, {mid_write} while a checkpoint was being written")
     assert mid_write >= 5
