@@ -20,7 +20,9 @@ import json
 import math
 import os
 import queue as queue_module
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -215,6 +217,25 @@ def raise_worker_error(message: tuple) -> None:
 
 
 @contextlib.contextmanager
+def interrupts_deferred():
+    """Turn Ctrl-C into a flag the coordinator checks between messages.
+
+    A KeyboardInterrupt raised at an arbitrary point could land inside ``Queue.get`` halfway through
+    reading a message, leaving the pipe mid-message: draining it while stopping the workers would then
+    block for ever. Deferring the interrupt to a point between messages keeps the pipe whole.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False  # signals only reach the main thread: nothing to defer
+        return
+    received = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.set())
+    try:
+        yield received.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def main_module_hidden():
     """Start spawned workers without re-running the user's ``__main__``.
 
@@ -301,24 +322,27 @@ class A3C:
                     proc.start()
             (logger.run_dir / "workers.json").write_text(json.dumps({"pids": [p.pid for p in workers]}))
             next_check = 0.0
-            while True:
-                # Check liveness on a clock, not only when the queue is quiet: a busy worker keeps it full.
-                if time.monotonic() >= next_check:
-                    check_workers(workers, messages)
-                    next_check = time.monotonic() + 0.25
-                try:
-                    message = messages.get(timeout=0.1)
-                except queue_module.Empty:
-                    if all(p.exitcode == 0 for p in workers):
-                        break
-                    continue
-                if message[0] == "error":
-                    raise_worker_error(message)
-                _, _, steps, step_now, episodes, terms = message
-                aggregator.add(steps, step_now, episodes, terms)
-                updates += 1
-                if on_update is not None:
-                    on_update(optimizer)
+            with interrupts_deferred() as interrupted:
+                while not interrupted():
+                    # Check liveness on a clock, not only when the queue is quiet: a busy worker keeps it full.
+                    if time.monotonic() >= next_check:
+                        check_workers(workers, messages)
+                        next_check = time.monotonic() + 0.25
+                    try:
+                        message = messages.get(timeout=0.1)
+                    except queue_module.Empty:
+                        if all(p.exitcode == 0 for p in workers):
+                            break
+                        continue
+                    if message[0] == "error":
+                        raise_worker_error(message)
+                    _, _, steps, step_now, episodes, terms = message
+                    aggregator.add(steps, step_now, episodes, terms)
+                    updates += 1
+                    if on_update is not None:
+                        on_update(optimizer)
+                else:
+                    raise KeyboardInterrupt
         finally:
             stop_workers(workers, stop, messages)
             messages.cancel_join_thread()
