@@ -87,13 +87,20 @@ def returns_of(run_dir):
         return np.array([float(row["return"]) for row in csv.DictReader(f)])
 
 
-@pytest.mark.parametrize("algo,steps", [("ppo", 25_000), ("a2c", 40_000), ("actor_critic", 50_000)])
-def test_each_actor_critic_improves_on_cartpole_in_seconds(tmp_path, algo, steps):
-    cfg = pg.make_config(algo, total_steps=steps, progress=False, tensorboard=False, eval_episodes=5)
-    result = pg.train(cfg, run_dir=tmp_path / algo)
-    rets = returns_of(result.run_dir)
-    first, last = rets[:30].mean(), rets[-30:].mean()
-    assert last > 2 * first and last > 60, (first, last)  # random play averages about 22
+# One-step actor-critic learns noisily: any change of random stream moves a single seed's last 30
+# episodes between about 20 and 170 after 50k steps (measured over 8 seeds, before and after the
+# speed-ups of issue 5), so it is judged by the median of three seeds.
+@pytest.mark.parametrize("algo,steps,seeds", [("ppo", 25_000, (1,)), ("a2c", 40_000, (1,)),
+                                              ("actor_critic", 50_000, (1, 2, 3))])
+def test_each_actor_critic_improves_on_cartpole_in_seconds(tmp_path, algo, steps, seeds):
+    firsts, lasts = [], []
+    for seed in seeds:
+        cfg = pg.make_config(algo, total_steps=steps, progress=False, tensorboard=False, eval_episodes=5, seed=seed)
+        rets = returns_of(pg.train(cfg, run_dir=tmp_path / f"{algo}-{seed}").run_dir)
+        firsts.append(rets[:30].mean())
+        lasts.append(rets[-30:].mean())
+    first, last = float(np.median(firsts)), float(np.median(lasts))
+    assert last > 2 * first and last > 60, (firsts, lasts)  # random play averages about 22
 
 
 def test_ppo_improves_on_pendulum_in_seconds(tmp_path):

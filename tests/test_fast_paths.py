@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from policygrad import losses
+from policygrad import losses, returns
 from policygrad.algos.advantage import FlatBatch
 from policygrad.algos.base import make_optimizer
 from policygrad.algos.ppo import minibatch_bounds
@@ -174,3 +174,41 @@ def test_fixed_horizon_collector_records_what_the_env_and_the_policy_did():
             assert torch.allclose(batch.flat(batch.log_probs), dist.log_prob(batch.flat(batch.actions)), atol=1e-5)
             assert torch.allclose(batch.flat(batch.values), values, atol=1e-5)
     assert envs.pop_episodes() == replay.pop_episodes() != []
+
+
+def test_losses_of_an_empty_batch_are_zero_not_nan():
+    """A one-step batch can hold no real transition (every copy autoreset at once: fixed-length
+    episodes do that); its losses must be 0 with a gradient, not NaN (which would skip the step)."""
+    empty = torch.zeros(0, requires_grad=True)
+    for term in (losses.value_loss(empty, torch.zeros(0)), losses.policy_gradient_loss(empty, torch.zeros(0)),
+                 losses.entropy_term(empty), losses.ppo_clip_loss(empty, torch.zeros(0), torch.zeros(0), 0.2)):
+        assert term.item() == 0.0 and term.requires_grad
+
+
+def test_plain_value_loss_is_half_the_mean_squared_error():
+    values, targets = torch.tensor([1.0, 2.0, 4.0]), torch.tensor([0.0, 2.0, 1.0])
+    assert losses.value_loss(values, targets).item() == pytest.approx(0.5 * (1 + 0 + 9) / 3)
+
+
+def test_acting_forward_sees_loaded_weights():
+    torch.manual_seed(0)
+    net, other = ActorCritic(OBS, gym.spaces.Discrete(2)), ActorCritic(OBS, gym.spaces.Discrete(2))
+    obs = torch.randn(3, 4)
+    net.acting_forward()(obs)  # lays out its buffers
+    net.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(net.acting_forward()(obs)[1], other.value(obs), atol=1e-6)
+
+
+def test_backward_recursions_on_numpy_and_torch_agree():
+    """reward_to_go and gae run their time loop in NumPy for CPU tensors without gradient and in torch
+    otherwise: the numbers must be the same."""
+    torch.manual_seed(0)
+    T, N = 7, 3
+    r, v, nv = torch.randn(T, N), torch.randn(T, N), torch.randn(T, N)
+    term, trunc = torch.rand(T, N) < 0.2, torch.rand(T, N) < 0.2
+    for fn in (lambda r_: returns.reward_to_go(r_, term, trunc, 0.9, nv),
+               lambda r_: returns.gae(r_, v, nv, term, trunc, 0.9, 0.8)):
+        fast = fn(r)
+        slow = fn(r.clone().requires_grad_())  # autograd forces the torch loop
+        assert torch.allclose(fast, slow.detach(), atol=1e-6)

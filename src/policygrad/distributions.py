@@ -59,11 +59,11 @@ class CategoricalDistribution(ActionDistribution):
         return Categorical(logits=self.logits, validate_args=False)
 
     def sample(self) -> torch.Tensor:
-        # Inverse CDF: the first action whose cumulative probability exceeds u ~ U[0, total). Three
-        # times cheaper than torch.multinomial on small batches; the clamp only catches u rounding
-        # up to the total.
+        # Inverse CDF: the first action whose cumulative probability exceeds u ~ U[0, 1); three times
+        # cheaper than torch.multinomial on small batches. Should the cumulative sum round to just
+        # under 1 and u land above it (a chance of ~1e-7), the clamp gives that sliver to the last action.
         cdf = self.log_pmf.exp().cumsum(-1)
-        u = torch.rand((*cdf.shape[:-1], 1), dtype=cdf.dtype, device=cdf.device) * cdf[..., -1:]
+        u = torch.rand((*cdf.shape[:-1], 1), dtype=cdf.dtype, device=cdf.device)
         return torch.searchsorted(cdf, u, right=True).clamp_max_(cdf.shape[-1] - 1).squeeze(-1)
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:

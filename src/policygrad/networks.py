@@ -7,6 +7,7 @@ uniform initial policy) and 1.0 for the value's, zero biases.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -45,9 +46,24 @@ def obs_size(space: gym.Space) -> int:
     raise ValueError(f"observation space {space} is not supported: use Box or Discrete observations")
 
 
+_FUNCTIONAL = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
+
+
 def _functional(activation: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """The activation as a plain function where there is one (a module call costs more than tanh)."""
-    return {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}.get(type(activation), activation)
+    return _FUNCTIONAL.get(type(activation), activation)
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    return nn.functional.linear(x, layer.weight, layer.bias)
+
+
+def _run_mlp(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``body(x)`` without a module call per layer (on small networks the calls cost more than the
+    arithmetic). The numbers are exactly ``body(x)``'s."""
+    for layer in body:
+        x = _linear(layer, x) if type(layer) is nn.Linear else _functional(layer)(x)
+    return x
 
 
 def mlp(in_features: int, hidden_sizes: tuple[int, ...], activation: str) -> nn.Sequential:
@@ -141,6 +157,8 @@ class ActorCritic(nn.Module):
                                          int(self.observation_space.n)).float()
         if self.obs_normalizer is not None:
             obs = self.obs_normalizer(obs.float())
+        if obs.dtype == torch.float32 and obs.dim() == 2:  # already features: skip two no-op calls
+            return obs
         return obs.float().reshape(obs.shape[0], -1)
 
     def observe(self, obs: torch.Tensor) -> None:
@@ -157,13 +175,14 @@ class ActorCritic(nn.Module):
         return self.reward_scaler.scale(reward, done, valid)
 
     def dist(self, obs: torch.Tensor) -> ActionDistribution:
-        return self.policy_head(self.policy_body(self.preprocess(obs)))
+        head = self.policy_head
+        return head.distribution(_linear(head.last_layer, _run_mlp(self.policy_body, self.preprocess(obs))))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         if self.value_head is None:
             raise RuntimeError("this network has no value head (with_value=False)")
         body = self.policy_body if self.value_body is None else self.value_body
-        return self._value_output(self.value_head(body(self.preprocess(obs))).squeeze(-1))
+        return self._value_output(_linear(self.value_head, _run_mlp(body, self.preprocess(obs))).squeeze(-1))
 
     def _value_output(self, head_output: torch.Tensor) -> torch.Tensor:
         """V(s) in the environment's units (PopArt's head outputs a normalized value)."""
@@ -181,12 +200,12 @@ class ActorCritic(nn.Module):
     def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
         """Both heads in one pass over the shared trunk (if any)."""
         x = self.preprocess(obs)
-        features = self.policy_body(x)
-        dist = self.policy_head(features)
+        features = _run_mlp(self.policy_body, x)
+        dist = self.policy_head.distribution(_linear(self.policy_head.last_layer, features))
         if self.value_head is None:
             return dist, torch.zeros(x.shape[0], device=x.device)
-        value_features = features if self.value_body is None else self.value_body(x)
-        return dist, self._value_output(self.value_head(value_features).squeeze(-1))
+        value_features = features if self.value_body is None else _run_mlp(self.value_body, x)
+        return dist, self._value_output(_linear(self.value_head, value_features).squeeze(-1))
 
     def forward(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
         """``net(obs)`` is ``dist_and_value(obs)``: the action distribution and V(s) ``(B,)``."""
@@ -195,51 +214,86 @@ class ActorCritic(nn.Module):
     @torch.no_grad()
     def acting_forward(self, with_value: bool = True) -> Callable[[torch.Tensor], tuple[ActionDistribution,
                                                                                             torch.Tensor | None]]:
-        """``dist_and_value`` for acting, with the weights of this moment: valid until they change.
+        """``dist_and_value`` for acting, with the weights of this moment: valid until they change or
+        ``acting_forward`` is called again (collectors take one per collection).
 
-        Collectors take one per collection. When acting, per-call overhead outweighs arithmetic, so
-        the policy and value MLPs run as one MLP whose weights are the two side by side (the first
-        layers stacked, the later ones block-diagonal): half the matrix products and no module calls.
+        When acting, per-call overhead outweighs arithmetic, so the policy and value MLPs run as one
+        MLP whose weights are the two side by side (the first layers stacked, the later ones
+        block-diagonal): half the matrix products and no module calls. The fused weights live in
+        buffers laid out once; taking a new snapshot is a single copy of every parameter into them.
         The numbers equal ``dist_and_value``'s up to float rounding. Without ``with_value`` (or a
         value head) the value returned is None. Wide networks (> FUSE_MAX_WIDTH units), where the
         block-diagonal products would waste real arithmetic, use ``dist_and_value`` itself.
         """
         value = with_value and self.value_head is not None
-        policy_last = self.policy_head.last_layer
         if max(layer.out_features for layer in self.policy_body if isinstance(layer, nn.Linear)) > FUSE_MAX_WIDTH:
             if value:
                 return self.dist_and_value
             return lambda obs: (self.dist(obs), None)
-        layers: list[tuple[torch.Tensor, torch.Tensor, Callable]] = []  # (weight^T, bias, activation)
-        policy_linear = [m for m in self.policy_body if isinstance(m, nn.Linear)]
-        activations = [_functional(m) for m in self.policy_body if not isinstance(m, nn.Linear)]
-        separate = value and self.value_body is not None
-        value_linear = [m for m in self.value_body if isinstance(m, nn.Linear)] if separate else []
-        for k, (linear, act) in enumerate(zip(policy_linear, activations)):
-            weight, bias = linear.weight, linear.bias
-            if separate:
-                other = value_linear[k]
-                weight = torch.cat([weight, other.weight]) if k == 0 else torch.block_diag(weight, other.weight)
-                bias = torch.cat([bias, other.bias])
-            layers.append((weight.t().contiguous(), bias.clone(), act))
-        weight, bias = policy_last.weight, policy_last.bias
-        if value:
-            head = self.value_head
-            weight = torch.block_diag(weight, head.weight) if separate else torch.cat([weight, head.weight])
-            bias = torch.cat([bias, head.bias])
-        head_weight, head_bias = weight.t().contiguous(), bias.clone()
-        n_policy = policy_last.out_features
+        layers, head_weight, head_bias, n_policy = self._fused_snapshot(value)
+        distribution, value_output = self.policy_head.distribution, self._value_output
 
         def forward(obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor | None]:
             x = self.preprocess(obs)
-            for w, b, act in layers:
-                x = act(torch.addmm(b, x, w))
-            out = torch.addmm(head_bias, x, head_weight)
+            for weight, bias, act in layers:
+                x = act(nn.functional.linear(x, weight, bias))
+            out = nn.functional.linear(x, head_weight, bias=head_bias)
             if not value:
-                return self.policy_head.distribution(out), None
-            return self.policy_head.distribution(out[:, :n_policy]), self._value_output(out[:, n_policy])
+                return distribution(out), None
+            return distribution(out[:, :n_policy]), value_output(out[:, n_policy])
 
         return forward
+
+    def _fused_snapshot(self, value: bool):
+        """Copy the parameters into the fused layout (built on first use, per device and dtype)."""
+        cache = self.__dict__.setdefault("_fused_layouts", {})
+        like = self.policy_head.last_layer.weight
+        layout = cache.get(value)
+        if layout is None or layout["device"] != like.device or layout["dtype"] != like.dtype:
+            layout = cache[value] = self._fused_layout(value)
+        torch._foreach_copy_(layout["dst"], layout["src"])  # one call for every parameter
+        return layout["layers"], layout["head_weight"], layout["head_bias"], layout["n_policy"]
+
+    def _fused_layout(self, value: bool) -> dict:
+        """Buffers for the fused MLP (``(out, in)`` weights, zero off the diagonal blocks) and the
+        (buffer view, parameter) pairs a snapshot copies."""
+        like = self.policy_head.last_layer.weight
+        zeros = functools.partial(torch.zeros, device=like.device, dtype=like.dtype)
+        dst: list[torch.Tensor] = []
+        src: list[torch.Tensor] = []
+
+        def place(buffer: torch.Tensor, parts: list[torch.Tensor], diagonal: bool) -> torch.Tensor:
+            row = col = 0
+            for part in parts:
+                rows = part.shape[0]
+                cols = part.shape[1] if part.dim() == 2 else 0
+                view = buffer[row:row + rows] if part.dim() == 1 else (
+                    buffer[row:row + rows, col:col + cols] if diagonal else buffer[row:row + rows])
+                dst.append(view)
+                src.append(part)
+                row, col = row + rows, col + cols
+            return buffer
+
+        separate = value and self.value_body is not None
+        policy_linear = [m for m in self.policy_body if isinstance(m, nn.Linear)]
+        value_linear = [m for m in self.value_body if isinstance(m, nn.Linear)] if separate else []
+        activations = [_functional(m) for m in self.policy_body if not isinstance(m, nn.Linear)]
+        layers = []
+        for k, (linear, act) in enumerate(zip(policy_linear, activations)):
+            parts = [linear] + ([value_linear[k]] if separate else [])
+            out_features = sum(p.out_features for p in parts)
+            in_features = sum(p.in_features for p in parts) if k > 0 else linear.in_features
+            weight = place(zeros(out_features, in_features), [p.weight for p in parts], diagonal=k > 0)
+            bias = place(zeros(out_features), [p.bias for p in parts], diagonal=False)
+            layers.append((weight, bias, act))
+        heads = [self.policy_head.last_layer] + ([self.value_head] if value else [])
+        in_features = sum(h.in_features for h in heads) if separate else heads[0].in_features
+        head_weight = place(zeros(sum(h.out_features for h in heads), in_features), [h.weight for h in heads],
+                            diagonal=separate)
+        head_bias = place(zeros(sum(h.out_features for h in heads)), [h.bias for h in heads], diagonal=False)
+        return {"device": like.device, "dtype": like.dtype, "dst": dst, "src": src, "layers": layers,
+                "head_weight": head_weight, "head_bias": head_bias,
+                "n_policy": self.policy_head.last_layer.out_features}
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:

@@ -17,6 +17,7 @@ REINFORCE, which has no critic) truncation simply ends the sum. The last row boo
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -36,15 +37,35 @@ def reward_to_go(
     Bootstraps truncated episodes and the horizon with ``next_values`` when given.
     """
     next_values = _zeros_if_none(next_values, rewards)
-    returns = torch.zeros_like(rewards)
-    future = next_values[-1]
-    for t in reversed(range(rewards.shape[0])):
-        # Episode ends at t: what follows is V(final obs) if truncated, 0 if terminated.
-        future = torch.where(truncated[t], next_values[t], future)
-        future = torch.where(terminated[t], torch.zeros_like(future), future)
-        returns[t] = rewards[t] + gamma * future
-        future = returns[t]
-    return returns
+    # Episode ends at t: what follows is V(final obs) if truncated, 0 if terminated. Folded into
+    # G_t = base_t + coef_t * G_{t+1}: base_t = r_t + gamma * (that value), coef_t = gamma while the
+    # episode runs on, 0 once it ended (the same numbers as stepping through the three cases).
+    ended = terminated | truncated
+    bootstrap = torch.where(truncated & ~terminated, next_values, torch.zeros_like(next_values))
+    base = rewards + gamma * bootstrap
+    coef = gamma * (~ended).to(rewards.dtype)
+    return _backward_recursion(base, coef, next_values[-1])
+
+
+def _backward_recursion(base: torch.Tensor, coef: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """out_t = base_t + coef_t * out_{t+1} for t = T-1 .. 0, with out_T = ``last``; shapes ``(T, N)``.
+
+    The loop is inherently sequential in t; on the CPU it runs in NumPy (on the same memory), whose
+    per-call cost on small rows is a fraction of torch's, with the same float arithmetic.
+    """
+    if base.device.type == "cpu" and not base.requires_grad and not coef.requires_grad:
+        b, c = base.numpy(force=True), coef.numpy(force=True)
+        out = np.empty_like(b)
+        running = last.numpy(force=True).astype(b.dtype, copy=False)
+        for t in range(b.shape[0] - 1, -1, -1):
+            running = out[t] = b[t] + c[t] * running
+        return torch.from_numpy(out)
+    out = torch.empty_like(base)
+    running = last
+    for t in reversed(range(base.shape[0])):
+        running = base[t] + coef[t] * running
+        out[t] = running
+    return out
 
 
 def whole_episode_returns(
@@ -102,6 +123,8 @@ def nstep_returns(
     if n < 1:
         raise ValueError(f"n={n!r} is invalid: expected an integer >= 1")
     T = rewards.shape[0]
+    if n >= T:  # every sum runs to its episode's end or the horizon: the bootstrapped reward-to-go
+        return reward_to_go(rewards, terminated, truncated, gamma, next_values)
     out = torch.zeros_like(rewards)
     discount = torch.ones_like(rewards)
     alive = torch.ones_like(terminated)  # the sum for row t still runs at offset k
@@ -136,10 +159,5 @@ def gae(
     reward-to-go minus V(s_t). Value targets are ``advantages + values``.
     """
     deltas = td_errors(rewards, values, next_values, terminated, gamma)
-    continues = (~(terminated | truncated)).float()
-    advantages = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[0])
-    for t in reversed(range(rewards.shape[0])):
-        running = deltas[t] + gamma * gae_lambda * continues[t] * running
-        advantages[t] = running
-    return advantages
+    coef = (gamma * gae_lambda) * (~(terminated | truncated)).to(rewards.dtype)
+    return _backward_recursion(deltas, coef, torch.zeros_like(rewards[0]))

@@ -65,11 +65,12 @@ class A2C:
         self.cfg, self.agent = cfg, agent
         self.loop = FixedHorizonLoop(cfg, envs, agent)
         self.optimizer = self.loop.optimizer
+        self.params = list(agent.parameters())  # listed once, not per gradient step
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
         data = self.loop.next_batch(lambda batch: estimate_advantages(
             batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda))
         loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
-        metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)
+        metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
         return self.loop.iteration(metrics)

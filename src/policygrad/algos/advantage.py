@@ -184,12 +184,18 @@ def actor_critic_loss(agent: ActorCritic, data: FlatBatch, norm_adv: bool, vf_co
     adv = losses.normalize(data.advantages) if norm_adv else data.advantages
     policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv)
     value = critic_loss(agent, values, data)
-    entropy = losses.entropy_term(dist.entropy())
+    loss = policy + vf_coef * value
+    if ent_coef:
+        entropy = losses.entropy_term(dist.entropy())
+        loss = loss - ent_coef * entropy
+    else:  # only logged: no gradient to take (or pay for)
+        with torch.no_grad():
+            entropy = losses.entropy_term(dist.entropy())
     with torch.no_grad():  # one read of the device for all four numbers
         ev = losses.explained_variance_tensor(data.values, data.targets)
         numbers = torch.stack([policy.detach(), value.detach(), entropy.detach(), ev]).tolist()
     terms = dict(zip(("losses/policy", "losses/value", "losses/entropy", "diag/explained_variance"), numbers))
-    return policy + vf_coef * value - ent_coef * entropy, terms
+    return loss, terms
 
 
 class FixedHorizonLoop:

@@ -83,11 +83,12 @@ class PPOConfig(Config):
 
 
 def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch,
-                       advantages: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The PPO loss on one minibatch, and its named terms and diagnostics as one detached tensor in
-    ``MINIBATCH_KEYS`` order without grad_norm (approx KL and clipfrac are measured before this
-    minibatch's step, i.e. for the policy that produced the loss). ``advantages``: the minibatch's
-    advantages already normalised, when the caller has them."""
+                       advantages: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The PPO loss on one minibatch, and its named terms, still tensors (the update reads them once,
+    at its end): ``losses/policy``, ``losses/value``, ``losses/entropy`` and ``log_probs`` (detached:
+    approx KL and clipfrac are computed from them and ``mb.log_probs``, measuring the policy that
+    produced the loss, before this minibatch's step). ``advantages``: the minibatch's advantages
+    already normalised, when the caller has them."""
     dist, values = agent.dist_and_value(mb.obs)
     log_probs = dist.log_prob(mb.actions)
     if advantages is None:
@@ -95,10 +96,15 @@ def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch,
         advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
     policy = losses.ppo_clip_loss(log_probs, mb.log_probs, advantages, cfg.clip_coef)
     value = critic_loss(agent, values, mb, cfg.clip_coef if cfg.clip_vloss else None)
-    entropy = losses.entropy_term(dist.entropy())
-    approx_kl, clipfrac = losses.ratio_diagnostics(log_probs.detach(), mb.log_probs, cfg.clip_coef)
-    terms = torch.stack([policy.detach(), value.detach(), entropy.detach(), approx_kl, clipfrac])
-    return policy + cfg.vf_coef * value - cfg.ent_coef * entropy, terms
+    loss = policy + cfg.vf_coef * value
+    if cfg.ent_coef:
+        entropy = losses.entropy_term(dist.entropy())
+        loss = loss - cfg.ent_coef * entropy
+    else:  # only logged: no gradient to take (or pay for)
+        with torch.no_grad():
+            entropy = losses.entropy_term(dist.entropy())
+    return loss, {"losses/policy": policy, "losses/value": value, "losses/entropy": entropy,
+                  "log_probs": log_probs.detach()}
 
 
 def minibatch_bounds(rows: int, num_minibatches: int) -> list[tuple[int, int]]:
@@ -133,19 +139,20 @@ class PPO:
 
     def update(self, data: FlatBatch) -> dict[str, float]:
         """``update_epochs`` passes over ``data``, each shuffled and cut into ``num_minibatches``
-        minibatches; returns the terms averaged over the minibatches seen (grad_norm over the steps
-        taken) and the number of epochs started.
+        minibatches; returns the loss terms averaged over the minibatches seen, approx KL and clipfrac
+        over their transitions, grad_norm over the steps taken, and the number of epochs started.
 
         Each epoch gathers the shuffled rows once and takes its minibatches as slices of them (views,
         no copy). With one minibatch the order cannot matter, so nothing is shuffled or copied and the
-        normalised advantages are computed once. The terms stay on the device until the end.
+        normalised advantages are computed once. The terms stay tensors until the end, where they
+        are reduced together and read once.
         """
         cfg = self.cfg
         bounds = minibatch_bounds(len(data), cfg.num_minibatches)
         whole = len(bounds) == 1
         advantages = losses.normalize(data.advantages) if whole and cfg.norm_adv else None
-        sums = torch.zeros(len(MINIBATCH_KEYS) - 1, device=data.log_probs.device)
-        grad_norm, seen, stepped, epochs = 0.0, 0, 0, 0
+        records: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []
+        grad_norm, stepped, epochs = 0.0, 0, 0
         stop = False
         while epochs < cfg.update_epochs and not stop and bounds:
             epochs += 1
@@ -153,16 +160,22 @@ class PPO:
             for start, end in bounds:
                 mb = shuffled if whole else shuffled.rows(slice(start, end))
                 loss, terms = ppo_minibatch_loss(cfg, self.agent, mb, advantages)
-                sums += terms
-                seen += 1
+                records.append((terms, mb.log_probs))
                 # Early stop on the KL of the policy about to be stepped (as SB3 does): the step that
                 # would push it further from pi_old is never taken.
-                if cfg.target_kl > 0 and float(terms[3]) > cfg.target_kl:
+                if cfg.target_kl > 0 and losses.approx_kl(terms["log_probs"], mb.log_probs) > cfg.target_kl:
                     stop = True
                     break
                 grad_norm += gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
                 stepped += 1
-        metrics = dict(zip(MINIBATCH_KEYS, (x / max(seen, 1) for x in sums.tolist())))
+        metrics = dict.fromkeys(MINIBATCH_KEYS, math.nan)
+        if records:
+            with torch.no_grad():
+                means = [torch.stack([terms[key] for terms, _ in records]).mean() for key in MINIBATCH_KEYS[:3]]
+                new = torch.cat([terms["log_probs"] for terms, _ in records])
+                old = torch.cat([old_log_probs for _, old_log_probs in records])
+                means += losses.ratio_diagnostics(new, old, cfg.clip_coef)
+                metrics.update(zip(MINIBATCH_KEYS, torch.stack(means).tolist()))
         metrics["diag/grad_norm"] = grad_norm / stepped if stepped else math.nan
         metrics["diag/epochs"] = float(epochs)
         return metrics
