@@ -212,3 +212,17 @@ def test_backward_recursions_on_numpy_and_torch_agree():
         fast = fn(r)
         slow = fn(r.clone().requires_grad_())  # autograd forces the torch loop
         assert torch.allclose(fast, slow.detach(), atol=1e-6)
+
+
+@pytest.mark.parametrize("anneal", [True, False])
+def test_ppo_clip_coef_anneals_like_the_learning_rate(anneal):
+    import policygrad as pg
+    from policygrad.algos.ppo import PPO
+
+    cfg = pg.make_config("ppo", preset="none", num_envs=2, num_steps=8, num_minibatches=1, update_epochs=1,
+                         total_steps=64, clip_coef=0.2, anneal_clip=anneal, device="cpu")
+    envs = make_vec_env("CartPole-v1", 2)
+    ppo = PPO(cfg, envs, ActorCritic(envs.single_observation_space, envs.single_action_space))
+    clips = [ppo.iterate().metrics["charts/clip_coef"] for _ in range(3)]
+    expected = [0.2 * (1 - done / 64) for done in (0, 16, 32)] if anneal else [0.2] * 3
+    assert clips == pytest.approx(expected)

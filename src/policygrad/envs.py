@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,17 +128,25 @@ class VecEnv:
         cost more than CartPole itself)."""
         obs, reward, terminated, truncated, _ = self.env.step(actions)
         reward = np.asarray(reward, dtype=np.float64)
+        terminated, truncated = np.asarray(terminated), np.asarray(truncated)
         self.step_count += self.num_envs
-        if not (np.isfinite(reward).all() and np.isfinite(obs).all()):  # one cheap check per step
+        # One cheap check per step: a NaN or infinity anywhere makes the sum non-finite (a sum that
+        # merely overflows costs the exact scan, which then finds nothing).
+        if not math.isfinite(reward.sum() + np.sum(obs, dtype=np.float64)):
             self._report_non_finite(obs, reward)
         valid = ~self._needs_reset
-        self._returns = np.where(valid, self._returns + reward, 0.0)
-        self._lengths = np.where(valid, self._lengths + 1, 0)
-        done = (np.asarray(terminated) | np.asarray(truncated)) & valid
-        for i in np.flatnonzero(done):
-            self.finished.append(Episode(int(i), float(self._returns[i]), int(self._lengths[i]), self.step_count))
+        self._returns += reward
+        self._lengths += 1
+        if not valid.all():  # copies that only reset on this step start their new episode at zero
+            self._returns[~valid] = 0.0
+            self._lengths[~valid] = 0
+        done = (terminated | truncated) & valid
+        if done.any():
+            for i in np.flatnonzero(done):
+                self.finished.append(Episode(int(i), float(self._returns[i]), int(self._lengths[i]),
+                                             self.step_count))
         self._needs_reset = done
-        return obs, reward, np.asarray(terminated), np.asarray(truncated), valid
+        return obs, reward, terminated, truncated, valid
 
     def _report_non_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
         obs = np.asarray(obs).reshape(self.num_envs, -1)

@@ -24,6 +24,7 @@ from policygrad import losses
 from policygrad.algos.advantage import (
     FixedHorizonLoop,
     FlatBatch,
+    annealed_learning_rate,
     check_fixed_horizon,
     critic_loss,
     estimate_advantages,
@@ -53,6 +54,8 @@ class PPOConfig(Config):
     update_epochs: int = option(10, "passes over each batch")
     norm_adv: bool = option(True, "standardise the advantages of each minibatch")
     clip_coef: float = option(0.2, "clip the probability ratio to [1 - clip_coef, 1 + clip_coef]")
+    anneal_clip: bool = option(False, "decay clip_coef linearly to 0 over total_steps, like the learning rate "
+                               "(as RL Baselines3 Zoo's tuned CartPole)")
     clip_vloss: bool = option(False, "clip the value update to clip_coef around the old value (PPO2)")
     ent_coef: float = option(0.0, "weight of the entropy bonus")
     vf_coef: float = option(0.5, "weight of the value loss")
@@ -82,20 +85,22 @@ class PPOConfig(Config):
         return self.batch_size // self.num_minibatches
 
 
-def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch,
-                       advantages: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch, advantages: torch.Tensor | None = None,
+                       clip_coef: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The PPO loss on one minibatch, and its named terms, still tensors (the update reads them once,
     at its end): ``losses/policy``, ``losses/value``, ``losses/entropy`` and ``log_probs`` (detached:
     approx KL and clipfrac are computed from them and ``mb.log_probs``, measuring the policy that
     produced the loss, before this minibatch's step). ``advantages``: the minibatch's advantages
-    already normalised, when the caller has them."""
+    already normalised, when the caller has them; ``clip_coef``: this update's (annealed) clip, if
+    not ``cfg.clip_coef``."""
+    clip = cfg.clip_coef if clip_coef is None else clip_coef
     dist, values = agent.dist_and_value(mb.obs)
     log_probs = dist.log_prob(mb.actions)
     if advantages is None:
         # Normalising per minibatch (not per batch) is what the reference implementations do (detail 7).
         advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
-    policy = losses.ppo_clip_loss(log_probs, mb.log_probs, advantages, cfg.clip_coef)
-    value = critic_loss(agent, values, mb, cfg.clip_coef if cfg.clip_vloss else None)
+    policy = losses.ppo_clip_loss(log_probs, mb.log_probs, advantages, clip)
+    value = critic_loss(agent, values, mb, clip if cfg.clip_vloss else None)
     loss = policy + cfg.vf_coef * value
     if cfg.ent_coef:
         entropy = losses.entropy_term(dist.entropy())
@@ -131,13 +136,16 @@ class PPO:
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
+        # The same linear decay as the learning rate, from the steps done before this rollout.
+        clip = annealed_learning_rate(cfg.clip_coef, self.loop.steps_done, cfg.total_steps, cfg.anneal_clip)
         data = self.loop.next_batch(lambda batch: estimate_advantages(
             batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda))
-        metrics = self.update(data)
+        metrics = self.update(data, clip)
+        metrics["charts/clip_coef"] = clip
         metrics["diag/explained_variance"] = data.explained_variance()
         return self.loop.iteration(metrics)
 
-    def update(self, data: FlatBatch) -> dict[str, float]:
+    def update(self, data: FlatBatch, clip_coef: float | None = None) -> dict[str, float]:
         """``update_epochs`` passes over ``data``, each shuffled and cut into ``num_minibatches``
         minibatches; returns the loss terms averaged over the minibatches seen, approx KL and clipfrac
         over their transitions, grad_norm over the steps taken, and the number of epochs started.
@@ -148,6 +156,7 @@ class PPO:
         are reduced together and read once.
         """
         cfg = self.cfg
+        clip = cfg.clip_coef if clip_coef is None else clip_coef
         bounds = minibatch_bounds(len(data), cfg.num_minibatches)
         whole = len(bounds) == 1
         advantages = losses.normalize(data.advantages) if whole and cfg.norm_adv else None
@@ -159,7 +168,7 @@ class PPO:
             shuffled = data if whole else data.rows(torch.randperm(len(data), device=data.log_probs.device))
             for start, end in bounds:
                 mb = shuffled if whole else shuffled.rows(slice(start, end))
-                loss, terms = ppo_minibatch_loss(cfg, self.agent, mb, advantages)
+                loss, terms = ppo_minibatch_loss(cfg, self.agent, mb, advantages, clip)
                 records.append((terms, mb.log_probs))
                 # Early stop on the KL of the policy about to be stepped (as SB3 does): the step that
                 # would push it further from pi_old is never taken.
@@ -174,7 +183,7 @@ class PPO:
                 means = [torch.stack([terms[key] for terms, _ in records]).mean() for key in MINIBATCH_KEYS[:3]]
                 new = torch.cat([terms["log_probs"] for terms, _ in records])
                 old = torch.cat([old_log_probs for _, old_log_probs in records])
-                means += losses.ratio_diagnostics(new, old, cfg.clip_coef)
+                means += losses.ratio_diagnostics(new, old, clip)
                 metrics.update(zip(MINIBATCH_KEYS, torch.stack(means).tolist()))
         metrics["diag/grad_norm"] = grad_norm / stepped if stepped else math.nan
         metrics["diag/epochs"] = float(epochs)
