@@ -94,6 +94,14 @@ def test_flat_batch_keeps_only_real_transitions_in_time_major_order():
     assert minibatch.actions.tolist() == [1, 3] and minibatch.obs.data_ptr() == data.obs[1].data_ptr()  # a view
 
 
+def test_flat_batch_of_an_all_real_batch_is_views():
+    batch, advantages, targets = small_batch()
+    batch.valid[:] = True
+    data = FlatBatch.from_batch(batch, advantages, targets)
+    assert len(data) == 6 and data.obs.data_ptr() == batch.obs.data_ptr()
+    assert data.actions.tolist() == list(range(6))
+
+
 @pytest.mark.parametrize("rows,m,expected", [
     (8, 4, [(0, 2), (2, 4), (4, 6), (6, 8)]),
     (10, 4, [(0, 2), (2, 5), (5, 7), (7, 10)]),

@@ -148,16 +148,18 @@ class FixedHorizonCollector:
         self.logp_buf = torch.zeros((T, N), device=device)
         self.value_buf = torch.zeros((T, N), device=device)
         self.next_obs = envs.reset(seed=seed)
+        # NumPy views of the buffers (shared memory) on the CPU: a row copied there costs a microsecond
+        self._views = tuple(b.numpy() for b in (self.obs_buf, self.act_buf, self.logp_buf, self.value_buf,
+                                                self.rew_buf, self.term_buf, self.trunc_buf, self.valid_buf)) \
+            if device.type == "cpu" else None
 
     @torch.no_grad()
     def collect(self) -> Batch:
         agent, envs = self.agent, self.envs
         forward = agent.acting_forward()
-        on_host = self.obs_buf.device.type == "cpu"
-        if on_host:  # NumPy views of the buffers (shared memory): per-field copies cost a microsecond
-            obs_np, act_np, logp_np, value_np, rew_np, term_np, trunc_np, valid_np = (
-                b.numpy() for b in (self.obs_buf, self.act_buf, self.logp_buf, self.value_buf, self.rew_buf,
-                                    self.term_buf, self.trunc_buf, self.valid_buf))
+        on_host = self._views is not None
+        if on_host:
+            obs_np, act_np, logp_np, value_np, rew_np, term_np, trunc_np, valid_np = self._views
         raw_rewards = agent.reward_scaler is None
         self.obs_buf[0] = self.next_obs
         last = self.num_steps - 1

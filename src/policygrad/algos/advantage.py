@@ -121,9 +121,13 @@ class FlatBatch:
 
     @classmethod
     def from_batch(cls, batch: Batch, advantages: torch.Tensor, targets: torch.Tensor) -> FlatBatch:
-        """The rows of ``batch`` that are real transitions (one gather per field)."""
-        real = batch.flat(batch.valid).nonzero().squeeze(1)
+        """The rows of ``batch`` that are real transitions (one gather per field; views when every
+        row is one, as in most short rollouts)."""
         fields = (batch.obs, batch.actions, batch.log_probs, batch.values, advantages, targets)
+        valid = batch.flat(batch.valid)
+        if bool(valid.all()):
+            return cls(*(batch.flat(x) for x in fields))
+        real = valid.nonzero().squeeze(1)
         return cls(*(batch.flat(x).index_select(0, real) for x in fields))
 
     def __len__(self) -> int:
@@ -193,7 +197,7 @@ def actor_critic_loss(agent: ActorCritic, data: FlatBatch, norm_adv: bool, vf_co
             entropy = losses.entropy_term(dist.entropy())
     with torch.no_grad():  # one read of the device for all four numbers
         ev = losses.explained_variance_tensor(data.values, data.targets)
-        numbers = torch.stack([policy.detach(), value.detach(), entropy.detach(), ev]).tolist()
+        numbers = torch.stack([policy, value, entropy, ev]).tolist()
     terms = dict(zip(("losses/policy", "losses/value", "losses/entropy", "diag/explained_variance"), numbers))
     return loss, terms
 
