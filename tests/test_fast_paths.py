@@ -31,11 +31,12 @@ def test_acting_forward_equals_dist_and_value(action_space, distribution, shared
     obs = torch.randn(10, 4)
     with torch.no_grad():
         dist, value = net.dist_and_value(obs)
-        fused_dist, fused_value = net.acting_forward()(obs)
         actions = dist.sample()
-        assert torch.allclose(fused_dist.log_prob(actions), dist.log_prob(actions), atol=1e-5)
-        assert torch.allclose(fused_dist.mode(), dist.mode(), atol=1e-5)
-        assert torch.allclose(fused_value, value, atol=1e-5)
+        for rows in (0, 10**6):  # small snapshots keep tanh, large ones run it as 2 sigmoid(2z) - 1
+            fused_dist, fused_value = net.acting_forward(expected_rows=rows)(obs)
+            assert torch.allclose(fused_dist.log_prob(actions), dist.log_prob(actions), atol=1e-5)
+            assert torch.allclose(fused_dist.mode(), dist.mode(), atol=1e-5)
+            assert torch.allclose(fused_value, value, atol=1e-5)
         policy_only, none = net.acting_forward(with_value=False)(obs)
         assert none is None
         assert torch.allclose(policy_only.log_prob(actions), dist.log_prob(actions), atol=1e-5)
@@ -234,3 +235,14 @@ def test_ppo_clip_coef_anneals_like_the_learning_rate(anneal):
     clips = [ppo.iterate().metrics["charts/clip_coef"] for _ in range(3)]
     expected = [0.2 * (1 - done / 64) for done in (0, 16, 32)] if anneal else [0.2] * 3
     assert clips == pytest.approx(expected)
+
+
+def test_sample_with_log_prob_is_a_sample_and_its_log_prob():
+    from policygrad.distributions import CategoricalDistribution
+
+    logits = torch.randn(50, 3)
+    torch.manual_seed(4)
+    actions, log_probs = CategoricalDistribution(logits).sample_with_log_prob()
+    torch.manual_seed(4)
+    assert torch.equal(actions, CategoricalDistribution(logits).sample())  # the same draw
+    assert torch.allclose(log_probs, torch.log_softmax(logits, -1)[torch.arange(50), actions])

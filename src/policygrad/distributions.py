@@ -35,6 +35,11 @@ class ActionDistribution:
     def mode(self) -> torch.Tensor:
         raise NotImplementedError
 
+    def sample_with_log_prob(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A sample and its log-probability (collectors need both; a head may share work between them)."""
+        actions = self.sample()
+        return actions, self.log_prob(actions)
+
 
 class CategoricalDistribution(ActionDistribution):
     """One of ``n`` actions, from unnormalised logits ``(B, n)``; actions are integer indices ``(B,)``.
@@ -59,12 +64,20 @@ class CategoricalDistribution(ActionDistribution):
         return Categorical(logits=self.logits, validate_args=False)
 
     def sample(self) -> torch.Tensor:
-        # Inverse CDF: the first action whose cumulative probability exceeds u ~ U[0, 1); three times
-        # cheaper than torch.multinomial on small batches. Should the cumulative sum round to just
-        # under 1 and u land above it (a chance of ~1e-7), the clamp gives that sliver to the last action.
+        return self._sample_index().squeeze(-1)
+
+    def _sample_index(self) -> torch.Tensor:
+        """Actions ``(B, 1)``. Inverse CDF: the first action whose cumulative probability exceeds
+        u ~ U[0, 1); three times cheaper than torch.multinomial on small batches. Should the
+        cumulative sum round to just under 1 and u land above it (a chance of ~1e-7), the clamp
+        gives that sliver to the last action."""
         cdf = self.log_pmf.exp().cumsum(-1)
         u = torch.rand((*cdf.shape[:-1], 1), dtype=cdf.dtype, device=cdf.device)
-        return torch.searchsorted(cdf, u, right=True).clamp_max_(cdf.shape[-1] - 1).squeeze(-1)
+        return torch.searchsorted(cdf, u, right=True).clamp_max_(cdf.shape[-1] - 1)
+
+    def sample_with_log_prob(self) -> tuple[torch.Tensor, torch.Tensor]:
+        index = self._sample_index()
+        return index.squeeze(-1), self.log_pmf.gather(-1, index).squeeze(-1)
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
         return self.log_pmf.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
@@ -99,8 +112,10 @@ class CategoricalHead(nn.Module):
         return CategoricalDistribution(out)
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
-        """Policy actions ``(B,)`` as the environment wants them (Discrete spaces may start at non-zero)."""
-        return actions.cpu().numpy() + self.start
+        """Policy actions ``(B,)`` as the environment wants them (Discrete spaces may start at non-zero;
+        with start 0 this is a NumPy view of ``actions``)."""
+        actions = actions.cpu().numpy()
+        return actions + self.start if self.start else actions
 
     @property
     def last_layer(self) -> nn.Linear:

@@ -84,7 +84,7 @@ def collect_episodes(
     done_count = np.zeros_like(quota)
     obs = envs.reset(seed=seed)
     envs.pop_episodes()
-    forward = agent.acting_forward(with_value=False)
+    forward = agent.acting_forward(with_value=False, expected_rows=32 * envs.num_envs)  # episodes run for a while
     scale_rewards = training and agent.reward_scaler is not None
     keys = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
     columns: dict[str, list] = {k: [] for k in keys}
@@ -152,23 +152,22 @@ class FixedHorizonCollector:
         self._views = tuple(b.numpy() for b in (self.obs_buf, self.act_buf, self.logp_buf, self.value_buf,
                                                 self.rew_buf, self.term_buf, self.trunc_buf, self.valid_buf)) \
             if device.type == "cpu" else None
+        self._obs_rows = self.obs_buf.unbind(0)  # the row views, made once
 
     @torch.no_grad()
     def collect(self) -> Batch:
         agent, envs = self.agent, self.envs
-        forward = agent.acting_forward()
+        forward = agent.acting_forward(expected_rows=self.num_steps * envs.num_envs)
         on_host = self._views is not None
         if on_host:
             obs_np, act_np, logp_np, value_np, rew_np, term_np, trunc_np, valid_np = self._views
         raw_rewards = agent.reward_scaler is None
         self.obs_buf[0] = self.next_obs
         last = self.num_steps - 1
-        for t in range(self.num_steps):
-            obs = self.obs_buf[t]
+        for t, obs in enumerate(self._obs_rows):
             agent.observe(obs)
             dist, value = forward(obs)
-            actions = dist.sample()
-            log_probs = dist.log_prob(actions)
+            actions, log_probs = dist.sample_with_log_prob()
             if on_host:
                 act_np[t], logp_np[t], value_np[t] = actions.numpy(), log_probs.numpy(), value.numpy()
                 next_obs, reward, terminated, truncated, valid = envs.step_arrays(agent.to_env(actions))
