@@ -334,6 +334,12 @@ def fmt(values: list[float], digits: int = 0) -> str:
     return f"{med:,.{digits}f} | {lo:,.{digits}f} | {hi:,.{digits}f}"
 
 
+def cell(values: list[float], digits: int = 0) -> str:
+    """median (min to max), in one table cell"""
+    lo, med, hi = stats(values)
+    return f"{med:,.{digits}f} ({lo:,.{digits}f} to {hi:,.{digits}f})"
+
+
 def machine() -> list[str]:
     import gymnasium
     import numpy
@@ -364,7 +370,7 @@ def machine() -> list[str]:
     ]
 
 
-def run_rollout(args, report: list[str]) -> None:
+def run_rollout(args, report: list[str]) -> dict:
     sizes = [1, 8, 64, 256]
     spec = {"section": "rollout", "sizes": sizes, "seconds": 0.3 if args.quick else 1.0, "reps": 2 if args.quick else 4}
     rounds = [spawn(spec) for _ in range(1 if args.quick else 2)]
@@ -377,18 +383,22 @@ def run_rollout(args, report: list[str]) -> None:
         "advance (the limit), **raw, sample()** drawing them with `action_space.sample()` each step, and",
         "**policygrad**: `FixedHorizonCollector` with the default 64x64 actor-critic, which samples every",
         "action from the policy and stores observations, actions, log-probs, values, rewards and flags in",
-        "its (T, N) buffers. One torch thread. Median | min | max over "
-        f"{len(rounds) * spec['reps']} alternated measurements of {spec['seconds']} s each.",
+        "its (T, N) buffers (64 steps per collection). One torch thread. Median (min to max) over "
+        f"{len(rounds) * spec['reps']} alternated measurements of {spec['seconds']} s each, in "
+        f"{len(rounds)} processes; the ratio is the median of the ratios of neighbouring measurements.",
         "",
-        "| N envs | raw | raw, sample() | policygrad | policygrad / raw (median of pairs) |",
+        "| N envs | raw | raw, sample() | policygrad | policygrad / raw |",
         "|---|---|---|---|---|",
     ]
+    ratios = {}
     for n in sizes:
         rows = {k: sum((r[str(n)][k] for r in rounds), []) for k in ("raw", "raw_sample", "policygrad")}
         pairs = [p / r for p, r in zip(rows["policygrad"], rows["raw"])]
-        report.append(f"| {n} | {fmt(rows['raw'])} | {fmt(rows['raw_sample'])} | {fmt(rows['policygrad'])} | "
+        report.append(f"| {n} | {cell(rows['raw'])} | {cell(rows['raw_sample'])} | {cell(rows['policygrad'])} | "
                       f"**{statistics.median(pairs):.0%}** ({min(pairs):.0%} to {max(pairs):.0%}) |")
+        ratios[n] = statistics.median(pairs)
     report.append("")
+    return ratios
 
 
 def run_train(args, report: list[str]) -> dict:
@@ -488,6 +498,26 @@ def run_solve(args, report: list[str]) -> dict:
     return medians
 
 
+def targets(rollout: dict, train: dict, solve: dict) -> list[str]:
+    """The issue's targets against this run's figures (what each gap comes from: PROFILE.md)."""
+    rows = []
+    if train:
+        for algo in ("ppo", "a2c"):
+            rows.append((f"training steps/s with SB3's hyperparameters, {algo.upper()}", ">= 2x SB3",
+                         f"{train[algo]:.2f}x", train[algo] >= 2))
+    ppo, sb3 = solve.get("policygrad PPO (preset)"), solve.get("SB3 PPO (zoo)")
+    if ppo and sb3:
+        rows.append(("time to solve, PPO: median", "<= 1/5 of SB3 PPO's", f"{ppo / sb3:.2f} of SB3's "
+                     f"({ppo:.2f} s vs {sb3:.2f} s)", ppo <= sb3 / 5))
+    if 64 in rollout:
+        rows.append(("rollout throughput at N = 64", ">= 50% of raw", f"{rollout[64]:.0%}", rollout[64] >= 0.5))
+    if not rows:
+        return []
+    return ["## Targets (issue 5)", "", "| target | wanted | this run | met |", "|---|---|---|---|",
+            *[f"| {name} | {want} | {got} | {'yes' if ok else '**no**'} |" for name, want, got, ok in rows], "",
+            "Where the time goes, and why a target is missed: [PROFILE.md](PROFILE.md).", ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run of every section")
@@ -505,12 +535,10 @@ def main() -> None:
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
     report: list[str] = []
-    if "rollout" in sections:
-        run_rollout(args, report)
-    if "train" in sections:
-        run_train(args, report)
-    if "solve" in sections:
-        run_solve(args, report)
+    rollout = run_rollout(args, report) if "rollout" in sections else {}
+    train = run_train(args, report) if "train" in sections else {}
+    solve = run_solve(args, report) if "solve" in sections else {}
+    report += targets(rollout, train, solve)
     header = [
         "# Benchmarks: policygrad and Stable-Baselines3 on CartPole-v1",
         "",
