@@ -519,7 +519,7 @@ def targets(rollout: dict, train: dict, solve: dict) -> list[str]:
     if train:
         for algo in ("ppo", "a2c"):
             rows.append((f"training steps/s with SB3's hyperparameters, {algo.upper()}", ">= 2x SB3",
-                         f"{train[algo]:.2f}x", train[algo] >= 2))
+                         f"{train[algo]:.3f}x", train[algo] >= 2))
     sb3 = solve.get("SB3 PPO (zoo)")
     for name, label in (("policygrad PPO (fast config)", "fast config"), ("policygrad PPO (preset)", "preset")):
         ppo = solve.get(name)
