@@ -90,8 +90,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     parser.add_argument("--run-dir", dest="run_dir", default=argparse.SUPPRESS,
                         help="where the run is written (default: runs/ENV__ALGO__SEED__TIME)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    parser.add_argument("--no-check-env", dest="check_env", action="store_false",
-                        help="skip the environment check that runs before training")
+    add_check_env_flag(parser)
     add_config_flags(parser, algo_cls.Config)
     args = vars(parser.parse_args(rest))
     overwrite, check_env = args.pop("overwrite"), args.pop("check_env")
@@ -101,6 +100,12 @@ def cmd_train(argv: Sequence[str]) -> int:
     print(f"run: {result.run_dir}  ({result.global_step} steps in {result.seconds:.1f} s)")
     print(result.evaluation)
     return 0
+
+
+def add_check_env_flag(parser: argparse.ArgumentParser) -> None:
+    """``--no-check-env``, shared by ``train`` and ``resume``, which both check the env before training."""
+    parser.add_argument("--no-check-env", dest="check_env", action="store_false",
+                        help="skip the environment check that runs before training")
 
 
 def cmd_resume(argv: Sequence[str]) -> int:
@@ -117,8 +122,7 @@ def cmd_resume(argv: Sequence[str]) -> int:
     parser.add_argument("--progress", type=parse_bool, default=None, metavar="BOOL", help="show a progress bar")
     parser.add_argument("--trust-env", action="store_true",
                         help="allow a checkpoint whose env_id names a Python module (module:Class) to import it")
-    parser.add_argument("--no-check-env", dest="check_env", action="store_false",
-                        help="skip the environment check that runs before training")
+    add_check_env_flag(parser)
     args = parser.parse_args(argv)
     if args.checkpoint is not None and not STEP_NAME.fullmatch(args.checkpoint):
         raise UsageError(f"--checkpoint {args.checkpoint!r} is not a checkpoint name (step_NNNNNNNNN: see "
