@@ -113,3 +113,31 @@ def test_bounded_heads_refuse_unbounded_spaces():
     for kind in ("tanh", "beta"):
         with pytest.raises(ValueError, match="finite action bounds"):
             check_action_space(unbounded, kind)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "gaussian_state_std", "tanh"])
+def test_log_std_init_sets_the_starting_std_of_every_gaussian_head(kind):
+    from policygrad.networks import ActorCritic
+
+    space = gym.spaces.Box(-2.0, 2.0, (3,), np.float32)
+    obs_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    net = ActorCritic(obs_space, space, hidden_sizes=(16,), distribution=kind, log_std_init=-1.5)
+    dist = net.dist(torch.randn(5, 4))
+    base = dist.base if kind == "tanh" else dist
+    # The state-dependent heads' log-std outputs start near their bias: the last layer's gain is 0.01.
+    assert torch.allclose(base.dist.scale.log(), torch.full((5, 3), -1.5), atol=0.05)
+    default = ActorCritic(obs_space, space, hidden_sizes=(16,), distribution=kind).dist(torch.randn(5, 4))
+    default_base = default.base if kind == "tanh" else default
+    assert torch.allclose(default_base.dist.scale.log(), torch.zeros(5, 3), atol=0.05)
+
+
+def test_log_std_init_is_refused_where_there_is_no_gaussian_std():
+    import policygrad as pg
+
+    with pytest.raises(ValueError, match="log_std_init"):
+        pg.make_config("a2c", env_id="CartPole-v1", log_std_init=-1.0)
+    with pytest.raises(ValueError, match="log_std_init"):
+        pg.make_config("a2c", env_id="Pendulum-v1", distribution="beta", log_std_init=-1.0)
+    with pytest.raises(ValueError, match=r"log_std_init.*\[-5.0, 2.0\]"):
+        pg.make_config("a2c", env_id="Pendulum-v1", log_std_init=-7.0)
+    assert pg.make_config("a2c", env_id="Pendulum-v1", log_std_init=-1).log_std_init == -1

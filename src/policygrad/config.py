@@ -73,6 +73,8 @@ class Config:
     shared_trunk: bool = option(False, "policy and value share hidden layers (default: separate networks)")
     distribution: str = option("auto", "action head for Box actions: gaussian | gaussian_state_std | tanh | "
                                "beta (auto: gaussian; discrete spaces pick theirs)")
+    log_std_init: float = option(0.0, "initial log std of Gaussian and tanh heads (0: std 1; -1: std 0.37); "
+                                 "with state-dependent std it is the output's starting bias")
     normalize_obs: bool = option(False, "standardise observations with running statistics (saved, frozen at eval)")
     reward_norm: str = option("none", "none | scale (by running std of the discounted return) | standardize "
                               "(returns/advantages per batch) | popart (normalized value targets)")
@@ -124,6 +126,11 @@ class Config:
             _fail("learning_rate", self.learning_rate, "a number > 0")
         self._in_unit_interval("gamma")
         self._non_negative("ent_coef", "vf_coef", "max_grad_norm")
+        from policygrad.distributions import LOG_STD_MAX, LOG_STD_MIN
+
+        if (not isinstance(self.log_std_init, (int, float)) or isinstance(self.log_std_init, bool)
+                or not LOG_STD_MIN <= self.log_std_init <= LOG_STD_MAX):
+            _fail("log_std_init", self.log_std_init, f"a number in [{LOG_STD_MIN}, {LOG_STD_MAX}]")
 
     def _check_spaces(self) -> None:
         """The environment's spaces must fit the networks and heads this config builds."""
@@ -134,6 +141,9 @@ class Config:
         observation_space, action_space = env_spaces(self.env_id)
         obs_size(observation_space)
         check_action_space(action_space, self.distribution)
+        if self.log_std_init != 0.0 and (not hasattr(action_space, "low") or self.distribution == "beta"):
+            _fail("log_std_init", self.log_std_init, f"0 here: {action_space} with distribution="
+                  f"{self.distribution!r} has no Gaussian std to start")
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def _positive_int(self, *names: str) -> None:

@@ -288,7 +288,7 @@ class BoxHead(nn.Module):
     """Heads for ``Box`` actions of shape ``(D,)``.
 
     ``kind``: ``gaussian`` (mean from the network, log std a free parameter per dimension, starting at
-    0), ``gaussian_state_std`` (both from the network), ``tanh`` (state-dependent Gaussian squashed
+    0 or ``log_std_init``), ``gaussian_state_std`` (both from the network), ``tanh`` (state-dependent Gaussian squashed
     into the bounds) or ``beta``. Actions are clipped to the bounds on their way to the environment,
     never in the stored action: clipping the stored one would bias the log-probabilities.
     """
@@ -302,6 +302,20 @@ class BoxHead(nn.Module):
         two_outputs = kind in ("gaussian_state_std", "tanh", "beta")
         self.out = nn.Linear(in_features, 2 * dim if two_outputs else dim)
         self.log_std = nn.Parameter(torch.zeros(dim)) if kind == "gaussian" else None
+
+    def init_log_std(self, value: float) -> None:
+        """Start the policy's log std at ``value`` (Gaussian and tanh heads): the free parameter, or
+        the bias of the log-std outputs when the std depends on the state. Call after the layer's
+        weight init, which zeroes biases."""
+        if self.kind == "beta":
+            if value != 0.0:
+                raise ValueError(f"log_std_init={value} has no meaning for the beta head: leave it at 0")
+            return
+        with torch.no_grad():
+            if self.log_std is not None:
+                self.log_std.fill_(value)
+            else:
+                self.out.bias[self.out.out_features // 2:].fill_(value)
 
     def forward(self, features: torch.Tensor) -> ActionDistribution:
         return self.distribution(self.out(features))

@@ -120,6 +120,7 @@ class ActorCritic(nn.Module):
         shared_trunk: bool = False,
         with_value: bool = True,
         distribution: str = "auto",
+        log_std_init: float = 0.0,
         normalize_obs: bool = False,
         reward_scaler: RewardScaler | None = None,
         popart: bool = False,
@@ -144,6 +145,11 @@ class ActorCritic(nn.Module):
         self.popart = PopArt() if popart and self.value_head is not None else None
         init_mlp(self.policy_body, init)
         init_layer(self.policy_head.last_layer, init, POLICY_GAIN)
+        if log_std_init != 0.0:
+            if not hasattr(self.policy_head, "init_log_std"):
+                raise ValueError(f"log_std_init={log_std_init} needs a Gaussian or tanh head; "
+                                 f"{action_space} has no std to set")
+            self.policy_head.init_log_std(log_std_init)
         if self.value_body is not None:
             init_mlp(self.value_body, init)
         if self.value_head is not None:
@@ -339,6 +345,7 @@ def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with
         shared_trunk=cfg.shared_trunk,
         with_value=with_value,
         distribution=cfg.distribution,
+        log_std_init=cfg.log_std_init,
         normalize_obs=cfg.normalize_obs,
         reward_scaler=RewardScaler(cfg.num_envs, cfg.gamma) if cfg.reward_norm == "scale" else None,
         popart=cfg.reward_norm == "popart",
