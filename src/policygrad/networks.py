@@ -256,6 +256,16 @@ class ActorCritic(nn.Module):
 
         return forward
 
+    @torch.no_grad()
+    def fused_acting_weights(self):
+        """A snapshot of the fused policy-and-value weights that ``acting_forward`` uses, tanh layers
+        in their sigmoid form (see :meth:`_fused_snapshot`): ``(weight, bias, activation)`` layers
+        (``torch.sigmoid_`` or the layer's own activation), the head's weight and bias (policy outputs
+        first, V(s) last) and the policy's output count. For acting outside torch
+        (:mod:`policygrad.numpy_acting`): the next snapshot rewrites these buffers in place, so views
+        of them hold this snapshot's weights only until then."""
+        return self._fused_snapshot(True, True)
+
     def _fused_snapshot(self, value: bool, sigmoid: bool):
         """Copy the parameters into the fused layout (built on first use, per device and dtype);
         returns its ``(weight, bias, activation)`` layers, head weight and bias, and policy width."""

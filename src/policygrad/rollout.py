@@ -15,6 +15,7 @@ import torch
 from policygrad.distributions import action_dtype, action_shape
 from policygrad.envs import Episode, VecEnv
 from policygrad.networks import ActorCritic
+from policygrad.numpy_acting import NumpyCategoricalActor, numpy_acting_supported, sampling_generator
 
 
 @dataclass
@@ -153,24 +154,55 @@ class FixedHorizonCollector:
                                                 self.rew_buf, self.term_buf, self.trunc_buf, self.valid_buf)) \
             if device.type == "cpu" else None
         self._obs_rows = self.obs_buf.unbind(0)  # the row views, made once
+        # Acting in NumPy (where numpy_acting supports the network) samples from this Generator, not
+        # torch's: part of the run's random state, so checkpoints save it (SynchronousRun.state)
+        self.sampling_rng = sampling_generator(seed)
+        self._numpy_scratch: dict[str, np.ndarray] = {}
+
+    def _numpy_actor(self) -> NumpyCategoricalActor | None:
+        """This collection's NumPy acting step, or None where acting stays in torch."""
+        if self._views is None or not numpy_acting_supported(self.agent, self.envs.num_envs):
+            return None
+        return NumpyCategoricalActor(self.agent, self.envs.num_envs, self.sampling_rng, self._numpy_scratch)
+
+    def _host_acting(self, obs_np, act_np, logp_np, value_np):
+        """``act(t, obs)`` for collecting on the CPU: acts on row t (``obs`` is its tensor view),
+        writes the action, log-prob and value into the buffers' row t, and returns the actions as
+        the environment takes them. In NumPy where supported, else through ``acting_forward``."""
+        agent = self.agent
+        actor = self._numpy_actor()
+        if actor is not None:
+            start = agent.policy_head.start  # a Discrete space may start at non-zero
+
+            def act_numpy(t: int, obs: torch.Tensor) -> np.ndarray:
+                actor.act(obs_np[t], act_np[t], logp_np[t], value_np[t])
+                return act_np[t] + start if start else act_np[t]
+            return act_numpy
+        forward = agent.acting_forward(expected_rows=self.num_steps * self.envs.num_envs)
+
+        def act_torch(t: int, obs: torch.Tensor) -> np.ndarray:
+            agent.observe(obs)
+            dist, value = forward(obs)
+            actions, log_probs = dist.sample_with_log_prob()
+            act_np[t], logp_np[t], value_np[t] = actions.numpy(), log_probs.numpy(), value.numpy()
+            return agent.to_env(actions)
+        return act_torch
 
     @torch.no_grad()
     def collect(self) -> Batch:
         agent, envs = self.agent, self.envs
-        forward = agent.acting_forward(expected_rows=self.num_steps * envs.num_envs)
         on_host = self._views is not None
+        self.obs_buf[0] = self.next_obs
         if on_host:
             obs_np, act_np, logp_np, value_np, rew_np, term_np, trunc_np, valid_np = self._views
+            act = self._host_acting(obs_np, act_np, logp_np, value_np)
+        else:
+            forward = agent.acting_forward(expected_rows=self.num_steps * envs.num_envs)
         raw_rewards = agent.reward_scaler is None
-        self.obs_buf[0] = self.next_obs
         last = self.num_steps - 1
         for t, obs in enumerate(self._obs_rows):
-            agent.observe(obs)
-            dist, value = forward(obs)
-            actions, log_probs = dist.sample_with_log_prob()
             if on_host:
-                act_np[t], logp_np[t], value_np[t] = actions.numpy(), log_probs.numpy(), value.numpy()
-                next_obs, reward, terminated, truncated, valid = envs.step_arrays(agent.to_env(actions))
+                next_obs, reward, terminated, truncated, valid = envs.step_arrays(act(t, obs))
                 if t < last:
                     obs_np[t + 1] = next_obs
                 else:  # a copy: the env may reuse its array, and the next collect() starts from it
@@ -182,6 +214,9 @@ class FixedHorizonCollector:
                     self.rew_buf[t] = agent.learning_rewards(torch.from_numpy(reward).float(),
                                                              self.term_buf[t] | self.trunc_buf[t], self.valid_buf[t])
             else:
+                agent.observe(obs)
+                dist, value = forward(obs)
+                actions, log_probs = dist.sample_with_log_prob()
                 self.act_buf[t], self.logp_buf[t], self.value_buf[t] = actions, log_probs, value
                 step = envs.step(agent.to_env(actions))
                 if t < last:

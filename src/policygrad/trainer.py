@@ -63,7 +63,7 @@ from policygrad.networks import ActorCritic, build_agent
 from policygrad.plots import plot_runs
 from policygrad.presets import preset_values
 from policygrad.runtime import resolve_device, seed_everything
-from policygrad.snapshot import rng_state, set_rng_state
+from policygrad.snapshot import decode, encode, rng_state, set_rng_state
 
 log = logging.getLogger("policygrad")
 
@@ -216,8 +216,9 @@ class SynchronousRun:
     Besides the network and optimizer, that state is the VecEnv's (accumulators, step count and the
     environments' own), and what the algorithms carry between iterations: a fixed-horizon algorithm's
     ``FixedHorizonLoop`` (steps done, for the schedule; the observation the next rollout starts
-    from), REINFORCE's ``next_seed`` (whether its first, seeded reset is still to come), and the
-    reward scaler's running discounted returns. A new algorithm that carries more must add it here
+    from; the NumPy Generator its collector samples actions with), REINFORCE's ``next_seed``
+    (whether its first, seeded reset is still to come), and the reward scaler's running discounted
+    returns. A new algorithm that carries more must add it here
     (tests/test_resume.py fails otherwise).
     """
 
@@ -236,6 +237,7 @@ class SynchronousRun:
         loop = getattr(self.algo, "loop", None)
         if loop is not None:
             data["steps_done"] = loop.steps_done
+            data["sampling_rng"] = encode(loop.collector.sampling_rng)
             tensors["collector.next_obs"] = loop.collector.next_obs
         if hasattr(self.algo, "next_seed"):
             data["next_seed"] = self.algo.next_seed
@@ -254,6 +256,8 @@ class SynchronousRun:
         loop = getattr(self.algo, "loop", None)
         if loop is not None:
             loop.steps_done = _int(data, "steps_done")
+            if "sampling_rng" in data:  # checkpoints from before NumPy acting sampled with torch only
+                loop.collector.sampling_rng = _generator(data, "sampling_rng")
             if exact:
                 loop.collector.next_obs = _tensor(tensors, "collector.next_obs", loop.collector.next_obs)
             else:
@@ -278,6 +282,13 @@ def _int(data: dict[str, Any], key: str, default: int | None = None) -> int:
     value = data.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"the checkpoint's {key}={value!r} is not an integer >= 0")
+    return value
+
+
+def _generator(data: dict[str, Any], key: str) -> np.random.Generator:
+    value = decode(data[key])
+    if not isinstance(value, np.random.Generator):
+        raise ValueError(f"the checkpoint's {key} is not a NumPy random generator")
     return value
 
 

@@ -1,0 +1,172 @@
+"""Acting in NumPy on the CPU: the fused acting MLP and Categorical sampling without torch calls.
+
+When a collector acts on a few dozen observations per step, each torch call costs 5-10 us of
+dispatch for microseconds of arithmetic, and one acting step (the fused MLP, log-softmax, sampling,
+log-prob) is ~20 of them. The same step in NumPy costs 1.5-3 us per operation. This module runs the
+fused policy-and-value MLP of :meth:`ActorCritic.acting_forward` on NumPy views of its weight buffers
+(CPU torch tensors share their memory with ``.numpy()``, so each snapshot's copy is seen without
+another copy), samples Categorical actions by inverse CDF from a NumPy ``Generator``, and writes
+actions, log-probs and values straight into the rows the collector hands it.
+
+It is used only where it computes what the torch path computes (:func:`numpy_acting_supported`):
+CPU float32 weights, Box observations without running normalization, tanh or ReLU hidden layers no
+wider than ``FUSE_MAX_WIDTH``, a Categorical head over a ``Discrete`` space and a plain value head.
+Everything else acts through torch. The numbers equal ``dist_and_value``'s up to float rounding; the
+random stream is the Generator's, not torch's (a collector owns the Generator and checkpoints save it).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from policygrad.distributions import CategoricalHead
+from policygrad.networks import FUSE_MAX_WIDTH, ActorCritic
+
+# OpenBLAS runs a matrix product on one thread up to this many multiply-adds (M * N * K: its
+# GEMM_MULTITHREAD_THRESHOLD of 4 times 65536). Above it, it wakes its other threads, which on a
+# small shared CPU costs 10-100x the product itself; there, arithmetic dominates anyway and acting
+# stays in torch.
+SINGLE_THREAD_PRODUCT = 4 * 65536
+
+
+def _relu_(x: np.ndarray, _: torch.Tensor) -> None:
+    np.maximum(x, 0.0, out=x)
+
+
+def _sigmoid_(_: np.ndarray, x: torch.Tensor) -> None:
+    # torch's CPU sigmoid is vectorised: a third of the time of NumPy's float32 tanh here, and a
+    # quarter of exp + add + reciprocal, even with its call overhead
+    torch.sigmoid_(x)
+
+
+# The in-place form of each hidden activation of a fused snapshot (tanh layers come as sigmoids),
+# called with a NumPy array and a tensor sharing its memory
+NUMPY_ACTIVATIONS = {torch.sigmoid_: _sigmoid_, torch.relu: _relu_}
+NUMPY_LAYERS = {nn.Tanh, nn.ReLU}
+
+
+def sampling_generator(seed: int) -> np.random.Generator:
+    """The Generator a collector samples actions with, from the run's seed. The extra word keeps its
+    stream apart from a ``default_rng(seed)`` made elsewhere from the same seed (environments, say)."""
+    return np.random.default_rng([seed, 0x5A3])
+
+
+def numpy_acting_supported(agent: ActorCritic, rows: int) -> bool:
+    """Whether :class:`NumpyCategoricalActor` computes what ``agent.acting_forward`` does, on ``rows``
+    observations a step, with every matrix product on one BLAS thread."""
+    if agent.value_body is not None and list(map(type, agent.value_body)) != list(map(type, agent.policy_body)):
+        return False
+    linear = [m for m in agent.policy_body if isinstance(m, nn.Linear)]
+    return (agent.policy_head.last_layer.weight.device.type == "cpu"
+            and all(p.dtype == torch.float32 for p in agent.parameters())
+            and isinstance(agent.policy_head, CategoricalHead)
+            and isinstance(agent.observation_space, gym.spaces.Box)
+            and agent.obs_normalizer is None
+            and agent.has_value and agent.popart is None
+            and all(type(m) in NUMPY_LAYERS for m in agent.policy_body if not isinstance(m, nn.Linear))
+            and max(m.out_features for m in linear) <= FUSE_MAX_WIDTH
+            and all(rows * m.in_features * m.out_features <= SINGLE_THREAD_PRODUCT for m in linear))
+
+
+def _branch_weights(weight: torch.Tensor, branches: int, first: bool) -> np.ndarray:
+    """``(branches, in, out)`` NumPy views of the diagonal blocks of a fused ``(out, in)`` weight
+    buffer (the first layer's blocks are stacked rows, sharing the input), for one batched product."""
+    w = weight.numpy()
+    out_features = w.shape[0] // branches
+    in_features = w.shape[1] if first else w.shape[1] // branches
+    row, col = w.strides
+    block = out_features * row + (0 if first else in_features * col)  # from one block to the next
+    blocks = np.lib.stride_tricks.as_strided(w, (branches, out_features, in_features), (block, row, col),
+                                             writeable=False)
+    return blocks.transpose(0, 2, 1)
+
+
+class NumpyCategoricalActor:
+    """One snapshot's acting step for ``rows`` observations at a time, in NumPy.
+
+    Made per collection, like ``acting_forward``'s snapshot (it takes one). The policy and value
+    MLPs run side by side as one batched product per layer over their own ``(in, out)`` blocks: the
+    fused layout's block-diagonal products would double the arithmetic, which is what costs at 64
+    rows, while an extra NumPy call does not. Scratch arrays come from ``scratch`` (a dict the
+    collector keeps, so they are allocated once per shape).
+    """
+
+    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator,
+                 scratch: dict[str, np.ndarray] | None = None) -> None:
+        layers, head_weight, head_bias, n = agent.fused_acting_weights()
+        branches = 1 if agent.value_body is None else 2
+        self.generator, self.n_actions = generator, n
+        scratch = {} if scratch is None else scratch
+
+        def buffer(name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+            array = scratch.get(name)
+            if array is None or array.shape != shape or array.dtype != dtype:
+                array = scratch[name] = np.empty(shape, dtype)
+            return array
+
+        self.layers = []
+        for k, (weight, bias, activation) in enumerate(layers):
+            w = _branch_weights(weight, branches, first=k == 0)
+            hidden = buffer(f"hidden{k}", (branches, rows, w.shape[2]))
+            self.layers.append((w, bias.numpy().reshape(branches, 1, -1), NUMPY_ACTIVATIONS[activation],
+                                hidden, torch.from_numpy(hidden)))
+        width = head_weight.shape[1] // branches
+        head_w, head_b = head_weight.numpy(), head_bias.numpy()
+        self.policy_head = (head_w[:n, :width], head_b[:n, None])  # (n, in) over the policy's features
+        self.value_head = (head_w[n, -width:], head_b[n])  # over the value's (the last branch)
+        # The sampling arrays are action-major, (n, rows): a reduction over the actions is then a
+        # few vectorised operations on whole rows rather than a loop over every batch row
+        self.logits = buffer("logits", (n, rows))
+        self.max_logit = buffer("max_logit", (rows,))
+        self.shifted = buffer("shifted", (n, rows))  # logits - max: the log-softmax before its log-sum
+        self.cdf = buffer("cdf", (n, rows))  # cumulative sums of exp(shifted), not normalised
+        self.below = buffer("below", (n - 1, rows), bool)
+        self.u = buffer("u", (rows,))
+        self.log_total = buffer("log_total", (rows,))
+        self.flat_index = buffer("flat_index", (rows,), np.int64)
+        self.columns = np.arange(rows, dtype=np.int64)
+
+    def features(self, obs: np.ndarray) -> np.ndarray:
+        """The last hidden layer of each branch ``(branches, rows, width)`` (policy first)."""
+        x = obs.reshape(obs.shape[0], -1)
+        for weight, bias, activation_, hidden, hidden_tensor in self.layers:
+            np.matmul(x, weight, out=hidden)
+            hidden += bias
+            activation_(hidden, hidden_tensor)
+            x = hidden
+        return x
+
+    def act(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray) -> None:
+        """Sample an action per row of ``obs`` ``(rows, *obs_shape)``, writing it, its log-prob and
+        V(s) into ``actions`` (int64), ``log_probs`` and ``values`` (float32), each ``(rows,)``."""
+        n, rows = self.n_actions, obs.shape[0]
+        features = self.features(obs)
+        weight, bias = self.value_head
+        np.matmul(features[-1], weight, out=values)
+        values += bias
+        weight, bias = self.policy_head
+        logits = np.matmul(weight, features[0].T, out=self.logits)
+        logits += bias
+        # log pi(a|s) = shifted_a - log sum exp(shifted), the max subtracted first (as torch's
+        # log_softmax does) so that exp cannot overflow. (The ufuncs' own reduce and accumulate
+        # skip the Python wrappers of np.max, np.cumsum and np.sum: microseconds a call.)
+        np.maximum.reduce(logits, axis=0, out=self.max_logit)
+        np.subtract(logits, self.max_logit, out=self.shifted)
+        np.exp(self.shifted, out=self.cdf)
+        np.add.accumulate(self.cdf, axis=0, out=self.cdf)
+        total = self.cdf[n - 1]
+        # Inverse CDF on the unnormalised sums: action a when cdf[a-1] <= u * total < cdf[a], i.e. the
+        # count of the first n - 1 sums at or below u * total. Leaving out the last sum keeps the
+        # action below n should u * total round up to the total.
+        self.generator.random(out=self.u, dtype=np.float32)
+        self.u *= total
+        np.less_equal(self.cdf[:n - 1], self.u, out=self.below)
+        np.add.reduce(self.below, axis=0, dtype=np.int64, out=actions)
+        np.log(total, out=self.log_total)
+        np.multiply(actions, rows, out=self.flat_index)  # shifted[a, j] at a * rows + j
+        self.flat_index += self.columns
+        np.take(self.shifted, self.flat_index, out=log_probs)
+        log_probs -= self.log_total
