@@ -11,7 +11,13 @@ import torch
 import policygrad as pg
 from policygrad.envs import env_spaces, make_vec_env
 from policygrad.networks import ActorCritic
-from policygrad.numpy_acting import NumpyCategoricalActor, numpy_acting_supported, sampling_generator
+from policygrad.numpy_acting import (
+    NumpyCategoricalActor,
+    NumpyGaussianActor,
+    numpy_acting_supported,
+    numpy_actor_class,
+    sampling_generator,
+)
 from policygrad.rollout import FixedHorizonCollector
 from policygrad.snapshot import decode, encode
 
@@ -51,6 +57,45 @@ def test_numpy_acting_equals_dist_and_value(n_actions, shared_trunk, hidden_size
     assert np.allclose(values, value.numpy(), atol=1e-5)
     assert np.allclose(log_probs, expected_log_probs.numpy(), atol=1e-5)
     assert actions.min() >= 0 and actions.max() < n_actions
+
+
+@pytest.mark.parametrize("shared_trunk", [False, True], ids=["separate", "shared"])
+def test_numpy_gaussian_acting_equals_dist_and_value(shared_trunk):
+    torch.manual_seed(0)
+    net = ActorCritic(OBS, gym.spaces.Box(-0.5, 0.5, (3,)), shared_trunk=shared_trunk)
+    with torch.no_grad():
+        net.policy_head.log_std.copy_(torch.tensor([-1.0, 0.5, -9.0]))  # the last is clamped to LOG_STD_MIN
+        net.policy_head.last_layer.weight.mul_(50)
+    obs = torch.randn(16, 4) * 2
+    actor = NumpyGaussianActor(net, 16, sampling_generator(0))
+    actions, log_probs, values = np.empty((16, 3), np.float32), np.empty(16, np.float32), np.empty(16, np.float32)
+    env_actions = actor.act(obs.numpy(), actions, log_probs, values)
+    with torch.no_grad():
+        dist, value = net.dist_and_value(obs)
+        expected_log_probs = dist.log_prob(torch.from_numpy(actions))
+        expected_env_actions = net.to_env(torch.from_numpy(actions))
+    assert np.allclose(values, value.numpy(), atol=1e-5)
+    assert np.allclose(log_probs, expected_log_probs.numpy(), atol=1e-4)
+    assert np.array_equal(env_actions, expected_env_actions)  # clipped for the env
+    assert (np.abs(actions) > 0.5).any()  # ... while the stored actions are not
+
+
+def test_gaussian_samples_have_the_policys_mean_and_std():
+    torch.manual_seed(0)
+    net = ActorCritic(OBS, gym.spaces.Box(-1.0, 1.0, (2,)))
+    with torch.no_grad():
+        net.policy_head.log_std.copy_(torch.tensor([-1.0, 0.3]))
+    obs = torch.randn(8, 4)
+    with torch.no_grad():
+        mean, std = net.dist(obs).dist.mean.numpy(), net.dist(obs).dist.stddev.numpy()
+    actor = NumpyGaussianActor(net, 8, sampling_generator(1))
+    log_probs, values = np.empty(8, np.float32), np.empty(8, np.float32)
+    draws = np.empty((4000, 8, 2), np.float32)
+    for draw in draws:
+        actor.act(obs.numpy(), draw, log_probs, values)
+    z = (draws.mean(0) - mean) / (std / np.sqrt(4000))
+    assert (np.abs(z) < 5).all()
+    assert np.allclose(draws.std(0), std, rtol=0.05)
 
 
 def test_sampled_actions_follow_the_softmax_probabilities():
@@ -108,8 +153,10 @@ def test_collector_acts_in_numpy_where_supported_and_in_torch_otherwise():
                 ActorCritic(envs.single_observation_space, envs.single_action_space, activation="elu"),
                 ActorCritic(envs.single_observation_space, envs.single_action_space, hidden_sizes=(512,))):
         assert FixedHorizonCollector(envs, net, 4, seed=0)._numpy_actor() is None
-    box = ActorCritic(OBS, gym.spaces.Box(-1.0, 1.0, (2,)))
-    assert not numpy_acting_supported(box, 4)
+    box = gym.spaces.Box(-1.0, 1.0, (2,))
+    assert numpy_actor_class(ActorCritic(OBS, box), 4) is NumpyGaussianActor
+    for kind in ("gaussian_state_std", "tanh", "beta"):
+        assert numpy_actor_class(ActorCritic(OBS, box, distribution=kind), 4) is None
     assert not numpy_acting_supported(plain, 10_000)  # big products go to torch (BLAS threads)
 
 

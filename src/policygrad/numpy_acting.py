@@ -1,28 +1,32 @@
-"""Acting in NumPy on the CPU: the fused acting MLP and Categorical sampling without torch calls.
+"""Acting in NumPy on the CPU: the fused acting MLP and action sampling without a torch call per op.
 
 When a collector acts on a few dozen observations per step, each torch call costs 5-10 us of
 dispatch for microseconds of arithmetic, and one acting step (the fused MLP, log-softmax, sampling,
 log-prob) is ~20 of them. The same step in NumPy costs 1.5-3 us per operation. This module runs the
-fused policy-and-value MLP of :meth:`ActorCritic.acting_forward` on NumPy views of its weight buffers
-(CPU torch tensors share their memory with ``.numpy()``, so each snapshot's copy is seen without
-another copy), samples Categorical actions by inverse CDF from a NumPy ``Generator``, and writes
-actions, log-probs and values straight into the rows the collector hands it.
+policy and value MLPs of :meth:`ActorCritic.acting_forward` on NumPy views of its fused weight
+buffers (CPU torch tensors share their memory with ``.numpy()``, so each snapshot's copy is seen
+without another copy), samples from a NumPy ``Generator`` (Categorical actions by inverse CDF,
+Gaussian ones as mean + std * noise), and writes actions, log-probs and values straight into the
+rows of the collector's buffers.
 
-It is used only where it computes what the torch path computes (:func:`numpy_acting_supported`):
-CPU float32 weights, Box observations without running normalization, tanh or ReLU hidden layers no
-wider than ``FUSE_MAX_WIDTH``, a Categorical head over a ``Discrete`` space and a plain value head.
-Everything else acts through torch. The numbers equal ``dist_and_value``'s up to float rounding; the
-random stream is the Generator's, not torch's (a collector owns the Generator and checkpoints save it).
+It is used only where it computes what the torch path computes (:func:`numpy_actor_class`): CPU
+float32 weights, Box observations without running normalization, tanh or ReLU hidden layers no
+wider than ``FUSE_MAX_WIDTH``, a plain value head, and a Categorical head (``Discrete``) or the
+state-independent Gaussian head (``gaussian``, Box's default). Everything else acts through torch.
+The numbers equal ``dist_and_value``'s up to float rounding; the random stream is the Generator's,
+not torch's (a collector owns the Generator, and checkpoints save it).
 """
 
 from __future__ import annotations
+
+import math
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from policygrad.distributions import CategoricalHead
+from policygrad.distributions import LOG_STD_MAX, LOG_STD_MIN, BoxHead, CategoricalHead
 from policygrad.networks import FUSE_MAX_WIDTH, ActorCritic
 
 # OpenBLAS runs a matrix product on one thread up to this many multiply-adds (M * N * K: its
@@ -54,21 +58,28 @@ def sampling_generator(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 0x5A3])
 
 
-def numpy_acting_supported(agent: ActorCritic, rows: int) -> bool:
-    """Whether :class:`NumpyCategoricalActor` computes what ``agent.acting_forward`` does, on ``rows``
-    observations a step, with every matrix product on one BLAS thread."""
+def numpy_actor_class(agent: ActorCritic, rows: int) -> type[NumpyActor] | None:
+    """The NumPy actor that computes what ``agent.acting_forward`` does on ``rows`` observations a
+    step, with every matrix product on one BLAS thread; None where acting must stay in torch."""
     if agent.value_body is not None and list(map(type, agent.value_body)) != list(map(type, agent.policy_body)):
-        return False
+        return None
     linear = [m for m in agent.policy_body if isinstance(m, nn.Linear)]
-    return (agent.policy_head.last_layer.weight.device.type == "cpu"
-            and all(p.dtype == torch.float32 for p in agent.parameters())
-            and isinstance(agent.policy_head, CategoricalHead)
-            and isinstance(agent.observation_space, gym.spaces.Box)
-            and agent.obs_normalizer is None
-            and agent.has_value and agent.popart is None
-            and all(type(m) in NUMPY_LAYERS for m in agent.policy_body if not isinstance(m, nn.Linear))
-            and max(m.out_features for m in linear) <= FUSE_MAX_WIDTH
-            and all(rows * m.in_features * m.out_features <= SINGLE_THREAD_PRODUCT for m in linear))
+    head = agent.policy_head
+    actor = NumpyCategoricalActor if isinstance(head, CategoricalHead) else (
+        NumpyGaussianActor if isinstance(head, BoxHead) and head.kind == "gaussian" else None)
+    valid = (head.last_layer.weight.device.type == "cpu"
+             and all(p.dtype == torch.float32 for p in agent.parameters())
+             and isinstance(agent.observation_space, gym.spaces.Box)
+             and agent.obs_normalizer is None
+             and agent.has_value and agent.popart is None
+             and all(type(m) in NUMPY_LAYERS for m in agent.policy_body if not isinstance(m, nn.Linear))
+             and max(m.out_features for m in linear) <= FUSE_MAX_WIDTH
+             and all(rows * m.in_features * m.out_features <= SINGLE_THREAD_PRODUCT for m in linear))
+    return actor if valid else None
+
+
+def numpy_acting_supported(agent: ActorCritic, rows: int) -> bool:
+    return numpy_actor_class(agent, rows) is not None
 
 
 def _branch_weights(weight: torch.Tensor, branches: int, first: bool) -> np.ndarray:
@@ -84,8 +95,9 @@ def _branch_weights(weight: torch.Tensor, branches: int, first: bool) -> np.ndar
     return blocks.transpose(0, 2, 1)
 
 
-class NumpyCategoricalActor:
-    """One snapshot's acting step for ``rows`` observations at a time, in NumPy.
+class NumpyActor:
+    """One snapshot's acting step for ``rows`` observations at a time, in NumPy: the MLP and value
+    head shared by every action head (subclasses sample).
 
     Made per collection, like ``acting_forward``'s snapshot (it takes one). The policy and value
     MLPs run side by side as one batched product per layer over their own ``(in, out)`` blocks: the
@@ -98,25 +110,54 @@ class NumpyCategoricalActor:
                  scratch: dict[str, np.ndarray] | None = None) -> None:
         layers, head_weight, head_bias, n = agent.fused_acting_weights()
         branches = 1 if agent.value_body is None else 2
-        self.generator, self.n_actions = generator, n
-        scratch = {} if scratch is None else scratch
-
-        def buffer(name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
-            array = scratch.get(name)
-            if array is None or array.shape != shape or array.dtype != dtype:
-                array = scratch[name] = np.empty(shape, dtype)
-            return array
-
+        self.generator, self.rows, self.n_outputs = generator, rows, n
+        self.scratch = {} if scratch is None else scratch
         self.layers = []
         for k, (weight, bias, activation) in enumerate(layers):
             w = _branch_weights(weight, branches, first=k == 0)
-            hidden = buffer(f"hidden{k}", (branches, rows, w.shape[2]))
+            hidden = self.buffer(f"hidden{k}", (branches, rows, w.shape[2]))
             self.layers.append((w, bias.numpy().reshape(branches, 1, -1), NUMPY_ACTIVATIONS[activation],
                                 hidden, torch.from_numpy(hidden)))
         width = head_weight.shape[1] // branches
         head_w, head_b = head_weight.numpy(), head_bias.numpy()
-        self.policy_head = (head_w[:n, :width], head_b[:n, None])  # (n, in) over the policy's features
+        self.policy_head = (head_w[:n, :width], head_b[:n])  # (n, in) over the policy's features
         self.value_head = (head_w[n, -width:], head_b[n])  # over the value's (the last branch)
+
+    def buffer(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+        """The scratch array ``name`` (made on first use, or when its shape changes)."""
+        array = self.scratch.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = self.scratch[name] = np.empty(shape, dtype)
+        return array
+
+    def features(self, obs: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The policy's last hidden layer ``(rows, width)``; V(s) written into ``values``."""
+        x = obs.reshape(obs.shape[0], -1)
+        for weight, bias, activation_, hidden, hidden_tensor in self.layers:
+            np.matmul(x, weight, out=hidden)
+            hidden += bias
+            activation_(hidden, hidden_tensor)
+            x = hidden
+        weight, bias = self.value_head
+        np.matmul(x[-1], weight, out=values)
+        values += bias
+        return x[0]
+
+    def act(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Sample an action per row of ``obs`` ``(rows, *obs_shape)``, writing it, its log-prob and
+        V(s) into ``actions``, ``log_probs`` and ``values`` (rows of the collector's buffers);
+        returns the actions as the environment takes them."""
+        raise NotImplementedError
+
+
+class NumpyCategoricalActor(NumpyActor):
+    """Categorical actions (int64 indices) by inverse CDF, for a ``Discrete`` space."""
+
+    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator,
+                 scratch: dict[str, np.ndarray] | None = None) -> None:
+        super().__init__(agent, rows, generator, scratch)
+        n, buffer = self.n_outputs, self.buffer
+        self.start = agent.policy_head.start  # a Discrete space may start at non-zero
         # The sampling arrays are action-major, (n, rows): a reduction over the actions is then a
         # few vectorised operations on whole rows rather than a loop over every batch row
         self.logits = buffer("logits", (n, rows))
@@ -129,27 +170,12 @@ class NumpyCategoricalActor:
         self.flat_index = buffer("flat_index", (rows,), np.int64)
         self.columns = np.arange(rows, dtype=np.int64)
 
-    def features(self, obs: np.ndarray) -> np.ndarray:
-        """The last hidden layer of each branch ``(branches, rows, width)`` (policy first)."""
-        x = obs.reshape(obs.shape[0], -1)
-        for weight, bias, activation_, hidden, hidden_tensor in self.layers:
-            np.matmul(x, weight, out=hidden)
-            hidden += bias
-            activation_(hidden, hidden_tensor)
-            x = hidden
-        return x
-
-    def act(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray) -> None:
-        """Sample an action per row of ``obs`` ``(rows, *obs_shape)``, writing it, its log-prob and
-        V(s) into ``actions`` (int64), ``log_probs`` and ``values`` (float32), each ``(rows,)``."""
-        n, rows = self.n_actions, obs.shape[0]
-        features = self.features(obs)
-        weight, bias = self.value_head
-        np.matmul(features[-1], weight, out=values)
-        values += bias
+    def act(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray) -> np.ndarray:
+        n, rows = self.n_outputs, self.rows
+        features = self.features(obs, values)
         weight, bias = self.policy_head
-        logits = np.matmul(weight, features[0].T, out=self.logits)
-        logits += bias
+        logits = np.matmul(weight, features.T, out=self.logits)
+        logits += bias[:, None]
         # log pi(a|s) = shifted_a - log sum exp(shifted), the max subtracted first (as torch's
         # log_softmax does) so that exp cannot overflow. (The ufuncs' own reduce and accumulate
         # skip the Python wrappers of np.max, np.cumsum and np.sum: microseconds a call.)
@@ -170,3 +196,41 @@ class NumpyCategoricalActor:
         self.flat_index += self.columns
         np.take(self.shifted, self.flat_index, out=log_probs)
         log_probs -= self.log_total
+        return actions + self.start if self.start else actions
+
+
+class NumpyGaussianActor(NumpyActor):
+    """Diagonal Gaussian actions ``(rows, D)`` around the network's mean, with the head's free log
+    std (the ``gaussian`` Box head); the environment gets them clipped to the bounds, the buffers
+    unclipped (as ``BoxHead.to_env`` does)."""
+
+    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator,
+                 scratch: dict[str, np.ndarray] | None = None) -> None:
+        super().__init__(agent, rows, generator, scratch)
+        head, dim, buffer = agent.policy_head, self.n_outputs, self.buffer
+        # The std is a parameter: constant over the snapshot, so its log and the Gaussian's
+        # normaliser are computed once, as torch's Normal computes them per call
+        std = head.log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        self.std = std.numpy()
+        self.log_norm = np.float32(-(std.log().sum().item() + dim * 0.5 * math.log(2 * math.pi)))
+        self.low, self.high = head.low.numpy(), head.high.numpy()
+        self.noise = buffer("noise", (rows, dim))
+        self.scaled = buffer("scaled", (rows, dim))
+        self.env_actions = buffer("env_actions", (rows, dim))
+
+    def act(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray) -> np.ndarray:
+        features = self.features(obs, values)
+        weight, bias = self.policy_head
+        np.matmul(features, weight.T, out=actions)  # the mean, then the noise added in place
+        actions += bias
+        self.generator.standard_normal(out=self.noise, dtype=np.float32)
+        np.multiply(self.noise, self.std, out=self.scaled)
+        actions += self.scaled
+        # log N(a; mean, std) = -(sum of noise^2) / 2 - sum log std - D/2 log(2 pi), as (a - mean) / std is the noise
+        np.square(self.noise, out=self.noise)
+        np.add.reduce(self.noise, axis=1, out=log_probs)
+        log_probs *= -0.5
+        log_probs += self.log_norm
+        np.minimum(actions, self.high, out=self.env_actions)
+        np.maximum(self.env_actions, self.low, out=self.env_actions)
+        return self.env_actions

@@ -15,7 +15,7 @@ import torch
 from policygrad.distributions import action_dtype, action_shape
 from policygrad.envs import Episode, VecEnv
 from policygrad.networks import ActorCritic
-from policygrad.numpy_acting import NumpyCategoricalActor, numpy_acting_supported, sampling_generator
+from policygrad.numpy_acting import NumpyActor, numpy_actor_class, sampling_generator
 
 
 @dataclass
@@ -132,7 +132,8 @@ class FixedHorizonCollector:
     Per step the work is one fused policy-and-value pass (:meth:`ActorCritic.acting_forward`), one
     sample and one environment step; on the CPU the environment's NumPy arrays are copied straight
     into NumPy views of the buffers, and each observation is written once, into the row the policy
-    then reads it from.
+    then reads it from. On the CPU, networks that :mod:`policygrad.numpy_acting` supports (the
+    Categorical and Gaussian heads of plain MLPs) act in NumPy, sampling from ``sampling_rng``.
     """
 
     def __init__(self, envs: VecEnv, agent: ActorCritic, num_steps: int, seed: int) -> None:
@@ -159,11 +160,11 @@ class FixedHorizonCollector:
         self.sampling_rng = sampling_generator(seed)
         self._numpy_scratch: dict[str, np.ndarray] = {}
 
-    def _numpy_actor(self) -> NumpyCategoricalActor | None:
+    def _numpy_actor(self) -> NumpyActor | None:
         """This collection's NumPy acting step, or None where acting stays in torch."""
-        if self._views is None or not numpy_acting_supported(self.agent, self.envs.num_envs):
-            return None
-        return NumpyCategoricalActor(self.agent, self.envs.num_envs, self.sampling_rng, self._numpy_scratch)
+        actor = numpy_actor_class(self.agent, self.envs.num_envs) if self._views is not None else None
+        return None if actor is None else actor(self.agent, self.envs.num_envs, self.sampling_rng,
+                                                self._numpy_scratch)
 
     def _host_acting(self, obs_np, act_np, logp_np, value_np):
         """``act(t, obs)`` for collecting on the CPU: acts on row t (``obs`` is its tensor view),
@@ -172,11 +173,8 @@ class FixedHorizonCollector:
         agent = self.agent
         actor = self._numpy_actor()
         if actor is not None:
-            start = agent.policy_head.start  # a Discrete space may start at non-zero
-
             def act_numpy(t: int, obs: torch.Tensor) -> np.ndarray:
-                actor.act(obs_np[t], act_np[t], logp_np[t], value_np[t])
-                return act_np[t] + start if start else act_np[t]
+                return actor.act(obs_np[t], act_np[t], logp_np[t], value_np[t])
             return act_numpy
         forward = agent.acting_forward(expected_rows=self.num_steps * self.envs.num_envs)
 
