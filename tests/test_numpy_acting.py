@@ -196,3 +196,26 @@ def test_a_synchronous_run_saves_and_restores_its_sampling_generator():
     run.load_state(data, tensors, fresh_seed=0)
     assert np.array_equal(run.algo.loop.collector.sampling_rng.random(3), expected)
     run.close()
+
+
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,))],
+                         ids=["categorical", "gaussian"])
+def test_collector_keeps_its_actor_and_sees_every_update(action_space):
+    """The actor lives across collections; each collection must act with the weights of its moment."""
+    torch.manual_seed(0)
+    envs = make_vec_env("probe_envs:TruncatingEnv", 4)
+    net = ActorCritic(envs.single_observation_space, action_space)
+    envs.single_action_space = action_space  # the probe env ignores its actions' values
+    collector = FixedHorizonCollector(envs, net, num_steps=3, seed=0)
+    for _ in range(3):
+        batch = collector.collect()
+        with torch.no_grad():
+            dist, values = net.dist_and_value(batch.flat(batch.obs))
+            assert torch.allclose(batch.flat(batch.log_probs), dist.log_prob(batch.flat(batch.actions)), atol=1e-4)
+            assert torch.allclose(batch.flat(batch.values), values, atol=1e-5)
+            for p in net.parameters():  # an "update" between collections
+                p.add_(torch.randn_like(p) * 0.1)
+    actor = collector._actor
+    collector.sampling_rng = sampling_generator(42)  # as a resumed run restores it
+    collector.collect()
+    assert collector._actor is actor and actor.generator is collector.sampling_rng

@@ -96,39 +96,37 @@ def _branch_weights(weight: torch.Tensor, branches: int, first: bool) -> np.ndar
 
 
 class NumpyActor:
-    """One snapshot's acting step for ``rows`` observations at a time, in NumPy: the MLP and value
-    head shared by every action head (subclasses sample).
+    """The acting step of one network for ``rows`` observations at a time, in NumPy: the MLP and
+    value head shared by every action head (subclasses sample).
 
-    Made per collection, like ``acting_forward``'s snapshot (it takes one). The policy and value
-    MLPs run side by side as one batched product per layer over their own ``(in, out)`` blocks: the
-    fused layout's block-diagonal products would double the arithmetic, which is what costs at 64
-    rows, while an extra NumPy call does not. Scratch arrays come from ``scratch`` (a dict the
-    collector keeps, so they are allocated once per shape).
+    It acts with the weights of the last snapshot (:meth:`refresh`, once per collection, like
+    ``acting_forward``). The policy and value MLPs run side by side as one batched product per layer
+    over their own ``(in, out)`` blocks: the fused layout's block-diagonal products would double the
+    arithmetic, which is what costs at 64 rows, while an extra NumPy call does not.
     """
 
-    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator,
-                 scratch: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator) -> None:
         layers, head_weight, head_bias, n = agent.fused_acting_weights()
         branches = 1 if agent.value_body is None else 2
-        self.generator, self.rows, self.n_outputs = generator, rows, n
-        self.scratch = {} if scratch is None else scratch
+        self.agent, self.generator, self.rows, self.n_outputs = agent, generator, rows, n
+        self._head_buffer = head_weight  # the snapshot's buffers, which later snapshots rewrite in place
         self.layers = []
         for k, (weight, bias, activation) in enumerate(layers):
             w = _branch_weights(weight, branches, first=k == 0)
-            hidden = self.buffer(f"hidden{k}", (branches, rows, w.shape[2]))
+            hidden = np.empty((branches, rows, w.shape[2]), np.float32)
             self.layers.append((w, bias.numpy().reshape(branches, 1, -1), NUMPY_ACTIVATIONS[activation],
                                 hidden, torch.from_numpy(hidden)))
         width = head_weight.shape[1] // branches
         head_w, head_b = head_weight.numpy(), head_bias.numpy()
         self.policy_head = (head_w[:n, :width], head_b[:n])  # (n, in) over the policy's features
-        self.value_head = (head_w[n, -width:], head_b[n])  # over the value's (the last branch)
+        # over the value's features (the last branch); the bias as a one-element view, since an
+        # indexed element would be a copy that later snapshots do not reach
+        self.value_head = (head_w[n, -width:], head_b[n:n + 1])
 
-    def buffer(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
-        """The scratch array ``name`` (made on first use, or when its shape changes)."""
-        array = self.scratch.get(name)
-        if array is None or array.shape != shape or array.dtype != dtype:
-            array = self.scratch[name] = np.empty(shape, dtype)
-        return array
+    def refresh(self) -> bool:
+        """Take a new snapshot of the network's weights; False when it was laid out anew (moved to
+        another device or dtype), so that this actor's views no longer see it: make a new actor."""
+        return self.agent.fused_acting_weights()[1] is self._head_buffer
 
     def features(self, obs: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The policy's last hidden layer ``(rows, width)``; V(s) written into ``values``."""
@@ -153,29 +151,28 @@ class NumpyActor:
 class NumpyCategoricalActor(NumpyActor):
     """Categorical actions (int64 indices) by inverse CDF, for a ``Discrete`` space."""
 
-    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator,
-                 scratch: dict[str, np.ndarray] | None = None) -> None:
-        super().__init__(agent, rows, generator, scratch)
-        n, buffer = self.n_outputs, self.buffer
+    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator) -> None:
+        super().__init__(agent, rows, generator)
+        n = self.n_outputs
         self.start = agent.policy_head.start  # a Discrete space may start at non-zero
         # The sampling arrays are action-major, (n, rows): a reduction over the actions is then a
         # few vectorised operations on whole rows rather than a loop over every batch row
-        self.logits = buffer("logits", (n, rows))
-        self.max_logit = buffer("max_logit", (rows,))
-        self.shifted = buffer("shifted", (n, rows))  # logits - max: the log-softmax before its log-sum
-        self.cdf = buffer("cdf", (n, rows))  # cumulative sums of exp(shifted), not normalised
-        self.below = buffer("below", (n - 1, rows), bool)
-        self.u = buffer("u", (rows,))
-        self.log_total = buffer("log_total", (rows,))
-        self.flat_index = buffer("flat_index", (rows,), np.int64)
+        self.logits = np.empty((n, rows), np.float32)
+        self.max_logit = np.empty((rows,), np.float32)
+        self.shifted = np.empty((n, rows), np.float32)  # logits - max: the log-softmax before its log-sum
+        self.cdf = np.empty((n, rows), np.float32)  # cumulative sums of exp(shifted), not normalised
+        self.below = np.empty((n - 1, rows), bool)
+        self.u = np.empty((rows,), np.float32)
+        self.log_total = np.empty((rows,), np.float32)
+        self.flat_index = np.empty((rows,), np.int64)
         self.columns = np.arange(rows, dtype=np.int64)
+        self.logit_bias = self.policy_head[1][:, None]
 
     def act(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray) -> np.ndarray:
         n, rows = self.n_outputs, self.rows
         features = self.features(obs, values)
-        weight, bias = self.policy_head
-        logits = np.matmul(weight, features.T, out=self.logits)
-        logits += bias[:, None]
+        logits = np.matmul(self.policy_head[0], features.T, out=self.logits)
+        logits += self.logit_bias
         # log pi(a|s) = shifted_a - log sum exp(shifted), the max subtracted first (as torch's
         # log_softmax does) so that exp cannot overflow. (The ufuncs' own reduce and accumulate
         # skip the Python wrappers of np.max, np.cumsum and np.sum: microseconds a call.)
@@ -204,19 +201,27 @@ class NumpyGaussianActor(NumpyActor):
     std (the ``gaussian`` Box head); the environment gets them clipped to the bounds, the buffers
     unclipped (as ``BoxHead.to_env`` does)."""
 
-    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator,
-                 scratch: dict[str, np.ndarray] | None = None) -> None:
-        super().__init__(agent, rows, generator, scratch)
-        head, dim, buffer = agent.policy_head, self.n_outputs, self.buffer
-        # The std is a parameter: constant over the snapshot, so its log and the Gaussian's
-        # normaliser are computed once, as torch's Normal computes them per call
-        std = head.log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
-        self.std = std.numpy()
-        self.log_norm = np.float32(-(std.log().sum().item() + dim * 0.5 * math.log(2 * math.pi)))
+    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator) -> None:
+        super().__init__(agent, rows, generator)
+        head, dim = agent.policy_head, self.n_outputs
+        self._read_std()
         self.low, self.high = head.low.numpy(), head.high.numpy()
-        self.noise = buffer("noise", (rows, dim))
-        self.scaled = buffer("scaled", (rows, dim))
-        self.env_actions = buffer("env_actions", (rows, dim))
+        self.noise = np.empty((rows, dim), np.float32)
+        self.scaled = np.empty((rows, dim), np.float32)
+        self.env_actions = np.empty((rows, dim), np.float32)
+
+    def _read_std(self) -> None:
+        # The std is a parameter, constant over a snapshot: its log and the Gaussian's normaliser
+        # are computed once per snapshot (torch's Normal computes them per call)
+        std = self.agent.policy_head.log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        self.std = std.numpy()
+        self.log_norm = np.float32(-(std.log().sum().item() + self.n_outputs * 0.5 * math.log(2 * math.pi)))
+
+    def refresh(self) -> bool:
+        if not super().refresh():
+            return False
+        self._read_std()
+        return True
 
     def act(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray) -> np.ndarray:
         features = self.features(obs, values)

@@ -158,13 +158,17 @@ class FixedHorizonCollector:
         # Acting in NumPy (where numpy_acting supports the network) samples from this Generator, not
         # torch's: part of the run's random state, so checkpoints save it (SynchronousRun.state)
         self.sampling_rng = sampling_generator(seed)
-        self._numpy_scratch: dict[str, np.ndarray] = {}
+        self._actor: NumpyActor | None = None  # kept across collections: its views and buffers stay valid
 
     def _numpy_actor(self) -> NumpyActor | None:
-        """This collection's NumPy acting step, or None where acting stays in torch."""
-        actor = numpy_actor_class(self.agent, self.envs.num_envs) if self._views is not None else None
-        return None if actor is None else actor(self.agent, self.envs.num_envs, self.sampling_rng,
-                                                self._numpy_scratch)
+        """The NumPy acting step with this moment's weights, or None where acting stays in torch."""
+        actor_class = numpy_actor_class(self.agent, self.envs.num_envs) if self._views is not None else None
+        if actor_class is None:
+            return None
+        if type(self._actor) is not actor_class or not self._actor.refresh():
+            self._actor = actor_class(self.agent, self.envs.num_envs, self.sampling_rng)
+        self._actor.generator = self.sampling_rng  # a resumed run puts back a saved one
+        return self._actor
 
     def _host_acting(self, obs_np, act_np, logp_np, value_np):
         """``act(t, obs)`` for collecting on the CPU: acts on row t (``obs`` is its tensor view),
