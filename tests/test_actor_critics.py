@@ -109,3 +109,27 @@ def test_ppo_improves_on_pendulum_in_seconds(tmp_path):
     rets = returns_of(pg.train(cfg, run_dir=tmp_path / "run").run_dir)
     # A random policy scores about -1200 per episode; after 40k steps PPO's last episodes are clearly better.
     assert rets[-20:].mean() > rets[:20].mean() + 300, (rets[:20].mean(), rets[-20:].mean())
+
+
+@pytest.mark.parametrize("algo", ["actor_critic", "a2c", "ppo"])
+def test_a_rollout_without_transitions_changes_nothing(algo):
+    # Four copies of a 3-step episode end together, so with num_steps=1 every 4th rollout is all
+    # autoreset steps (as Pendulum's fixed 200-step episodes do to the one-step actor-critic): no
+    # gradient step may be taken on it, not even Adam's momentum, and nothing logged as a loss.
+    from policygrad.algos import algorithm
+    from policygrad.envs import make_vec_env
+    from policygrad.networks import build_agent
+
+    extra = {"num_minibatches": 1} if algo == "ppo" else {}
+    cfg = pg.make_config(algo, env_id="probe_envs:CountingEnv", num_envs=4, num_steps=1, reward_norm="popart",
+                         progress=False, tensorboard=False, **extra)
+    envs = make_vec_env(cfg.env_id, cfg.num_envs)
+    agent = build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True)
+    learner = algorithm(algo)(cfg, envs, agent)
+    for _ in range(3):
+        assert "losses/policy" in learner.iterate().metrics
+    before = {k: v.clone() for k, v in agent.state_dict().items()}
+    iteration = learner.iterate()  # the rollout of the autoreset step
+    assert "losses/policy" not in iteration.metrics and iteration.steps == 4
+    assert all(torch.equal(before[k], v) for k, v in agent.state_dict().items())
+    assert "losses/policy" in learner.iterate().metrics

@@ -71,6 +71,8 @@ class A2C:
         cfg = self.cfg
         data = self.loop.next_batch(lambda batch: estimate_advantages(
             batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda))
+        if not len(data):  # every copy was between episodes: nothing to learn from
+            return self.loop.iteration({})
         loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
         metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
         return self.loop.iteration(metrics)

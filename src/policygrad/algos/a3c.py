@@ -36,6 +36,7 @@ from policygrad.algos.advantage import (
     actor_critic_loss,
     annealed_learning_rate,
     estimate_advantages,
+    has_transitions,
     set_learning_rate,
 )
 from policygrad.algos.base import make_optimizer
@@ -135,17 +136,19 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
             with counter.get_lock():
                 counter.value += batch.rewards.numel()
                 step_now = counter.value
-            loss, terms = worker_loss(cfg, local, batch)
-            local.zero_grad(set_to_none=True)
-            loss.backward()
-            limit = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
-            terms["diag/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(local_params, limit))
-            for g, p in zip(global_params, local_params):
-                g.grad = p.grad  # this process's view of the global parameters; the step writes shared memory
-            lr = annealed_learning_rate(cfg.learning_rate, step_now, cfg.total_steps, cfg.anneal_lr)
-            set_learning_rate(optimizer, lr)
-            optimizer.step()
-            terms["charts/learning_rate"] = lr
+            terms = {}
+            if has_transitions(batch):
+                loss, terms = worker_loss(cfg, local, batch)
+                local.zero_grad(set_to_none=True)
+                loss.backward()
+                limit = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
+                terms["diag/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(local_params, limit))
+                for g, p in zip(global_params, local_params):
+                    g.grad = p.grad  # this process's view of the global parameters; the step writes shared memory
+                lr = annealed_learning_rate(cfg.learning_rate, step_now, cfg.total_steps, cfg.anneal_lr)
+                set_learning_rate(optimizer, lr)
+                optimizer.step()
+                terms["charts/learning_rate"] = lr
             episodes = [(e.ret, e.length) for e in envs.pop_episodes()]
             messages.put(("update", rank, batch.rewards.numel(), step_now, episodes, terms))
             if step_now >= cfg.total_steps:
@@ -172,9 +175,10 @@ class RunAggregator:
             terms: dict[str, float]) -> None:
         self.logger.episodes([Episode(-1, ret, length, step_now) for ret, length in episodes])
         self.returns += [ret for ret, _ in episodes]
-        for key in METRIC_KEYS:
-            self.sums[key] = self.sums.get(key, 0.0) + terms[key]
-        self.count += 1
+        if terms:  # empty when the worker's rollout held no transition to learn from
+            for key in METRIC_KEYS:
+                self.sums[key] = self.sums.get(key, 0.0) + terms[key]
+            self.count += 1
         self.steps += steps
         if self.steps >= self.next_row:
             self.flush()

@@ -79,6 +79,8 @@ class OneStepActorCritic:
     def iterate(self) -> Iteration:
         cfg = self.cfg
         data = self.loop.next_batch(self.td_advantages)
+        if not len(data):  # every copy was between episodes: nothing to learn from
+            return self.loop.iteration({})
         loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
         metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)
         return self.loop.iteration(metrics)

@@ -145,6 +145,14 @@ class FlatBatch:
         return losses.explained_variance(self.values, self.targets)
 
 
+def has_transitions(batch: Batch) -> bool:
+    """Whether a rollout holds any real transition. It holds none when every copy spent it between
+    episodes: fixed-length episodes (Pendulum's 200 steps) end together in all copies, and with
+    ``num_steps=1`` the next rollout is all autoreset steps. A loss averaged over no rows is NaN, so
+    such a rollout is counted in the steps and otherwise skipped."""
+    return bool(batch.valid.any())
+
+
 def apply_reward_norm(data: FlatBatch, agent: ActorCritic, reward_norm: str) -> FlatBatch:
     """What ``reward_norm`` does once a batch's advantages exist (``scale`` already acted on the rewards
     during collection): ``standardize`` standardises the advantages over the whole batch; ``popart``
@@ -215,7 +223,8 @@ class FixedHorizonLoop:
 
     def next_batch(self, advantages_of: Callable[[Batch], tuple[torch.Tensor, torch.Tensor]]) -> FlatBatch:
         """Set this iteration's learning rate, collect, and return the flat batch with the advantages
-        and value targets ``advantages_of(batch)`` gives."""
+        and value targets ``advantages_of(batch)`` gives. It may have no rows (see
+        :func:`has_transitions`): callers then skip their update."""
         cfg = self.cfg
         self.learning_rate = annealed_learning_rate(cfg.learning_rate, self.steps_done, cfg.total_steps,
                                                     cfg.anneal_lr)
@@ -223,7 +232,10 @@ class FixedHorizonLoop:
         batch = self.collector.collect()
         self.steps_done += batch.rewards.numel()
         advantages, targets = advantages_of(batch)
-        return apply_reward_norm(FlatBatch.from_batch(batch, advantages, targets), self.agent, cfg.reward_norm)
+        data = FlatBatch.from_batch(batch, advantages, targets)
+        if not has_transitions(batch):  # no rows: nothing to normalise (PopArt's statistics would turn NaN)
+            return data
+        return apply_reward_norm(data, self.agent, cfg.reward_norm)
 
     def iteration(self, metrics: dict[str, float]) -> Iteration:
         """The Iteration for the batch just collected, with the learning rate it used."""

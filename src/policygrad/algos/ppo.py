@@ -140,6 +140,8 @@ class PPO:
         clip = annealed_learning_rate(cfg.clip_coef, self.loop.steps_done, cfg.total_steps, cfg.anneal_clip)
         data = self.loop.next_batch(lambda batch: estimate_advantages(
             batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda))
+        if not len(data):  # every copy was between episodes: nothing to learn from
+            return self.loop.iteration({})
         metrics = self.update(data, clip)
         metrics["charts/clip_coef"] = clip
         metrics["diag/explained_variance"] = data.explained_variance()
