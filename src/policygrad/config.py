@@ -73,8 +73,8 @@ class Config:
     shared_trunk: bool = option(False, "policy and value share hidden layers (default: separate networks)")
     distribution: str = option("auto", "action head for Box actions: gaussian | gaussian_state_std | tanh | "
                                "beta (auto: gaussian; discrete spaces pick theirs)")
-    log_std_init: float = option(0.0, "initial log std of Gaussian and tanh heads (0: std 1; -1: std 0.37); "
-                                 "with state-dependent std it is the output's starting bias")
+    log_std_init: float = option(0.0, "initial log std of Gaussian and tanh heads (0: std 1; -1: std 0.37; "
+                                 "state-dependent std: the output's starting bias; beta ignores it)")
     normalize_obs: bool = option(False, "standardise observations with running statistics (saved, frozen at eval)")
     reward_norm: str = option("none", "none | scale (by running std of the discounted return) | standardize "
                               "(returns/advantages per batch) | popart (normalized value targets)")
@@ -141,9 +141,8 @@ class Config:
         observation_space, action_space = env_spaces(self.env_id)
         obs_size(observation_space)
         check_action_space(action_space, self.distribution)
-        if self.log_std_init != 0.0 and (not hasattr(action_space, "low") or self.distribution == "beta"):
-            _fail("log_std_init", self.log_std_init, f"0 here: {action_space} with distribution="
-                  f"{self.distribution!r} has no Gaussian std to start")
+        if self.log_std_init != 0.0 and not hasattr(action_space, "low"):
+            _fail("log_std_init", self.log_std_init, f"0 here: the discrete {action_space} has no std to start")
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def _positive_int(self, *names: str) -> None:

@@ -305,11 +305,10 @@ class BoxHead(nn.Module):
 
     def init_log_std(self, value: float) -> None:
         """Start the policy's log std at ``value`` (Gaussian and tanh heads): the free parameter, or
-        the bias of the log-std outputs when the std depends on the state. Call after the layer's
-        weight init, which zeroes biases."""
+        the bias of the log-std outputs when the std depends on the state. The beta head has no std
+        and ignores it (so a preset's value does not stop ``--distribution beta``). Call after the
+        layer's weight init, which zeroes biases."""
         if self.kind == "beta":
-            if value != 0.0:
-                raise ValueError(f"log_std_init={value} has no meaning for the beta head: leave it at 0")
             return
         with torch.no_grad():
             if self.log_std is not None:
