@@ -1,5 +1,6 @@
 """``train(config)``: the loop every synchronous algorithm shares, the run directory it writes, its
-checkpoints, and resuming a run from them.
+checkpoints, and putting a resumed run back together (finding and checking the checkpoint to resume
+from is :mod:`policygrad.resume`).
 
 A run directory holds ``config.json`` (every resolved field, versions, the device used, and a
 ``resumes`` list when the run was resumed), ``metrics.csv``, ``episodes.csv``, TensorBoard events,
@@ -39,19 +40,11 @@ from policygrad.agent import CHECKPOINT_DIR, Agent
 from policygrad.algos import algorithm
 from policygrad.algos.base import skipped_steps
 from policygrad.checkpoint import (
-    MANIFEST_FILE,
-    clean_leftovers,
-    latest_checkpoint,
     load_model_state,
     load_optimizer_state,
     load_run_state,
-    periodic_checkpoints,
-    read_manifest,
-    remove_checkpoints_after,
     save_checkpoint,
     save_periodic,
-    set_latest,
-    verify_checkpoint,
     write_json,
 )
 from policygrad.config import Config
@@ -62,16 +55,18 @@ from policygrad.logger import RunLogger
 from policygrad.networks import ActorCritic, build_agent
 from policygrad.plots import plot_runs
 from policygrad.presets import preset_values
+from policygrad.resume import (
+    checked_logs,
+    checkpoint_int,
+    find_resume_point,
+    prepare_resume,
+    previous_resumes,
+    resume_config,
+)
 from policygrad.runtime import resolve_device, seed_everything
 from policygrad.snapshot import decode, encode, rng_state, set_rng_state
 
 log = logging.getLogger("policygrad")
-
-# Fields a resumed run may change: they say how long the run goes and what is recorded, not what a
-# step computes (device too, but then the resumed run is no longer bit-identical).
-RESUME_MAY_CHANGE = ("total_steps", "progress", "tensorboard", "eval_episodes", "run_dir", "checkpoint_every",
-                     "keep_checkpoints", "max_nonfinite_updates", "device")
-
 
 @dataclass
 class TrainResult:
@@ -107,106 +102,6 @@ def run_record(cfg: Config, device: torch.device) -> dict:
                      "gymnasium": gymnasium.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
     }
-
-
-# -- resuming ------------------------------------------------------------------------------------------
-@dataclass
-class ResumePoint:
-    """The checkpoint a run continues from, the run directory it belongs to, and its config."""
-
-    folder: Path
-    run_dir: Path
-    manifest: dict[str, Any]
-    config: Config
-
-    @property
-    def global_step(self) -> int:
-        return int(self.manifest["counters"].get("global_step", 0))
-
-
-def _resumable_step(folder: Path) -> int | None:
-    """The global step of a checkpoint that can be resumed from (None if it cannot)."""
-    try:
-        manifest = read_manifest(folder)
-    except ValueError:
-        return None
-    if not isinstance(manifest.get("run_state"), dict):
-        return None
-    step = manifest["counters"].get("global_step")
-    return step if isinstance(step, int) else None
-
-
-def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> ResumePoint:
-    """The checkpoint to continue ``resume_from`` from: a checkpoint folder itself, or a run directory
-    (then the most advanced resumable one of ``checkpoints/latest`` and the final ``checkpoint/``).
-    The checkpoint is verified in full (checksums, format) before anything else happens."""
-    from policygrad.records import config_from_record
-
-    path = Path(resume_from)
-    if (path / MANIFEST_FILE).is_file():
-        folder = path
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-        if path.name != CHECKPOINT_DIR and path.parent.name != "checkpoints":
-            raise ValueError(f"{path}: a checkpoint to resume from must be RUN_DIR/checkpoint or "
-                             "RUN_DIR/checkpoints/step_N (the run directory continues with it)")
-    elif path.is_dir():
-        run_dir = path
-        candidates = []
-        latest = latest_checkpoint(run_dir)  # ValueError if the pointer is bad: say so, do not guess
-        if latest is not None:
-            candidates.append((_resumable_step(latest), 0, latest))
-        final = run_dir / CHECKPOINT_DIR
-        if final.is_dir() and _resumable_step(final) is not None:
-            candidates.append((_resumable_step(final), 1, final))
-        if latest is not None and candidates[0][0] is None:
-            others = ", ".join(p.name for p in periodic_checkpoints(run_dir) if p != latest) or "none"
-            verify_checkpoint(latest)  # raises with what is wrong
-            raise ValueError(f"{latest}: cannot be resumed from (other checkpoints: {others})")
-        candidates = [c for c in candidates if c[0] is not None]
-        if not candidates:
-            raise ValueError(f"{run_dir}: no resumable checkpoint (checkpoints/ is empty and checkpoint/ was "
-                             "written when the run stopped mid-update; set checkpoint_every to checkpoint "
-                             "periodically)")
-        folder = max(candidates)[2]
-    else:
-        raise ValueError(f"{path}: no such run directory or checkpoint")
-    manifest = verify_checkpoint(folder)
-    if not isinstance(manifest.get("run_state"), dict):
-        raise ValueError(f"{folder}: this checkpoint holds weights only (written when the run stopped "
-                         "mid-update): it cannot be resumed from")
-    config = config_from_record(manifest["config"], trust_env, source=str(folder / MANIFEST_FILE))
-    return ResumePoint(folder, run_dir, manifest, config)
-
-
-def resume_config(point: ResumePoint, config: Config | None) -> Config:
-    """The config to continue with: the checkpoint's, or ``config`` if it differs from it only in
-    :data:`RESUME_MAY_CHANGE`; the run must still have steps to take."""
-    if config is None:
-        config = point.config
-    elif not isinstance(config, Config):
-        raise ValueError(f"train() takes a config or None when resuming, not {type(config).__name__}")
-    saved, given = point.config.to_dict(), config.to_dict()
-    changed = [k for k in given if k not in RESUME_MAY_CHANGE and given[k] != saved.get(k)]
-    if changed:
-        diffs = ", ".join(f"{k}={given[k]!r} (checkpoint: {saved.get(k)!r})" for k in changed)
-        raise ValueError(f"the config differs from the checkpoint's in what a step computes: {diffs}; only "
-                         f"{', '.join(RESUME_MAY_CHANGE)} may change when resuming")
-    if point.global_step >= config.total_steps:
-        raise ValueError(f"{point.run_dir}: the run is complete ({point.global_step} of total_steps="
-                         f"{config.total_steps}); pass a larger total_steps (--total-steps) to train on")
-    return config
-
-
-def _prepare_resume(point: ResumePoint) -> None:
-    """Tidy the run directory for continuing from ``point``: leftovers of interrupted writes go, and
-    periodic checkpoints newer than ``point`` (a future that is about to be recomputed) too."""
-    clean_leftovers(point.run_dir)
-    newer = remove_checkpoints_after(point.run_dir, point.global_step)
-    if newer:
-        log.warning("resuming from %s: deleted the newer checkpoints %s", point.folder.name,
-                    ", ".join(p.name for p in newer))
-    if point.folder.parent.name == "checkpoints":
-        set_latest(point.run_dir, point.folder)
 
 
 # -- the synchronous algorithms ----------------------------------------------------------------------
@@ -255,7 +150,7 @@ class SynchronousRun:
                         "; ".join(data["envs"].get("unsupported", [])[:3]))
         loop = getattr(self.algo, "loop", None)
         if loop is not None:
-            loop.steps_done = _int(data, "steps_done")
+            loop.steps_done = checkpoint_int(data, "steps_done")
             if "sampling_rng" in data:  # checkpoints from before NumPy acting sampled with torch only
                 loop.collector.sampling_rng = _generator(data, "sampling_rng")
             if exact:
@@ -276,13 +171,6 @@ class SynchronousRun:
 
     def close(self) -> None:
         self.envs.close()
-
-
-def _int(data: dict[str, Any], key: str, default: int | None = None) -> int:
-    value = data.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"the checkpoint's {key}={value!r} is not an integer >= 0")
-    return value
 
 
 def _generator(data: dict[str, Any], key: str) -> np.random.Generator:
@@ -411,7 +299,7 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
 
     ``resume_from`` (a run directory, or one of its checkpoint folders) continues a stopped run in its
     own directory instead; ``config`` may then be None (the checkpoint's) or differ from the
-    checkpoint's only in how long the run goes and what it records (:data:`RESUME_MAY_CHANGE`).
+    checkpoint's only in how long the run goes and what it records (:data:`policygrad.resume.RESUME_MAY_CHANGE`).
     ``check_env`` first plays a few steps of the environment to catch API and value errors
     (:mod:`policygrad.env_check`). ``trust_env`` allows a checkpoint to name a ``module:attr``
     environment (which imports and runs that module).
@@ -435,7 +323,7 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
         path = prepare_run_dir(Path(run_dir or config.run_dir or default_run_dir(config)), overwrite)
     else:
         path = point.run_dir
-        _prepare_resume(point)
+        prepare_resume(point)
     torch.set_num_threads(config.torch_threads)
     seed_everything(config.seed)
 
@@ -448,15 +336,15 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     if point is not None:
         load_model_state(point.folder, network, device)
         run_state, state_tensors = load_run_state(point.folder, device="cpu")
-        record["resumes"] = _previous_resumes(path) + [
+        record["resumes"] = previous_resumes(path) + [
             {"from": str(point.folder.relative_to(path)), "global_step": point.global_step,
              "time": time.strftime("%Y-%m-%d %H:%M:%S")}]
     write_json(path / "config.json", record)
-    logs = _checked_logs(point.folder, run_state.get("logs")) if point is not None else None
+    logs = checked_logs(point.folder, run_state.get("logs")) if point is not None else None
     logger = RunLogger(path, config.total_steps, config.tensorboard, config.progress, resume=logs)
     start = time.perf_counter()
     checkpoints = Checkpoints(path, config, network, logger.global_step)
-    streak = _int(point.manifest["counters"], "nonfinite_streak", 0) if point is not None else 0
+    streak = checkpoint_int(point.manifest["counters"], "nonfinite_streak", 0) if point is not None else 0
     optimizer, run, completed = None, None, False
     try:
         if hasattr(algo_cls, "train_loop"):  # asynchronous algorithms (A3C) own their loop
@@ -493,26 +381,3 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     write_json(path / "eval.json", evaluation.to_dict())
     plot_runs([path], path / "learning_curve.png")
     return TrainResult(path, agent, evaluation, global_step, seconds)
-
-
-def _checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
-    """The log positions a checkpoint recorded, type-checked (they become file offsets)."""
-    from policygrad.logger import EPISODES_FILE, METRICS_FILE
-
-    if not isinstance(logs, dict):
-        raise ValueError(f"{folder}: the checkpoint's log positions are missing")
-    for key in (METRICS_FILE, EPISODES_FILE, "global_step", "updates"):
-        _int(logs, key)
-    if not isinstance(logs.get("wall_time"), (int, float)) or not 0 <= logs["wall_time"] < math.inf:
-        raise ValueError(f"{folder}: the checkpoint's wall_time={logs.get('wall_time')!r} is not a number >= 0")
-    return logs
-
-
-def _previous_resumes(path: Path) -> list:
-    import json
-
-    try:
-        resumes = json.loads((path / "config.json").read_text()).get("resumes", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    return resumes if isinstance(resumes, list) else []

@@ -1,0 +1,162 @@
+"""Resuming a stopped run: finding the checkpoint to continue from, checking the config against it,
+and tidying the run directory before the run goes on (``train(resume_from=...)``,
+``policygrad resume RUN_DIR``). What a checkpoint holds and how the run is put back together is
+described in :mod:`policygrad.trainer`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from policygrad.agent import CHECKPOINT_DIR
+from policygrad.checkpoint import (
+    MANIFEST_FILE,
+    clean_leftovers,
+    latest_checkpoint,
+    periodic_checkpoints,
+    read_manifest,
+    remove_checkpoints_after,
+    set_latest,
+    verify_checkpoint,
+)
+from policygrad.config import Config
+
+log = logging.getLogger("policygrad")
+
+# Fields a resumed run may change: they say how long the run goes and what is recorded, not what a
+# step computes (device too, but then the resumed run is no longer bit-identical).
+RESUME_MAY_CHANGE = ("total_steps", "progress", "tensorboard", "eval_episodes", "run_dir", "checkpoint_every",
+                     "keep_checkpoints", "max_nonfinite_updates", "device")
+
+
+@dataclass
+class ResumePoint:
+    """The checkpoint a run continues from, the run directory it belongs to, and its config."""
+
+    folder: Path
+    run_dir: Path
+    manifest: dict[str, Any]
+    config: Config
+
+    @property
+    def global_step(self) -> int:
+        return int(self.manifest["counters"].get("global_step", 0))
+
+
+def _resumable_step(folder: Path) -> int | None:
+    """The global step of a checkpoint that can be resumed from (None if it cannot)."""
+    try:
+        manifest = read_manifest(folder)
+    except ValueError:
+        return None
+    if not isinstance(manifest.get("run_state"), dict):
+        return None
+    step = manifest["counters"].get("global_step")
+    return step if isinstance(step, int) else None
+
+
+def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> ResumePoint:
+    """The checkpoint to continue ``resume_from`` from: a checkpoint folder itself, or a run directory
+    (then the most advanced resumable one of ``checkpoints/latest`` and the final ``checkpoint/``).
+    The checkpoint is verified in full (checksums, format) before anything else happens."""
+    from policygrad.records import config_from_record
+
+    path = Path(resume_from)
+    if (path / MANIFEST_FILE).is_file():
+        folder = path
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        if path.name != CHECKPOINT_DIR and path.parent.name != "checkpoints":
+            raise ValueError(f"{path}: a checkpoint to resume from must be RUN_DIR/checkpoint or "
+                             "RUN_DIR/checkpoints/step_N (the run directory continues with it)")
+    elif path.is_dir():
+        run_dir = path
+        candidates = []
+        latest = latest_checkpoint(run_dir)  # ValueError if the pointer is bad: say so, do not guess
+        if latest is not None:
+            candidates.append((_resumable_step(latest), 0, latest))
+        final = run_dir / CHECKPOINT_DIR
+        if final.is_dir() and _resumable_step(final) is not None:
+            candidates.append((_resumable_step(final), 1, final))
+        if latest is not None and candidates[0][0] is None:
+            others = ", ".join(p.name for p in periodic_checkpoints(run_dir) if p != latest) or "none"
+            verify_checkpoint(latest)  # raises with what is wrong
+            raise ValueError(f"{latest}: cannot be resumed from (other checkpoints: {others})")
+        candidates = [c for c in candidates if c[0] is not None]
+        if not candidates:
+            raise ValueError(f"{run_dir}: no resumable checkpoint (checkpoints/ is empty and checkpoint/ was "
+                             "written when the run stopped mid-update; set checkpoint_every to checkpoint "
+                             "periodically)")
+        folder = max(candidates)[2]
+    else:
+        raise ValueError(f"{path}: no such run directory or checkpoint")
+    manifest = verify_checkpoint(folder)
+    if not isinstance(manifest.get("run_state"), dict):
+        raise ValueError(f"{folder}: this checkpoint holds weights only (written when the run stopped "
+                         "mid-update): it cannot be resumed from")
+    config = config_from_record(manifest["config"], trust_env, source=str(folder / MANIFEST_FILE))
+    return ResumePoint(folder, run_dir, manifest, config)
+
+
+def resume_config(point: ResumePoint, config: Config | None) -> Config:
+    """The config to continue with: the checkpoint's, or ``config`` if it differs from it only in
+    :data:`RESUME_MAY_CHANGE`; the run must still have steps to take."""
+    if config is None:
+        config = point.config
+    elif not isinstance(config, Config):
+        raise ValueError(f"train() takes a config or None when resuming, not {type(config).__name__}")
+    saved, given = point.config.to_dict(), config.to_dict()
+    changed = [k for k in given if k not in RESUME_MAY_CHANGE and given[k] != saved.get(k)]
+    if changed:
+        diffs = ", ".join(f"{k}={given[k]!r} (checkpoint: {saved.get(k)!r})" for k in changed)
+        raise ValueError(f"the config differs from the checkpoint's in what a step computes: {diffs}; only "
+                         f"{', '.join(RESUME_MAY_CHANGE)} may change when resuming")
+    if point.global_step >= config.total_steps:
+        raise ValueError(f"{point.run_dir}: the run is complete ({point.global_step} of total_steps="
+                         f"{config.total_steps}); pass a larger total_steps (--total-steps) to train on")
+    return config
+
+
+def prepare_resume(point: ResumePoint) -> None:
+    """Tidy the run directory for continuing from ``point``: leftovers of interrupted writes go, and
+    periodic checkpoints newer than ``point`` (a future that is about to be recomputed) too."""
+    clean_leftovers(point.run_dir)
+    newer = remove_checkpoints_after(point.run_dir, point.global_step)
+    if newer:
+        log.warning("resuming from %s: deleted the newer checkpoints %s", point.folder.name,
+                    ", ".join(p.name for p in newer))
+    if point.folder.parent.name == "checkpoints":
+        set_latest(point.run_dir, point.folder)
+
+
+def checkpoint_int(data: dict[str, Any], key: str, default: int | None = None) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"the checkpoint's {key}={value!r} is not an integer >= 0")
+    return value
+
+
+def checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
+    """The log positions a checkpoint recorded, type-checked (they become file offsets)."""
+    from policygrad.logger import EPISODES_FILE, METRICS_FILE
+
+    if not isinstance(logs, dict):
+        raise ValueError(f"{folder}: the checkpoint's log positions are missing")
+    for key in (METRICS_FILE, EPISODES_FILE, "global_step", "updates"):
+        checkpoint_int(logs, key)
+    if not isinstance(logs.get("wall_time"), (int, float)) or not 0 <= logs["wall_time"] < math.inf:
+        raise ValueError(f"{folder}: the checkpoint's wall_time={logs.get('wall_time')!r} is not a number >= 0")
+    return logs
+
+
+def previous_resumes(path: Path) -> list:
+    """The ``resumes`` list of the run's config.json so far (empty if unreadable)."""
+    try:
+        resumes = json.loads((path / "config.json").read_text()).get("resumes", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return resumes if isinstance(resumes, list) else []
