@@ -70,6 +70,23 @@ def test_run_with_overflowing_losses_stops_after_three_updates_with_initial_para
         assert [row["diag/skipped_steps"] for row in csv.DictReader(f)] == ["1.0"] * 3
 
 
+def test_a3c_workers_never_write_non_finite_steps_and_stop_after_three(tmp_path):
+    # Hogwild workers step the shared network themselves: one NaN step would reach every worker.
+    from policygrad.algos.a3c import WorkerFailed
+
+    cfg = pg.A3CConfig(env_id="faulty_envs:HugeReward", total_steps=10_000, num_workers=1, num_envs=2,
+                       num_steps=5, **FAST)
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    initial = build_agent(cfg, *env_spaces(cfg.env_id), with_value=True).state_dict()
+    with pytest.raises(WorkerFailed, match=r"(?s)NonFiniteError: A3C worker 0 at step 30: losses/\w+ \((nan|inf)\) "
+                                           r"went non-finite in 3 updates in a row"):
+        pg.train(cfg, run_dir=tmp_path / "run")
+    agent = pg.load(tmp_path / "run")
+    for key, value in agent.network.state_dict().items():
+        assert torch.equal(value, initial[key]), key
+
+
 @pytest.mark.parametrize("env_id,needle", [
     ("faulty_envs:NaNObservation", r"environment 0 of 2 returned a non-finite observation \(nan at index 2\) at "
                                    r"vector step 4 \(step 4 of its episode\)"),

@@ -38,7 +38,7 @@ import torch
 import policygrad
 from policygrad.agent import CHECKPOINT_DIR, Agent
 from policygrad.algos import algorithm
-from policygrad.algos.base import skipped_steps
+from policygrad.algos.base import nonfinite_term, skipped_steps
 from policygrad.checkpoint import (
     load_model_state,
     load_optimizer_state,
@@ -189,14 +189,6 @@ def _tensor(tensors: dict[str, torch.Tensor], key: str, like: torch.Tensor) -> t
 
 
 # -- non-finite updates --------------------------------------------------------------------------------
-def nonfinite_term(metrics: dict[str, float]) -> str:
-    """The loss term that went non-finite (the first ``losses/`` metric that is NaN or inf)."""
-    for key, value in metrics.items():
-        if key.startswith("losses/") and isinstance(value, float) and not math.isfinite(value):
-            return f"{key} ({value})"
-    return "the gradient (every loss term was finite)"
-
-
 def check_update(config: Config, network: ActorCritic, metrics: dict[str, float], skipped: int, streak: int,
                  update: int, global_step: int) -> int:
     """Report an update whose gradient steps were skipped as non-finite; returns the new count of

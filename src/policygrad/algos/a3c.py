@@ -39,10 +39,10 @@ from policygrad.algos.advantage import (
     has_transitions,
     set_learning_rate,
 )
-from policygrad.algos.base import make_optimizer
+from policygrad.algos.base import make_optimizer, nonfinite_term
 from policygrad.config import Config, _fail, option
 from policygrad.envs import Episode, env_spaces, make_vec_env
-from policygrad.errors import TrainingError
+from policygrad.errors import NonFiniteError, TrainingError
 from policygrad.logger import RunLogger
 from policygrad.networks import ActorCritic, build_agent
 from policygrad.rollout import FixedHorizonCollector
@@ -124,6 +124,7 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
         local.load_state_dict(global_net.state_dict())
         collector = FixedHorizonCollector(envs, local, cfg.num_steps, worker_seed)
         global_params, local_params = list(global_net.parameters()), list(local.parameters())
+        nonfinite = 0  # this worker's updates in a row whose loss or gradient was NaN/inf (each skipped)
         while not stop.is_set() and os.getppid() == parent_pid:
             # Parameters only: normalization statistics stay per worker (like one VecNormalize each),
             # and each worker also merges its observations into the global ones used for evaluation.
@@ -142,13 +143,27 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
                 local.zero_grad(set_to_none=True)
                 loss.backward()
                 limit = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
-                terms["diag/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(local_params, limit))
-                for g, p in zip(global_params, local_params):
-                    g.grad = p.grad  # this process's view of the global parameters; the step writes shared memory
-                lr = annealed_learning_rate(cfg.learning_rate, step_now, cfg.total_steps, cfg.anneal_lr)
-                set_learning_rate(optimizer, lr)
-                optimizer.step()
-                terms["charts/learning_rate"] = lr
+                norm = float(torch.nn.utils.clip_grad_norm_(local_params, limit))
+                terms["diag/grad_norm"] = norm
+                if math.isfinite(norm) and math.isfinite(loss.detach().item()):
+                    nonfinite = 0
+                    for g, p in zip(global_params, local_params):
+                        g.grad = p.grad  # this process's view of the global parameters; the step writes shared memory
+                    lr = annealed_learning_rate(cfg.learning_rate, step_now, cfg.total_steps, cfg.anneal_lr)
+                    set_learning_rate(optimizer, lr)
+                    optimizer.step()
+                    terms["charts/learning_rate"] = lr
+                else:
+                    # As gradient_step does for the synchronous algorithms: a NaN written into the
+                    # shared network would reach every worker, so skip the step, and stop the run
+                    # (all workers, via the error message) after a few in a row.
+                    nonfinite += 1
+                    if nonfinite >= cfg.max_nonfinite_updates:
+                        raise NonFiniteError(
+                            f"A3C worker {rank} at step {step_now}: {nonfinite_term(terms)} went non-finite in "
+                            f"{nonfinite} updates in a row (max_nonfinite_updates={cfg.max_nonfinite_updates}); "
+                            "the shared network keeps its last finite parameters")
+                    terms = {}  # nothing was learned: no loss terms to average
             episodes = [(e.ret, e.length) for e in envs.pop_episodes()]
             messages.put(("update", rank, batch.rewards.numel(), step_now, episodes, terms))
             if step_now >= cfg.total_steps:

@@ -64,3 +64,11 @@ def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params, 
         return norm_value
     optimizer.step()
     return norm_value
+
+
+def nonfinite_term(metrics: dict[str, float]) -> str:
+    """The loss term that went non-finite (the first ``losses/`` metric that is NaN or inf)."""
+    for key, value in metrics.items():
+        if key.startswith("losses/") and isinstance(value, float) and not math.isfinite(value):
+            return f"{key} ({value})"
+    return "the gradient (every loss term was finite)"
