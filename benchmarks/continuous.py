@@ -1,10 +1,11 @@
 """PPO with its presets on harder continuous-control tasks: steps, returns and seconds.
 
-    .venv/bin/python benchmarks/continuous.py [--steps 300000] [--seeds 1]
+    .venv/bin/python benchmarks/continuous.py [--steps 300000] [--seeds 1] [--envs ID ...] [--out FILE]
 
 Needs the Box2D dependency (installed by default) and, for HalfCheetah-v5, the MuJoCo extra
 (pip install -e '.[mujoco]'); an environment that cannot be made is reported and skipped.
-Results go to benchmarks/continuous.md.
+Results go to benchmarks/continuous.md (rewritten whole: to measure one environment again, write to
+another file with --out and carry its row over).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--envs", nargs="+", default=list(ENVS), help="environment ids (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("continuous.md"))
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for env_id in ENVS:
+        for env_id in args.envs:
             for seed in range(1, args.seeds + 1):
                 try:
                     cfg = pg.make_config("ppo", env_id=env_id, total_steps=args.steps, seed=seed, progress=False,
@@ -48,7 +50,8 @@ def main() -> None:
     text = "\n".join([
         "# PPO on continuous control (presets)",
         "",
-        f"Command: `.venv/bin/python benchmarks/continuous.py --steps {args.steps} --seeds {args.seeds}` on "
+        f"Command: `.venv/bin/python benchmarks/continuous.py --steps {args.steps} --seeds {args.seeds} "
+        f"--envs {' '.join(args.envs)}` on "
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, CPU, "
         f"torch {torch.__version__}. Deterministic evaluation over 20 episodes after training; seconds "
         "include the evaluation.",
