@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from policygrad.algos.advantage import (
     FixedHorizonLoop,
+    FlatBatch,
     actor_critic_loss,
     check_fixed_horizon,
     estimate_advantages,
@@ -69,10 +70,11 @@ class A2C:
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
-        data = self.loop.next_batch(lambda batch: estimate_advantages(
-            batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda))
-        if not len(data):  # every copy was between episodes: nothing to learn from
-            return self.loop.iteration({})
+        return self.loop.iterate(lambda batch: estimate_advantages(
+            batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda), self.update)
+
+    def update(self, data: FlatBatch) -> dict[str, float]:
+        cfg = self.cfg
         loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
         metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
-        return self.loop.iteration(metrics)
+        return metrics

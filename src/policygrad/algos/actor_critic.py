@@ -25,6 +25,7 @@ from policygrad import returns
 from policygrad.algos.advantage import (
     OPTIMIZERS,
     FixedHorizonLoop,
+    FlatBatch,
     actor_critic_loss,
     bootstrap_values,
     check_standardize_once,
@@ -77,10 +78,10 @@ class OneStepActorCritic:
         return delta, delta + batch.values
 
     def iterate(self) -> Iteration:
+        return self.loop.iterate(self.td_advantages, self.update)
+
+    def update(self, data: FlatBatch) -> dict[str, float]:
         cfg = self.cfg
-        data = self.loop.next_batch(self.td_advantages)
-        if not len(data):  # every copy was between episodes: nothing to learn from
-            return self.loop.iteration({})
         loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
         metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)
-        return self.loop.iteration(metrics)
+        return metrics

@@ -221,21 +221,25 @@ class FixedHorizonLoop:
         self.steps_done = 0
         self.learning_rate = cfg.learning_rate
 
-    def next_batch(self, advantages_of: Callable[[Batch], tuple[torch.Tensor, torch.Tensor]]) -> FlatBatch:
-        """Set this iteration's learning rate, collect, and return the flat batch with the advantages
-        and value targets ``advantages_of(batch)`` gives. It may have no rows (see
-        :func:`has_transitions`): callers then skip their update."""
+    def iterate(self, advantages_of: Callable[[Batch], tuple[torch.Tensor, torch.Tensor]],
+                update: Callable[[FlatBatch], dict[str, float]]) -> Iteration:
+        """One iteration of a fixed-horizon algorithm: set the learning rate, collect, build the flat
+        batch with the advantages and value targets ``advantages_of(batch)`` gives, normalise, and
+        ``update`` on it (which returns its metrics). A rollout without transitions (see
+        :func:`has_transitions`) is counted and skips normalisation and update: PopArt's statistics
+        and every loss would turn NaN on no rows."""
         cfg = self.cfg
         self.learning_rate = annealed_learning_rate(cfg.learning_rate, self.steps_done, cfg.total_steps,
                                                     cfg.anneal_lr)
         set_learning_rate(self.optimizer, self.learning_rate)
         batch = self.collector.collect()
         self.steps_done += batch.rewards.numel()
-        advantages, targets = advantages_of(batch)
-        data = FlatBatch.from_batch(batch, advantages, targets)
-        if not has_transitions(batch):  # no rows: nothing to normalise (PopArt's statistics would turn NaN)
-            return data
-        return apply_reward_norm(data, self.agent, cfg.reward_norm)
+        metrics: dict[str, float] = {}
+        if has_transitions(batch):
+            advantages, targets = advantages_of(batch)
+            data = apply_reward_norm(FlatBatch.from_batch(batch, advantages, targets), self.agent, cfg.reward_norm)
+            metrics = update(data)
+        return self.iteration(metrics)
 
     def iteration(self, metrics: dict[str, float]) -> Iteration:
         """The Iteration for the batch just collected, with the learning rate it used."""

@@ -138,14 +138,15 @@ class PPO:
         cfg = self.cfg
         # The same linear decay as the learning rate, from the steps done before this rollout.
         clip = annealed_learning_rate(cfg.clip_coef, self.loop.steps_done, cfg.total_steps, cfg.anneal_clip)
-        data = self.loop.next_batch(lambda batch: estimate_advantages(
-            batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda))
-        if not len(data):  # every copy was between episodes: nothing to learn from
-            return self.loop.iteration({})
-        metrics = self.update(data, clip)
-        metrics["charts/clip_coef"] = clip
-        metrics["diag/explained_variance"] = data.explained_variance()
-        return self.loop.iteration(metrics)
+
+        def update(data: FlatBatch) -> dict[str, float]:
+            metrics = self.update(data, clip)
+            metrics["charts/clip_coef"] = clip
+            metrics["diag/explained_variance"] = data.explained_variance()
+            return metrics
+
+        return self.loop.iterate(lambda batch: estimate_advantages(
+            batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda), update)
 
     def update(self, data: FlatBatch, clip_coef: float | None = None) -> dict[str, float]:
         """``update_epochs`` passes over ``data``, each shuffled and cut into ``num_minibatches``
