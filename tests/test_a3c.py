@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import policygrad as pg
 from policygrad.algos.a3c import WorkerFailed
@@ -42,6 +43,13 @@ def test_a3c_improves_on_cartpole_and_counts_steps_exactly(tmp_path):
     assert 40_000 <= result.global_step <= 40_000 + 2 * 20
     assert result.global_step % 20 == 0
     assert multiprocessing.active_children() == []
+
+
+def test_a3c_with_device_auto_trains_on_the_cpu_where_cuda_exists(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # `auto` would pick CUDA here
+    result = pg.train(a3c(device="auto", total_steps=400, num_workers=1), run_dir=tmp_path / "run")
+    assert json.loads((result.run_dir / "config.json").read_text())["device_used"] == "cpu"
+    assert result.global_step >= 400
 
 
 def test_exception_in_a_worker_stops_the_run_with_its_traceback(tmp_path):

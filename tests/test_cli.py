@@ -5,13 +5,16 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from policygrad.cli import main
 
 FAST = ["--total-steps", "2000", "--progress", "false", "--tensorboard", "false", "--eval-episodes", "3"]
 
 
-def test_train_eval_plot_list(tmp_path, capsys):
+def test_train_eval_plot_list(tmp_path, capsys, monkeypatch):
+    # As on a GPU machine: without --device the run still trains on the CPU, the faster one for these networks.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     run = tmp_path / "run"
     assert main(["train", "reinforce", "--env", "CartPole-v1", "--run-dir", str(run), "--seed", "3",
                  "--hidden-sizes", "32", "16", "--learning-rate", "0.01", "--return-type", "total", *FAST]) == 0

@@ -306,7 +306,8 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     elif not isinstance(config, Config):
         raise ValueError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not {type(config).__name__}")
     algo_cls = algorithm(config.algo)
-    device = resolve_device(config.device)
+    asynchronous = hasattr(algo_cls, "train_loop")  # A3C: workers share the network in CPU memory
+    device = torch.device("cpu") if asynchronous else resolve_device(config.device)
     if check_env:
         from policygrad.env_check import preflight
 
@@ -339,7 +340,7 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     streak = checkpoint_int(point.manifest["counters"], "nonfinite_streak", 0) if point is not None else 0
     optimizer, run, completed = None, None, False
     try:
-        if hasattr(algo_cls, "train_loop"):  # asynchronous algorithms (A3C) own their loop
+        if asynchronous:  # asynchronous algorithms (A3C) own their loop
             def on_update(optimizer_now) -> None:
                 if checkpoints.due(logger.global_step):
                     checkpoints.periodic(optimizer_now, logger, None, 0)

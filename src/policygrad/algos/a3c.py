@@ -78,7 +78,7 @@ class A3CConfig(Config):
                   "standardisation do not survive Hogwild updates; use norm_adv for the latter)")
         if self.device not in ("auto", "cpu"):
             raise ValueError(f"device={self.device!r} is invalid for a3c: workers run on the CPU "
-                             "(use auto or cpu)")
+                             "(use cpu; auto means cpu for a3c)")
 
 
 class WorkerFailed(TrainingError):

@@ -1,0 +1,93 @@
+"""The GPU path (``device="cuda"``): every synchronous algorithm trains, checkpoints and resumes exactly on
+CUDA, and a checkpoint moves between CUDA and the CPU with the same actions. Skipped where torch sees
+no CUDA device (CI); run on a GPU machine with ``pytest tests/test_cuda.py``."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import policygrad as pg
+from policygrad.checkpoint import periodic_checkpoints, read_manifest
+from policygrad.envs import env_spaces
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+FAST = dict(progress=False, tensorboard=False, device="cuda", eval_episodes=2, keep_checkpoints=10)
+
+# The same state a careless device move would lose as in test_resume: normalization statistics, the
+# reward scaler, episodes in flight, Gaussian sampling (on the GPU's generator: the torch acting path).
+CONFIGS = {
+    "reinforce": dict(env_id="CartPole-v1", total_steps=1000, num_envs=4, checkpoint_every=400, normalize_obs=True),
+    "actor_critic": dict(env_id="CartPole-v1", total_steps=240, num_envs=4, checkpoint_every=120),
+    "a2c": dict(env_id="CartPole-v1", total_steps=800, num_envs=4, checkpoint_every=300, normalize_obs=True,
+                reward_norm="scale"),
+    "ppo": dict(env_id="Pendulum-v1", total_steps=512, num_envs=2, num_steps=64, update_epochs=2,
+                checkpoint_every=256, normalize_obs=True, reward_norm="popart"),
+}
+
+
+def observations(env_id: str, count: int = 64) -> np.ndarray:
+    space = env_spaces(env_id)[0]
+    space.seed(0)
+    return np.stack([space.sample() for _ in range(count)]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def straight_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cuda")
+    return {algo: pg.train(pg.make_config(algo, **values, **FAST), run_dir=root / algo)
+            for algo, values in CONFIGS.items()}
+
+
+@pytest.mark.parametrize("algo", list(CONFIGS))
+def test_training_on_cuda_keeps_every_tensor_there_and_records_the_device(straight_runs, algo):
+    result = straight_runs[algo]
+    assert result.global_step >= CONFIGS[algo]["total_steps"]
+    assert {p.device.type for p in result.agent.network.parameters()} == {"cuda"}
+    assert {b.device.type for b in result.agent.network.buffers()} <= {"cuda"}
+    record = read_manifest(result.run_dir / "checkpoint")
+    assert record["config"]["device"] == "cuda"
+    assert np.isfinite(result.evaluation.mean)
+
+
+@pytest.mark.parametrize("algo", list(CONFIGS))
+def test_a_cuda_checkpoint_acts_the_same_on_the_cpu(straight_runs, algo):
+    run_dir = straight_runs[algo].run_dir
+    on_gpu, on_cpu = pg.load(run_dir, device="cuda"), pg.load(run_dir, device="cpu")
+    assert {p.device.type for p in on_cpu.network.parameters()} == {"cpu"}
+    obs = observations(CONFIGS[algo]["env_id"])
+    gpu_actions, cpu_actions = on_gpu.act(obs), on_cpu.act(obs)
+    if gpu_actions.dtype.kind == "f":
+        np.testing.assert_allclose(gpu_actions, cpu_actions, rtol=1e-4, atol=1e-5)
+    else:
+        assert np.array_equal(gpu_actions, cpu_actions)
+
+
+@pytest.mark.parametrize("algo", list(CONFIGS))
+def test_a_resumed_cuda_run_ends_where_the_uninterrupted_one_does(straight_runs, algo, tmp_path):
+    straight = straight_runs[algo]
+    resumed_dir = shutil.copytree(straight.run_dir, tmp_path / "resumed")
+    first = periodic_checkpoints(resumed_dir)[0]
+    resumed = pg.train(None, resume_from=first)
+    expected = straight.agent.network.state_dict()
+    got = resumed.agent.network.state_dict()
+    assert list(expected) == list(got)
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), (key, (expected[key] - got[key]).abs().max().item())
+    assert resumed.evaluation.returns == straight.evaluation.returns
+
+
+def test_a_cpu_checkpoint_acts_the_same_on_cuda_and_resumes_there(tmp_path):
+    cpu_run = pg.train(pg.make_config("ppo", env_id="CartPole-v1", total_steps=512, num_envs=2, num_steps=64,
+                                      checkpoint_every=256, **{**FAST, "device": "cpu"}), run_dir=tmp_path / "run")
+    obs = observations("CartPole-v1")
+    assert np.array_equal(pg.load(cpu_run.run_dir, device="cuda").act(obs), cpu_run.agent.act(obs))
+    first = periodic_checkpoints(cpu_run.run_dir)[0]
+    config = pg.make_config("ppo", env_id="CartPole-v1", total_steps=768, num_envs=2, num_steps=64,
+                            checkpoint_every=256, **FAST)  # device may change on resume (not bit-identical then)
+    resumed = pg.train(config, resume_from=first)
+    assert resumed.global_step >= 768
+    assert {p.device.type for p in resumed.agent.network.parameters()} == {"cuda"}
+    assert read_manifest(resumed.run_dir / "checkpoint")["config"]["device"] == "cuda"
