@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from policygrad.flat_optim import saved_parameters
+
 FORMAT_VERSION = 2  # 2: manifest checksum, run state, folder-atomic writes
 READABLE_VERSIONS = (1, 2)
 MODEL_FILE, OPTIMIZER_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.safetensors"
@@ -135,7 +137,9 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
+    # clone: a flat optimizer's parameters and moments are views of one buffer, which safetensors refuses
+    save_file({k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in tensors.items()},
+              str(path))
     _fsync_file(path)
     return _sha256(path)
 
@@ -256,7 +260,7 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: Any, optimizer: tor
     if not (isinstance(meta, dict) and isinstance(meta.get("param_groups"), list)
             and all(isinstance(g, dict) for g in meta["param_groups"]) and isinstance(meta.get("scalars", {}), dict)):
         raise ValueError(f"{where}: the optimizer's hyperparameters are malformed")
-    params = [p for group in optimizer.param_groups for p in group["params"]]
+    params = saved_parameters(optimizer)
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         index, _, key = name.partition(".")

@@ -321,7 +321,8 @@ class A3C:
         """
         env_spaces(cfg.env_id)  # fail here, not in a worker, if the env cannot be made
         network.share_memory()
-        optimizer = make_optimizer(network.parameters(), cfg.learning_rate, cfg.optimizer)
+        # Not flat: the workers step the shared-memory parameters and moments themselves, tensor by tensor.
+        optimizer = make_optimizer(network.parameters(), cfg.learning_rate, cfg.optimizer, flat=False)
         if resume_from is not None:
             from policygrad.checkpoint import load_optimizer_state
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from policygrad.envs import Episode
+from policygrad.flat_optim import FlatAdam, FlatOptimizer, FlatRMSprop
 
 
 @dataclass
@@ -21,16 +22,20 @@ class Iteration:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def make_optimizer(params, learning_rate: float, name: str = "adam") -> torch.optim.Optimizer:
-    """Adam (eps 1e-5, as in the PPO/A2C reference code) or RMSprop (the A3C paper's choice)."""
+def make_optimizer(params, learning_rate: float, name: str = "adam", flat: bool = True) -> torch.optim.Optimizer:
+    """Adam (eps 1e-5, as in the PPO/A2C reference code) or RMSprop (the A3C paper's choice).
+
+    ``flat``: step every parameter as one flat buffer (:mod:`policygrad.flat_optim`); it rebinds the
+    parameters, so the network must already be on its device. A3C's shared-memory network passes False."""
     # Small networks: per-parameter kernel launches dominate a step, so update every tensor at once
     # (fused Adam: one kernel for all; RMSprop has foreach). The update is the same, up to rounding.
     params = list(params)
     if name == "adam":
         fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-        return torch.optim.Adam(params, lr=learning_rate, eps=1e-5, fused=fused or None)
+        return (FlatAdam if flat else torch.optim.Adam)(params, lr=learning_rate, eps=1e-5, fused=fused or None)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=learning_rate, alpha=0.99, eps=1e-5, foreach=True)
+        return (FlatRMSprop if flat else torch.optim.RMSprop)(params, lr=learning_rate, alpha=0.99, eps=1e-5,
+                                                              foreach=True)
     raise ValueError(f"optimizer={name!r} is invalid: expected adam | rmsprop")
 
 
@@ -54,9 +59,14 @@ def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params, 
     """
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    params = [p for p in params if p.grad is not None]
-    limit = max_grad_norm if max_grad_norm > 0 else float("inf")
-    norm = nn.utils.clip_grad_norm_(params, limit, foreach=True)
+    if isinstance(optimizer, FlatOptimizer):  # one tensor: clip_grad_norm_'s own arithmetic, without its loops
+        norm = torch.linalg.vector_norm(optimizer.flat_grad)
+        if max_grad_norm > 0:
+            optimizer.flat_grad.mul_(torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0))
+    else:
+        params = [p for p in params if p.grad is not None]
+        limit = max_grad_norm if max_grad_norm > 0 else float("inf")
+        norm = nn.utils.clip_grad_norm_(params, limit, foreach=True)
     norm_value, loss_value = torch.stack([norm.detach().float(), loss.detach().float()]).tolist()  # one sync
     if not (math.isfinite(norm_value) and math.isfinite(loss_value)):
         optimizer.zero_grad(set_to_none=True)

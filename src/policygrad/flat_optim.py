@@ -1,0 +1,118 @@
+"""Optimizers over one flat buffer: every parameter of a network, and its gradient, as a view into one
+contiguous tensor, so that zeroing the gradients, clipping their norm and the Adam or RMSprop step are
+each one kernel on one tensor instead of a loop over the parameter tensors (12 for a 64x64
+actor-critic).
+
+On the small networks of this library a gradient step is mostly per-call overhead, not arithmetic.
+Measured in one process (a PPO minibatch of 256 rows on the 64x64 actor-critic, one CPU thread): over
+12 tensors the fused Adam step took ~230 us and ``clip_grad_norm_`` ~250 us of a ~2.1 ms step; over
+one flat tensor, ~80 us and ~30 us.
+
+What changes for the rest of the code: nothing, as long as it updates parameters in place
+(``copy_``, ``mul_``: loading a checkpoint, PopArt's rescaling) and never rebinds them
+(``p.data = ...`` or moving the module to another device after the optimizer is made), which would
+cut a parameter loose from the buffer the optimizer steps. Gradients are zeroed, never set to None,
+so a parameter the loss does not reach has a zero gradient (Adam then decays its moments) rather
+than none. The saved state keeps torch's per-parameter layout: :meth:`state_dict` splits the flat
+moments into one entry per parameter and :meth:`load_state_dict` joins them, so checkpoints read the
+same as a plain optimizer's, in both directions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class FlatParameters:
+    """``params`` rebound as views of one flat parameter ``param``, their gradients as views of
+    ``param.grad`` (allocated now, zeroed in place from then on)."""
+
+    def __init__(self, params) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("an optimizer needs at least one parameter")
+        first = self.params[0]
+        if any(p.device != first.device or p.dtype != first.dtype for p in self.params):
+            raise ValueError("a flat optimizer needs every parameter on one device with one dtype")
+        self.sizes = [p.numel() for p in self.params]
+        self.param = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
+        self.param.grad = torch.zeros_like(self.param)
+        for p, value, grad in zip(self.params, self.param.data.split(self.sizes), self.param.grad.split(self.sizes)):
+            p.data = value.view_as(p)
+            p.grad = grad.view_as(p)
+
+    def split(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """``flat`` (one value per element of the buffer) as one tensor per parameter, shaped like it."""
+        return [part.view_as(p) for part, p in zip(flat.split(self.sizes), self.params)]
+
+
+class FlatOptimizer:
+    """Mixin over a ``torch.optim`` class: the optimizer steps one flat parameter (see the module)."""
+
+    def __init__(self, params, **options: Any) -> None:
+        self.flat = FlatParameters(params)
+        super().__init__([self.flat.param], **options)
+
+    @property
+    def flat_grad(self) -> torch.Tensor:
+        return self.flat.param.grad
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        # The parameters' gradients are views of this buffer: they are zeroed, never dropped.
+        self.flat.param.grad.zero_()
+
+    def state_dict(self) -> dict[str, Any]:
+        saved = super().state_dict()
+        count = len(self.flat.params)
+        groups = [{**saved["param_groups"][0], "params": list(range(count))}]
+        entries = saved["state"].get(0)
+        if not entries:
+            return {"state": {}, "param_groups": groups}
+        state: dict[int, dict[str, Any]] = {i: {} for i in range(count)}
+        for key, value in entries.items():
+            if torch.is_tensor(value) and value.shape == self.flat.param.shape:
+                for i, part in enumerate(self.flat.split(value)):
+                    state[i][key] = part
+            else:  # the step count: the same for every parameter
+                for i in range(count):
+                    state[i][key] = value.clone() if torch.is_tensor(value) else value
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        groups = state_dict["param_groups"]
+        count = len(self.flat.params)
+        if len(groups) != 1 or list(groups[0]["params"]) != list(range(count)):
+            raise ValueError(f"the saved state is for {sum(len(g['params']) for g in groups)} parameters in "
+                             f"{len(groups)} groups, this optimizer has {count} in one")
+        saved = state_dict["state"]
+        entries: dict[str, Any] = {}
+        if saved:
+            keys = set().union(*(saved.get(i, {}).keys() for i in range(count)))
+            for key in keys:
+                values = [saved.get(i, {}).get(key) for i in range(count)]
+                if any(torch.is_tensor(v) and v.dim() > 0 for v in values):  # a moment: one value per element
+                    # (a parameter without state, saved by a plain optimizer that never saw its gradient: zeros)
+                    entries[key] = torch.cat([torch.zeros_like(p).reshape(-1) if v is None else v.reshape(-1)
+                                              for v, p in zip(values, self.flat.params)])
+                else:  # the step count: one per parameter, the same for all in a flat optimizer's save
+                    entries[key] = next(v for v in values if v is not None)
+        super().load_state_dict({"state": {0: entries} if entries else {},
+                                 "param_groups": [{**groups[0], "params": [0]}]})
+
+
+class FlatAdam(FlatOptimizer, torch.optim.Adam):
+    """Adam over one flat parameter (see the module)."""
+
+
+class FlatRMSprop(FlatOptimizer, torch.optim.RMSprop):
+    """RMSprop over one flat parameter (see the module)."""
+
+
+def saved_parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """The parameters that ``optimizer.state_dict()`` numbers, in its order."""
+    if isinstance(optimizer, FlatOptimizer):
+        return optimizer.flat.params
+    return [p for group in optimizer.param_groups for p in group["params"]]
