@@ -97,3 +97,31 @@ def test_zero_grad_zeroes_in_place_and_unreached_parameters_get_zero_gradients()
 def test_a_flat_optimizer_refuses_mixed_dtypes():
     with pytest.raises(ValueError, match="one device with one dtype"):
         FlatAdam([torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))])
+
+
+def test_gradients_dropped_or_replaced_by_other_code_still_reach_the_step():
+    # A hand-written loop with module.zero_grad() (which sets gradients to None) steps like torch's Adam.
+    flat_net, plain_net = network(), network()
+    flat = make_optimizer(flat_net.parameters(), 1e-2)
+    plain = make_optimizer(plain_net.parameters(), 1e-2, flat=False)
+    for step in range(3):
+        for net, optimizer in ((flat_net, flat), (plain_net, plain)):
+            net.zero_grad()
+            loss_of(net, step).backward()
+            optimizer.step()
+    for a, b in zip(flat_net.parameters(), plain_net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert all(p.grad.untyped_storage().data_ptr() == flat.flat.param.grad.untyped_storage().data_ptr()
+               for p in flat_net.parameters())
+
+
+def test_one_flat_optimizer_per_network_and_no_moving_it_afterwards():
+    net = network()
+    optimizer = make_optimizer(net.parameters(), 1e-2)
+    with pytest.raises(ValueError, match="already stepped by a flat optimizer"):
+        make_optimizer(net.parameters(), 1e-2)
+    net.policy_head.out.weight.data = net.policy_head.out.weight.data.clone()  # as .to(other device) does
+    net.zero_grad()
+    loss_of(net, 0).backward()
+    with pytest.raises(RuntimeError, match="rebound after its flat optimizer was made"):
+        optimizer.step()

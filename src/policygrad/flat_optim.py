@@ -11,9 +11,10 @@ one flat tensor, ~80 us and ~30 us.
 What changes for the rest of the code: nothing, as long as it updates parameters in place
 (``copy_``, ``mul_``: loading a checkpoint, PopArt's rescaling) and never rebinds them
 (``p.data = ...`` or moving the module to another device after the optimizer is made), which would
-cut a parameter loose from the buffer the optimizer steps. Gradients are zeroed, never set to None,
-so a parameter the loss does not reach has a zero gradient (Adam then decays its moments) rather
-than none. The saved state keeps torch's per-parameter layout: :meth:`state_dict` splits the flat
+cut a parameter loose from the buffer the optimizer steps (the next step says so). Gradients are
+zeroed, never set to None, so a parameter the loss does not reach has a zero gradient (Adam then
+decays its moments) rather than none; a gradient that other code drops or replaces is gathered back
+into the buffer before each step. The saved state keeps torch's per-parameter layout: :meth:`state_dict` splits the flat
 moments into one entry per parameter and :meth:`load_state_dict` joins them, so checkpoints read the
 same as a plain optimizer's, in both directions.
 """
@@ -37,12 +38,32 @@ class FlatParameters:
         first = self.params[0]
         if any(p.device != first.device or p.dtype != first.dtype for p in self.params):
             raise ValueError("a flat optimizer needs every parameter on one device with one dtype")
+        if any(hasattr(p, "_flat_optimizer_buffer") for p in self.params):
+            raise ValueError("these parameters are already stepped by a flat optimizer: make one per network "
+                             "(or pass flat=False)")
         self.sizes = [p.numel() for p in self.params]
         self.param = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
         self.param.grad = torch.zeros_like(self.param)
-        for p, value, grad in zip(self.params, self.param.data.split(self.sizes), self.param.grad.split(self.sizes)):
-            p.data = value.view_as(p)
-            p.grad = grad.view_as(p)
+        self.grads = self.split(self.param.grad)
+        for p, value, grad in zip(self.params, self.split(self.param.data), self.grads):
+            p.data = value
+            p.grad = grad
+            p._flat_optimizer_buffer = True
+        self.addresses = [p.data_ptr() for p in self.params]
+
+    def gather_gradients(self, keep: bool = True) -> None:
+        """Make sure every gradient is in the flat buffer. A gradient that other code set to None
+        (``module.zero_grad()``) or replaced gets its view back, holding that gradient (None: zeros;
+        ``keep=False``: left as the buffer has it). A parameter rebound elsewhere (moved to another
+        device, say) is an error: this optimizer would no longer reach it. A dozen identity checks."""
+        for i, (p, view) in enumerate(zip(self.params, self.grads)):
+            if p.grad is not view:
+                if p.data_ptr() != self.addresses[i]:
+                    raise RuntimeError(f"parameter {i} ({tuple(p.shape)}) was rebound after its flat optimizer was "
+                                       "made (moved to another device?): make the optimizer after moving the network")
+                if keep:
+                    view.zero_() if p.grad is None else view.copy_(p.grad)
+                p.grad = view
 
     def split(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """``flat`` (one value per element of the buffer) as one tensor per parameter, shaped like it."""
@@ -58,11 +79,18 @@ class FlatOptimizer:
 
     @property
     def flat_grad(self) -> torch.Tensor:
+        """The gradients of every parameter, gathered (see :meth:`FlatParameters.gather_gradients`)."""
+        self.flat.gather_gradients()
         return self.flat.param.grad
+
+    def step(self, closure=None):
+        self.flat.gather_gradients()
+        return super().step(closure)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         # The parameters' gradients are views of this buffer: they are zeroed, never dropped.
         self.flat.param.grad.zero_()
+        self.flat.gather_gradients(keep=False)
 
     def state_dict(self) -> dict[str, Any]:
         saved = super().state_dict()

@@ -60,9 +60,10 @@ def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params, 
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if isinstance(optimizer, FlatOptimizer):  # one tensor: clip_grad_norm_'s own arithmetic, without its loops
-        norm = torch.linalg.vector_norm(optimizer.flat_grad)
+        grad = optimizer.flat_grad
+        norm = torch.linalg.vector_norm(grad)
         if max_grad_norm > 0:
-            optimizer.flat_grad.mul_(torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0))
+            grad.mul_(torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0))
     else:
         params = [p for p in params if p.grad is not None]
         limit = max_grad_norm if max_grad_norm > 0 else float("inf")
