@@ -138,9 +138,12 @@ def test_mean_of_no_rows_is_zero_with_a_gradient():
 
 
 def test_optimizers_update_all_parameters_at_once():
-    params = [torch.nn.Parameter(torch.zeros(3))]
-    assert make_optimizer(params, 1e-3, "adam").defaults["fused"]
-    assert make_optimizer(params, 1e-3, "rmsprop").defaults["foreach"]
+    def params():
+        return [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2, 2))]
+    for flat in (True, False):
+        adam, rmsprop = make_optimizer(params(), 1e-3, "adam", flat), make_optimizer(params(), 1e-3, "rmsprop", flat)
+        assert adam.defaults["fused"] and rmsprop.defaults["foreach"]
+        assert len(adam.param_groups[0]["params"]) == (1 if flat else 2)  # flat: one tensor holds both
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "probe_envs:TruncatingEnv"])
