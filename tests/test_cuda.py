@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from test_resume import CONFIGS as RESUME_CONFIGS
 
 import policygrad as pg
 from policygrad.checkpoint import periodic_checkpoints, read_manifest
@@ -16,16 +17,9 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 
 FAST = dict(progress=False, tensorboard=False, device="cuda", eval_episodes=2, keep_checkpoints=10)
 
-# The same state a careless device move would lose as in test_resume: normalization statistics, the
-# reward scaler, episodes in flight, Gaussian sampling (on the GPU's generator: the torch acting path).
-CONFIGS = {
-    "reinforce": dict(env_id="CartPole-v1", total_steps=1000, num_envs=4, checkpoint_every=400, normalize_obs=True),
-    "actor_critic": dict(env_id="CartPole-v1", total_steps=240, num_envs=4, checkpoint_every=120),
-    "a2c": dict(env_id="CartPole-v1", total_steps=800, num_envs=4, checkpoint_every=300, normalize_obs=True,
-                reward_norm="scale"),
-    "ppo": dict(env_id="Pendulum-v1", total_steps=512, num_envs=2, num_steps=64, update_epochs=2,
-                checkpoint_every=256, normalize_obs=True, reward_norm="popart"),
-}
+# test_resume's runs (normalization statistics, the reward scaler, episodes in flight, Gaussian
+# sampling on the GPU's generator), PPO with two copies and PopArt's value statistics as well.
+CONFIGS = {**RESUME_CONFIGS, "ppo": {**RESUME_CONFIGS["ppo"], "num_envs": 2, "reward_norm": "popart"}}
 
 
 def observations(env_id: str, count: int = 64) -> np.ndarray:

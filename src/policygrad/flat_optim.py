@@ -14,9 +14,9 @@ What changes for the rest of the code: nothing, as long as it updates parameters
 cut a parameter loose from the buffer the optimizer steps (the next step says so). Gradients are
 zeroed, never set to None, so a parameter the loss does not reach has a zero gradient (Adam then
 decays its moments) rather than none; a gradient that other code drops or replaces is gathered back
-into the buffer before each step. The saved state keeps torch's per-parameter layout: :meth:`state_dict` splits the flat
-moments into one entry per parameter and :meth:`load_state_dict` joins them, so checkpoints read the
-same as a plain optimizer's, in both directions.
+into the buffer before each step. The saved state keeps torch's per-parameter layout:
+:meth:`state_dict` splits the flat moments into one entry per parameter and :meth:`load_state_dict`
+joins them, so checkpoints read the same as a plain optimizer's, in both directions.
 """
 
 from __future__ import annotations
