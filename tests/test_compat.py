@@ -1,0 +1,38 @@
+"""Runs written by an earlier policygrad (tests/data/prechange, made at commit b9f1e03, before the
+package was laid out by layer) still load, act as they did, and resume to the very same weights."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+import policygrad as pg
+
+PRECHANGE = Path(__file__).resolve().parent / "data" / "prechange"
+EXPECTED = json.loads((PRECHANGE / "expected_actions.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_prechange_agent_loads_and_acts_as_it_did(name):
+    agent = pg.load(PRECHANGE / name)
+    observations = np.asarray(EXPECTED[name]["observations"], dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(agent.act(observations), dtype=np.float64),
+                               np.asarray(EXPECTED[name]["actions"], dtype=np.float64), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ppo_cartpole", "a2c_pendulum"])
+def test_a_prechange_run_resumes_from_its_periodic_checkpoint_to_the_same_final_weights(tmp_path, name):
+    run = tmp_path / name
+    shutil.copytree(PRECHANGE / name, run)
+    shutil.rmtree(run / "checkpoint")  # the final weights, kept aside in PRECHANGE to compare with
+    (run / "eval.json").unlink()
+    result = pg.train(resume_from=run, check_env=False)
+    assert result.global_step == json.loads((PRECHANGE / name / "config.json").read_text())["config"]["total_steps"]
+    before = load_file(str(PRECHANGE / name / "checkpoint" / "model.safetensors"))
+    after = load_file(str(run / "checkpoint" / "model.safetensors"))
+    assert sorted(before) == sorted(after)
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
