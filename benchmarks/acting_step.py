@@ -3,7 +3,7 @@
 One step: the fused policy-and-value MLP on N observations, a sample, its log-prob, and the action,
 log-prob and value written into (T, N) NumPy buffers, then the actions as the environment takes
 them, as ``FixedHorizonCollector`` does. **torch**: ``acting_forward`` + ``sample_with_log_prob``
-+ three row writes + ``to_env``; **NumPy**: :mod:`policygrad.numpy_acting`'s actor. ``--head
++ three row writes + ``to_env``; **NumPy**: :mod:`policygrad.fast.numpy_acting`'s actor. ``--head
 categorical``: CartPole-v1's shapes (4 inputs, 2 actions); ``gaussian``: Pendulum-v1's (3 inputs, one
 action in [-2, 2]). The default 64x64 tanh actor-critic, one torch thread. Timed with the process's CPU time (less
 disturbed by other work on a shared machine than wall time), alternating the two paths; per-step
@@ -22,8 +22,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from policygrad.networks import ActorCritic
-from policygrad.numpy_acting import numpy_actor_class, sampling_generator
+from policygrad.core.networks import ActorCritic
+from policygrad.fast.numpy_acting import numpy_actor_class, sampling_generator
 
 SPACES = {"categorical": (gym.spaces.Box(-5.0, 5.0, (4,)), gym.spaces.Discrete(2)),
           "gaussian": (gym.spaces.Box(-8.0, 8.0, (3,)), gym.spaces.Box(-2.0, 2.0, (1,)))}

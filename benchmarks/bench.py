@@ -123,11 +123,11 @@ class PolicygradRun:
     def __init__(self, algo: str, run_dir: str, **fields) -> None:
         import policygrad as pg
         from policygrad.algos import algorithm
-        from policygrad.envs import env_spaces
-        from policygrad.logger import RunLogger
-        from policygrad.networks import build_agent
-        from policygrad.runtime import seed_everything
-        from policygrad.trainer import Checkpoints, SynchronousRun
+        from policygrad.core.envs import env_spaces
+        from policygrad.run.logger import RunLogger
+        from policygrad.core.networks import build_agent
+        from policygrad.core.runtime import seed_everything
+        from policygrad.run.trainer import Checkpoints, SynchronousRun
 
         cfg = pg.make_config(algo, env_id=ENV_ID, progress=False, tensorboard=False, device="cpu", **fields)
         self.cfg = cfg
@@ -151,7 +151,7 @@ class PolicygradRun:
         return replace(self.cfg, total_steps=min(until, self.cfg.total_steps))
 
     def advance(self, chunk_cfg) -> None:
-        from policygrad.trainer import synchronous_loop
+        from policygrad.run.trainer import synchronous_loop
 
         self.streak = synchronous_loop(chunk_cfg, self.run, self.logger, self.checkpoints, self.streak)
 
@@ -188,9 +188,9 @@ def work_rollout(spec: dict) -> dict:
     import torch
 
     import policygrad as pg
-    from policygrad.envs import env_spaces, make_gym_vector_env, make_vec_env
-    from policygrad.networks import build_agent
-    from policygrad.rollout import FixedHorizonCollector
+    from policygrad.core.envs import env_spaces, make_gym_vector_env, make_vec_env
+    from policygrad.core.networks import build_agent
+    from policygrad.algos.rollout import FixedHorizonCollector
 
     torch.set_num_threads(1)
     duration, chunk = spec["seconds"], 64

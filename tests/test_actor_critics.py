@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import policygrad as pg
-from policygrad import returns
+from policygrad.core import returns
 
 
 def random_batch(T=40, N=5, seed=0):
@@ -117,8 +117,8 @@ def test_a_rollout_without_transitions_changes_nothing(algo):
     # autoreset steps (as Pendulum's fixed 200-step episodes do to the one-step actor-critic): no
     # gradient step may be taken on it, not even Adam's momentum, and nothing logged as a loss.
     from policygrad.algos import algorithm
-    from policygrad.envs import make_vec_env
-    from policygrad.networks import build_agent
+    from policygrad.core.envs import make_vec_env
+    from policygrad.core.networks import build_agent
 
     extra = {"num_minibatches": 1} if algo == "ppo" else {}
     cfg = pg.make_config(algo, env_id="probe_envs:CountingEnv", num_envs=4, num_steps=1, reward_norm="popart",

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from policygrad.checkpoint import (
+from policygrad.run.checkpoint import (
     FORMAT_VERSION,
     load_model_state,
     load_optimizer_state,
     read_manifest,
     save_checkpoint,
 )
-from policygrad.networks import ActorCritic
+from policygrad.core.networks import ActorCritic
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 ACT = gym.spaces.Discrete(2)
@@ -206,7 +206,7 @@ def reseal(folder: Path) -> None:
     """What an attacker who edits files would do: recompute every checksum, so only parsing stands guard."""
     import hashlib
 
-    from policygrad.checkpoint import _manifest_digest
+    from policygrad.run.checkpoint import _manifest_digest
 
     manifest = json.loads((folder / "checkpoint.json").read_text())
     for name in manifest["sha256"]:
@@ -224,7 +224,7 @@ def resumable(tmp_path):
 
 
 def load_everything(folder: Path) -> None:
-    from policygrad.checkpoint import load_run_state, verify_checkpoint
+    from policygrad.run.checkpoint import load_run_state, verify_checkpoint
 
     net, opt = trained_net_and_optimizer(seed=1)
     verify_checkpoint(folder)
@@ -375,8 +375,8 @@ def test_an_env_module_named_by_a_file_is_imported_only_when_trusted(tmp_path, m
 
 def build_a2c_net():
     import policygrad as pg
-    from policygrad.envs import env_spaces
-    from policygrad.networks import build_agent
+    from policygrad.core.envs import env_spaces
+    from policygrad.core.networks import build_agent
 
     cfg = pg.A2CConfig(device="cpu")
     return build_agent(cfg, *env_spaces(cfg.env_id), with_value=True)
@@ -390,15 +390,15 @@ def build_a2c_net():
     ({"__tuple__": [1], "__dict__": []}, "unexpected object"),
 ])
 def test_snapshot_decoding_accepts_data_only(data, needle):
-    from policygrad.snapshot import decode
+    from policygrad.run.snapshot import decode
 
     with pytest.raises(ValueError, match=needle):
         decode(data)
 
 
 def test_environment_state_of_another_environment_is_refused():
-    from policygrad.envs import make_gym_vector_env
-    from policygrad.snapshot import restore_env, snapshot_env
+    from policygrad.core.envs import make_gym_vector_env
+    from policygrad.run.snapshot import restore_env, snapshot_env
 
     cartpole, acrobot = make_gym_vector_env("CartPole-v1", 2), make_gym_vector_env("Acrobot-v1", 2)
     tree, _ = snapshot_env(acrobot)

@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Normal, TransformedDistribution
 from torch.distributions.transforms import AffineTransform, TanhTransform
 
-from policygrad.distributions import (
+from policygrad.core.distributions import (
     LOG_STD_MAX,
     LOG_STD_MIN,
     BetaDistribution,
@@ -117,7 +117,7 @@ def test_bounded_heads_refuse_unbounded_spaces():
 
 @pytest.mark.parametrize("kind", ["gaussian", "gaussian_state_std", "tanh"])
 def test_log_std_init_sets_the_starting_std_of_every_gaussian_head(kind):
-    from policygrad.networks import ActorCritic
+    from policygrad.core.networks import ActorCritic
 
     space = gym.spaces.Box(-2.0, 2.0, (3,), np.float32)
     obs_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)

@@ -13,8 +13,8 @@ Standing still there scores about -13; going straight to the target about -1.
 import pytest
 
 import policygrad as pg
-from policygrad.envs import env_spaces
-from policygrad.networks import build_agent
+from policygrad.core.envs import env_spaces
+from policygrad.core.networks import build_agent
 
 ENV = "probe_envs:ReachTargetEnv"
 STEPS = 10_000

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import policygrad as pg
-from policygrad.checkpoint import periodic_checkpoints, verify_checkpoint
+from policygrad.run.checkpoint import periodic_checkpoints, verify_checkpoint
 
 TESTS = Path(__file__).parent
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "SIGKILL"),
@@ -34,12 +34,12 @@ import torch
 torch.set_num_threads(1)  # no thread pool in this process: forking it stays safe
 import policygrad as pg
 import matplotlib.pyplot, policygrad.env_check, torch._dynamo  # children start warm (torch.optim imports dynamo)
-from policygrad.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, periodic_checkpoints, verify_checkpoint
-from policygrad.trainer import find_resume_point
-from policygrad.networks import build_agent
-from policygrad.envs import env_spaces
+from policygrad.run.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, periodic_checkpoints, verify_checkpoint
+from policygrad.run.trainer import find_resume_point
+from policygrad.core.networks import build_agent
+from policygrad.core.envs import env_spaces
 from policygrad.algos.base import make_optimizer
-from policygrad.checkpoint import load_model_state, load_optimizer_state, load_run_state
+from policygrad.run.checkpoint import load_model_state, load_optimizer_state, load_run_state
 
 run_dir, trials, seed, config = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
 rng = random.Random(seed)

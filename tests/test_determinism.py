@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import policygrad as pg
-from policygrad.envs import env_spaces
-from policygrad.networks import build_agent
+from policygrad.core.envs import env_spaces
+from policygrad.core.networks import build_agent
 
 
 def config(seed: int) -> pg.ReinforceConfig:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from policygrad.distributions import (
+from policygrad.core.distributions import (
     ActionDistribution,
     CategoricalDistribution,
     CategoricalHead,

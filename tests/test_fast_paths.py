@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from policygrad import losses, returns
-from policygrad.algos.advantage import FlatBatch
+from policygrad.core import losses, returns
+from policygrad.algos.on_policy import FlatBatch
 from policygrad.algos.base import make_optimizer
 from policygrad.algos.ppo import minibatch_bounds
-from policygrad.envs import make_vec_env
-from policygrad.networks import FUSE_MAX_WIDTH, ActorCritic
-from policygrad.rollout import Batch, FixedHorizonCollector
+from policygrad.core.envs import make_vec_env
+from policygrad.core.networks import FUSE_MAX_WIDTH, ActorCritic
+from policygrad.algos.rollout import Batch, FixedHorizonCollector
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,))
 
@@ -241,7 +241,7 @@ def test_ppo_clip_coef_anneals_like_the_learning_rate(anneal):
 
 
 def test_sample_with_log_prob_is_a_sample_and_its_log_prob():
-    from policygrad.distributions import CategoricalDistribution
+    from policygrad.core.distributions import CategoricalDistribution
 
     logits = torch.randn(50, 3)
     torch.manual_seed(4)

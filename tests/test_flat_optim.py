@@ -1,14 +1,14 @@
-"""Flat optimizers (policygrad.flat_optim): the same steps as torch's per-tensor optimizers, the same
+"""Flat optimizers (policygrad.fast.flat_optim): the same steps as torch's per-tensor optimizers, the same
 saved layout in both directions, and parameters that stay tied to the buffer the optimizer steps."""
 
 import pytest
 import torch
 
 from policygrad.algos.base import gradient_step, make_optimizer
-from policygrad.checkpoint import load_optimizer_state, save_checkpoint
-from policygrad.envs import env_spaces
-from policygrad.flat_optim import FlatAdam, FlatRMSprop
-from policygrad.networks import ActorCritic
+from policygrad.run.checkpoint import load_optimizer_state, save_checkpoint
+from policygrad.core.envs import env_spaces
+from policygrad.fast.flat_optim import FlatAdam, FlatRMSprop
+from policygrad.core.networks import ActorCritic
 
 
 def network(seed: int = 0) -> ActorCritic:

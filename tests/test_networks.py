@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from policygrad.networks import ACTIVATION_LAYERS, ActorCritic, obs_size
+from policygrad.core.networks import ACTIVATION_LAYERS, ActorCritic, obs_size
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,))
 ACT = gym.spaces.Discrete(2)

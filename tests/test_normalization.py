@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 import policygrad as pg
-from policygrad.normalization import RewardScaler, RunningMeanStd
+from policygrad.core.normalization import RewardScaler, RunningMeanStd
 
 
 def test_running_statistics_equal_numpy_over_the_same_stream():
@@ -46,8 +46,8 @@ def test_obs_stats_saved_reloaded_identical_and_frozen_in_evaluation(tmp_path):
 
 
 def test_popart_preserves_outputs_when_its_statistics_change():
-    from policygrad.envs import env_spaces
-    from policygrad.networks import ActorCritic
+    from policygrad.core.envs import env_spaces
+    from policygrad.core.networks import ActorCritic
 
     obs_space, act_space = env_spaces("CartPole-v1")
     net = ActorCritic(obs_space, act_space, popart=True)

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import policygrad as pg
-from policygrad import losses
+from policygrad.core import losses
 from policygrad.algos import algorithm
 from policygrad.algos.base import gradient_step, skipped_steps
-from policygrad.envs import env_spaces, make_vec_env
-from policygrad.errors import NonFiniteError
-from policygrad.networks import build_agent
-from policygrad.trainer import check_update
+from policygrad.core.envs import env_spaces, make_vec_env
+from policygrad.core.errors import NonFiniteError
+from policygrad.core.networks import build_agent
+from policygrad.run.trainer import check_update
 
 FAST = dict(progress=False, tensorboard=False, device="cpu", eval_episodes=1)
 

@@ -1,4 +1,4 @@
-"""Acting in NumPy (policygrad.numpy_acting) computes what the torch networks compute, samples from
+"""Acting in NumPy (policygrad.fast.numpy_acting) computes what the torch networks compute, samples from
 the policy's probabilities, is reproducible from a seed, and is used only where it is valid."""
 
 import json
@@ -9,17 +9,17 @@ import pytest
 import torch
 
 import policygrad as pg
-from policygrad.envs import env_spaces, make_vec_env
-from policygrad.networks import ActorCritic
-from policygrad.numpy_acting import (
+from policygrad.core.envs import env_spaces, make_vec_env
+from policygrad.core.networks import ActorCritic
+from policygrad.fast.numpy_acting import (
     NumpyCategoricalActor,
     NumpyGaussianActor,
     numpy_acting_supported,
     numpy_actor_class,
     sampling_generator,
 )
-from policygrad.rollout import FixedHorizonCollector
-from policygrad.snapshot import decode, encode
+from policygrad.algos.rollout import FixedHorizonCollector
+from policygrad.run.snapshot import decode, encode
 
 OBS = gym.spaces.Box(-5.0, 5.0, (4,))
 
@@ -183,7 +183,7 @@ def test_the_sampling_generator_round_trips_through_a_checkpoints_json():
 
 def test_a_synchronous_run_saves_and_restores_its_sampling_generator():
     from policygrad.algos import algorithm
-    from policygrad.trainer import SynchronousRun
+    from policygrad.run.trainer import SynchronousRun
 
     cfg = pg.make_config("a2c", env_id="CartPole-v1", preset="none", num_envs=2, num_steps=4, device="cpu")
     net = ActorCritic(*env_spaces("CartPole-v1"))

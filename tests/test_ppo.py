@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from policygrad import losses
+from policygrad.core import losses
 
 
 def grad_of_clip_loss(ratio: float, advantage: float, clip: float = 0.2) -> tuple[float, float]:

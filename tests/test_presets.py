@@ -3,7 +3,7 @@
 import pytest
 
 from policygrad.algos import ALGORITHMS, make_config
-from policygrad.presets import _load, available, preset_values
+from policygrad.run.presets import _load, available, preset_values
 
 
 def all_presets():

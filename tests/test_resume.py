@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 import policygrad as pg
-from policygrad.checkpoint import (
+from policygrad.run.checkpoint import (
     latest_checkpoint,
     periodic_checkpoints,
     read_manifest,
@@ -22,8 +22,8 @@ from policygrad.checkpoint import (
     save_periodic,
 )
 from policygrad.cli import main
-from policygrad.envs import env_spaces
-from policygrad.networks import ActorCritic
+from policygrad.core.envs import env_spaces
+from policygrad.core.networks import ActorCritic
 
 TESTS = Path(__file__).parent
 FAST = dict(progress=False, tensorboard=False, device="cpu", eval_episodes=2, keep_checkpoints=10)

@@ -8,7 +8,7 @@ A number the function must ignore is set to 9 or 99 so that using it would show.
 import pytest
 import torch
 
-from policygrad import returns
+from policygrad.core import returns
 
 G = 0.1
 

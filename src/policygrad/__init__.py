@@ -14,10 +14,10 @@ from policygrad.algos.a3c import A3CConfig  # noqa: E402
 from policygrad.algos.actor_critic import ActorCriticConfig  # noqa: E402
 from policygrad.algos.ppo import PPOConfig  # noqa: E402
 from policygrad.algos.reinforce import ReinforceConfig  # noqa: E402
-from policygrad.config import Config  # noqa: E402
+from policygrad.core.config import Config  # noqa: E402
 from policygrad.evaluation import EvalResult, evaluate  # noqa: E402
 from policygrad.plots import plot_runs  # noqa: E402
-from policygrad.trainer import TrainResult, train  # noqa: E402
+from policygrad.run.trainer import TrainResult, train  # noqa: E402
 
 __all__ = ["ALGORITHMS", "A2CConfig", "A3CConfig", "ActorCriticConfig", "Agent", "Config", "EvalResult", "PPOConfig",
            "ReinforceConfig", "TrainResult", "evaluate", "load", "make_config", "plot_runs", "train"]

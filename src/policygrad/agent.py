@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policygrad.checkpoint import MANIFEST_FILE, load_model_state, read_manifest
-from policygrad.config import Config
-from policygrad.envs import env_spaces
-from policygrad.networks import ActorCritic, build_agent
+from policygrad.run.checkpoint import MANIFEST_FILE, load_model_state, read_manifest
+from policygrad.core.config import Config
+from policygrad.core.envs import env_spaces
+from policygrad.core.networks import ActorCritic, build_agent
 
 CHECKPOINT_DIR = "checkpoint"
 
@@ -44,7 +44,7 @@ def load(run_dir: str | Path, device: str = "cpu", trust_env: bool = False) -> A
     code from the files: an ``env_id`` naming a Python module (``module:Class``) is refused unless
     ``trust_env`` (or the module is already imported and names an environment class)."""
     from policygrad.algos import algorithm
-    from policygrad.records import config_from_record
+    from policygrad.run.records import config_from_record
 
     run_dir = Path(run_dir)
     folder = run_dir / CHECKPOINT_DIR if (run_dir / CHECKPOINT_DIR).is_dir() else run_dir

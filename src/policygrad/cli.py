@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from policygrad.errors import TrainingError
+from policygrad.core.errors import TrainingError
 
 EXIT_USAGE = 2  # bad input: nothing ran
 EXIT_FAILED = 1  # training started and failed
@@ -55,7 +55,7 @@ def flag_name(field_name: str) -> str:
 
 def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
     """One flag per user-settable field, typed from its annotation, helped by its metadata."""
-    from policygrad.config import user_fields
+    from policygrad.core.config import user_fields
 
     skip = {"env_id", "run_dir"}  # spelled --env and --run-dir below
     for f in user_fields(config_cls):
@@ -78,7 +78,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
 
 def cmd_train(argv: Sequence[str]) -> int:
     from policygrad.algos import ALGORITHMS, algorithm, make_config
-    from policygrad.trainer import train
+    from policygrad.run.trainer import train
 
     if not argv or argv[0].startswith("-"):
         raise UsageError(f"train needs an algorithm first: one of {' | '.join(ALGORITHMS)}")
@@ -109,8 +109,8 @@ def add_check_env_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_resume(argv: Sequence[str]) -> int:
-    from policygrad.checkpoint import CHECKPOINTS_DIR, STEP_NAME
-    from policygrad.trainer import find_resume_point, train
+    from policygrad.run.checkpoint import CHECKPOINTS_DIR, STEP_NAME
+    from policygrad.run.trainer import find_resume_point, train
 
     parser = Parser(prog="policygrad resume", description="Continue a stopped run from its latest checkpoint, "
                     "in its own directory (exactly as if it had never stopped, on the CPU).")
@@ -141,7 +141,7 @@ def cmd_resume(argv: Sequence[str]) -> int:
 
 
 def cmd_check_env(argv: Sequence[str]) -> int:
-    from policygrad.config import check_env_id
+    from policygrad.core.config import check_env_id
     from policygrad.env_check import check_env
 
     parser = Parser(prog="policygrad check-env", description="Check an environment for what would make training "
@@ -164,7 +164,7 @@ def cmd_check_env(argv: Sequence[str]) -> int:
 
 def cmd_eval(argv: Sequence[str]) -> int:
     from policygrad.agent import load
-    from policygrad.checkpoint import write_json
+    from policygrad.run.checkpoint import write_json
     from policygrad.evaluation import evaluate
 
     parser = Parser(prog="policygrad eval", description="Evaluate a trained run.")
@@ -208,7 +208,7 @@ def cmd_plot(argv: Sequence[str]) -> int:
 
 def cmd_list(argv: Sequence[str]) -> int:
     from policygrad.algos import ALGORITHMS
-    from policygrad.config import user_fields
+    from policygrad.core.config import user_fields
 
     Parser(prog="policygrad list", description="Algorithms and their config fields.").parse_args(argv)
     for name, algo_cls in ALGORITHMS.items():

@@ -54,7 +54,7 @@ class _Stop(Exception):
 
 def _make(env_id: str) -> gym.Env:
     """One raw copy: for registered ids without Gymnasium's passive checker (we check, in our words)."""
-    from policygrad.envs import make_env_fn
+    from policygrad.core.envs import make_env_fn
 
     if env_id in gym.registry:
         return gym.make(env_id, disable_env_checker=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policygrad.logger import EPISODES_FILE
+from policygrad.run.logger import EPISODES_FILE
 
 
 def read_episodes(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import gymnasium as gym
 import torch
 
 from policygrad.agent import Agent
-from policygrad.envs import make_env_fn
+from policygrad.core.envs import make_env_fn
 
 
 def record_video(agent: Agent, out_dir: str | Path, episodes: int = 3, deterministic: bool = True,

@@ -34,8 +34,8 @@ def make_config(algo: str, preset: str = "auto", **values):
     ``preset="auto"`` starts from the tuned values for the environment (``presets/ALGO.yaml``) when
     there are some; ``values`` always win over the preset.
     """
-    from policygrad.config import coerce_field_values
-    from policygrad.presets import preset_values
+    from policygrad.core.config import coerce_field_values
+    from policygrad.run.presets import preset_values
 
     config_cls = algorithm(algo).Config
     env_id = values.get("env_id", config_cls.env_id)

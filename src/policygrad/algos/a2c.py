@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from policygrad.algos.advantage import (
+from policygrad.algos.on_policy import (
     FixedHorizonLoop,
     FlatBatch,
     actor_critic_loss,
@@ -23,9 +23,9 @@ from policygrad.algos.advantage import (
     estimate_advantages,
 )
 from policygrad.algos.base import Iteration, gradient_step
-from policygrad.config import Config, option
-from policygrad.envs import VecEnv
-from policygrad.networks import ActorCritic
+from policygrad.core.config import Config, option
+from policygrad.core.envs import VecEnv
+from policygrad.core.networks import ActorCritic
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.multiprocessing as mp
 
-from policygrad.algos.advantage import (
+from policygrad.algos.on_policy import (
     FlatBatch,
     actor_critic_loss,
     annealed_learning_rate,
@@ -40,13 +40,13 @@ from policygrad.algos.advantage import (
     set_learning_rate,
 )
 from policygrad.algos.base import make_optimizer, nonfinite_term
-from policygrad.config import Config, _fail, option
-from policygrad.envs import Episode, env_spaces, make_vec_env
-from policygrad.errors import NonFiniteError, TrainingError
-from policygrad.logger import RunLogger
-from policygrad.networks import ActorCritic, build_agent
-from policygrad.rollout import FixedHorizonCollector
-from policygrad.runtime import seed_everything
+from policygrad.core.config import Config, _fail, option
+from policygrad.core.envs import Episode, env_spaces, make_vec_env
+from policygrad.core.errors import NonFiniteError, TrainingError
+from policygrad.run.logger import RunLogger
+from policygrad.core.networks import ActorCritic, build_agent
+from policygrad.algos.rollout import FixedHorizonCollector
+from policygrad.core.runtime import seed_everything
 
 METRIC_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/explained_variance",
                "diag/grad_norm", "charts/learning_rate")
@@ -324,7 +324,7 @@ class A3C:
         # Not flat: the workers step the shared-memory parameters and moments themselves, tensor by tensor.
         optimizer = make_optimizer(network.parameters(), cfg.learning_rate, cfg.optimizer, flat=False)
         if resume_from is not None:
-            from policygrad.checkpoint import load_optimizer_state
+            from policygrad.run.checkpoint import load_optimizer_state
 
             load_optimizer_state(resume_from, optimizer)
         share_optimizer_state(optimizer)

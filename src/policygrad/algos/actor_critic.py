@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from policygrad import returns
-from policygrad.algos.advantage import (
+from policygrad.core import returns
+from policygrad.algos.on_policy import (
     OPTIMIZERS,
     FixedHorizonLoop,
     FlatBatch,
@@ -31,10 +31,10 @@ from policygrad.algos.advantage import (
     check_standardize_once,
 )
 from policygrad.algos.base import Iteration, gradient_step
-from policygrad.config import Config, option
-from policygrad.envs import VecEnv
-from policygrad.networks import ActorCritic
-from policygrad.rollout import Batch
+from policygrad.core.config import Config, option
+from policygrad.core.envs import VecEnv
+from policygrad.core.networks import ActorCritic
+from policygrad.algos.rollout import Batch
 
 
 @dataclass(frozen=True)

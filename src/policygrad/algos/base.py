@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from policygrad.envs import Episode
-from policygrad.flat_optim import FlatAdam, FlatOptimizer, FlatRMSprop
+from policygrad.core.envs import Episode
+from policygrad.fast.flat_optim import FlatAdam, FlatOptimizer, FlatRMSprop
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Iteration:
 def make_optimizer(params, learning_rate: float, name: str = "adam", flat: bool = True) -> torch.optim.Optimizer:
     """Adam (eps 1e-5, as in the PPO/A2C reference code) or RMSprop (the A3C paper's choice).
 
-    ``flat``: step every parameter as one flat buffer (:mod:`policygrad.flat_optim`); it rebinds the
+    ``flat``: step every parameter as one flat buffer (:mod:`policygrad.fast.flat_optim`); it rebinds the
     parameters, so the network must already be on its device. A3C's shared-memory network passes False."""
     # Small networks: per-parameter kernel launches dominate a step, so update every tensor at once
     # (fused Adam: one kernel for all; RMSprop has foreach). The update is the same, up to rounding.

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from policygrad import losses
-from policygrad.algos.advantage import (
+from policygrad.core import losses
+from policygrad.algos.on_policy import (
     FixedHorizonLoop,
     FlatBatch,
     annealed_learning_rate,
@@ -30,9 +30,9 @@ from policygrad.algos.advantage import (
     estimate_advantages,
 )
 from policygrad.algos.base import Iteration, gradient_step
-from policygrad.config import Config, _fail, option
-from policygrad.envs import VecEnv
-from policygrad.networks import ActorCritic
+from policygrad.core.config import Config, _fail, option
+from policygrad.core.envs import VecEnv
+from policygrad.core.networks import ActorCritic
 
 # Averaged over the minibatch steps of an iteration and logged every iteration.
 MINIBATCH_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/approx_kl", "diag/clipfrac",

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from policygrad import losses, returns
+from policygrad.core import losses, returns
 from policygrad.algos.base import Iteration, gradient_step, make_optimizer
-from policygrad.config import Config, _fail, option
-from policygrad.envs import VecEnv
-from policygrad.networks import ActorCritic
-from policygrad.rollout import collect_episodes
+from policygrad.core.config import Config, _fail, option
+from policygrad.core.envs import VecEnv
+from policygrad.core.networks import ActorCritic
+from policygrad.algos.rollout import collect_episodes
 
 
 @dataclass(frozen=True)

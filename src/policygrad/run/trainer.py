@@ -1,6 +1,6 @@
 """``train(config)``: the loop every synchronous algorithm shares, the run directory it writes, its
 checkpoints, and putting a resumed run back together (finding and checking the checkpoint to resume
-from is :mod:`policygrad.resume`).
+from is :mod:`policygrad.run.resume`).
 
 A run directory holds ``config.json`` (every resolved field, versions, the device used, and a
 ``resumes`` list when the run was resumed), ``metrics.csv``, ``episodes.csv``, TensorBoard events,
@@ -12,7 +12,7 @@ Exact resume. A periodic checkpoint is written between two iterations and holds 
 iteration reads: parameters and normalization statistics (buffers of the network), optimizer state,
 step and update counters (the learning-rate schedule is a function of the steps done), the Python,
 NumPy and torch random states, the state of every environment copy (its ``np_random``, physics,
-time-limit counter and the vector env's autoreset flags, see :mod:`policygrad.snapshot`), the
+time-limit counter and the vector env's autoreset flags, see :mod:`policygrad.run.snapshot`), the
 observation the next rollout starts from, the per-copy episode accumulators, the reward scaler's
 running returns, and where the CSV files stood. Resuming rebuilds the run from its config, puts all
 of that back and continues: on the CPU the result is bit for bit the run that was never stopped.
@@ -39,7 +39,7 @@ import policygrad
 from policygrad.agent import CHECKPOINT_DIR, Agent
 from policygrad.algos import algorithm
 from policygrad.algos.base import nonfinite_term, skipped_steps
-from policygrad.checkpoint import (
+from policygrad.run.checkpoint import (
     load_model_state,
     load_optimizer_state,
     load_run_state,
@@ -47,15 +47,15 @@ from policygrad.checkpoint import (
     save_periodic,
     write_json,
 )
-from policygrad.config import Config
-from policygrad.envs import env_spaces, make_vec_env
-from policygrad.errors import NonFiniteError
+from policygrad.core.config import Config
+from policygrad.core.envs import env_spaces, make_vec_env
+from policygrad.core.errors import NonFiniteError
 from policygrad.evaluation import EvalResult, evaluate
-from policygrad.logger import RunLogger
-from policygrad.networks import ActorCritic, build_agent
+from policygrad.run.logger import RunLogger
+from policygrad.core.networks import ActorCritic, build_agent
 from policygrad.plots import plot_runs
-from policygrad.presets import preset_values
-from policygrad.resume import (
+from policygrad.run.presets import preset_values
+from policygrad.run.resume import (
     checked_logs,
     checkpoint_int,
     find_resume_point,
@@ -63,8 +63,8 @@ from policygrad.resume import (
     previous_resumes,
     resume_config,
 )
-from policygrad.runtime import resolve_device, seed_everything
-from policygrad.snapshot import decode, encode, rng_state, set_rng_state
+from policygrad.core.runtime import resolve_device, seed_everything
+from policygrad.run.snapshot import decode, encode, rng_state, set_rng_state
 
 log = logging.getLogger("policygrad")
 
@@ -291,7 +291,7 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
 
     ``resume_from`` (a run directory, or one of its checkpoint folders) continues a stopped run in its
     own directory instead; ``config`` may then be None (the checkpoint's) or differ from the
-    checkpoint's only in how long the run goes and what it records (:data:`policygrad.resume.RESUME_MAY_CHANGE`).
+    checkpoint's only in how long the run goes and what it records (:data:`policygrad.run.resume.RESUME_MAY_CHANGE`).
     ``check_env`` first plays a few steps of the environment to catch API and value errors
     (:mod:`policygrad.env_check`). ``trust_env`` allows a checkpoint to name a ``module:attr``
     environment (which imports and runs that module).

@@ -112,7 +112,7 @@ class Config:
             _fail("seed", self.seed, "an integer >= 0")
         self._choice("device", DEVICES)
         if self.device != "auto":
-            from policygrad.runtime import resolve_device
+            from policygrad.core.runtime import resolve_device
 
             resolve_device(self.device)  # an explicit device this machine lacks fails now, not at train()
         self._choice("activation", ACTIVATIONS)
@@ -128,7 +128,7 @@ class Config:
             _fail("learning_rate", self.learning_rate, "a number > 0")
         self._in_unit_interval("gamma")
         self._non_negative("ent_coef", "vf_coef", "max_grad_norm")
-        from policygrad.distributions import LOG_STD_MAX, LOG_STD_MIN
+        from policygrad.core.distributions import LOG_STD_MAX, LOG_STD_MIN
 
         if (not isinstance(self.log_std_init, (int, float)) or isinstance(self.log_std_init, bool)
                 or not LOG_STD_MIN <= self.log_std_init <= LOG_STD_MAX):
@@ -136,9 +136,9 @@ class Config:
 
     def _check_spaces(self) -> None:
         """The environment's spaces must fit the networks and heads this config builds."""
-        from policygrad.distributions import check_action_space
-        from policygrad.envs import env_spaces
-        from policygrad.networks import obs_size
+        from policygrad.core.distributions import check_action_space
+        from policygrad.core.envs import env_spaces
+        from policygrad.core.networks import obs_size
 
         observation_space, action_space = env_spaces(self.env_id)
         obs_size(observation_space)

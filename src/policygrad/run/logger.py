@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from policygrad.envs import Episode
+from policygrad.core.envs import Episode
 
 METRICS_FILE, EPISODES_FILE = "metrics.csv", "episodes.csv"
 

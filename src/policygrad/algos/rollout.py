@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from policygrad.distributions import action_dtype, action_shape
-from policygrad.envs import Episode, VecEnv
-from policygrad.networks import ActorCritic
-from policygrad.numpy_acting import NumpyActor, numpy_actor_class, sampling_generator
+from policygrad.core.distributions import action_dtype, action_shape
+from policygrad.core.envs import Episode, VecEnv
+from policygrad.core.networks import ActorCritic
+from policygrad.fast.numpy_acting import NumpyActor, numpy_actor_class, sampling_generator
 
 
 @dataclass
@@ -132,7 +132,7 @@ class FixedHorizonCollector:
     Per step the work is one fused policy-and-value pass (:meth:`ActorCritic.acting_forward`), one
     sample and one environment step; on the CPU the environment's NumPy arrays are copied straight
     into NumPy views of the buffers, and each observation is written once, into the row the policy
-    then reads it from. On the CPU, networks that :mod:`policygrad.numpy_acting` supports (the
+    then reads it from. On the CPU, networks that :mod:`policygrad.fast.numpy_acting` supports (the
     Categorical and Gaussian heads of plain MLPs) act in NumPy, sampling from ``sampling_rng``.
     """
 

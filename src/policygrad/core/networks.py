@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from policygrad.distributions import ActionDistribution, make_head
-from policygrad.normalization import ObservationNormalizer, PopArt, RewardScaler
+from policygrad.core.distributions import ActionDistribution, make_head
+from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
 
 ACTIVATION_LAYERS = {
     "tanh": nn.Tanh,
@@ -262,7 +262,7 @@ class ActorCritic(nn.Module):
         in their sigmoid form (see :meth:`_fused_snapshot`): ``(weight, bias, activation)`` layers
         (``torch.sigmoid_`` or the layer's own activation), the head's weight and bias (policy outputs
         first, V(s) last) and the policy's output count. For acting outside torch
-        (:mod:`policygrad.numpy_acting`): the next snapshot rewrites these buffers in place, so views
+        (:mod:`policygrad.fast.numpy_acting`): the next snapshot rewrites these buffers in place, so views
         of them hold this snapshot's weights only until then."""
         return self._fused_snapshot(True, True)
 

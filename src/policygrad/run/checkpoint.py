@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from policygrad.flat_optim import saved_parameters
+from policygrad.fast.flat_optim import saved_parameters
 
 FORMAT_VERSION = 2  # 2: manifest checksum, run state, folder-atomic writes
 READABLE_VERSIONS = (1, 2)

@@ -1,7 +1,7 @@
 """Resuming a stopped run: finding the checkpoint to continue from, checking the config against it,
 and tidying the run directory before the run goes on (``train(resume_from=...)``,
 ``policygrad resume RUN_DIR``). What a checkpoint holds and how the run is put back together is
-described in :mod:`policygrad.trainer`.
+described in :mod:`policygrad.run.trainer`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from policygrad.agent import CHECKPOINT_DIR
-from policygrad.checkpoint import (
+from policygrad.run.checkpoint import (
     MANIFEST_FILE,
     clean_leftovers,
     latest_checkpoint,
@@ -24,7 +24,7 @@ from policygrad.checkpoint import (
     set_latest,
     verify_checkpoint,
 )
-from policygrad.config import Config
+from policygrad.core.config import Config
 
 log = logging.getLogger("policygrad")
 
@@ -64,7 +64,7 @@ def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> Resum
     """The checkpoint to continue ``resume_from`` from: a checkpoint folder itself, or a run directory
     (then the most advanced resumable one of ``checkpoints/latest`` and the final ``checkpoint/``).
     The checkpoint is verified in full (checksums, format) before anything else happens."""
-    from policygrad.records import config_from_record
+    from policygrad.run.records import config_from_record
 
     path = Path(resume_from)
     if (path / MANIFEST_FILE).is_file():
@@ -142,7 +142,7 @@ def checkpoint_int(data: dict[str, Any], key: str, default: int | None = None) -
 
 def checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
     """The log positions a checkpoint recorded, type-checked (they become file offsets)."""
-    from policygrad.logger import EPISODES_FILE, METRICS_FILE
+    from policygrad.run.logger import EPISODES_FILE, METRICS_FILE
 
     if not isinstance(logs, dict):
         raise ValueError(f"{folder}: the checkpoint's log positions are missing")

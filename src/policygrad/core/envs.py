@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from policygrad.config import check_env_id
-from policygrad.errors import NonFiniteError
+from policygrad.core.config import check_env_id
+from policygrad.core.errors import NonFiniteError
 
 
 def make_env_fn(env_id: str, **kwargs: Any) -> Callable[[], gym.Env]:
@@ -165,7 +165,7 @@ class VecEnv:
         """What this VecEnv and its environments need to continue exactly, as JSON-ready data:
         episode accumulators, step count and a plain-data snapshot of the Gymnasium vector env
         (``env`` is None, and ``unsupported`` names why, when its state is not plain data)."""
-        from policygrad.snapshot import encode, snapshot_env
+        from policygrad.run.snapshot import encode, snapshot_env
 
         tree, unsupported = snapshot_env(self.env)
         return {"returns": encode(self._returns), "lengths": encode(self._lengths),
@@ -175,7 +175,7 @@ class VecEnv:
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         """Restore :meth:`state_dict`'s data; returns False when the environments' own state was not
         saved (the caller then starts new episodes). ValueError if the state does not fit."""
-        from policygrad.snapshot import decode, restore_env
+        from policygrad.run.snapshot import decode, restore_env
 
         try:
             arrays = [decode(state[k]) for k in ("returns", "lengths", "needs_reset")]

@@ -15,7 +15,7 @@ import yaml
 
 
 def _load(algo: str) -> dict[str, dict[str, Any]]:
-    path = resources.files("policygrad") / "presets" / f"{algo}.yaml"
+    path = resources.files("policygrad.run") / "presets" / f"{algo}.yaml"
     if not path.is_file():
         return {}
     data = yaml.safe_load(path.read_text()) or {}

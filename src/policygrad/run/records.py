@@ -14,7 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from policygrad.config import Config, user_fields
+from policygrad.core.config import Config, user_fields
 
 
 def _type_ok(annotation: str, value: Any) -> bool:

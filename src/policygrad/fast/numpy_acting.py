@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from policygrad.distributions import LOG_STD_MAX, LOG_STD_MIN, BoxHead, CategoricalHead
-from policygrad.networks import FUSE_MAX_WIDTH, ActorCritic
+from policygrad.core.distributions import LOG_STD_MAX, LOG_STD_MIN, BoxHead, CategoricalHead
+from policygrad.core.networks import FUSE_MAX_WIDTH, ActorCritic
 
 # OpenBLAS runs a matrix product on one thread up to this many multiply-adds (M * N * K: its
 # GEMM_MULTITHREAD_THRESHOLD of 4 times 65536). Above it, it wakes its other threads, which on a

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import torch
 
-from policygrad import losses, returns
+from policygrad.core import losses, returns
 from policygrad.algos.base import Iteration, make_optimizer
-from policygrad.config import Config, _fail
-from policygrad.envs import VecEnv
-from policygrad.networks import ActorCritic
-from policygrad.rollout import Batch, FixedHorizonCollector
+from policygrad.core.config import Config, _fail
+from policygrad.core.envs import VecEnv
+from policygrad.core.networks import ActorCritic
+from policygrad.algos.rollout import Batch, FixedHorizonCollector
 
 ESTIMATORS = ("gae", "nstep")
 OPTIMIZERS = ("adam", "rmsprop")
