@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from policygrad.core.networks import ActorCritic
+from policygrad.fast.fused_acting import acting_forward
 from policygrad.fast.numpy_acting import numpy_actor_class, sampling_generator
 
 SPACES = {"categorical": (gym.spaces.Box(-5.0, 5.0, (4,)), gym.spaces.Discrete(2)),
@@ -38,7 +39,7 @@ def buffers(net: ActorCritic, rows: int, steps: int) -> tuple[np.ndarray, np.nda
 
 
 def torch_step(net: ActorCritic, rows: int, steps: int):
-    forward = net.acting_forward(expected_rows=steps * rows)
+    forward = acting_forward(net, expected_rows=steps * rows)
     obs, act, logp, value = buffers(net, rows, steps)
     obs = torch.from_numpy(obs)
 

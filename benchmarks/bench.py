@@ -124,9 +124,9 @@ class PolicygradRun:
         import policygrad as pg
         from policygrad.algos import algorithm
         from policygrad.core.envs import env_spaces
-        from policygrad.run.logger import RunLogger
         from policygrad.core.networks import build_agent
         from policygrad.core.runtime import seed_everything
+        from policygrad.run.logger import RunLogger
         from policygrad.run.trainer import Checkpoints, SynchronousRun
 
         cfg = pg.make_config(algo, env_id=ENV_ID, progress=False, tensorboard=False, device="cpu", **fields)
@@ -188,9 +188,9 @@ def work_rollout(spec: dict) -> dict:
     import torch
 
     import policygrad as pg
+    from policygrad.algos.rollout import FixedHorizonCollector
     from policygrad.core.envs import env_spaces, make_gym_vector_env, make_vec_env
     from policygrad.core.networks import build_agent
-    from policygrad.algos.rollout import FixedHorizonCollector
 
     torch.set_num_threads(1)
     duration, chunk = spec["seconds"], 64

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from policygrad.core.networks import ActorCritic
 from policygrad.run.checkpoint import (
     FORMAT_VERSION,
     load_model_state,
@@ -17,7 +18,6 @@ from policygrad.run.checkpoint import (
     read_manifest,
     save_checkpoint,
 )
-from policygrad.core.networks import ActorCritic
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 ACT = gym.spaces.Discrete(2)

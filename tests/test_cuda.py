@@ -10,8 +10,8 @@ import torch
 from test_resume import CONFIGS as RESUME_CONFIGS
 
 import policygrad as pg
-from policygrad.run.checkpoint import periodic_checkpoints, read_manifest
 from policygrad.core.envs import env_spaces
+from policygrad.run.checkpoint import periodic_checkpoints, read_manifest
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

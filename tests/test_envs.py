@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from policygrad.algos.rollout import collect_episodes, split_quota
 from policygrad.core.envs import Episode, make_vec_env
 from policygrad.core.networks import ActorCritic
-from policygrad.algos.rollout import collect_episodes, split_quota
 
 
 def run(envs, steps):

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from policygrad.core import losses, returns
-from policygrad.algos.on_policy import FlatBatch
 from policygrad.algos.base import make_optimizer
+from policygrad.algos.on_policy import FlatBatch
 from policygrad.algos.ppo import minibatch_bounds
-from policygrad.core.envs import make_vec_env
-from policygrad.core.networks import FUSE_MAX_WIDTH, ActorCritic
 from policygrad.algos.rollout import Batch, FixedHorizonCollector
+from policygrad.core import losses, returns
+from policygrad.core.envs import make_vec_env
+from policygrad.core.networks import ActorCritic
+from policygrad.fast.fused_acting import FUSE_MAX_WIDTH, acting_forward
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,))
 
@@ -33,11 +34,11 @@ def test_acting_forward_equals_dist_and_value(action_space, distribution, shared
         dist, value = net.dist_and_value(obs)
         actions = dist.sample()
         for rows in (0, 10**6):  # small snapshots keep tanh, large ones run it as 2 sigmoid(2z) - 1
-            fused_dist, fused_value = net.acting_forward(expected_rows=rows)(obs)
+            fused_dist, fused_value = acting_forward(net, expected_rows=rows)(obs)
             assert torch.allclose(fused_dist.log_prob(actions), dist.log_prob(actions), atol=1e-5)
             assert torch.allclose(fused_dist.mode(), dist.mode(), atol=1e-5)
             assert torch.allclose(fused_value, value, atol=1e-5)
-        policy_only, none = net.acting_forward(with_value=False)(obs)
+        policy_only, none = acting_forward(net, with_value=False)(obs)
         assert none is None
         assert torch.allclose(policy_only.log_prob(actions), dist.log_prob(actions), atol=1e-5)
 
@@ -46,24 +47,24 @@ def test_acting_forward_keeps_the_weights_of_its_moment():
     torch.manual_seed(0)
     net = ActorCritic(OBS, gym.spaces.Discrete(2))
     obs = torch.randn(5, 4)
-    forward = net.acting_forward()
+    forward = acting_forward(net)
     before = forward(obs)[1].clone()
     with torch.no_grad():
         net.value_head.bias.add_(1.0)
     assert torch.equal(forward(obs)[1], before)  # the snapshot did not move
-    assert torch.allclose(net.acting_forward()(obs)[1], before + 1.0)  # a new one sees the change
+    assert torch.allclose(acting_forward(net)(obs)[1], before + 1.0)  # a new one sees the change
 
 
 def test_acting_forward_without_a_value_head():
     net = ActorCritic(OBS, gym.spaces.Discrete(2), with_value=False)
-    dist, value = net.acting_forward()(torch.randn(3, 4))
+    dist, value = acting_forward(net)(torch.randn(3, 4))
     assert value is None and dist.sample().shape == (3,)
 
 
 def test_acting_forward_applies_observation_normalization_of_the_moment_of_the_call():
     torch.manual_seed(0)
     net = ActorCritic(OBS, gym.spaces.Discrete(2), normalize_obs=True)
-    forward = net.acting_forward()
+    forward = acting_forward(net)
     net.observe(torch.randn(100, 4) * 3 + 1)  # statistics move after the snapshot was taken
     obs = torch.randn(6, 4)
     with torch.no_grad():
@@ -206,10 +207,10 @@ def test_acting_forward_sees_loaded_weights():
     torch.manual_seed(0)
     net, other = ActorCritic(OBS, gym.spaces.Discrete(2)), ActorCritic(OBS, gym.spaces.Discrete(2))
     obs = torch.randn(3, 4)
-    net.acting_forward()(obs)  # lays out its buffers
+    acting_forward(net)(obs)  # lays out its buffers
     net.load_state_dict(other.state_dict())
     with torch.no_grad():
-        assert torch.allclose(net.acting_forward()(obs)[1], other.value(obs), atol=1e-6)
+        assert torch.allclose(acting_forward(net)(obs)[1], other.value(obs), atol=1e-6)
 
 
 def test_backward_recursions_on_numpy_and_torch_agree():

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from policygrad.algos.base import gradient_step, make_optimizer
-from policygrad.run.checkpoint import load_optimizer_state, save_checkpoint
 from policygrad.core.envs import env_spaces
-from policygrad.fast.flat_optim import FlatAdam, FlatRMSprop
 from policygrad.core.networks import ActorCritic
+from policygrad.fast.flat_optim import FlatAdam, FlatRMSprop
+from policygrad.run.checkpoint import load_optimizer_state, save_checkpoint
 
 
 def network(seed: int = 0) -> ActorCritic:

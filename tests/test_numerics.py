@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import policygrad as pg
-from policygrad.core import losses
 from policygrad.algos import algorithm
 from policygrad.algos.base import gradient_step, skipped_steps
+from policygrad.core import losses
 from policygrad.core.envs import env_spaces, make_vec_env
 from policygrad.core.errors import NonFiniteError
 from policygrad.core.networks import build_agent

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import policygrad as pg
+from policygrad.algos.rollout import FixedHorizonCollector
 from policygrad.core.envs import env_spaces, make_vec_env
 from policygrad.core.networks import ActorCritic
 from policygrad.fast.numpy_acting import (
@@ -18,7 +19,6 @@ from policygrad.fast.numpy_acting import (
     numpy_actor_class,
     sampling_generator,
 )
-from policygrad.algos.rollout import FixedHorizonCollector
 from policygrad.run.snapshot import decode, encode
 
 OBS = gym.spaces.Box(-5.0, 5.0, (4,))

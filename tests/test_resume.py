@@ -14,6 +14,9 @@ import torch
 from safetensors.torch import load_file
 
 import policygrad as pg
+from policygrad.cli import main
+from policygrad.core.envs import env_spaces
+from policygrad.core.networks import ActorCritic
 from policygrad.run.checkpoint import (
     latest_checkpoint,
     periodic_checkpoints,
@@ -21,9 +24,6 @@ from policygrad.run.checkpoint import (
     save_checkpoint,
     save_periodic,
 )
-from policygrad.cli import main
-from policygrad.core.envs import env_spaces
-from policygrad.core.networks import ActorCritic
 
 TESTS = Path(__file__).parent
 FAST = dict(progress=False, tensorboard=False, device="cpu", eval_episodes=2, keep_checkpoints=10)

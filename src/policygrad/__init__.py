@@ -5,19 +5,21 @@
     print(pg.evaluate(result.agent, episodes=20))
 """
 
-__version__ = "0.1.0"
-
-from policygrad.agent import Agent, load  # noqa: E402
-from policygrad.algos import ALGORITHMS, make_config  # noqa: E402
-from policygrad.algos.a2c import A2CConfig  # noqa: E402
-from policygrad.algos.a3c import A3CConfig  # noqa: E402
-from policygrad.algos.actor_critic import ActorCriticConfig  # noqa: E402
-from policygrad.algos.ppo import PPOConfig  # noqa: E402
-from policygrad.algos.reinforce import ReinforceConfig  # noqa: E402
-from policygrad.core.config import Config  # noqa: E402
-from policygrad.evaluation import EvalResult, evaluate  # noqa: E402
-from policygrad.plots import plot_runs  # noqa: E402
-from policygrad.run.trainer import TrainResult, train  # noqa: E402
+from policygrad.agent import Agent, load
+from policygrad.algos import ALGORITHMS
+from policygrad.algos.a2c import A2CConfig
+from policygrad.algos.a3c import A3CConfig
+from policygrad.algos.actor_critic import ActorCriticConfig
+from policygrad.algos.ppo import PPOConfig
+from policygrad.algos.reinforce import ReinforceConfig
+from policygrad.core import losses, returns  # modules: pg.returns.gae, pg.losses.ppo_clip_loss, ...
+from policygrad.core.config import Config
+from policygrad.core.version import __version__
+from policygrad.evaluation import EvalResult, evaluate
+from policygrad.plots import plot_runs
+from policygrad.run.configure import make_config
+from policygrad.training import TrainResult, train
 
 __all__ = ["ALGORITHMS", "A2CConfig", "A3CConfig", "ActorCriticConfig", "Agent", "Config", "EvalResult", "PPOConfig",
-           "ReinforceConfig", "TrainResult", "evaluate", "load", "make_config", "plot_runs", "train"]
+           "ReinforceConfig", "TrainResult", "evaluate", "load", "losses", "make_config", "plot_runs",
+           "returns", "train", "__version__"]

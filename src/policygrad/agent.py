@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policygrad.run.checkpoint import MANIFEST_FILE, load_model_state, read_manifest
+from policygrad.algos import algorithm
 from policygrad.core.config import Config
 from policygrad.core.envs import env_spaces
 from policygrad.core.networks import ActorCritic, build_agent
-
-CHECKPOINT_DIR = "checkpoint"
+from policygrad.run.checkpoint import CHECKPOINT_DIR, MANIFEST_FILE, load_model_state, read_manifest
+from policygrad.run.records import config_from_record
 
 
 class Agent:
@@ -43,9 +43,6 @@ def load(run_dir: str | Path, device: str = "cpu", trust_env: bool = False) -> A
     checks every file against the manifest's checksums and every config value's type, and never runs
     code from the files: an ``env_id`` naming a Python module (``module:Class``) is refused unless
     ``trust_env`` (or the module is already imported and names an environment class)."""
-    from policygrad.algos import algorithm
-    from policygrad.run.records import config_from_record
-
     run_dir = Path(run_dir)
     folder = run_dir / CHECKPOINT_DIR if (run_dir / CHECKPOINT_DIR).is_dir() else run_dir
     manifest = read_manifest(folder)

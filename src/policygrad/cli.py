@@ -77,8 +77,9 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
 
 
 def cmd_train(argv: Sequence[str]) -> int:
-    from policygrad.algos import ALGORITHMS, algorithm, make_config
-    from policygrad.run.trainer import train
+    from policygrad.algos import ALGORITHMS, algorithm
+    from policygrad.run.configure import make_config
+    from policygrad.training import train
 
     if not argv or argv[0].startswith("-"):
         raise UsageError(f"train needs an algorithm first: one of {' | '.join(ALGORITHMS)}")
@@ -110,7 +111,8 @@ def add_check_env_flag(parser: argparse.ArgumentParser) -> None:
 
 def cmd_resume(argv: Sequence[str]) -> int:
     from policygrad.run.checkpoint import CHECKPOINTS_DIR, STEP_NAME
-    from policygrad.run.trainer import find_resume_point, train
+    from policygrad.run.resume import find_resume_point
+    from policygrad.training import train
 
     parser = Parser(prog="policygrad resume", description="Continue a stopped run from its latest checkpoint, "
                     "in its own directory (exactly as if it had never stopped, on the CPU).")
@@ -141,7 +143,7 @@ def cmd_resume(argv: Sequence[str]) -> int:
 
 
 def cmd_check_env(argv: Sequence[str]) -> int:
-    from policygrad.core.config import check_env_id
+    from policygrad.core.envs import check_env_id
     from policygrad.env_check import check_env
 
     parser = Parser(prog="policygrad check-env", description="Check an environment for what would make training "
@@ -164,8 +166,8 @@ def cmd_check_env(argv: Sequence[str]) -> int:
 
 def cmd_eval(argv: Sequence[str]) -> int:
     from policygrad.agent import load
-    from policygrad.run.checkpoint import write_json
     from policygrad.evaluation import evaluate
+    from policygrad.run.checkpoint import write_json
 
     parser = Parser(prog="policygrad eval", description="Evaluate a trained run.")
     parser.add_argument("run_dir", type=Path)

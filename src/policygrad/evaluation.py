@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from policygrad.agent import Agent
-from policygrad.core.envs import make_vec_env
 from policygrad.algos.rollout import collect_episodes
+from policygrad.core.envs import make_vec_env
 
 
 @dataclass(frozen=True)

@@ -14,67 +14,62 @@ gradients. Defaults follow Stable-Baselines3 / CleanRL's A2C (5 steps, RMSprop, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+import torch
+
+from policygrad.algos.base import Algorithm, AlgorithmState, Iteration, Update, gradient_step
 from policygrad.algos.on_policy import (
+    FixedHorizonConfig,
     FixedHorizonLoop,
     FlatBatch,
     actor_critic_loss,
-    check_fixed_horizon,
-    estimate_advantages,
+    estimator_option,
 )
-from policygrad.algos.base import Iteration, gradient_step
-from policygrad.core.config import Config, option
+from policygrad.core.config import option
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import ActorCritic
 
 
 @dataclass(frozen=True)
-class A2CConfig(Config):
+class A2CConfig(FixedHorizonConfig):
     num_envs: int = option(8, "parallel copies of the environment, stepped as one vector env")
     num_steps: int = option(5, "steps per environment between gradient steps (n of the n-step returns)")
     learning_rate: float = option(7e-4, "optimizer step size")
     optimizer: str = option("rmsprop", "adam | rmsprop (RMSprop alpha 0.99, eps 1e-5, as in SB3's A2C)")
-    anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over total_steps")
-    advantage_estimator: str = option("nstep", "nstep (bootstrap at the horizon, as A3C) | gae (uses gae_lambda)")
+    advantage_estimator: str = estimator_option("nstep")
     gae_lambda: float = option(1.0, "GAE lambda when advantage_estimator=gae (1.0: n-step returns)")
-    norm_adv: bool = option(False, "standardise the advantages of each batch")
-    ent_coef: float = option(0.0, "weight of the entropy bonus")
-    vf_coef: float = option(0.5, "weight of the value loss")
-    max_grad_norm: float = option(0.5, "clip the global gradient norm to this (0: no clipping)")
     algo: str = field(default="a2c", init=False, metadata={"help": "algorithm", "internal": True})
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_fixed_horizon(self)
 
-    @property
-    def batch_size(self) -> int:
-        """Transitions per gradient step: num_envs * num_steps."""
-        return self.num_envs * self.num_steps
-
-
-class A2C:
+class A2C(Algorithm):
     """Synchronous advantage actor-critic: one gradient step per ``num_envs`` x ``num_steps`` rollout."""
 
     Config = A2CConfig
 
     @staticmethod
-    def needs_value(cfg: A2CConfig) -> bool:
+    def needs_value(cfg: FixedHorizonConfig) -> bool:
         return True
 
-    def __init__(self, cfg: A2CConfig, envs: VecEnv, agent: ActorCritic) -> None:
+    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, agent: ActorCritic) -> None:
         self.cfg, self.agent = cfg, agent
         self.loop = FixedHorizonLoop(cfg, envs, agent)
         self.optimizer = self.loop.optimizer
         self.params = list(agent.parameters())  # listed once, not per gradient step
 
     def iterate(self) -> Iteration:
-        cfg = self.cfg
-        return self.loop.iterate(lambda batch: estimate_advantages(
-            batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda), self.update)
+        return self.loop.iterate(self.update)
 
-    def update(self, data: FlatBatch) -> dict[str, float]:
+    def update(self, data: FlatBatch) -> Update:
         cfg = self.cfg
         loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
-        metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
-        return metrics
+        step = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
+        metrics["diag/grad_norm"] = step.norm
+        return Update(metrics, skipped_steps=int(not step.finite))
+
+    def state(self) -> AlgorithmState:
+        return self.loop.state()
+
+    def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
+                   fresh_seed: int) -> None:
+        self.loop.load_state(data, tensors, exact, fresh_seed)

@@ -25,13 +25,23 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.multiprocessing as mp
 
+from policygrad.algos.base import (
+    AsynchronousAlgorithm,
+    AsyncResult,
+    MetricsSink,
+    clip_and_check,
+    make_optimizer,
+    nonfinite_term,
+)
 from policygrad.algos.on_policy import (
+    FixedHorizonConfig,
     FlatBatch,
     actor_critic_loss,
     annealed_learning_rate,
@@ -39,13 +49,11 @@ from policygrad.algos.on_policy import (
     has_transitions,
     set_learning_rate,
 )
-from policygrad.algos.base import make_optimizer, nonfinite_term
-from policygrad.core.config import Config, _fail, option
+from policygrad.algos.rollout import Batch, FixedHorizonCollector
+from policygrad.core.config import _fail, option
 from policygrad.core.envs import Episode, env_spaces, make_vec_env
 from policygrad.core.errors import NonFiniteError, TrainingError
-from policygrad.run.logger import RunLogger
 from policygrad.core.networks import ActorCritic, build_agent
-from policygrad.algos.rollout import FixedHorizonCollector
 from policygrad.core.runtime import seed_everything
 
 METRIC_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/explained_variance",
@@ -53,13 +61,12 @@ METRIC_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/explaine
 
 
 @dataclass(frozen=True)
-class A3CConfig(Config):
+class A3CConfig(FixedHorizonConfig):
     num_workers: int = option(2, "worker processes, each with its own envs and network copy")
     num_envs: int = option(4, "environments per worker")
     num_steps: int = option(5, "steps per environment before each worker's gradient (n of n-step returns)")
     learning_rate: float = option(1e-3, "step size of the shared optimizer")
     optimizer: str = option("adam", "adam | rmsprop (the statistics are shared between workers)")
-    anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over total_steps")
     gae_lambda: float = option(1.0, "GAE lambda (1.0: plain n-step returns, as in the A3C paper)")
     norm_adv: bool = option(False, "standardise advantages per worker batch")
     ent_coef: float = option(0.01, "weight of the entropy bonus")
@@ -70,9 +77,7 @@ class A3CConfig(Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._positive_int("num_workers", "num_steps", "log_every")
-        self._choice("optimizer", ("adam", "rmsprop"))
-        self._in_unit_interval("gae_lambda")
+        self._positive_int("num_workers", "log_every")
         if self.reward_norm in ("popart", "standardize"):
             _fail("reward_norm", self.reward_norm, "none | scale for a3c (popart's statistics and per-batch "
                   "standardisation do not survive Hogwild updates; use norm_adv for the latter)")
@@ -105,11 +110,11 @@ def share_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
                     value.share_memory_()
 
 
-def worker_loss(cfg: A3CConfig, local: ActorCritic, batch) -> tuple[torch.Tensor, dict[str, float]]:
-    """The A2C loss on one worker's rollout (GAE; lambda = 1 gives the paper's n-step returns)."""
-    advantages, targets = estimate_advantages(batch, local, cfg.gamma, "gae", cfg.gae_lambda)
-    return actor_critic_loss(local, FlatBatch.from_batch(batch, advantages, targets), cfg.norm_adv,
-                             cfg.vf_coef, cfg.ent_coef)
+def worker_loss(cfg: A3CConfig, local: ActorCritic, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    """The A2C loss on one worker's rollout (GAE by default; lambda = 1 gives the paper's n-step returns)."""
+    estimate = estimate_advantages(batch, local, cfg)
+    return actor_critic_loss(local, FlatBatch.from_batch(batch, estimate.advantages, estimate.targets),
+                             cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
 
 
 def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: torch.optim.Optimizer,
@@ -142,10 +147,9 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
                 loss, terms = worker_loss(cfg, local, batch)
                 local.zero_grad(set_to_none=True)
                 loss.backward()
-                limit = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
-                norm = float(torch.nn.utils.clip_grad_norm_(local_params, limit))
-                terms["diag/grad_norm"] = norm
-                if math.isfinite(norm) and math.isfinite(loss.detach().item()):
+                check = clip_and_check(loss, local_params, cfg.max_grad_norm)
+                terms["diag/grad_norm"] = check.norm
+                if check.finite:
                     nonfinite = 0
                     for g, p in zip(global_params, local_params):
                         g.grad = p.grad  # this process's view of the global parameters; the step writes shared memory
@@ -179,7 +183,7 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
 class RunAggregator:
     """Turns the stream of worker updates into rows of metrics.csv, one every ``log_every`` steps."""
 
-    def __init__(self, logger: RunLogger, log_every: int, start_step: int = 0) -> None:
+    def __init__(self, logger: MetricsSink, log_every: int, start_step: int = 0) -> None:
         self.logger, self.log_every = logger, log_every
         self.sums: dict[str, float] = {}
         self.count, self.steps, self.returns = 0, start_step, []
@@ -300,7 +304,7 @@ def stop_workers(workers: list, stop, messages, timeout: float = 5.0) -> None:
             proc.join()
 
 
-class A3C:
+class A3C(AsynchronousAlgorithm):
     """Asynchronous advantage actor-critic: Hogwild workers in separate processes (Mnih et al. 2016)."""
 
     Config = A3CConfig
@@ -310,11 +314,13 @@ class A3C:
         return True
 
     @staticmethod
-    def train_loop(cfg: A3CConfig, network: ActorCritic, logger: RunLogger, start_step: int = 0,
-                   resume_from=None, on_update=None) -> tuple[int, int, torch.optim.Optimizer]:
-        """Run the workers to ``cfg.total_steps``; returns (global steps, updates, the shared optimizer).
+    def train_loop(cfg: A3CConfig, network: ActorCritic, sink: MetricsSink, start_step: int = 0,
+                   restore_optimizer: Callable[[torch.optim.Optimizer], None] | None = None,
+                   on_update: Callable[[torch.optim.Optimizer], None] | None = None) -> AsyncResult:
+        """Run the workers to ``cfg.total_steps``; returns the global steps, the updates and the shared
+        optimizer.
 
-        Resuming (``start_step`` > 0, optimizer state loaded from the checkpoint folder ``resume_from``)
+        Resuming (``start_step`` > 0, the optimizer state put back by ``restore_optimizer``)
         continues the step count; the workers' environments start new episodes from seeds derived from
         the run's and ``start_step`` (Hogwild updates are not reproducible anyway). ``on_update(optimizer)``
         is called after each worker update is logged (the trainer checkpoints from there).
@@ -323,10 +329,8 @@ class A3C:
         network.share_memory()
         # Not flat: the workers step the shared-memory parameters and moments themselves, tensor by tensor.
         optimizer = make_optimizer(network.parameters(), cfg.learning_rate, cfg.optimizer, flat=False)
-        if resume_from is not None:
-            from policygrad.run.checkpoint import load_optimizer_state
-
-            load_optimizer_state(resume_from, optimizer)
+        if restore_optimizer is not None:
+            restore_optimizer(optimizer)
         share_optimizer_state(optimizer)
         worker_cfg = dataclasses.replace(cfg, seed=cfg.seed + start_step) if start_step else cfg
         ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
@@ -334,13 +338,13 @@ class A3C:
         workers = [ctx.Process(target=worker_main, name=f"a3c-worker-{rank}", daemon=True,
                                args=(rank, worker_cfg, network, optimizer, counter, stop, messages, os.getpid()))
                    for rank in range(cfg.num_workers)]
-        aggregator = RunAggregator(logger, cfg.log_every, start_step)
+        aggregator = RunAggregator(sink, cfg.log_every, start_step)
         updates = 0
         try:
             with main_module_hidden():
                 for proc in workers:
                     proc.start()
-            (logger.run_dir / "workers.json").write_text(json.dumps({"pids": [p.pid for p in workers]}))
+            (sink.run_dir / "workers.json").write_text(json.dumps({"pids": [p.pid for p in workers]}))
             next_check = 0.0
             with interrupts_deferred() as interrupted:
                 while not interrupted():
@@ -367,4 +371,4 @@ class A3C:
             stop_workers(workers, stop, messages)
             messages.cancel_join_thread()
             aggregator.flush(final=True)  # also on failure: the counters then say how far it got
-        return counter.value, updates, optimizer
+        return AsyncResult(counter.value, updates, optimizer)

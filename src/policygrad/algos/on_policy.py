@@ -1,53 +1,82 @@
-"""What the fixed-horizon actor-critics (actor_critic, a2c, ppo) share.
+"""The shared on-policy loop of the fixed-horizon algorithms (actor_critic, a2c, a3c's workers, ppo).
 
 Each of them collects ``num_envs`` x ``num_steps`` steps with :class:`FixedHorizonCollector`, turns
-the batch into advantages and value targets, and takes gradient steps on flat views of it. This
+the batch into advantages and value targets with a registered estimator
+(:data:`policygrad.core.returns.ESTIMATORS`), and takes gradient steps on flat views of it. This
 module holds those shared steps, so that each algorithm file only says which loss it minimises and
 how many gradient steps it takes:
 
-- :func:`estimate_advantages`: GAE(lambda) or n-step advantages and value targets from a batch;
+- :class:`FixedHorizonConfig`: the fields these algorithms share, validated in one place;
+- :func:`estimate_advantages`: the configured estimator on a batch, bootstrapping from the critic;
 - :class:`FlatBatch`: the batch as ``(B,)`` rows, B = T * N, indexable by minibatch;
 - :func:`annealed_learning_rate`: linear learning-rate decay over ``total_steps``;
-- :func:`check_fixed_horizon`: validation of the fields these configs share;
 - :func:`actor_critic_loss`: the policy-gradient + critic + entropy loss of A2C, A3C and TD(0) AC;
-- :class:`FixedHorizonLoop`: schedule, collection, advantages and bookkeeping around an update.
+- :class:`FixedHorizonLoop`: schedule, collection, advantages and bookkeeping around an update, and
+  the state it carries between iterations (checkpoints save it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from policygrad.algos.base import (
+    AlgorithmState,
+    Iteration,
+    Update,
+    checked_generator,
+    checked_int,
+    checked_tensor,
+    make_optimizer,
+)
+from policygrad.algos.rollout import Batch, FixedHorizonCollector
 from policygrad.core import losses, returns
-from policygrad.algos.base import Iteration, make_optimizer
-from policygrad.core.config import Config, _fail
+from policygrad.core.config import Config, _fail, option
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import ActorCritic
-from policygrad.algos.rollout import Batch, FixedHorizonCollector
 
-ESTIMATORS = ("gae", "nstep")
 OPTIMIZERS = ("adam", "rmsprop")
 
 
-def check_fixed_horizon(cfg: Config) -> None:
-    """Validate the fields every fixed-horizon config has: ``num_steps``, ``optimizer``,
-    ``advantage_estimator`` and ``gae_lambda`` (ValueError naming field, value and what is allowed)."""
-    cfg._positive_int("num_steps")
-    cfg._choice("optimizer", OPTIMIZERS)
-    cfg._choice("advantage_estimator", ESTIMATORS)
-    cfg._in_unit_interval("gae_lambda")
-    check_standardize_once(cfg)
+def estimator_option(default: str) -> Any:
+    """The ``advantage_estimator`` field, its help listing the registry (gae | nstep | td, and any
+    estimator registered before the config class is defined)."""
+    names = " | ".join(f"{name} ({e.help.rstrip('.')})" for name, e in returns.ESTIMATORS.items())
+    return option(default, "advantage estimator, one of policygrad.core.returns.ESTIMATORS: " + names)
 
 
-def check_standardize_once(cfg: Config) -> None:
-    """``reward_norm=standardize`` and ``norm_adv`` both standardise advantages: refuse the pair."""
-    if cfg.reward_norm == "standardize" and getattr(cfg, "norm_adv", False):
-        # Standardising the whole batch and then each minibatch again changes nothing worth a switch:
-        # say so rather than let a comparison of the two look like a difference.
-        _fail("reward_norm", cfg.reward_norm, "none | scale | popart while norm_adv is on (norm_adv already "
-              "standardises the advantages; pass --norm-adv false to standardise per batch instead)")
+@dataclass(frozen=True)
+class FixedHorizonConfig(Config):
+    """Fields shared by the fixed-horizon algorithms; each algorithm's config sets its own defaults."""
+
+    num_steps: int = option(5, "steps per environment in each rollout (batch = num_envs * num_steps)")
+    optimizer: str = option("adam", "adam | rmsprop")
+    anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over total_steps")
+    advantage_estimator: str = estimator_option("gae")
+    gae_lambda: float = option(0.95, "GAE lambda when advantage_estimator=gae: 0 is the TD error, 1 the "
+                               "Monte-Carlo advantage")
+    norm_adv: bool = option(False, "standardise the advantages of each batch (PPO: of each minibatch)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._positive_int("num_steps")
+        self._choice("optimizer", OPTIMIZERS)
+        # The registry as it is now: an estimator registered after import is accepted too.
+        self._choice("advantage_estimator", tuple(returns.ESTIMATORS))
+        self._in_unit_interval("gae_lambda")
+        if self.reward_norm == "standardize" and self.norm_adv:
+            # Standardising the whole batch and then each minibatch again changes nothing worth a
+            # switch: say so rather than let a comparison of the two look like a difference.
+            _fail("reward_norm", self.reward_norm, "none | scale | popart while norm_adv is on (norm_adv already "
+                  "standardises the advantages; pass --norm-adv false to standardise per batch instead)")
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per rollout: num_envs * num_steps."""
+        return self.num_envs * self.num_steps
 
 
 def bootstrap_values(batch: Batch, agent: ActorCritic) -> torch.Tensor:
@@ -60,38 +89,21 @@ def bootstrap_values(batch: Batch, agent: ActorCritic) -> torch.Tensor:
     Under NEXT_STEP autoreset the observation stored after an episode's last step is that episode's
     final observation, so the shifted values bootstrap a truncated episode correctly too.
     """
+    assert batch.values is not None, "fixed-horizon batches carry the values of collection"
     with torch.no_grad():
         last = agent.value(batch.next_obs).unsqueeze(0)
     return torch.cat([batch.values[1:], last])
 
 
 @torch.no_grad()
-def estimate_advantages(
-    batch: Batch, agent: ActorCritic, gamma: float, estimator: str = "gae", gae_lambda: float = 0.95
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Advantages and value targets of a fixed-horizon batch (no gradient).
-
-    ============ ========== ===========================================================
-    advantages   (T, N)     A_t, the signal of the policy loss
-    targets      (T, N)     what V(s_t) is regressed on: A_t + V_old(s_t)
-    ============ ========== ===========================================================
-
-    ``gae``: generalised advantage estimation (Schulman et al. 2016) with ``gae_lambda``.
-    ``nstep``: the A3C paper's targets (Mnih et al. 2016, algorithm S3): every step sums the rewards
-    up to the horizon (or its episode's end) and bootstraps from V there, so step t looks T - t steps
-    ahead; the advantage is that target minus V(s_t). It equals GAE with lambda = 1.
-    Rows of autoreset steps (``batch.valid`` False) hold numbers that no loss may use.
-    """
-    next_values = bootstrap_values(batch, agent)
-    if estimator == "gae":
-        advantages = returns.gae(batch.rewards, batch.values, next_values, batch.terminated, batch.truncated,
-                                 gamma, gae_lambda)
-        return advantages, advantages + batch.values
-    if estimator == "nstep":
-        targets = returns.nstep_returns(batch.rewards, batch.terminated, batch.truncated, next_values, gamma,
-                                        n=batch.num_steps)
-        return targets - batch.values, targets
-    raise ValueError(f"advantage_estimator={estimator!r} is invalid: expected " + " | ".join(ESTIMATORS))
+def estimate_advantages(batch: Batch, agent: ActorCritic, cfg: FixedHorizonConfig) -> returns.Estimate:
+    """Advantages and value targets of a fixed-horizon batch by ``cfg.advantage_estimator`` (no
+    gradient); the estimator's own parameters come from ``cfg``. Rows of autoreset steps
+    (``batch.valid`` False) hold numbers that no loss may use."""
+    assert batch.values is not None, "fixed-horizon batches carry the values of collection"
+    return returns.estimate(cfg.advantage_estimator, rewards=batch.rewards, values=batch.values,
+                            next_values=bootstrap_values(batch, agent), terminated=batch.terminated,
+                            truncated=batch.truncated, gamma=cfg.gamma, params=vars(cfg))
 
 
 @dataclass
@@ -196,13 +208,7 @@ def actor_critic_loss(agent: ActorCritic, data: FlatBatch, norm_adv: bool, vf_co
     adv = losses.normalize(data.advantages) if norm_adv else data.advantages
     policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv)
     value = critic_loss(agent, values, data)
-    loss = policy + vf_coef * value
-    if ent_coef:
-        entropy = losses.entropy_term(dist.entropy())
-        loss = loss - ent_coef * entropy
-    else:  # only logged: no gradient to take (or pay for)
-        with torch.no_grad():
-            entropy = losses.entropy_term(dist.entropy())
+    loss, entropy = losses.with_entropy_bonus(policy + vf_coef * value, dist.entropy, ent_coef)
     with torch.no_grad():  # one read of the device for all four numbers
         ev = losses.explained_variance_tensor(data.values, data.targets)
         numbers = torch.stack([policy, value, entropy, ev]).tolist()
@@ -212,37 +218,52 @@ def actor_critic_loss(agent: ActorCritic, data: FlatBatch, norm_adv: bool, vf_co
 
 class FixedHorizonLoop:
     """What every fixed-horizon algorithm does around its own update: the learning-rate schedule,
-    collection, advantages, reward normalization, and the bookkeeping of steps and episodes."""
+    collection, advantages, reward normalization, and the bookkeeping of steps and episodes.
 
-    def __init__(self, cfg: Config, envs: VecEnv, agent: ActorCritic) -> None:
+    Between iterations it carries the steps done (the schedules are functions of them), the
+    observation the next rollout starts from and the Generator its collector samples actions with:
+    :meth:`state` and :meth:`load_state` save and restore them, and the algorithms built on the loop
+    answer the contract's ``state``/``load_state`` with them.
+    """
+
+    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, agent: ActorCritic) -> None:
         self.cfg, self.envs, self.agent = cfg, envs, agent
         self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate, cfg.optimizer)
         self.collector = FixedHorizonCollector(envs, agent, cfg.num_steps, seed=cfg.seed)
         self.steps_done = 0
         self.learning_rate = cfg.learning_rate
 
-    def iterate(self, advantages_of: Callable[[Batch], tuple[torch.Tensor, torch.Tensor]],
-                update: Callable[[FlatBatch], dict[str, float]]) -> Iteration:
-        """One iteration of a fixed-horizon algorithm: set the learning rate, collect, build the flat
-        batch with the advantages and value targets ``advantages_of(batch)`` gives, normalise, and
-        ``update`` on it (which returns its metrics). A rollout without transitions (see
-        :func:`has_transitions`) is counted and skips normalisation and update: PopArt's statistics
-        and every loss would turn NaN on no rows."""
+    def iterate(self, update: Callable[[FlatBatch], Update]) -> Iteration:
+        """One iteration of a fixed-horizon algorithm: set the learning rate, collect, estimate the
+        advantages and value targets (``cfg.advantage_estimator``), normalise, and ``update`` on the
+        flat batch. A rollout without transitions (see :func:`has_transitions`) is counted and skips
+        normalisation and update: PopArt's statistics and every loss would turn NaN on no rows."""
         cfg = self.cfg
         self.learning_rate = annealed_learning_rate(cfg.learning_rate, self.steps_done, cfg.total_steps,
                                                     cfg.anneal_lr)
         set_learning_rate(self.optimizer, self.learning_rate)
         batch = self.collector.collect()
         self.steps_done += batch.rewards.numel()
-        metrics: dict[str, float] = {}
+        result = Update(metrics={})
         if has_transitions(batch):
-            advantages, targets = advantages_of(batch)
-            data = apply_reward_norm(FlatBatch.from_batch(batch, advantages, targets), self.agent, cfg.reward_norm)
-            metrics = update(data)
-        return self.iteration(metrics)
+            estimate = estimate_advantages(batch, self.agent, cfg)
+            data = FlatBatch.from_batch(batch, estimate.advantages, estimate.targets)
+            result = update(apply_reward_norm(data, self.agent, cfg.reward_norm))
+        result.metrics["charts/learning_rate"] = self.learning_rate
+        return Iteration(steps=cfg.num_envs * cfg.num_steps, episodes=self.envs.pop_episodes(),
+                         metrics=result.metrics, skipped_steps=result.skipped_steps)
 
-    def iteration(self, metrics: dict[str, float]) -> Iteration:
-        """The Iteration for the batch just collected, with the learning rate it used."""
-        metrics["charts/learning_rate"] = self.learning_rate
-        steps = self.cfg.num_envs * self.cfg.num_steps
-        return Iteration(steps=steps, episodes=self.envs.pop_episodes(), metrics=metrics)
+    def state(self) -> AlgorithmState:
+        """Steps done, the collector's sampling Generator and the observation it starts from next."""
+        data = {"steps_done": self.steps_done, "sampling_rng": self.collector.sampling_rng}
+        return data, {"collector.next_obs": self.collector.next_obs}
+
+    def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
+                   fresh_seed: int) -> None:
+        self.steps_done = checked_int(data, "steps_done")
+        if "sampling_rng" in data:  # checkpoints from before NumPy acting sampled with torch only
+            self.collector.sampling_rng = checked_generator(data, "sampling_rng")
+        if exact:
+            self.collector.next_obs = checked_tensor(tensors, "collector.next_obs", self.collector.next_obs)
+        else:
+            self.collector.next_obs = self.envs.reset(seed=fresh_seed)

@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
-from policygrad.core import losses
+from policygrad.algos.base import Algorithm, AlgorithmState, Iteration, Update, gradient_step
 from policygrad.algos.on_policy import (
+    FixedHorizonConfig,
     FixedHorizonLoop,
     FlatBatch,
     annealed_learning_rate,
-    check_fixed_horizon,
     critic_loss,
-    estimate_advantages,
+    estimator_option,
 )
-from policygrad.algos.base import Iteration, gradient_step
-from policygrad.core.config import Config, _fail, option
+from policygrad.core import losses
+from policygrad.core.config import _fail, option
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import ActorCritic
 
@@ -40,14 +41,12 @@ MINIBATCH_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/appro
 
 
 @dataclass(frozen=True)
-class PPOConfig(Config):
+class PPOConfig(FixedHorizonConfig):
     num_envs: int = option(8, "parallel copies of the environment, stepped as one vector env")
     num_steps: int = option(128, "steps per environment in each rollout (batch_size = num_envs * num_steps)")
     learning_rate: float = option(2.5e-3, "optimizer step size (annealed to 0 with anneal_lr)")
-    optimizer: str = option("adam", "adam | rmsprop")
-    anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over total_steps")
     gamma: float = option(0.98, "discount factor in [0, 1]")
-    advantage_estimator: str = option("gae", "gae (uses gae_lambda) | nstep (bootstrap at the horizon)")
+    advantage_estimator: str = estimator_option("gae")
     gae_lambda: float = option(0.9, "GAE lambda: 0 is the TD error, 1 the Monte-Carlo advantage")
     num_minibatches: int = option(4, "minibatches per epoch; must divide batch_size (the batch's real "
                                   "transitions are split evenly among them)")
@@ -65,7 +64,6 @@ class PPOConfig(Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_fixed_horizon(self)
         self._positive_int("num_minibatches", "update_epochs")
         self._non_negative("target_kl")
         if not isinstance(self.clip_coef, (int, float)) or not self.clip_coef > 0:
@@ -73,11 +71,6 @@ class PPOConfig(Config):
         if self.batch_size % self.num_minibatches != 0:
             _fail("num_minibatches", self.num_minibatches,
                   f"a divisor of batch_size = num_envs * num_steps = {self.batch_size}")
-
-    @property
-    def batch_size(self) -> int:
-        """Transitions per rollout: num_envs * num_steps."""
-        return self.num_envs * self.num_steps
 
     @property
     def minibatch_size(self) -> int:
@@ -101,13 +94,7 @@ def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch, advant
         advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
     policy = losses.ppo_clip_loss(log_probs, mb.log_probs, advantages, clip)
     value = critic_loss(agent, values, mb, clip if cfg.clip_vloss else None)
-    loss = policy + cfg.vf_coef * value
-    if cfg.ent_coef:
-        entropy = losses.entropy_term(dist.entropy())
-        loss = loss - cfg.ent_coef * entropy
-    else:  # only logged: no gradient to take (or pay for)
-        with torch.no_grad():
-            entropy = losses.entropy_term(dist.entropy())
+    loss, entropy = losses.with_entropy_bonus(policy + cfg.vf_coef * value, dist.entropy, cfg.ent_coef)
     return loss, {"losses/policy": policy, "losses/value": value, "losses/entropy": entropy,
                   "log_probs": log_probs.detach()}
 
@@ -119,7 +106,7 @@ def minibatch_bounds(rows: int, num_minibatches: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
-class PPO:
+class PPO(Algorithm):
     """Proximal policy optimisation, clipped: update_epochs x num_minibatches steps per rollout."""
 
     Config = PPOConfig
@@ -139,19 +126,26 @@ class PPO:
         # The same linear decay as the learning rate, from the steps done before this rollout.
         clip = annealed_learning_rate(cfg.clip_coef, self.loop.steps_done, cfg.total_steps, cfg.anneal_clip)
 
-        def update(data: FlatBatch) -> dict[str, float]:
-            metrics = self.update(data, clip)
-            metrics["charts/clip_coef"] = clip
-            metrics["diag/explained_variance"] = data.explained_variance()
-            return metrics
+        def update(data: FlatBatch) -> Update:
+            result = self.update(data, clip)
+            result.metrics["charts/clip_coef"] = clip
+            result.metrics["diag/explained_variance"] = data.explained_variance()
+            return result
 
-        return self.loop.iterate(lambda batch: estimate_advantages(
-            batch, self.agent, cfg.gamma, cfg.advantage_estimator, cfg.gae_lambda), update)
+        return self.loop.iterate(update)
 
-    def update(self, data: FlatBatch, clip_coef: float | None = None) -> dict[str, float]:
+    def state(self) -> AlgorithmState:
+        return self.loop.state()
+
+    def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
+                   fresh_seed: int) -> None:
+        self.loop.load_state(data, tensors, exact, fresh_seed)
+
+    def update(self, data: FlatBatch, clip_coef: float | None = None) -> Update:
         """``update_epochs`` passes over ``data``, each shuffled and cut into ``num_minibatches``
         minibatches; returns the loss terms averaged over the minibatches seen, approx KL and clipfrac
-        over their transitions, grad_norm over the steps taken, and the number of epochs started.
+        over their transitions, grad_norm over the steps taken, and the number of epochs started;
+        and how many of its gradient steps were skipped as non-finite.
 
         Each epoch gathers the shuffled rows once and takes its minibatches as slices of them (views,
         no copy). With one minibatch the order cannot matter, so nothing is shuffled or copied and the
@@ -164,7 +158,7 @@ class PPO:
         whole = len(bounds) == 1
         advantages = losses.normalize(data.advantages) if whole and cfg.norm_adv else None
         records: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []
-        grad_norm, stepped, epochs = 0.0, 0, 0
+        grad_norm, stepped, skipped, epochs = 0.0, 0, 0, 0
         stop = False
         while epochs < cfg.update_epochs and not stop and bounds:
             epochs += 1
@@ -178,7 +172,9 @@ class PPO:
                 if cfg.target_kl > 0 and losses.approx_kl(terms["log_probs"], mb.log_probs) > cfg.target_kl:
                     stop = True
                     break
-                grad_norm += gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
+                step = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
+                grad_norm += step.norm
+                skipped += not step.finite
                 stepped += 1
         metrics = dict.fromkeys(MINIBATCH_KEYS, math.nan)
         if records:
@@ -190,4 +186,4 @@ class PPO:
                 metrics.update(zip(MINIBATCH_KEYS, torch.stack(means).tolist()))
         metrics["diag/grad_norm"] = grad_norm / stepped if stepped else math.nan
         metrics["diag/epochs"] = float(epochs)
-        return metrics
+        return Update(metrics, skipped_steps=skipped)

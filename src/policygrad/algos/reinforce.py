@@ -9,15 +9,16 @@ the reward-to-go (Sutton & Barto 2018, section 13.4). Q14-Q18, Q21 of the guide.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
+from policygrad.algos.base import Algorithm, AlgorithmState, Iteration, gradient_step, make_optimizer
+from policygrad.algos.rollout import collect_episodes
 from policygrad.core import losses, returns
-from policygrad.algos.base import Iteration, gradient_step, make_optimizer
 from policygrad.core.config import Config, _fail, option
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import ActorCritic
-from policygrad.algos.rollout import collect_episodes
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class ReinforceConfig(Config):
                   " (a copy with no episode to play would only waste steps)")
 
 
-class Reinforce:
+class Reinforce(Algorithm):
     """Monte-Carlo policy gradient; one update per batch of whole episodes."""
 
     Config = ReinforceConfig
@@ -75,10 +76,12 @@ class Reinforce:
                 all_obs = torch.cat([batch.flat(batch.obs), batch.next_obs])
                 next_values = self.agent.value(all_obs)[N:].reshape(T, N)
 
-        rtg = returns.reward_to_go(batch.rewards, batch.terminated, batch.truncated, cfg.gamma, next_values)
+        rtg = returns.reward_to_go(rewards=batch.rewards, terminated=batch.terminated, truncated=batch.truncated,
+                                   gamma=cfg.gamma, next_values=next_values)
         if cfg.return_type == "total":
-            signal = returns.whole_episode_returns(
-                batch.rewards, batch.terminated, batch.truncated, cfg.gamma, next_values, batch.valid)
+            signal = returns.whole_episode_returns(rewards=batch.rewards, terminated=batch.terminated,
+                                                   truncated=batch.truncated, gamma=cfg.gamma,
+                                                   next_values=next_values, valid=batch.valid)
         else:
             signal = rtg
         if cfg.reward_norm == "standardize":  # the classic REINFORCE trick: returns standardised per batch
@@ -100,8 +103,7 @@ class Reinforce:
             signal = losses.normalize(signal, weights)
 
         policy_loss = losses.policy_gradient_loss(log_probs, signal, weights)
-        entropy = losses.entropy_term(dist.entropy(), weights)
-        loss = policy_loss - cfg.ent_coef * entropy
+        loss, entropy = losses.with_entropy_bonus(policy_loss, dist.entropy, cfg.ent_coef, weights)
         metrics = {"losses/policy": policy_loss.item(), "losses/entropy": entropy.item()}
         if cfg.baseline == "value":
             value_loss = losses.value_loss(self.agent.normalize_values(values.reshape(-1)),
@@ -111,7 +113,20 @@ class Reinforce:
             metrics["losses/value"] = value_loss.item()
             metrics["diag/explained_variance"] = losses.explained_variance(
                 values.reshape(-1)[valid].detach(), rtg.reshape(-1)[valid])
-        metrics["diag/grad_norm"] = gradient_step(self.optimizer, loss, self.agent.parameters(), cfg.max_grad_norm)
+        step = gradient_step(self.optimizer, loss, list(self.agent.parameters()), cfg.max_grad_norm)
+        metrics["diag/grad_norm"] = step.norm
         metrics["charts/learning_rate"] = cfg.learning_rate
         metrics["charts/batch_transitions"] = float(weights.sum())
-        return Iteration(steps=steps, episodes=episodes, metrics=metrics)
+        return Iteration(steps=steps, episodes=episodes, metrics=metrics, skipped_steps=int(not step.finite))
+
+    def state(self) -> AlgorithmState:
+        """Whether the first, seeded reset is still to come (``next_seed``)."""
+        return {"next_seed": self.next_seed}, {}
+
+    def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
+                   fresh_seed: int) -> None:
+        next_seed = data.get("next_seed")
+        if next_seed is not None and not isinstance(next_seed, int):
+            raise ValueError(f"the checkpoint's next_seed={next_seed!r} is not an integer or null")
+        # Not exact: the environments were not restored, so the next collection resets them itself.
+        self.next_seed = next_seed if exact else fresh_seed

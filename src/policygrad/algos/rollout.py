@@ -15,6 +15,7 @@ import torch
 from policygrad.core.distributions import action_dtype, action_shape
 from policygrad.core.envs import Episode, VecEnv
 from policygrad.core.networks import ActorCritic
+from policygrad.fast.fused_acting import acting_forward
 from policygrad.fast.numpy_acting import NumpyActor, numpy_actor_class, sampling_generator
 
 
@@ -85,7 +86,7 @@ def collect_episodes(
     done_count = np.zeros_like(quota)
     obs = envs.reset(seed=seed)
     envs.pop_episodes()
-    forward = agent.acting_forward(with_value=False, expected_rows=32 * envs.num_envs)  # episodes run for a while
+    forward = acting_forward(agent, with_value=False, expected_rows=32 * envs.num_envs)  # episodes run for a while
     scale_rewards = training and agent.reward_scaler is not None
     keys = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
     columns: dict[str, list] = {k: [] for k in keys}
@@ -129,7 +130,7 @@ class FixedHorizonCollector:
 
     The buffers are reused: the next ``collect()`` overwrites the Batch the previous one returned.
 
-    Per step the work is one fused policy-and-value pass (:meth:`ActorCritic.acting_forward`), one
+    Per step the work is one fused policy-and-value pass (:func:`policygrad.fast.fused_acting.acting_forward`), one
     sample and one environment step; on the CPU the environment's NumPy arrays are copied straight
     into NumPy views of the buffers, and each observation is written once, into the row the policy
     then reads it from. On the CPU, networks that :mod:`policygrad.fast.numpy_acting` supports (the
@@ -180,7 +181,7 @@ class FixedHorizonCollector:
             def act_numpy(t: int, obs: torch.Tensor) -> np.ndarray:
                 return actor.act(obs_np[t], act_np[t], logp_np[t], value_np[t])
             return act_numpy
-        forward = agent.acting_forward(expected_rows=self.num_steps * self.envs.num_envs)
+        forward = acting_forward(agent, expected_rows=self.num_steps * self.envs.num_envs)
 
         def act_torch(t: int, obs: torch.Tensor) -> np.ndarray:
             agent.observe(obs)
@@ -199,7 +200,7 @@ class FixedHorizonCollector:
             obs_np, act_np, logp_np, value_np, rew_np, term_np, trunc_np, valid_np = self._views
             act = self._host_acting(obs_np, act_np, logp_np, value_np)
         else:
-            forward = agent.acting_forward(expected_rows=self.num_steps * envs.num_envs)
+            forward = acting_forward(agent, expected_rows=self.num_steps * envs.num_envs)
         raw_rewards = agent.reward_scaler is None
         last = self.num_steps - 1
         for t, obs in enumerate(self._obs_rows):

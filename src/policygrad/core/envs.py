@@ -22,8 +22,29 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from policygrad.core.config import check_env_id
+from policygrad.core.config import did_you_mean
 from policygrad.core.errors import NonFiniteError
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ValueError unless ``env_id`` is a registered Gymnasium id or an importable ``module:attr``."""
+    if not isinstance(env_id, str) or not env_id:
+        raise ValueError(f"env_id={env_id!r} is invalid: expected a Gymnasium id such as 'CartPole-v1' or "
+                         "'module:Class'")
+    if env_id in gym.registry:
+        return
+    if ":" in env_id:
+        module_name, _, attr = env_id.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"env_id={env_id!r}: cannot import module {module_name!r} ({exc})") from None
+        if not callable(getattr(module, attr, None)):
+            raise ValueError(f"env_id={env_id!r}: module {module_name!r} has no callable {attr!r}")
+        return
+    raise ValueError(
+        f"env_id={env_id!r} is not a registered Gymnasium environment.{did_you_mean(env_id, list(gym.registry))}"
+    )
 
 
 def make_env_fn(env_id: str, **kwargs: Any) -> Callable[[], gym.Env]:
@@ -161,38 +182,17 @@ class VecEnv:
                         f"{int(self._lengths[i]) + 1} of its episode); policygrad check-env finds such "
                         "problems before training")
 
-    def state_dict(self) -> dict[str, Any]:
-        """What this VecEnv and its environments need to continue exactly, as JSON-ready data:
-        episode accumulators, step count and a plain-data snapshot of the Gymnasium vector env
-        (``env`` is None, and ``unsupported`` names why, when its state is not plain data)."""
-        from policygrad.run.snapshot import encode, snapshot_env
+    def bookkeeping(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The per-copy episode accumulators (returns, lengths, needs_reset) and the step count: what
+        this wrapper adds to the environments' own state (checkpoints save it, run/snapshot.py)."""
+        return self._returns, self._lengths, self._needs_reset, self.step_count
 
-        tree, unsupported = snapshot_env(self.env)
-        return {"returns": encode(self._returns), "lengths": encode(self._lengths),
-                "needs_reset": encode(self._needs_reset), "step_count": self.step_count,
-                "env": None if unsupported else tree, "unsupported": unsupported}
-
-    def load_state_dict(self, state: dict[str, Any]) -> bool:
-        """Restore :meth:`state_dict`'s data; returns False when the environments' own state was not
-        saved (the caller then starts new episodes). ValueError if the state does not fit."""
-        from policygrad.run.snapshot import decode, restore_env
-
-        try:
-            arrays = [decode(state[k]) for k in ("returns", "lengths", "needs_reset")]
-            step_count = state["step_count"]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"the saved environment state is malformed ({exc!r} is missing)") from None
-        for name, value, dtype in zip(("returns", "lengths", "needs_reset"), arrays, (np.float64, np.int64, bool)):
-            if not isinstance(value, np.ndarray) or value.shape != (self.num_envs,) or value.dtype != dtype:
-                raise ValueError(f"the saved environment state's {name} does not fit {self.num_envs} copies")
-        if not isinstance(step_count, int) or step_count < 0:
-            raise ValueError(f"the saved environment step count {step_count!r} is not an integer >= 0")
-        if state.get("env") is not None:
-            restore_env(self.env, state["env"])
-        self._returns, self._lengths, self._needs_reset = arrays
+    def restore_bookkeeping(self, returns: np.ndarray, lengths: np.ndarray, needs_reset: np.ndarray,
+                            step_count: int) -> None:
+        """Put back :meth:`bookkeeping` (episodes already recorded as finished are dropped)."""
+        self._returns, self._lengths, self._needs_reset = returns, lengths, needs_reset
         self.step_count = step_count
         self.finished = []
-        return state.get("env") is not None
 
     def pop_episodes(self) -> list[Episode]:
         episodes, self.finished = self.finished, []

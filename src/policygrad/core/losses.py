@@ -7,6 +7,8 @@ Only an algorithm's update adds the terms up, with its own coefficients.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.nn import functional as F
 
@@ -50,6 +52,20 @@ def value_loss(
 def entropy_term(entropy: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean policy entropy; an update *subtracts* ``ent_coef`` times it to keep exploring."""
     return masked_mean(entropy, weights)
+
+
+def with_entropy_bonus(loss: torch.Tensor, entropy_of: Callable[[], torch.Tensor], ent_coef: float,
+                       weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``loss - ent_coef * E[H]`` and the mean entropy E[H] (logged as ``losses/entropy``).
+
+    ``entropy_of``: the policy's per-row entropy, called once (``dist.entropy``). With ``ent_coef``
+    0 the entropy is only logged, so it is computed without a graph: no backward pass to pay for.
+    """
+    if ent_coef:
+        entropy = entropy_term(entropy_of(), weights)
+        return loss - ent_coef * entropy, entropy
+    with torch.no_grad():
+        return loss, entropy_term(entropy_of(), weights)
 
 
 def ppo_clip_loss(

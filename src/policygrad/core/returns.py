@@ -13,9 +13,17 @@ A terminated episode never bootstraps. A truncated one bootstraps with ``next_va
 given (Pardo et al. 2018, "Time Limits in Reinforcement Learning"); without them (whole-episode
 REINFORCE, which has no critic) truncation simply ends the sum. The last row bootstraps from
 ``next_values[T-1]`` when the episode is still running there.
+
+Every function takes keyword arguments only, so ``terminated`` and ``truncated`` (two bool tensors of
+one shape) cannot be swapped unnoticed. The advantage estimators of the actor-critics sit in
+:data:`ESTIMATORS`, one keyword signature for all (see :func:`register_estimator`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +34,7 @@ def _zeros_if_none(x: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
 
 
 def reward_to_go(
+    *,
     rewards: torch.Tensor,
     terminated: torch.Tensor,
     truncated: torch.Tensor,
@@ -69,6 +78,7 @@ def _backward_recursion(base: torch.Tensor, coef: torch.Tensor, last: torch.Tens
 
 
 def whole_episode_returns(
+    *,
     rewards: torch.Tensor,
     terminated: torch.Tensor,
     truncated: torch.Tensor,
@@ -82,7 +92,8 @@ def whole_episode_returns(
     the same number. ``valid`` (default all True) marks real transitions; a step after an invalid one
     (an autoreset step) starts a new episode.
     """
-    rtg = reward_to_go(rewards, terminated, truncated, gamma, next_values)
+    rtg = reward_to_go(rewards=rewards, terminated=terminated, truncated=truncated, gamma=gamma,
+                       next_values=next_values)
     valid = torch.ones_like(terminated) if valid is None else valid
     out = torch.zeros_like(rtg)
     current = rtg[0]
@@ -95,6 +106,7 @@ def whole_episode_returns(
 
 
 def td_errors(
+    *,
     rewards: torch.Tensor,
     values: torch.Tensor,
     next_values: torch.Tensor,
@@ -109,10 +121,11 @@ def td_errors(
 
 
 def nstep_returns(
+    *,
     rewards: torch.Tensor,
+    next_values: torch.Tensor,
     terminated: torch.Tensor,
     truncated: torch.Tensor,
-    next_values: torch.Tensor,
     gamma: float,
     n: int,
 ) -> torch.Tensor:
@@ -124,7 +137,8 @@ def nstep_returns(
         raise ValueError(f"n={n!r} is invalid: expected an integer >= 1")
     T = rewards.shape[0]
     if n >= T:  # every sum runs to its episode's end or the horizon: the bootstrapped reward-to-go
-        return reward_to_go(rewards, terminated, truncated, gamma, next_values)
+        return reward_to_go(rewards=rewards, terminated=terminated, truncated=truncated, gamma=gamma,
+                            next_values=next_values)
     out = torch.zeros_like(rewards)
     discount = torch.ones_like(rewards)
     alive = torch.ones_like(terminated)  # the sum for row t still runs at offset k
@@ -145,6 +159,7 @@ def nstep_returns(
 
 
 def gae(
+    *,
     rewards: torch.Tensor,
     values: torch.Tensor,
     next_values: torch.Tensor,
@@ -158,6 +173,89 @@ def gae(
     The recursion stops at every episode end; lambda = 0 gives the TD error, lambda = 1 the
     reward-to-go minus V(s_t). Value targets are ``advantages + values``.
     """
-    deltas = td_errors(rewards, values, next_values, terminated, gamma)
+    deltas = td_errors(rewards=rewards, values=values, next_values=next_values, terminated=terminated, gamma=gamma)
     coef = (gamma * gae_lambda) * (~(terminated | truncated)).to(rewards.dtype)
     return _backward_recursion(deltas, coef, torch.zeros_like(rewards[0]))
+
+
+# -- advantage estimators: one registry, one signature --------------------------------------------------
+@dataclass(frozen=True)
+class Estimate:
+    """What an advantage estimator returns; both ``(T, N)``.
+
+    ========== ========================================================================
+    advantages A_t, the signal of the policy loss
+    targets    what V(s_t) is regressed on (A_t + V(s_t) for the estimators here)
+    ========== ========================================================================
+    """
+
+    advantages: torch.Tensor
+    targets: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A registered advantage estimator: the function, the config fields it takes as its own
+    keyword parameters (e.g. ``gae_lambda``), and a line of help."""
+
+    fn: Callable[..., Estimate]
+    params: tuple[str, ...]
+    help: str
+
+
+ESTIMATORS: dict[str, Estimator] = {}
+
+
+def register_estimator(name: str, params: tuple[str, ...] = (), help: str = "") -> Callable[
+        [Callable[..., Estimate]], Callable[..., Estimate]]:
+    """Register ``fn`` as the advantage estimator ``name`` (a decorator). ``fn`` takes, keyword-only,
+    ``rewards, values, next_values, terminated, truncated, gamma`` (shapes in the module docs) plus one
+    keyword per name in ``params``, each a config field the fixed-horizon algorithms pass on, and
+    returns an :class:`Estimate`. ``advantage_estimator=name`` then selects it in any config."""
+    def register(fn: Callable[..., Estimate]) -> Callable[..., Estimate]:
+        if name in ESTIMATORS and ESTIMATORS[name].fn is not fn:
+            raise ValueError(f"an advantage estimator called {name!r} is already registered")
+        ESTIMATORS[name] = Estimator(fn, tuple(params), help or (fn.__doc__ or "").strip().splitlines()[0])
+        return fn
+    return register
+
+
+def estimate(name: str, *, rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
+             terminated: torch.Tensor, truncated: torch.Tensor, gamma: float,
+             params: Mapping[str, Any] | None = None) -> Estimate:
+    """Run the registered estimator ``name``. ``params`` may hold more than it takes (a whole config's
+    fields): only the names it declared are passed on."""
+    if name not in ESTIMATORS:
+        raise ValueError(f"advantage_estimator={name!r} is invalid: expected one of " + " | ".join(ESTIMATORS))
+    estimator = ESTIMATORS[name]
+    own = {key: (params or {})[key] for key in estimator.params}
+    return estimator.fn(rewards=rewards, values=values, next_values=next_values, terminated=terminated,
+                        truncated=truncated, gamma=gamma, **own)
+
+
+@register_estimator("gae", params=("gae_lambda",))
+def gae_estimate(*, rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
+                 terminated: torch.Tensor, truncated: torch.Tensor, gamma: float, gae_lambda: float) -> Estimate:
+    """GAE(lambda) (Schulman et al. 2016): lambda 0 is the TD error, 1 the bootstrapped reward-to-go."""
+    advantages = gae(rewards=rewards, values=values, next_values=next_values, terminated=terminated,
+                     truncated=truncated, gamma=gamma, gae_lambda=gae_lambda)
+    return Estimate(advantages, advantages + values)
+
+
+@register_estimator("nstep")
+def nstep_estimate(*, rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
+                   terminated: torch.Tensor, truncated: torch.Tensor, gamma: float) -> Estimate:
+    """n-step returns to the horizon (the A3C paper's targets; equals GAE with lambda 1)."""
+    # Mnih et al. 2016, algorithm S3: every step sums the rewards up to the horizon (or its episode's
+    # end) and bootstraps from V there, so step t looks T - t steps ahead.
+    targets = nstep_returns(rewards=rewards, next_values=next_values, terminated=terminated, truncated=truncated,
+                            gamma=gamma, n=rewards.shape[0])
+    return Estimate(targets - values, targets)
+
+
+@register_estimator("td")
+def td_estimate(*, rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
+                terminated: torch.Tensor, truncated: torch.Tensor, gamma: float) -> Estimate:
+    """The one-step TD error r + gamma V(s') - V(s) (the one-step actor-critic's)."""
+    delta = td_errors(rewards=rewards, values=values, next_values=next_values, terminated=terminated, gamma=gamma)
+    return Estimate(delta, delta + values)

@@ -3,7 +3,7 @@
 When a collector acts on a few dozen observations per step, each torch call costs 5-10 us of
 dispatch for microseconds of arithmetic, and one acting step (the fused MLP, log-softmax, sampling,
 log-prob) is ~20 of them. The same step in NumPy costs 1.5-3 us per operation. This module runs the
-policy and value MLPs of :meth:`ActorCritic.acting_forward` on NumPy views of its fused weight
+policy and value MLPs of :func:`policygrad.fast.fused_acting.acting_forward` on NumPy views of its fused weight
 buffers (CPU torch tensors share their memory with ``.numpy()``, so each snapshot's copy is seen
 without another copy), samples from a NumPy ``Generator`` (Categorical actions by inverse CDF,
 Gaussian ones as mean + std * noise), and writes actions, log-probs and values straight into the
@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import LOG_STD_MAX, LOG_STD_MIN, BoxHead, CategoricalHead
-from policygrad.core.networks import FUSE_MAX_WIDTH, ActorCritic
+from policygrad.core.networks import ActorCritic
+from policygrad.fast.fused_acting import FUSE_MAX_WIDTH, fused_acting_weights
 
 # OpenBLAS runs a matrix product on one thread up to this many multiply-adds (M * N * K: its
 # GEMM_MULTITHREAD_THRESHOLD of 4 times 65536). Above it, it wakes its other threads, which on a
@@ -106,7 +107,7 @@ class NumpyActor:
     """
 
     def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator) -> None:
-        layers, head_weight, head_bias, n = agent.fused_acting_weights()
+        layers, head_weight, head_bias, n = fused_acting_weights(agent)
         branches = 1 if agent.value_body is None else 2
         self.agent, self.generator, self.rows, self.n_outputs = agent, generator, rows, n
         self._head_buffer = head_weight  # the snapshot's buffers, which later snapshots rewrite in place
@@ -126,7 +127,7 @@ class NumpyActor:
     def refresh(self) -> bool:
         """Take a new snapshot of the network's weights; False when it was laid out anew (moved to
         another device or dtype), so that this actor's views no longer see it: make a new actor."""
-        return self.agent.fused_acting_weights()[1] is self._head_buffer
+        return fused_acting_weights(self.agent)[1] is self._head_buffer
 
     def features(self, obs: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The policy's last hidden layer ``(rows, width)``; V(s) written into ``values``."""

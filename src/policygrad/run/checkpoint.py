@@ -37,6 +37,7 @@ FORMAT_VERSION = 2  # 2: manifest checksum, run state, folder-atomic writes
 READABLE_VERSIONS = (1, 2)
 MODEL_FILE, OPTIMIZER_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.safetensors"
 MANIFEST_FILE = "checkpoint.json"
+CHECKPOINT_DIR = "checkpoint"  # RUN_DIR/checkpoint/: the final weights, which policygrad.load reads
 CHECKPOINTS_DIR, LATEST_FILE = "checkpoints", "latest"
 STEP_NAME = re.compile(r"step_\d{9,}")
 

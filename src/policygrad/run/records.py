@@ -50,7 +50,8 @@ def check_env_trusted(env_id: Any, trust_env: bool, source: str) -> None:
 def config_from_record(values: Any, trust_env: bool = False, source: str = "config") -> Config:
     """The config a file recorded (``Config.to_dict()`` output, ``algo`` included), type-checked field
     by field; ``source`` names the file in error messages."""
-    from policygrad.algos import algorithm, make_config
+    from policygrad.algos import algorithm
+    from policygrad.run.configure import make_config
 
     if not isinstance(values, dict):
         raise ValueError(f"{source}: the config must be a JSON object, not {type(values).__name__}")

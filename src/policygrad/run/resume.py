@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policygrad.agent import CHECKPOINT_DIR
+from policygrad.algos.base import checked_int
+from policygrad.core.config import Config
 from policygrad.run.checkpoint import (
+    CHECKPOINT_DIR,
     MANIFEST_FILE,
     clean_leftovers,
     latest_checkpoint,
@@ -24,7 +26,6 @@ from policygrad.run.checkpoint import (
     set_latest,
     verify_checkpoint,
 )
-from policygrad.core.config import Config
 
 log = logging.getLogger("policygrad")
 
@@ -133,13 +134,6 @@ def prepare_resume(point: ResumePoint) -> None:
         set_latest(point.run_dir, point.folder)
 
 
-def checkpoint_int(data: dict[str, Any], key: str, default: int | None = None) -> int:
-    value = data.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"the checkpoint's {key}={value!r} is not an integer >= 0")
-    return value
-
-
 def checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
     """The log positions a checkpoint recorded, type-checked (they become file offsets)."""
     from policygrad.run.logger import EPISODES_FILE, METRICS_FILE
@@ -147,7 +141,7 @@ def checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
     if not isinstance(logs, dict):
         raise ValueError(f"{folder}: the checkpoint's log positions are missing")
     for key in (METRICS_FILE, EPISODES_FILE, "global_step", "updates"):
-        checkpoint_int(logs, key)
+        checked_int(logs, key)
     if not isinstance(logs.get("wall_time"), (int, float)) or not 0 <= logs["wall_time"] < math.inf:
         raise ValueError(f"{folder}: the checkpoint's wall_time={logs.get('wall_time')!r} is not a number >= 0")
     return logs

@@ -30,6 +30,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from policygrad.core.envs import VecEnv
+
 # dtype kinds an encoded array may have: bool, integers, floats, bytes and text (never objects)
 ARRAY_KINDS = "biufSU"
 # Attributes that hold construction arguments or metadata, not state (and may hold anything)
@@ -335,3 +337,33 @@ def _write(obj: Any, tree: dict[str, Any], seen: set[int]) -> None:
                 _write(c, s, seen)
         elif id(child) not in seen:
             _write(child, sub, seen)
+
+
+# -- a VecEnv: its bookkeeping and its environments ----------------------------------------------------
+def vec_env_state(envs: VecEnv) -> dict[str, Any]:
+    """What ``envs`` and its environments need to continue exactly, as JSON-ready data: episode
+    accumulators, step count and a plain-data snapshot of the Gymnasium vector env (``env`` is None,
+    and ``unsupported`` names why, when its state is not plain data)."""
+    returns, lengths, needs_reset, step_count = envs.bookkeeping()
+    tree, unsupported = snapshot_env(envs.env)
+    return {"returns": encode(returns), "lengths": encode(lengths), "needs_reset": encode(needs_reset),
+            "step_count": step_count, "env": None if unsupported else tree, "unsupported": unsupported}
+
+
+def restore_vec_env_state(envs: VecEnv, state: dict[str, Any]) -> bool:
+    """Restore :func:`vec_env_state`'s data into ``envs``; returns False when the environments' own
+    state was not saved (the caller then starts new episodes). ValueError if the state does not fit."""
+    try:
+        arrays = [decode(state[k]) for k in ("returns", "lengths", "needs_reset")]
+        step_count = state["step_count"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"the saved environment state is malformed ({exc!r} is missing)") from None
+    for name, value, dtype in zip(("returns", "lengths", "needs_reset"), arrays, (np.float64, np.int64, bool)):
+        if not isinstance(value, np.ndarray) or value.shape != (envs.num_envs,) or value.dtype != dtype:
+            raise ValueError(f"the saved environment state's {name} does not fit {envs.num_envs} copies")
+    if not isinstance(step_count, int) or step_count < 0:
+        raise ValueError(f"the saved environment step count {step_count!r} is not an integer >= 0")
+    if state.get("env") is not None:
+        restore_env(envs.env, state["env"])
+    envs.restore_bookkeeping(*arrays, step_count)
+    return state.get("env") is not None

@@ -1,4 +1,4 @@
-"""``train(config)``: the loop every synchronous algorithm shares, the run directory it writes, its
+"""The training loop every synchronous algorithm shares, the run directory it writes, its
 checkpoints, and putting a resumed run back together (finding and checking the checkpoint to resume
 from is :mod:`policygrad.run.resume`).
 
@@ -35,11 +35,16 @@ import gymnasium
 import numpy as np
 import torch
 
-import policygrad
-from policygrad.agent import CHECKPOINT_DIR, Agent
 from policygrad.algos import algorithm
-from policygrad.algos.base import nonfinite_term, skipped_steps
+from policygrad.algos.base import Algorithm, AsynchronousAlgorithm, checked_int, checked_tensor, nonfinite_term
+from policygrad.core.config import Config
+from policygrad.core.envs import env_spaces, make_vec_env
+from policygrad.core.errors import NonFiniteError
+from policygrad.core.networks import ActorCritic, build_agent
+from policygrad.core.runtime import resolve_device, seed_everything
+from policygrad.core.version import __version__
 from policygrad.run.checkpoint import (
+    CHECKPOINT_DIR,
     load_model_state,
     load_optimizer_state,
     load_run_state,
@@ -47,32 +52,20 @@ from policygrad.run.checkpoint import (
     save_periodic,
     write_json,
 )
-from policygrad.core.config import Config
-from policygrad.core.envs import env_spaces, make_vec_env
-from policygrad.core.errors import NonFiniteError
-from policygrad.evaluation import EvalResult, evaluate
 from policygrad.run.logger import RunLogger
-from policygrad.core.networks import ActorCritic, build_agent
-from policygrad.plots import plot_runs
 from policygrad.run.presets import preset_values
-from policygrad.run.resume import (
-    checked_logs,
-    checkpoint_int,
-    find_resume_point,
-    prepare_resume,
-    previous_resumes,
-    resume_config,
-)
-from policygrad.core.runtime import resolve_device, seed_everything
-from policygrad.run.snapshot import decode, encode, rng_state, set_rng_state
+from policygrad.run.resume import ResumePoint, checked_logs, prepare_resume, previous_resumes
+from policygrad.run.snapshot import decode, encode, restore_vec_env_state, rng_state, set_rng_state, vec_env_state
 
 log = logging.getLogger("policygrad")
 
 @dataclass
-class TrainResult:
+class RunOutcome:
+    """A finished training loop: its directory, the trained network, where it ran, and how far."""
+
     run_dir: Path
-    agent: Agent
-    evaluation: EvalResult | None
+    network: ActorCritic
+    device: torch.device
     global_step: int
     seconds: float
 
@@ -98,7 +91,7 @@ def run_record(cfg: Config, device: torch.device) -> dict:
         "config": cfg.to_dict(),
         "preset_values": preset_values(cfg.algo, cfg.env_id, cfg.preset)[1],
         "device_used": str(device),
-        "versions": {"policygrad": policygrad.__version__, "torch": torch.__version__,
+        "versions": {"policygrad": __version__, "torch": torch.__version__,
                      "gymnasium": gymnasium.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
     }
@@ -109,15 +102,13 @@ class SynchronousRun:
     """A synchronous algorithm on its vector env, and the state it needs to be resumed exactly.
 
     Besides the network and optimizer, that state is the VecEnv's (accumulators, step count and the
-    environments' own), and what the algorithms carry between iterations: a fixed-horizon algorithm's
-    ``FixedHorizonLoop`` (steps done, for the schedule; the observation the next rollout starts
-    from; the NumPy Generator its collector samples actions with), REINFORCE's ``next_seed``
-    (whether its first, seeded reset is still to come), and the reward scaler's running discounted
-    returns. A new algorithm that carries more must add it here
-    (tests/test_resume.py fails otherwise).
+    environments' own, :func:`policygrad.run.snapshot.vec_env_state`), what the algorithm carries
+    between iterations (its :meth:`~policygrad.algos.base.Algorithm.state`), and the reward scaler's
+    running discounted returns (tests/test_resume.py checks that a resumed run is the same run).
     """
 
-    def __init__(self, config: Config, algo_cls, network: ActorCritic, device: torch.device) -> None:
+    def __init__(self, config: Config, algo_cls: type[Algorithm], network: ActorCritic,
+                 device: torch.device) -> None:
         self.config, self.network = config, network
         self.envs = make_vec_env(config.env_id, config.num_envs, device=device)
         self.algo = algo_cls(config, self.envs, network)
@@ -127,15 +118,9 @@ class SynchronousRun:
         return self.algo.optimizer
 
     def state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-        data: dict[str, Any] = {"envs": self.envs.state_dict()}
-        tensors: dict[str, torch.Tensor] = {}
-        loop = getattr(self.algo, "loop", None)
-        if loop is not None:
-            data["steps_done"] = loop.steps_done
-            data["sampling_rng"] = encode(loop.collector.sampling_rng)
-            tensors["collector.next_obs"] = loop.collector.next_obs
-        if hasattr(self.algo, "next_seed"):
-            data["next_seed"] = self.algo.next_seed
+        algo_data, tensors = self.algo.state()
+        data: dict[str, Any] = {"envs": vec_env_state(self.envs), **{k: encode(v) for k, v in algo_data.items()}}
+        tensors = dict(tensors)
         if self.network.reward_scaler is not None:
             tensors["reward_scaler.running_return"] = self.network.reward_scaler.running_return
         return data, tensors
@@ -143,49 +128,22 @@ class SynchronousRun:
     def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], fresh_seed: int) -> bool:
         """Put back :meth:`state`; returns whether the continuation is exact (the environments' own
         state was saved). Otherwise every copy starts a new episode from ``fresh_seed``."""
-        exact = self.envs.load_state_dict(data.get("envs"))
+        exact = restore_vec_env_state(self.envs, data.get("envs"))
         if not exact:
             log.warning("the environment state of %r was not saved (%s): the resumed run starts new episodes "
                         "and is not identical to an uninterrupted one", self.config.env_id,
                         "; ".join(data["envs"].get("unsupported", [])[:3]))
-        loop = getattr(self.algo, "loop", None)
-        if loop is not None:
-            loop.steps_done = checkpoint_int(data, "steps_done")
-            if "sampling_rng" in data:  # checkpoints from before NumPy acting sampled with torch only
-                loop.collector.sampling_rng = _generator(data, "sampling_rng")
-            if exact:
-                loop.collector.next_obs = _tensor(tensors, "collector.next_obs", loop.collector.next_obs)
-            else:
-                loop.collector.next_obs = self.envs.reset(seed=fresh_seed)
-        if hasattr(self.algo, "next_seed"):
-            next_seed = data.get("next_seed")
-            if next_seed is not None and not isinstance(next_seed, int):
-                raise ValueError(f"the checkpoint's next_seed={next_seed!r} is not an integer or null")
-            self.algo.next_seed = next_seed if exact else fresh_seed
+        algo_data = {k: decode(v) for k, v in data.items() if k != "envs"}
+        self.algo.load_state(algo_data, tensors, exact, fresh_seed)
         scaler = self.network.reward_scaler
         if scaler is not None:
-            scaler.running_return = _tensor(tensors, "reward_scaler.running_return", scaler.running_return)
+            scaler.running_return = checked_tensor(tensors, "reward_scaler.running_return", scaler.running_return)
             if not exact:
                 scaler.running_return.zero_()
         return exact
 
     def close(self) -> None:
         self.envs.close()
-
-
-def _generator(data: dict[str, Any], key: str) -> np.random.Generator:
-    value = decode(data[key])
-    if not isinstance(value, np.random.Generator):
-        raise ValueError(f"the checkpoint's {key} is not a NumPy random generator")
-    return value
-
-
-def _tensor(tensors: dict[str, torch.Tensor], key: str, like: torch.Tensor) -> torch.Tensor:
-    value = tensors.get(key)
-    if value is None or value.shape != like.shape or value.dtype != like.dtype:
-        raise ValueError(f"the checkpoint's {key} is missing or does not fit (expected {like.dtype} "
-                         f"{tuple(like.shape)})")
-    return value.to(like.device)
 
 
 # -- non-finite updates --------------------------------------------------------------------------------
@@ -263,11 +221,9 @@ def synchronous_loop(config: Config, run: SynchronousRun, logger: RunLogger, che
     global_step, updates = logger.global_step, logger.updates
     while global_step < config.total_steps:
         tick = time.perf_counter()
-        skipped_before = skipped_steps(run.optimizer)
         result = run.algo.iterate()
         global_step += result.steps
         updates += 1
-        skipped = skipped_steps(run.optimizer) - skipped_before
         logger.episodes(result.episodes)  # the VecEnv counts the same steps as global_step
         returns = [e.ret for e in result.episodes]
         lengths = [e.length for e in result.episodes]
@@ -275,43 +231,27 @@ def synchronous_loop(config: Config, run: SynchronousRun, logger: RunLogger, che
             "charts/episodic_return": float(np.mean(returns)) if returns else math.nan,
             "charts/episodic_length": float(np.mean(lengths)) if lengths else math.nan,
             **result.metrics,
-            "diag/skipped_steps": float(skipped),
+            "diag/skipped_steps": float(result.skipped_steps),
             "perf/sps": result.steps / max(time.perf_counter() - tick, 1e-9),
         }
         logger.update(global_step, metrics, result.steps)
-        streak = check_update(config, run.network, result.metrics, skipped, streak, updates, global_step)
+        streak = check_update(config, run.network, result.metrics, result.skipped_steps, streak, updates,
+                              global_step)
         if checkpoints.due(global_step):
             checkpoints.periodic(run.optimizer, logger, run, streak)
     return streak
 
 
-def train(config: Config | None = None, run_dir: str | Path | None = None, overwrite: bool = False,
-          resume_from: str | Path | None = None, check_env: bool = True, trust_env: bool = False) -> TrainResult:
-    """Train ``config``'s algorithm, write its run directory and evaluate it deterministically.
-
-    ``resume_from`` (a run directory, or one of its checkpoint folders) continues a stopped run in its
-    own directory instead; ``config`` may then be None (the checkpoint's) or differ from the
-    checkpoint's only in how long the run goes and what it records (:data:`policygrad.run.resume.RESUME_MAY_CHANGE`).
-    ``check_env`` first plays a few steps of the environment to catch API and value errors
-    (:mod:`policygrad.env_check`). ``trust_env`` allows a checkpoint to name a ``module:attr``
-    environment (which imports and runs that module).
-    """
-    point = None
-    if resume_from is not None:
-        point = find_resume_point(resume_from, trust_env)
-        config = resume_config(point, config)
-        if run_dir is not None and Path(run_dir).resolve() != point.run_dir.resolve():
-            raise ValueError(f"run_dir={str(run_dir)!r}: a resumed run continues in its own directory "
-                             f"({point.run_dir}); copy that directory first to branch off it")
-    elif not isinstance(config, Config):
-        raise ValueError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not {type(config).__name__}")
+def run_training(config: Config, run_dir: str | Path | None = None, overwrite: bool = False,
+                 point: ResumePoint | None = None) -> RunOutcome:
+    """Train ``config``'s algorithm in a new run directory (``run_dir``, else ``config.run_dir``, else
+    :func:`default_run_dir`), or continue the run of the resume ``point`` in its own; write the
+    config record, metrics, checkpoints and the final weights. Evaluating and plotting the result is
+    :func:`policygrad.training.train`'s. ``config`` must already be checked
+    (:func:`policygrad.run.configure.check_runnable`)."""
     algo_cls = algorithm(config.algo)
-    asynchronous = hasattr(algo_cls, "train_loop")  # A3C: workers share the network in CPU memory
-    device = torch.device("cpu") if asynchronous else resolve_device(config.device)
-    if check_env:
-        from policygrad.env_check import preflight
-
-        preflight(config.env_id)
+    asynchronous = issubclass(algo_cls, AsynchronousAlgorithm)
+    device = torch.device("cpu") if asynchronous else resolve_device(config.device)  # A3C shares CPU memory
     if point is None:
         path = prepare_run_dir(Path(run_dir or config.run_dir or default_run_dir(config)), overwrite)
     else:
@@ -337,17 +277,23 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     logger = RunLogger(path, config.total_steps, config.tensorboard, config.progress, resume=logs)
     start = time.perf_counter()
     checkpoints = Checkpoints(path, config, network, logger.global_step)
-    streak = checkpoint_int(point.manifest["counters"], "nonfinite_streak", 0) if point is not None else 0
-    optimizer, run, completed = None, None, False
+    streak = checked_int(point.manifest["counters"], "nonfinite_streak", 0) if point is not None else 0
+    optimizer: torch.optim.Optimizer | None = None
+    run: SynchronousRun | None = None
+    completed = False
     try:
-        if asynchronous:  # asynchronous algorithms (A3C) own their loop
-            def on_update(optimizer_now) -> None:
+        if issubclass(algo_cls, AsynchronousAlgorithm):  # A3C's workers own their loop
+            def on_update(optimizer_now: torch.optim.Optimizer) -> None:
                 if checkpoints.due(logger.global_step):
                     checkpoints.periodic(optimizer_now, logger, None, 0)
 
-            global_step, _, optimizer = algo_cls.train_loop(
-                config, network, logger, start_step=logger.global_step,
-                resume_from=point.folder if point is not None else None, on_update=on_update)
+            def restore_optimizer(shared: torch.optim.Optimizer) -> None:
+                if point is not None:
+                    load_optimizer_state(point.folder, shared)
+
+            outcome = algo_cls.train_loop(config, network, logger, start_step=logger.global_step,
+                                          restore_optimizer=restore_optimizer, on_update=on_update)
+            global_step, optimizer = outcome.global_step, outcome.optimizer
         else:
             run = SynchronousRun(config, algo_cls, network, device)
             optimizer = run.optimizer
@@ -367,10 +313,4 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
             logger.close()
             if run is not None:
                 run.close()
-    seconds = time.perf_counter() - start
-
-    agent = Agent(network, config, device)
-    evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True)
-    write_json(path / "eval.json", evaluation.to_dict())
-    plot_runs([path], path / "learning_curve.png")
-    return TrainResult(path, agent, evaluation, global_step, seconds)
+    return RunOutcome(path, network, device, global_step, time.perf_counter() - start)

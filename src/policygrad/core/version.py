@@ -1,0 +1,3 @@
+"""The package version (policygrad.__version__; run records carry it)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,58 @@
+"""``train(config)``: check the config against this machine, run the training loop
+(:mod:`policygrad.run.trainer`), then evaluate the agent deterministically and draw its learning
+curve into the run directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from policygrad.agent import Agent
+from policygrad.core.config import Config
+from policygrad.env_check import preflight
+from policygrad.evaluation import EvalResult, evaluate
+from policygrad.plots import plot_runs
+from policygrad.run.checkpoint import write_json
+from policygrad.run.configure import check_runnable
+from policygrad.run.resume import ResumePoint, find_resume_point, resume_config
+from policygrad.run.trainer import run_training
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    agent: Agent
+    evaluation: EvalResult | None
+    global_step: int
+    seconds: float
+
+
+def train(config: Config | None = None, run_dir: str | Path | None = None, overwrite: bool = False,
+          resume_from: str | Path | None = None, check_env: bool = True, trust_env: bool = False) -> TrainResult:
+    """Train ``config``'s algorithm, write its run directory and evaluate it deterministically.
+
+    ``resume_from`` (a run directory, or one of its checkpoint folders) continues a stopped run in its
+    own directory instead; ``config`` may then be None (the checkpoint's) or differ from the
+    checkpoint's only in how long the run goes and what it records (:data:`policygrad.run.resume.RESUME_MAY_CHANGE`).
+    ``check_env`` first plays a few steps of the environment to catch API and value errors
+    (:mod:`policygrad.env_check`). ``trust_env`` allows a checkpoint to name a ``module:attr``
+    environment (which imports and runs that module).
+    """
+    point: ResumePoint | None = None
+    if resume_from is not None:
+        point = find_resume_point(resume_from, trust_env)
+        config = resume_config(point, config)
+        if run_dir is not None and Path(run_dir).resolve() != point.run_dir.resolve():
+            raise ValueError(f"run_dir={str(run_dir)!r}: a resumed run continues in its own directory "
+                             f"({point.run_dir}); copy that directory first to branch off it")
+    elif not isinstance(config, Config):
+        raise ValueError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not {type(config).__name__}")
+    check_runnable(config)
+    if check_env:
+        preflight(config.env_id)
+    outcome = run_training(config, run_dir, overwrite, point)
+    agent = Agent(outcome.network, config, outcome.device)
+    evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True)
+    write_json(outcome.run_dir / "eval.json", evaluation.to_dict())
+    plot_runs([outcome.run_dir], outcome.run_dir / "learning_curve.png")
+    return TrainResult(outcome.run_dir, agent, evaluation, outcome.global_step, outcome.seconds)
