@@ -20,7 +20,8 @@ demo: $(STAMP)
 	$(VENV)/bin/policygrad plot $(DEMO) --out $(DEMO)/learning_curve.png
 	@echo "learning curve: $(DEMO)/learning_curve.png   (tensorboard --logdir runs)"
 
-test: $(STAMP)
+# The layering contract and the type check run first: CI (.ci/run -> make test) fails on either.
+test: lint
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
@@ -36,8 +37,11 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
+# ruff (style), lint-imports (the layers of docs/architecture.md, .importlinter), mypy (src/, pyproject.toml)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

@@ -25,13 +25,16 @@ def test_gae_lambda_one_is_bootstrapped_reward_to_go_minus_values():
     # As a collector produces them: V(s_{t+1}) is the next row's value (the final observation's value
     # after an episode end, NEXT_STEP autoreset), and a fresh value at the horizon.
     nv = torch.cat([v[1:], torch.randn(1, v.shape[1])])
-    adv = returns.gae(r, v, nv, term, trunc, 0.97, 1.0)
-    assert torch.allclose(adv, returns.reward_to_go(r, term, trunc, 0.97, nv) - v, atol=1e-5)
+    adv = returns.gae(rewards=r, values=v, next_values=nv, terminated=term, truncated=trunc, gamma=0.97, gae_lambda=1.0)
+    assert torch.allclose(adv, returns.reward_to_go(rewards=r, terminated=term, truncated=trunc, gamma=0.97,
+                                                    next_values=nv) - v, atol=1e-5)
 
 
 def test_gae_lambda_zero_is_the_td_error():
     r, v, nv, term, trunc = random_batch()
-    assert torch.allclose(returns.gae(r, v, nv, term, trunc, 0.97, 0.0), returns.td_errors(r, v, nv, term, 0.97))
+    gae = returns.gae(rewards=r, values=v, next_values=nv, terminated=term, truncated=trunc, gamma=0.97,
+                      gae_lambda=0.0)
+    assert torch.allclose(gae, returns.td_errors(rewards=r, values=v, next_values=nv, terminated=term, gamma=0.97))
 
 
 def gae_loop(r, v, nv, term, trunc, gamma, lam):
@@ -53,7 +56,8 @@ def gae_loop(r, v, nv, term, trunc, gamma, lam):
 def test_vectorised_gae_equals_a_plain_loop(seed):
     r, v, nv, term, trunc = random_batch(seed=seed)
     expected = gae_loop(r.numpy(), v.numpy(), nv.numpy(), term.numpy(), trunc.numpy(), 0.99, 0.95)
-    assert np.allclose(returns.gae(r, v, nv, term, trunc, 0.99, 0.95).numpy(), expected, atol=1e-5)
+    assert np.allclose(returns.gae(rewards=r, values=v, next_values=nv, terminated=term, truncated=trunc, gamma=0.99,
+                                   gae_lambda=0.95).numpy(), expected, atol=1e-5)
 
 
 def nstep_loop(r, term, trunc, nv, gamma, n):
@@ -79,7 +83,8 @@ def nstep_loop(r, term, trunc, nv, gamma, n):
 def test_vectorised_nstep_equals_a_plain_loop(n):
     r, _, nv, term, trunc = random_batch(seed=n)
     expected = nstep_loop(r.numpy(), term.numpy(), trunc.numpy(), nv.numpy(), 0.9, n)
-    assert np.allclose(returns.nstep_returns(r, term, trunc, nv, 0.9, n).numpy(), expected, atol=1e-5)
+    assert np.allclose(returns.nstep_returns(rewards=r, terminated=term, truncated=trunc, next_values=nv, gamma=0.9,
+                                             n=n).numpy(), expected, atol=1e-5)
 
 
 def returns_of(run_dir):

@@ -1,5 +1,7 @@
 """Config validation: a bad value is a ValueError at construction that names the field, the value
-and what is allowed; unknown names suggest close matches; configs are frozen and round-trip."""
+and what is allowed; unknown names suggest close matches; configs are frozen and round-trip.
+Configs are plain data: what needs the environment or the device is checked by make_config and
+train(), before any training step."""
 
 import dataclasses
 import json
@@ -90,23 +92,56 @@ def test_other_bad_values_name_field_value_and_allowed(changes, needles):
         assert needle in message, (needle, message)
 
 
+def env_error_of(**changes) -> str:
+    """The error make_config raises (the environment is checked there, not at construction)."""
+    with pytest.raises(ValueError) as info:
+        pg.make_config("reinforce", **changes)
+    return str(info.value)
+
+
 def test_misspelt_env_id_suggests_the_registered_one():
-    message = error_of(env_id="CartPol-v1")
+    message = env_error_of(env_id="CartPol-v1")
     assert "CartPol-v1" in message and "CartPole-v1" in message
 
 
 def test_module_attr_env_id_with_missing_attribute_is_refused():
-    message = error_of(env_id="probe_envs:NoSuchEnv")
+    message = env_error_of(env_id="probe_envs:NoSuchEnv")
     assert "probe_envs" in message and "NoSuchEnv" in message
 
 
 def test_module_attr_env_id_with_missing_module_is_refused():
-    message = error_of(env_id="no_such_module_xyz:Env")
+    message = env_error_of(env_id="no_such_module_xyz:Env")
     assert "no_such_module_xyz" in message and "cannot import" in message
 
 
 def test_module_attr_env_id_that_exists_is_accepted():
-    assert pg.ReinforceConfig(env_id="probe_envs:CountingEnv").env_id == "probe_envs:CountingEnv"
+    assert pg.make_config("reinforce", env_id="probe_envs:CountingEnv").env_id == "probe_envs:CountingEnv"
+
+
+def test_building_a_config_never_makes_its_environment(monkeypatch):
+    import policygrad.core.envs as envs
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a config constructor touched the environment")
+
+    monkeypatch.setattr(envs, "make_env_fn", fail)
+    envs.env_spaces.cache_clear()
+    cfg = pg.PPOConfig(env_id="NoSuchEnv-v9", device="cuda" if not __import__("torch").cuda.is_available() else "cpu")
+    assert cfg.env_id == "NoSuchEnv-v9"  # plain data: neither the env nor the device was looked at
+
+
+def test_train_checks_the_environment_of_a_config_built_by_hand(tmp_path):
+    with pytest.raises(ValueError, match="CartPole-v1"):
+        pg.train(pg.PPOConfig(env_id="CartPol-v1", total_steps=64), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before the run directory was made
+
+
+def test_a_discrete_env_with_a_log_std_is_refused_by_make_config_and_train(tmp_path):
+    assert pg.A2CConfig(log_std_init=-1.0).log_std_init == -1.0
+    with pytest.raises(ValueError, match="log_std_init"):
+        pg.make_config("a2c", env_id="CartPole-v1", log_std_init=-1.0)
+    with pytest.raises(ValueError, match="log_std_init"):
+        pg.train(pg.A2CConfig(env_id="CartPole-v1", log_std_init=-1.0), run_dir=tmp_path / "run")
 
 
 def test_unknown_field_in_make_config_suggests_the_real_one():

@@ -35,7 +35,7 @@ torch.set_num_threads(1)  # no thread pool in this process: forking it stays saf
 import policygrad as pg
 import matplotlib.pyplot, policygrad.env_check, torch._dynamo  # children start warm (torch.optim imports dynamo)
 from policygrad.run.checkpoint import CHECKPOINTS_DIR, latest_checkpoint, periodic_checkpoints, verify_checkpoint
-from policygrad.run.trainer import find_resume_point
+from policygrad.run.resume import find_resume_point
 from policygrad.core.networks import build_agent
 from policygrad.core.envs import env_spaces
 from policygrad.algos.base import make_optimizer

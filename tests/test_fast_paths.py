@@ -220,8 +220,9 @@ def test_backward_recursions_on_numpy_and_torch_agree():
     T, N = 7, 3
     r, v, nv = torch.randn(T, N), torch.randn(T, N), torch.randn(T, N)
     term, trunc = torch.rand(T, N) < 0.2, torch.rand(T, N) < 0.2
-    for fn in (lambda r_: returns.reward_to_go(r_, term, trunc, 0.9, nv),
-               lambda r_: returns.gae(r_, v, nv, term, trunc, 0.9, 0.8)):
+    for fn in (lambda r_: returns.reward_to_go(rewards=r_, terminated=term, truncated=trunc, gamma=0.9, next_values=nv),
+               lambda r_: returns.gae(rewards=r_, values=v, next_values=nv, terminated=term, truncated=trunc,
+                                      gamma=0.9, gae_lambda=0.8)):
         fast = fn(r)
         slow = fn(r.clone().requires_grad_())  # autograd forces the torch loop
         assert torch.allclose(fast, slow.detach(), atol=1e-6)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from policygrad.algos import ALGORITHMS, make_config
+from policygrad.algos import ALGORITHMS
+from policygrad.run.configure import make_config
 from policygrad.run.presets import _load, available, preset_values
 
 

@@ -40,7 +40,8 @@ def test_reward_to_go_terminated_mid_batch_never_bootstraps():
     term, trunc = flags(0, 1, 0, 0), flags(0, 0, 0, 0)
     v_next = col(9, 9, 9, 5)  # row 1's 9 must be ignored (terminated), row 3's 5 used (horizon)
     # G3 = 4 + 0.1*5 = 4.5 ; G2 = 3 + 0.1*4.5 = 3.45 ; G1 = 2 (terminal) ; G0 = 1 + 0.1*2 = 1.2
-    close(returns.reward_to_go(r, term, trunc, G, v_next), col(1.2, 2, 3.45, 4.5))
+    close(returns.reward_to_go(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next), col(1.2, 2,
+                               3.45, 4.5))
 
 
 def test_reward_to_go_truncated_mid_batch_bootstraps_with_the_final_value():
@@ -48,7 +49,8 @@ def test_reward_to_go_truncated_mid_batch_bootstraps_with_the_final_value():
     term, trunc = flags(0, 0, 0, 0), flags(0, 1, 0, 0)
     v_next = col(9, 7, 9, 5)  # row 1's 7 is V(final obs of the truncated episode)
     # G1 = 2 + 0.1*7 = 2.7 ; G0 = 1 + 0.1*2.7 = 1.27 ; G3 = 4 + 0.1*5 = 4.5 ; G2 = 3 + 0.45 = 3.45
-    close(returns.reward_to_go(r, term, trunc, G, v_next), col(1.27, 2.7, 3.45, 4.5))
+    close(returns.reward_to_go(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next), col(1.27,
+                               2.7, 3.45, 4.5))
 
 
 def test_reward_to_go_with_termination_truncation_and_horizon_in_one_batch():
@@ -58,30 +60,34 @@ def test_reward_to_go_with_termination_truncation_and_horizon_in_one_batch():
     # horizon:    G4 = 5 + 0.1*8 = 5.8
     # truncated:  G3 = 4 + 0.1*6 = 4.6 (its own V(final obs), not G4) ; G2 = 3 + 0.1*4.6 = 3.46
     # terminated: G1 = 2 ; G0 = 1 + 0.1*2 = 1.2
-    close(returns.reward_to_go(r, term, trunc, G, v_next), col(1.2, 2, 3.46, 4.6, 5.8))
+    close(returns.reward_to_go(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next), col(1.2, 2,
+                               3.46, 4.6, 5.8))
 
 
 def test_reward_to_go_terminated_on_the_last_row_ignores_the_horizon_value():
     r = col(1, 2, 3)
     v_next = col(9, 9, 99)
     # G2 = 3 (terminated: no 0.1*99) ; G1 = 2 + 0.3 = 2.3 ; G0 = 1 + 0.23 = 1.23
-    close(returns.reward_to_go(r, flags(0, 0, 1), flags(0, 0, 0), G, v_next), col(1.23, 2.3, 3))
+    close(returns.reward_to_go(rewards=r, terminated=flags(0, 0, 1), truncated=flags(0, 0, 0), gamma=G,
+                               next_values=v_next), col(1.23, 2.3, 3))
 
 
 def test_reward_to_go_horizon_bootstrap_uses_the_last_next_value():
     r = col(1, 1, 1)
     no = flags(0, 0, 0)
     # No episode end: G2 = 1 + 0.1*10 = 2 ; G1 = 1 + 0.2 = 1.2 ; G0 = 1 + 0.12 = 1.12
-    close(returns.reward_to_go(r, no, no, G, col(9, 9, 10)), col(1.12, 1.2, 2))
+    close(returns.reward_to_go(rewards=r, terminated=no, truncated=no, gamma=G, next_values=col(9, 9, 10)), col(1.12,
+                               1.2, 2))
     # Without next_values the horizon adds nothing: 1.11, 1.1, 1
-    close(returns.reward_to_go(r, no, no, G), col(1.11, 1.1, 1))
+    close(returns.reward_to_go(rewards=r, terminated=no, truncated=no, gamma=G), col(1.11, 1.1, 1))
 
 
 def test_reward_to_go_without_values_ends_sums_at_every_boundary():
     r = col(1, 2, 3, 4)
     # truncated at 1 without values: nothing to bootstrap; the horizon adds nothing either
     # G3 = 4 ; G2 = 3 + 0.4 = 3.4 ; G1 = 2 ; G0 = 1 + 0.2 = 1.2
-    close(returns.reward_to_go(r, flags(0, 0, 0, 0), flags(0, 1, 0, 0), G), col(1.2, 2, 3.4, 4))
+    close(returns.reward_to_go(rewards=r, terminated=flags(0, 0, 0, 0), truncated=flags(0, 1, 0, 0), gamma=G),
+                               col(1.2, 2, 3.4, 4))
 
 
 def test_reward_to_go_two_environments_with_different_boundaries():
@@ -94,7 +100,7 @@ def test_reward_to_go_two_environments_with_different_boundaries():
     # env 1: truncated at 0 -> G0 = 2 + 0.1*5 = 2.5 ; rows 1-3 terminated at 3 (30 ignored):
     #        G3 = 2, G2 = 2 + 0.2 = 2.2, G1 = 2 + 0.22 = 2.22
     expected = [[1.1, 2.5], [1.0, 2.22], [1.2, 2.2], [2.0, 2.0]]
-    close(returns.reward_to_go(r, term, trunc, G, v_next), expected)
+    close(returns.reward_to_go(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next), expected)
 
 
 # -- whole_episode_returns ----------------------------------------------------------------------------
@@ -103,7 +109,8 @@ def test_whole_episode_return_is_the_same_number_for_every_step_of_an_episode():
     term = flags(0, 0, 1, 0, 1)
     trunc = flags(0, 0, 0, 0, 0)
     # Episode A (rows 0-2): 1 + 0.1*2 + 0.01*3 = 1.23. Episode B (rows 3-4): 4 + 0.1*5 = 4.5
-    close(returns.whole_episode_returns(r, term, trunc, G), col(1.23, 1.23, 1.23, 4.5, 4.5))
+    close(returns.whole_episode_returns(rewards=r, terminated=term, truncated=trunc, gamma=G), col(1.23, 1.23, 1.23,
+                                        4.5, 4.5))
 
 
 def test_whole_episode_return_of_a_truncated_episode_bootstraps_only_with_next_values():
@@ -112,9 +119,10 @@ def test_whole_episode_return_of_a_truncated_episode_bootstraps_only_with_next_v
     v_next = col(9, 10, 9, 20)
     # With values. Episode A (rows 0-1, truncated): 1 + 0.1*2 + 0.01*10 = 1.3
     #              Episode B (rows 2-3, horizon):   3 + 0.1*4 + 0.01*20 = 3.6
-    close(returns.whole_episode_returns(r, term, trunc, G, v_next), col(1.3, 1.3, 3.6, 3.6))
+    close(returns.whole_episode_returns(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next),
+                                        col(1.3, 1.3, 3.6, 3.6))
     # Without values (vanilla REINFORCE, no critic): 1 + 0.2 = 1.2 ; 3 + 0.4 = 3.4
-    close(returns.whole_episode_returns(r, term, trunc, G), col(1.2, 1.2, 3.4, 3.4))
+    close(returns.whole_episode_returns(rewards=r, terminated=term, truncated=trunc, gamma=G), col(1.2, 1.2, 3.4, 3.4))
 
 
 def test_whole_episode_return_two_environments_with_different_boundaries():
@@ -125,7 +133,8 @@ def test_whole_episode_return_two_environments_with_different_boundaries():
     # env 0: episode row 0 -> 1 ; episode rows 1-2 -> 2 + 0.1*3 = 2.3 (terminated: 99 ignored)
     # env 1: one episode truncated at row 2 -> 1 + 0.1*1 + 0.01*1 + 0.001*10 = 1.12
     expected = [[1.0, 1.12], [2.3, 1.12], [2.3, 1.12]]
-    close(returns.whole_episode_returns(r, term, trunc, G, v_next), expected)
+    close(returns.whole_episode_returns(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next),
+                                        expected)
 
 
 def test_whole_episode_return_restarts_after_an_autoreset_step():
@@ -133,7 +142,7 @@ def test_whole_episode_return_restarts_after_an_autoreset_step():
     r = col(1, 2, 0, 3, 4)
     term, trunc = flags(0, 1, 0, 0, 1), flags(0, 0, 0, 0, 0)
     valid = flags(1, 1, 0, 1, 1)
-    out = returns.whole_episode_returns(r, term, trunc, G, valid=valid)
+    out = returns.whole_episode_returns(rewards=r, terminated=term, truncated=trunc, gamma=G, valid=valid)
     # Episode A: 1 + 0.1*2 = 1.2 ; episode B (rows 3-4): 3 + 0.1*4 = 3.4 (row 2 is never learned from)
     close(out[[0, 1, 3, 4]], col(1.2, 1.2, 3.4, 3.4))
 
@@ -145,10 +154,11 @@ def test_whole_episode_return_valid_mask_alone_starts_a_new_episode():
     valid = flags(1, 0, 1, 1)
     # reward-to-go: G3 = 3 ; G2 = 2 + 0.3 = 2.3 ; G1 = 0 + 0.23 = 0.23 ; G0 = 1 + 0.023 = 1.023
     # rows 2-3 take G2 = 2.3 (a new episode), not row 0's 1.023
-    out = returns.whole_episode_returns(r, term, trunc, G, valid=valid)
+    out = returns.whole_episode_returns(rewards=r, terminated=term, truncated=trunc, gamma=G, valid=valid)
     close(out[[0, 2, 3]], col(1.023, 2.3, 2.3))
     # Without the mask it is one episode: 1.023 everywhere
-    close(returns.whole_episode_returns(r, term, trunc, G), col(1.023, 1.023, 1.023, 1.023))
+    close(returns.whole_episode_returns(rewards=r, terminated=term, truncated=trunc, gamma=G), col(1.023, 1.023,
+                                        1.023, 1.023))
 
 
 def test_whole_episode_return_mask_is_per_environment():
@@ -158,7 +168,7 @@ def test_whole_episode_return_mask_is_per_environment():
     valid = table([[1, 1], [0, 1], [1, 1]], torch.bool)
     # env 0: row 1 invalid -> row 2 alone: 2 (row 0: 1 + 0.1*(0 + 0.1*2) = 1.02)
     # env 1: all valid -> one episode: 1 + 0.1*2 + 0.01*3 = 1.23 everywhere
-    out = returns.whole_episode_returns(r, term, trunc, G, valid=valid)
+    out = returns.whole_episode_returns(rewards=r, terminated=term, truncated=trunc, gamma=G, valid=valid)
     close(out[[0, 2]], [[1.02, 1.23], [2.0, 1.23]])
     assert out[1, 1] == pytest.approx(1.23)
 
@@ -168,7 +178,7 @@ def test_td_errors_by_hand():
     r, v, v_next = col(1, 2, 3), col(0.5, 1.0, 2.0), col(1.0, 4.0, 8.0)
     term = flags(0, 1, 0)
     # d0 = 1 + 0.1*1 - 0.5 = 0.6 ; d1 = 2 + 0 - 1 = 1 (terminal: 4 ignored) ; d2 = 3 + 0.1*8 - 2 = 1.8
-    close(returns.td_errors(r, v, v_next, term, G), col(0.6, 1.0, 1.8))
+    close(returns.td_errors(rewards=r, values=v, next_values=v_next, terminated=term, gamma=G), col(0.6, 1.0, 1.8))
 
 
 def test_td_errors_two_environments():
@@ -178,7 +188,8 @@ def test_td_errors_two_environments():
     term = table([[0, 1], [1, 0]], torch.bool)
     # env 0: d0 = 1 + 0.3 - 1 = 0.3 ; d1 = 1 - 3 = -2 (terminal)
     # env 1: d0 = 2 - 2 = 0 (terminal) ; d1 = 2 + 0.6 - 4 = -1.4
-    close(returns.td_errors(r, v, v_next, term, G), [[0.3, 0.0], [-2.0, -1.4]])
+    close(returns.td_errors(rewards=r, values=v, next_values=v_next, terminated=term, gamma=G), [[0.3, 0.0], [-2.0,
+                            -1.4]])
 
 
 # -- nstep_returns ---------------------------------------------------------------------------------------
@@ -189,7 +200,8 @@ def test_nstep_returns_truncation_inside_the_window_bootstraps_there():
     # n = 2. Row 0: 1 + 0.1*2, cut at row 1 (truncated) -> + 0.01*20 = 1.4
     # Row 1: 2 + 0.1*20 (truncated: bootstrap) = 4
     # Row 2: 3 + 0.1*4 + 0.01*40 (horizon) = 3.8 ; Row 3: 4 + 0.1*40 = 8
-    close(returns.nstep_returns(r, term, trunc, v_next, G, n=2), col(1.4, 4.0, 3.8, 8.0))
+    close(returns.nstep_returns(rewards=r, terminated=term, truncated=trunc, next_values=v_next, gamma=G, n=2),
+                                col(1.4, 4.0, 3.8, 8.0))
 
 
 def test_nstep_returns_termination_inside_the_window_never_bootstraps():
@@ -198,7 +210,8 @@ def test_nstep_returns_termination_inside_the_window_never_bootstraps():
     v_next = col(10, 20, 30, 40)
     # n = 2. Row 0: 1 + 0.1*2 = 1.2 (terminated at row 1: no 0.01*20) ; Row 1: 2
     # Row 2: 3 + 0.1*4 + 0.01*40 = 3.8 ; Row 3: 4 + 0.1*40 = 8
-    close(returns.nstep_returns(r, term, trunc, v_next, G, n=2), col(1.2, 2.0, 3.8, 8.0))
+    close(returns.nstep_returns(rewards=r, terminated=term, truncated=trunc, next_values=v_next, gamma=G, n=2),
+                                col(1.2, 2.0, 3.8, 8.0))
 
 
 def test_nstep_returns_full_window_and_horizon():
@@ -208,7 +221,8 @@ def test_nstep_returns_full_window_and_horizon():
     # n = 3. Row 0: 1 + 0.1*2 + 0.01*3 + 0.001*30 = 1.26 (bootstrap with V(s_3) = v_next[2])
     # Row 1: 2 + 0.1*3 + 0.01*4 + 0.001*40 = 2.38
     # Row 2: 3 + 0.1*4 + 0.01*40 = 3.8 (horizon after 2 steps) ; Row 3: 4 + 0.1*40 = 8
-    close(returns.nstep_returns(r, no, no, v_next, G, n=3), col(1.26, 2.38, 3.8, 8.0))
+    close(returns.nstep_returns(rewards=r, terminated=no, truncated=no, next_values=v_next, gamma=G, n=3), col(1.26,
+                                2.38, 3.8, 8.0))
 
 
 def test_nstep_returns_two_environments_with_different_boundaries():
@@ -221,17 +235,18 @@ def test_nstep_returns_two_environments_with_different_boundaries():
     # env 1: row 0: 2 + 0.1*2 + 0.01*5 (truncated at 1) = 2.25 ; row 1: 2 + 0.1*5 = 2.5 ;
     #        row 2: 2 (terminated)
     expected = [[1.0, 2.25], [1.3, 2.5], [3.0, 2.0]]
-    close(returns.nstep_returns(r, term, trunc, v_next, G, n=2), expected)
+    close(returns.nstep_returns(rewards=r, terminated=term, truncated=trunc, next_values=v_next, gamma=G, n=2),
+                                expected)
 
 
 def test_one_step_return_is_the_td_target():
     r, v_next = col(1, 2, 3, 4), col(5, 6, 7, 8)
     term, trunc = flags(0, 1, 0, 0), flags(0, 0, 1, 0)
     # r + 0.1 * V' unless terminated: 1 + 0.5 = 1.5 ; 2 (terminated) ; 3 + 0.7 = 3.7 (truncated) ; 4.8
-    out = returns.nstep_returns(r, term, trunc, v_next, G, n=1)
+    out = returns.nstep_returns(rewards=r, terminated=term, truncated=trunc, next_values=v_next, gamma=G, n=1)
     close(out, col(1.5, 2.0, 3.7, 4.8))
     values = col(0.25, 0.5, 0.75, 1.0)
-    close(out - values, returns.td_errors(r, values, v_next, term, G))
+    close(out - values, returns.td_errors(rewards=r, values=values, next_values=v_next, terminated=term, gamma=G))
 
 
 def test_nstep_longer_than_the_batch_is_the_bootstrapped_reward_to_go():
@@ -239,15 +254,17 @@ def test_nstep_longer_than_the_batch_is_the_bootstrapped_reward_to_go():
     term = table([[0, 0], [1, 0], [0, 0], [0, 1]], torch.bool)
     trunc = table([[0, 1], [0, 0], [0, 0], [0, 0]], torch.bool)
     v_next = table([[9, 10], [11, 12], [13, 14], [15, 16]])
-    expected = returns.reward_to_go(r, term, trunc, G, v_next)
-    close(returns.nstep_returns(r, term, trunc, v_next, G, n=4), expected)
-    close(returns.nstep_returns(r, term, trunc, v_next, G, n=50), expected)
+    expected = returns.reward_to_go(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next)
+    close(returns.nstep_returns(rewards=r, terminated=term, truncated=trunc, next_values=v_next, gamma=G, n=4),
+                                expected)
+    close(returns.nstep_returns(rewards=r, terminated=term, truncated=trunc, next_values=v_next, gamma=G, n=50),
+                                expected)
 
 
 def test_nstep_rejects_n_below_one():
     r = col(1, 2)
     with pytest.raises(ValueError, match="n=0"):
-        returns.nstep_returns(r, flags(0, 0), flags(0, 0), r, G, n=0)
+        returns.nstep_returns(rewards=r, terminated=flags(0, 0), truncated=flags(0, 0), next_values=r, gamma=G, n=0)
 
 
 # -- gae ----------------------------------------------------------------------------------------------------
@@ -257,7 +274,8 @@ def test_gae_by_hand_with_lambda_one_half():
     term, trunc = flags(0, 0, 0), flags(0, 0, 0)
     # deltas: 1, 1, 1 + 0.1*10 = 2 (horizon bootstrap) ; gamma*lambda = 0.05
     # A2 = 2 ; A1 = 1 + 0.05*2 = 1.1 ; A0 = 1 + 0.05*1.1 = 1.055
-    close(returns.gae(r, v, v_next, term, trunc, G, 0.5), col(1.055, 1.1, 2.0))
+    close(returns.gae(rewards=r, values=v, next_values=v_next, terminated=term, truncated=trunc, gamma=G,
+                      gae_lambda=0.5), col(1.055, 1.1, 2.0))
 
 
 def test_gae_stops_at_termination_and_truncation():
@@ -266,7 +284,8 @@ def test_gae_stops_at_termination_and_truncation():
     term, trunc = flags(1, 0, 0, 0), flags(0, 1, 0, 0)
     # A0 = 1 (terminated: 9 ignored, and A1 does not leak in). A1 = 1 + 0.1*3 = 1.3 (truncated:
     # bootstrap, recursion stops). A3 = 1 ; A2 = 1 + 0.1*1*1 = 1.1 (lambda = 1)
-    close(returns.gae(r, v, v_next, term, trunc, G, 1.0), col(1.0, 1.3, 1.1, 1.0))
+    close(returns.gae(rewards=r, values=v, next_values=v_next, terminated=term, truncated=trunc, gamma=G,
+                      gae_lambda=1.0), col(1.0, 1.3, 1.1, 1.0))
 
 
 def test_gae_two_environments_with_different_boundaries():
@@ -281,7 +300,8 @@ def test_gae_two_environments_with_different_boundaries():
     # env 1: d0 = 2 + 0.1 - 1 = 1.1 ; d1 = 2 + 0.4 - 1 = 1.4 (truncated) ; d2 = 2 + 0.1 - 1 = 1.1
     #        A2 = 1.1 ; A1 = 1.4 (stops) ; A0 = 1.1 + 0.05*1.4 = 1.17
     expected = [[0.5, 1.17], [0.585, 1.4], [0.7, 1.1]]
-    close(returns.gae(r, v, v_next, term, trunc, G, 0.5), expected)
+    close(returns.gae(rewards=r, values=v, next_values=v_next, terminated=term, truncated=trunc, gamma=G,
+                      gae_lambda=0.5), expected)
 
 
 def boundary_example():
@@ -298,21 +318,24 @@ def boundary_example():
 
 def test_gae_lambda_zero_is_the_td_error():
     r, v, v_next, term, trunc = boundary_example()
-    close(returns.gae(r, v, v_next, term, trunc, G, 0.0), returns.td_errors(r, v, v_next, term, G))
+    close(returns.gae(rewards=r, values=v, next_values=v_next, terminated=term, truncated=trunc, gamma=G,
+                      gae_lambda=0.0), returns.td_errors(rewards=r, values=v, next_values=v_next, terminated=term,
+                                                         gamma=G))
 
 
 def test_gae_lambda_one_is_reward_to_go_minus_values():
     r, v, v_next, term, trunc = boundary_example()
-    expected = returns.reward_to_go(r, term, trunc, G, v_next) - v
-    close(returns.gae(r, v, v_next, term, trunc, G, 1.0), expected)
+    expected = returns.reward_to_go(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next) - v
+    close(returns.gae(rewards=r, values=v, next_values=v_next, terminated=term, truncated=trunc, gamma=G,
+                      gae_lambda=1.0), expected)
 
 
 def test_functions_do_not_modify_their_inputs():
     r, v, v_next, term, trunc = boundary_example()
     before = [x.clone() for x in (r, v, v_next, term, trunc)]
-    returns.reward_to_go(r, term, trunc, G, v_next)
-    returns.whole_episode_returns(r, term, trunc, G, v_next, ~term)
-    returns.nstep_returns(r, term, trunc, v_next, G, 3)
-    returns.gae(r, v, v_next, term, trunc, G, 0.9)
+    returns.reward_to_go(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next)
+    returns.whole_episode_returns(rewards=r, terminated=term, truncated=trunc, gamma=G, next_values=v_next, valid=~term)
+    returns.nstep_returns(rewards=r, terminated=term, truncated=trunc, next_values=v_next, gamma=G, n=3)
+    returns.gae(rewards=r, values=v, next_values=v_next, terminated=term, truncated=trunc, gamma=G, gae_lambda=0.9)
     for x, y in zip((r, v, v_next, term, trunc), before):
         assert torch.equal(x, y)

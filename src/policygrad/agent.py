@@ -31,6 +31,7 @@ class Agent:
         """Environment actions for ``obs`` (one observation, or a batch ``(B, *obs_shape)``)."""
         space = self.network.observation_space
         obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+        assert space.shape is not None  # every supported observation space has a shape
         single = obs_t.dim() == len(space.shape)
         if single:
             obs_t = obs_t.unsqueeze(0)

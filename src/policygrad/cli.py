@@ -11,7 +11,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from policygrad.core.errors import TrainingError
 
@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + message; we want one line
+    def error(self, message: str) -> NoReturn:  # argparse prints usage + message; we want one line
         if message.startswith("unrecognized arguments"):
             message += self._suggestions(message)
         raise UsageError(message)
@@ -62,7 +62,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
         if f.name in skip:
             continue
         kind = str(f.type)
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         help_text = f"{f.metadata.get('help', '')} (default: {default})"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if kind.startswith("tuple"):
@@ -95,7 +95,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     add_config_flags(parser, algo_cls.Config)
     args = vars(parser.parse_args(rest))
     overwrite, check_env = args.pop("overwrite"), args.pop("check_env")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
     config = make_config(algo_name, **values)
     result = train(config, overwrite=overwrite, check_env=check_env)
     print(f"run: {result.run_dir}  ({result.global_step} steps in {result.seconds:.1f} s)")
@@ -217,7 +217,7 @@ def cmd_list(argv: Sequence[str]) -> int:
         summary = (algo_cls.__doc__ or "").strip().splitlines()[0]
         print(f"{name}: {summary}")
         for f in user_fields(algo_cls.Config):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
             print(f"  {flag_name(f.name):<24} {str(default):<14} {f.metadata.get('help', '')}")
         print()
     return 0

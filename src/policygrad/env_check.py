@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -92,7 +92,7 @@ class _Checker:
         self.observation(env, result[0], "reset()")
         return result[0]
 
-    def step(self, env: gym.Env, action: Any, where: str) -> tuple[Any, float, bool, bool]:
+    def step(self, env: gym.Env, action: Any, where: str) -> tuple[Any, SupportsFloat, bool, bool]:
         try:
             result = env.step(action)
         except Exception as exc:

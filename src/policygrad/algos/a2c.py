@@ -14,7 +14,7 @@ gradients. Defaults follow Stable-Baselines3 / CleanRL's A2C (5 steps, RMSprop, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -45,7 +45,7 @@ class A2CConfig(FixedHorizonConfig):
 class A2C(Algorithm):
     """Synchronous advantage actor-critic: one gradient step per ``num_envs`` x ``num_steps`` rollout."""
 
-    Config = A2CConfig
+    Config: ClassVar[type[FixedHorizonConfig]] = A2CConfig  # OneStepActorCritic swaps in its own
 
     @staticmethod
     def needs_value(cfg: FixedHorizonConfig) -> bool:

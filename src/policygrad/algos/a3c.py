@@ -142,7 +142,7 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
             with counter.get_lock():
                 counter.value += batch.rewards.numel()
                 step_now = counter.value
-            terms = {}
+            terms: dict[str, float] = {}
             if has_transitions(batch):
                 loss, terms = worker_loss(cfg, local, batch)
                 local.zero_grad(set_to_none=True)
@@ -186,7 +186,8 @@ class RunAggregator:
     def __init__(self, logger: MetricsSink, log_every: int, start_step: int = 0) -> None:
         self.logger, self.log_every = logger, log_every
         self.sums: dict[str, float] = {}
-        self.count, self.steps, self.returns = 0, start_step, []
+        self.count, self.steps = 0, start_step
+        self.returns: list[float] = []
         self.next_row = start_step + log_every
         self.last_time, self.last_step = time.perf_counter(), start_step
 

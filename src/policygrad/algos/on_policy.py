@@ -135,6 +135,7 @@ class FlatBatch:
     def from_batch(cls, batch: Batch, advantages: torch.Tensor, targets: torch.Tensor) -> FlatBatch:
         """The rows of ``batch`` that are real transitions (one gather per field; views when every
         row is one, as in most short rollouts)."""
+        assert batch.log_probs is not None and batch.values is not None  # a fixed-horizon collection sets both
         fields = (batch.obs, batch.actions, batch.log_probs, batch.values, advantages, targets)
         valid = batch.flat(batch.valid)
         if bool(valid.all()):

@@ -65,6 +65,7 @@ class Reinforce(Algorithm):
         cfg = self.cfg
         batch, episodes, steps = collect_episodes(self.envs, self.agent, cfg.episodes_per_update, seed=self.next_seed,
                                                   training=True)
+        assert batch is not None  # collect_episodes stores the batch by default
         self.next_seed = None
         T, N = batch.rewards.shape
         weights = batch.valid.float().reshape(-1)

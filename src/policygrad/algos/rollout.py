@@ -92,6 +92,7 @@ def collect_episodes(
     columns: dict[str, list] = {k: [] for k in keys}
     finished: list[Episode] = []
     steps = 0
+    reward: np.ndarray | torch.Tensor  # the env's rewards, as a tensor once scaled
     while (done_count < quota).any():
         if steps >= max_steps * envs.num_envs:
             raise RuntimeError(f"episodes did not end within {max_steps} steps: does the env have a time limit?")
@@ -141,6 +142,7 @@ class FixedHorizonCollector:
         self.envs, self.agent, self.num_steps = envs, agent, num_steps
         space = envs.single_observation_space
         T, N, device = num_steps, envs.num_envs, envs.device
+        assert space.shape is not None  # every supported observation space has a shape
         self.obs_buf = torch.zeros((T, N, *space.shape), device=device)
         act_space = envs.single_action_space
         self.act_buf = torch.zeros((T, N, *action_shape(act_space)), dtype=action_dtype(act_space), device=device)
@@ -187,6 +189,7 @@ class FixedHorizonCollector:
             agent.observe(obs)
             dist, value = forward(obs)
             actions, log_probs = dist.sample_with_log_prob()
+            assert value is not None  # the algorithms that collect a fixed horizon all have a critic
             act_np[t], logp_np[t], value_np[t] = actions.numpy(), log_probs.numpy(), value.numpy()
             return agent.to_env(actions)
         return act_torch
@@ -196,7 +199,7 @@ class FixedHorizonCollector:
         agent, envs = self.agent, self.envs
         on_host = self._views is not None
         self.obs_buf[0] = self.next_obs
-        if on_host:
+        if self._views is not None:  # on_host
             obs_np, act_np, logp_np, value_np, rew_np, term_np, trunc_np, valid_np = self._views
             act = self._host_acting(obs_np, act_np, logp_np, value_np)
         else:
@@ -220,6 +223,7 @@ class FixedHorizonCollector:
                 agent.observe(obs)
                 dist, value = forward(obs)
                 actions, log_probs = dist.sample_with_log_prob()
+                assert value is not None  # the algorithms that collect a fixed horizon all have a critic
                 self.act_buf[t], self.logp_buf[t], self.value_buf[t] = actions, log_probs, value
                 step = envs.step(agent.to_env(actions))
                 if t < last:

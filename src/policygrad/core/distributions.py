@@ -114,8 +114,8 @@ class CategoricalHead(nn.Module):
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
         """Policy actions ``(B,)`` as the environment wants them (Discrete spaces may start at non-zero;
         with start 0 this is a NumPy view of ``actions``)."""
-        actions = actions.cpu().numpy()
-        return actions + self.start if self.start else actions
+        indices = actions.cpu().numpy()
+        return indices + self.start if self.start else indices
 
     @property
     def last_layer(self) -> nn.Linear:
@@ -293,6 +293,10 @@ class BoxHead(nn.Module):
     never in the stored action: clipping the stored one would bias the log-probabilities.
     """
 
+    low: torch.Tensor  # buffers, registered in __init__
+    high: torch.Tensor
+    log_std: nn.Parameter | None
+
     def __init__(self, in_features: int, space: gym.spaces.Box, kind: str) -> None:
         super().__init__()
         self.kind = kind
@@ -322,6 +326,7 @@ class BoxHead(nn.Module):
     def distribution(self, out: torch.Tensor) -> ActionDistribution:
         """The distribution for this head's last-layer output ``out``."""
         if self.kind == "gaussian":
+            assert self.log_std is not None  # set in __init__ for kind "gaussian"
             return GaussianDistribution(out, self.log_std.expand_as(out))
         first, second = out.chunk(2, dim=-1)
         if self.kind == "gaussian_state_std":
@@ -339,6 +344,9 @@ class BoxHead(nn.Module):
     def last_layer(self) -> nn.Linear:
         return self.out
 
+
+# What make_head returns: every head has distribution(out), to_env(actions) and last_layer
+ActionHead = CategoricalHead | MultiCategoricalHead | BernoulliHead | BoxHead
 
 BOX_KINDS = ("gaussian", "gaussian_state_std", "tanh", "beta")
 DISTRIBUTIONS = ("auto", "categorical", *BOX_KINDS)
@@ -368,7 +376,7 @@ def check_action_space(space: gym.Space, kind: str = "auto") -> None:
                      "MultiBinary or Box")
 
 
-def make_head(space: gym.Space, in_features: int, kind: str = "auto") -> nn.Module:
+def make_head(space: gym.Space, in_features: int, kind: str = "auto") -> ActionHead:
     """The distribution head for ``space``. ``kind`` picks among heads that fit the space
     (``auto``: categorical for discrete spaces, state-independent Gaussian for Box)."""
     check_action_space(space, kind)
@@ -378,6 +386,7 @@ def make_head(space: gym.Space, in_features: int, kind: str = "auto") -> nn.Modu
         return MultiCategoricalHead(in_features, space)
     if isinstance(space, gym.spaces.MultiBinary):
         return BernoulliHead(in_features, space)
+    assert isinstance(space, gym.spaces.Box)  # check_action_space accepts nothing else
     return BoxHead(in_features, space, "gaussian" if kind == "auto" else kind)
 
 
@@ -385,6 +394,7 @@ def action_shape(space: gym.Space) -> tuple[int, ...]:
     """The shape of one stored action: ``()`` for Discrete, ``(D,)`` otherwise."""
     if isinstance(space, gym.spaces.Discrete):
         return ()
+    assert space.shape is not None  # MultiDiscrete, MultiBinary and Box always have one
     return (int(np.prod(space.shape)),)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from policygrad.core.distributions import ActionDistribution, make_head
+from policygrad.core.distributions import ActionDistribution, BoxHead, make_head
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
 
 ACTIVATION_LAYERS = {
@@ -122,7 +122,8 @@ class ActorCritic(nn.Module):
         self.action_space = action_space
         if normalize_obs and not isinstance(observation_space, gym.spaces.Box):
             raise ValueError(f"normalize_obs=True needs Box observations, not {observation_space}")
-        self.obs_normalizer = ObservationNormalizer(observation_space.shape) if normalize_obs else None
+        self.obs_normalizer = (ObservationNormalizer(observation_space.shape)
+                               if normalize_obs and isinstance(observation_space, gym.spaces.Box) else None)
         self.reward_scaler = reward_scaler
         n_in = obs_size(observation_space)
         n_feat = hidden_sizes[-1]
@@ -138,7 +139,7 @@ class ActorCritic(nn.Module):
         init_mlp(self.policy_body, init)
         init_layer(self.policy_head.last_layer, init, POLICY_GAIN)
         if log_std_init != 0.0:
-            if not hasattr(self.policy_head, "init_log_std"):
+            if not isinstance(self.policy_head, BoxHead):  # the only head with init_log_std
                 raise ValueError(f"log_std_init={log_std_init} needs a Gaussian or tanh head; "
                                  f"{action_space} has no std to set")
             self.policy_head.init_log_std(log_std_init)
@@ -196,6 +197,7 @@ class ActorCritic(nn.Module):
     def update_value_stats(self, targets: torch.Tensor) -> None:
         """Before a batch's value updates: PopArt merges its targets (and keeps V(s) unchanged)."""
         if self.popart is not None:
+            assert self.value_head is not None  # PopArt is made only with a value head
             self.popart.update(targets, self.value_head)
 
     def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:

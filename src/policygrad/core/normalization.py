@@ -20,6 +20,10 @@ class RunningMeanStd(nn.Module):
     runs do not drift: the result equals NumPy's ``mean`` and ``var`` over the whole stream.
     """
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, shape: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))

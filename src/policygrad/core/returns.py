@@ -69,12 +69,12 @@ def _backward_recursion(base: torch.Tensor, coef: torch.Tensor, last: torch.Tens
         for t in range(b.shape[0] - 1, -1, -1):
             running = out[t] = b[t] + c[t] * running
         return torch.from_numpy(out)
-    out = torch.empty_like(base)
-    running = last
+    outputs = torch.empty_like(base)
+    value = last
     for t in reversed(range(base.shape[0])):
-        running = base[t] + coef[t] * running
-        out[t] = running
-    return out
+        value = base[t] + coef[t] * value
+        outputs[t] = value
+    return outputs
 
 
 def whole_episode_returns(

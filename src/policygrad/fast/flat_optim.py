@@ -21,10 +21,15 @@ joins them, so checkpoints read the same as a plain optimizer's, in both directi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # FlatOptimizer is a mixin over a torch.optim class: type it as one
+    _OptimizerBase = torch.optim.Optimizer
+else:
+    _OptimizerBase = object
 
 
 class FlatParameters:
@@ -70,7 +75,7 @@ class FlatParameters:
         return [part.view_as(p) for part, p in zip(flat.split(self.sizes), self.params)]
 
 
-class FlatOptimizer:
+class FlatOptimizer(_OptimizerBase):
     """Mixin over a ``torch.optim`` class: the optimizer steps one flat parameter (see the module)."""
 
     def __init__(self, params, **options: Any) -> None:
@@ -81,7 +86,9 @@ class FlatOptimizer:
     def flat_grad(self) -> torch.Tensor:
         """The gradients of every parameter, gathered (see :meth:`FlatParameters.gather_gradients`)."""
         self.flat.gather_gradients()
-        return self.flat.param.grad
+        grad = self.flat.param.grad
+        assert grad is not None  # allocated by FlatParameters, only ever zeroed in place
+        return grad
 
     def step(self, closure=None):
         self.flat.gather_gradients()
@@ -89,7 +96,9 @@ class FlatOptimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         # The parameters' gradients are views of this buffer: they are zeroed, never dropped.
-        self.flat.param.grad.zero_()
+        grad = self.flat.param.grad
+        assert grad is not None  # allocated by FlatParameters, only ever zeroed in place
+        grad.zero_()
         self.flat.gather_gradients(keep=False)
 
     def state_dict(self) -> dict[str, Any]:

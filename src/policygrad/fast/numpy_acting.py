@@ -131,7 +131,7 @@ class NumpyActor:
 
     def features(self, obs: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The policy's last hidden layer ``(rows, width)``; V(s) written into ``values``."""
-        x = obs.reshape(obs.shape[0], -1)
+        x: np.ndarray = obs.reshape(obs.shape[0], -1)
         for weight, bias, activation_, hidden, hidden_tensor in self.layers:
             np.matmul(x, weight, out=hidden)
             hidden += bias
@@ -155,6 +155,7 @@ class NumpyCategoricalActor(NumpyActor):
     def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator) -> None:
         super().__init__(agent, rows, generator)
         n = self.n_outputs
+        assert isinstance(agent.policy_head, CategoricalHead)  # numpy_actor_class picks this actor only for it
         self.start = agent.policy_head.start  # a Discrete space may start at non-zero
         # The sampling arrays are action-major, (n, rows): a reduction over the actions is then a
         # few vectorised operations on whole rows rather than a loop over every batch row
@@ -205,6 +206,7 @@ class NumpyGaussianActor(NumpyActor):
     def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator) -> None:
         super().__init__(agent, rows, generator)
         head, dim = agent.policy_head, self.n_outputs
+        assert isinstance(head, BoxHead)  # numpy_actor_class picks this actor only for the gaussian head
         self._read_std()
         self.low, self.high = head.low.numpy(), head.high.numpy()
         self.noise = np.empty((rows, dim), np.float32)
@@ -214,7 +216,9 @@ class NumpyGaussianActor(NumpyActor):
     def _read_std(self) -> None:
         # The std is a parameter, constant over a snapshot: its log and the Gaussian's normaliser
         # are computed once per snapshot (torch's Normal computes them per call)
-        std = self.agent.policy_head.log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        head = self.agent.policy_head
+        assert isinstance(head, BoxHead) and head.log_std is not None  # the gaussian head's free parameter
+        std = head.log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
         self.std = std.numpy()
         self.log_norm = np.float32(-(std.log().sum().item() + self.n_outputs * 0.5 * math.log(2 * math.pi)))
 

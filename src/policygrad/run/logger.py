@@ -112,7 +112,9 @@ class RunLogger:
             for key, value in metrics.items():
                 if isinstance(value, (int, float)) and math.isfinite(value):
                     self.tb.add_scalar(key, value, global_step)
-        self.bar.update(min(steps_done, max(self.bar.total - self.bar.n, 0)))  # the last batch may overshoot
+        total = self.bar.total
+        assert total is not None  # the bar was made with total=total_steps
+        self.bar.update(min(steps_done, max(total - self.bar.n, 0)))  # the last batch may overshoot
         self.bar.set_postfix(ret=f"{self.mean_recent_return():.1f}", sps=f"{metrics.get('perf/sps', 0):.0f}",
                              refresh=False)
 

@@ -141,9 +141,9 @@ def decode(data: Any) -> Any:
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"malformed RandomState in a snapshot ({exc})") from None
         return generator
-    generator = random.Random()  # "__py_random__"
-    generator.setstate(python_random_state(decode(data[tag])))
-    return generator
+    py_generator = random.Random()  # "__py_random__"
+    py_generator.setstate(python_random_state(decode(data[tag])))
+    return py_generator
 
 
 def _hashable(key: Any) -> Any:
@@ -350,7 +350,7 @@ def vec_env_state(envs: VecEnv) -> dict[str, Any]:
             "step_count": step_count, "env": None if unsupported else tree, "unsupported": unsupported}
 
 
-def restore_vec_env_state(envs: VecEnv, state: dict[str, Any]) -> bool:
+def restore_vec_env_state(envs: VecEnv, state: Any) -> bool:  # a dict from vec_env_state, read back: checked here
     """Restore :func:`vec_env_state`'s data into ``envs``; returns False when the environments' own
     state was not saved (the caller then starts new episodes). ValueError if the state does not fit."""
     try:
@@ -365,5 +365,6 @@ def restore_vec_env_state(envs: VecEnv, state: dict[str, Any]) -> bool:
         raise ValueError(f"the saved environment step count {step_count!r} is not an integer >= 0")
     if state.get("env") is not None:
         restore_env(envs.env, state["env"])
-    envs.restore_bookkeeping(*arrays, step_count)
+    returns, lengths, needs_reset = arrays
+    envs.restore_bookkeeping(returns, lengths, needs_reset, step_count)
     return state.get("env") is not None

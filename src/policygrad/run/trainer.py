@@ -180,7 +180,7 @@ class Checkpoints:
         self.every = config.checkpoint_every
         self.next = self._after(start_step)
 
-    def _after(self, step: int) -> int:
+    def _after(self, step: int) -> float:  # math.inf when periodic checkpoints are off
         return (step // self.every + 1) * self.every if self.every else math.inf
 
     def due(self, global_step: int) -> bool:
