@@ -1,9 +1,11 @@
 """Frozen, validated configuration for every algorithm.
 
-A config is a frozen dataclass. Every field carries a one-line help text in its metadata (it becomes
-``--help`` on the command line and the table of ``policygrad list``). Bad values raise ``ValueError``
-naming the field, the value and what is allowed, at construction, never deep inside training.
-Derived values are properties, not fields filled in later.
+A config is a frozen dataclass and plain data. Every field carries a one-line help text in its
+metadata (it becomes ``--help`` on the command line and the table of ``policygrad list``). Bad values
+raise ``ValueError`` naming the field, the value and what is allowed, at construction, never deep
+inside training. Building a config checks values and nothing else: whether its environment exists
+and fits, and whether its device exists, are checked by ``make_config`` and ``train()``
+(:mod:`policygrad.run.configure`). Derived values are properties, not fields filled in later.
 """
 
 from __future__ import annotations
