@@ -29,7 +29,7 @@ def test_train_eval_plot_list(tmp_path, capsys, monkeypatch):
     assert "torch" in record["versions"]
 
     assert main(["eval", str(run), "--episodes", "4", "--stochastic", "--seed", "5"]) == 0
-    evaluation = json.loads((run / "eval.json").read_text())
+    evaluation = json.loads((run / "evals" / "eval_stochastic_4ep_seed5.json").read_text())
     assert len(evaluation["returns"]) == 4 and evaluation["deterministic"] is False
 
     out_png = tmp_path / "curves.png"

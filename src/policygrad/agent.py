@@ -6,19 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from policygrad.algos import algorithm
 from policygrad.core.config import Config
 from policygrad.core.envs import env_spaces
-from policygrad.core.networks import ActorCritic, build_agent
-from policygrad.run.checkpoint import CHECKPOINT_DIR, MANIFEST_FILE, load_model_state, read_manifest
+from policygrad.core.networks import PolicyNetwork
+from policygrad.core.user_network import build_network
+from policygrad.run.checkpoint import MANIFEST_FILE, checkpoint_to_load, load_model_state, read_manifest
 from policygrad.run.records import config_from_record
 
 
 class Agent:
     """A network plus the config that made it. ``act`` takes one observation or a batch."""
 
-    def __init__(self, network: ActorCritic, config: Config, device: torch.device | str = "cpu") -> None:
+    def __init__(self, network: PolicyNetwork, config: Config, device: torch.device | str = "cpu") -> None:
         self.network = network.to(device)
         self.config = config
         self.device = torch.device(device)
@@ -39,19 +41,27 @@ class Agent:
         return actions[0] if single else actions
 
 
-def load(run_dir: str | Path, device: str = "cpu", trust_env: bool = False) -> Agent:
+def load(run_dir: str | Path, device: str = "cpu", trust_env: bool = False, network: nn.Module | None = None) -> Agent:
     """The agent saved in ``run_dir`` (or a checkpoint folder itself). Reads JSON and safetensors only,
     checks every file against the manifest's checksums and every config value's type, and never runs
     code from the files: an ``env_id`` naming a Python module (``module:Class``) is refused unless
-    ``trust_env`` (or the module is already imported and names an environment class)."""
-    run_dir = Path(run_dir)
-    folder = run_dir / CHECKPOINT_DIR if (run_dir / CHECKPOINT_DIR).is_dir() else run_dir
+    ``trust_env`` (or the module is already imported and names an environment class). A run directory
+    without a final ``checkpoint/`` (a killed run) is a ValueError naming its newest periodic
+    checkpoint, which you may load by passing that folder.
+
+    A run with your own network (the config's ``network``, ``module:Class``) is rebuilt as
+    ``Class(observation_space, action_space)``, which imports that module: refused likewise unless
+    ``trust_env`` or the module is already imported; or pass ``network``, a module of yours to load the
+    weights into (nothing named by the files is imported then)."""
+    folder = checkpoint_to_load(run_dir)
     manifest = read_manifest(folder)
     values = dict(manifest["config"])
     values["device"] = device
-    config = config_from_record(values, trust_env, source=str(folder / MANIFEST_FILE))
+    config = config_from_record(values, trust_env, source=str(folder / MANIFEST_FILE),
+                                trust_network=trust_env or network is not None)
     obs_space, act_space = env_spaces(config.env_id)
-    network = build_agent(config, obs_space, act_space, with_value=algorithm(config.algo).needs_value(config))
-    load_model_state(folder, network, device)
-    network.eval()
-    return Agent(network, config, device)
+    net = build_network(config, obs_space, act_space, with_value=algorithm(config.algo).needs_value(config),
+                        module=network)
+    load_model_state(folder, net, device)
+    net.eval()
+    return Agent(net, config, device)

@@ -24,6 +24,13 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    """An argparse parser that reports in one line and never matches a flag by its prefix
+    (``--learning-rat`` is an unknown flag with a suggestion, not ``--learning-rate``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:  # argparse prints usage + message; we want one line
         if message.startswith("unrecognized arguments"):
             message += self._suggestions(message)
@@ -36,7 +43,7 @@ class Parser(argparse.ArgumentParser):
         hints = []
         for word in message.split(":", 1)[1].split():
             if word.startswith("--"):
-                hints += difflib.get_close_matches(word, known, n=2, cutoff=0.6)
+                hints += difflib.get_close_matches(word.split("=", 1)[0], known, n=2, cutoff=0.6)
         return f" (did you mean {', '.join(hints)}?)" if hints else " (policygrad list shows every field)"
 
 
@@ -49,8 +56,44 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+COUNT_SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9}
+
+
+def parse_count(text: str) -> int:
+    """An integer as people type step counts: ``20000``, ``20_000``, ``2e4``, ``20k``, ``1M``, ``1.5M``
+    (k, M, G: thousand, million, billion). A value that is not a whole number is refused."""
+    import decimal
+
+    cleaned = text.strip()
+    scale = COUNT_SUFFIXES.get(cleaned[-1:].lower(), 1)
+    number = cleaned[:-1] if scale != 1 else cleaned
+    try:
+        value = decimal.Decimal(number) * scale
+    except decimal.DecimalException:  # not a number, or one too large for the decimal context
+        value = None
+    if value is None or not number or not value.is_finite() or abs(value) >= 10**18:
+        raise argparse.ArgumentTypeError(f"expected a whole number such as 20000, 20_000, 2e4, 20k or 1.5M, "
+                                         f"got {text!r}")
+    if value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r} (= {value.normalize():f})")
+    return int(value)
+
+
 def flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
+
+
+def shown_default(config_cls: type, f: dataclasses.Field) -> tuple[str, str]:
+    """A field's default as ``train`` (and ``make_config``) apply it, and a note explaining it if needed:
+    ``preset`` is ``auto`` there; the config classes' own ``none`` is for configs built directly."""
+    if f.name == "preset":
+        from policygrad.run.presets import available
+
+        envs = available(getattr(config_cls, "algo", ""))
+        where = ", ".join(envs) or "none yet"
+        return "auto", f"auto: the env's tuned values if it has some (here: {where}); config.json records which"
+    default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+    return str(default), ""
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
@@ -62,16 +105,16 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
         if f.name in skip:
             continue
         kind = str(f.type)
-        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        default, note = shown_default(config_cls, f)
+        help_text = f"{f.metadata.get('help', '')} (default: {note or default})"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if kind.startswith("tuple"):
             parser.add_argument(flag_name(f.name), nargs="+", type=int, metavar="N", **kwargs)
         elif kind == "bool":
             parser.add_argument(flag_name(f.name), type=parse_bool, metavar="BOOL", **kwargs)
         elif kind in ("int", "float"):
-            parser.add_argument(flag_name(f.name), type=int if kind == "int" else float, metavar=kind.upper(),
-                                **kwargs)
+            parser.add_argument(flag_name(f.name), type=parse_count if kind == "int" else float,
+                                metavar=kind.upper(), **kwargs)
         else:
             parser.add_argument(flag_name(f.name), type=str, metavar="TEXT", **kwargs)
 
@@ -120,7 +163,8 @@ def cmd_resume(argv: Sequence[str]) -> int:
     parser.add_argument("--checkpoint", metavar="NAME", default=None,
                         help="resume from RUN_DIR/checkpoints/NAME (e.g. step_000200000) instead of the latest; "
                              "newer checkpoints are deleted")
-    parser.add_argument("--total-steps", type=int, default=None, help="train to this many steps instead")
+    parser.add_argument("--total-steps", type=parse_count, default=None,
+                        help="train to this many steps instead (e.g. 200000, 2e5, 200k)")
     parser.add_argument("--progress", type=parse_bool, default=None, metavar="BOOL", help="show a progress bar")
     parser.add_argument("--trust-env", action="store_true",
                         help="allow a checkpoint whose env_id names a Python module (module:Class) to import it")
@@ -149,7 +193,7 @@ def cmd_check_env(argv: Sequence[str]) -> int:
     parser = Parser(prog="policygrad check-env", description="Check an environment for what would make training "
                     "silently wrong: API, spaces, non-finite values, unbounded actions, seeding.")
     parser.add_argument("env_id", help="Gymnasium id, or module:Class / module:make_fn")
-    parser.add_argument("--steps", type=int, default=300, help="random steps to play (default: 300)")
+    parser.add_argument("--steps", type=parse_count, default=300, help="random steps to play (default: 300)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the check (default: 0)")
     args = parser.parse_args(argv)
     if args.steps <= 0:
@@ -164,13 +208,32 @@ def cmd_check_env(argv: Sequence[str]) -> int:
     return EXIT_FAILED if errors else 0
 
 
+def eval_output(folder: Path, deterministic: bool, episodes: int, seed: int) -> Path:
+    """Where ``policygrad eval`` writes by default: the run's ``evals/``, under a name that holds the
+    settings (``eval_stochastic_10ep_seed7.json``, plus ``_step_N`` for a periodic checkpoint), so that
+    no evaluation replaces another, nor the ``eval.json`` that training wrote."""
+    from policygrad.run.checkpoint import CHECKPOINT_DIR, CHECKPOINTS_DIR
+
+    if folder.name == CHECKPOINT_DIR:
+        root, suffix = folder.parent, ""
+    elif folder.parent.name == CHECKPOINTS_DIR:
+        root, suffix = folder.parent.parent, f"_{folder.name}"
+    else:  # a checkpoint folder outside a run directory: beside it
+        root, suffix = folder.parent, f"_{folder.name}"
+    kind = "deterministic" if deterministic else "stochastic"
+    return root / "evals" / f"eval_{kind}_{episodes}ep_seed{seed}{suffix}.json"
+
+
 def cmd_eval(argv: Sequence[str]) -> int:
     from policygrad.agent import load
     from policygrad.evaluation import evaluate
-    from policygrad.run.checkpoint import write_json
+    from policygrad.run.checkpoint import checkpoint_to_load, read_manifest, write_json
 
-    parser = Parser(prog="policygrad eval", description="Evaluate a trained run.")
-    parser.add_argument("run_dir", type=Path)
+    parser = Parser(prog="policygrad eval", description="Evaluate a trained run (its final checkpoint/, or a "
+                    "checkpoint folder such as RUN_DIR/checkpoints/step_N) and write the result to "
+                    "RUN_DIR/evals/eval_<deterministic|stochastic>_<N>ep_seed<S>.json (or --out); the "
+                    "eval.json training wrote is left as it is.")
+    parser.add_argument("run_dir", type=Path, help="a run directory, or one of its checkpoint folders")
     parser.add_argument("--episodes", type=int, default=20, help="episodes to play (default: 20)")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
     parser.add_argument("--seed", type=int, default=10_000, help="evaluation seed (default: 10000)")
@@ -180,11 +243,24 @@ def cmd_eval(argv: Sequence[str]) -> int:
     parser.add_argument("--video-episodes", type=int, default=3, help="episodes to record (default: 3)")
     parser.add_argument("--trust-env", action="store_true",
                         help="allow a checkpoint whose env_id names a Python module (module:Class) to import it")
+    parser.add_argument("--out", type=Path, default=None, metavar="FILE.json",
+                        help="write the result here (default: RUN_DIR/evals/eval_<deterministic|stochastic>_"
+                             "<N>ep_seed<S>.json)")
     args = parser.parse_args(argv)
-    agent = load(args.run_dir, device=args.device, trust_env=args.trust_env)
+    folder = checkpoint_to_load(args.run_dir)  # a killed run: says which periodic checkpoint to pass
+    agent = load(folder, device=args.device, trust_env=args.trust_env)
     result = evaluate(agent, episodes=args.episodes, deterministic=not args.stochastic, seed=args.seed)
-    write_json(args.run_dir / "eval.json", result.to_dict())
+    out = args.out or eval_output(folder, result.deterministic, args.episodes, args.seed)
+    global_step = read_manifest(folder)["counters"].get("global_step")
     print(result)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, {**result.to_dict(), "episodes": args.episodes, "checkpoint": str(folder),
+                         "global_step": global_step, "device": args.device})
+    except OSError as exc:
+        raise ValueError(f"cannot write {out} ({exc.strerror or exc}): pass --out FILE.json somewhere "
+                         "writable") from None
+    print(f"wrote {out}")
     if args.video is not None:
         from policygrad.video import record_video
 
@@ -217,8 +293,9 @@ def cmd_list(argv: Sequence[str]) -> int:
         summary = (algo_cls.__doc__ or "").strip().splitlines()[0]
         print(f"{name}: {summary}")
         for f in user_fields(algo_cls.Config):
-            default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-            print(f"  {flag_name(f.name):<24} {str(default):<14} {f.metadata.get('help', '')}")
+            default, note = shown_default(algo_cls.Config, f)
+            print(f"  {flag_name(f.name):<24} {default:<14} {f.metadata.get('help', '')}"
+                  + (f" [{note}]" if note else ""))
         print()
     return 0
 
@@ -230,7 +307,7 @@ USAGE = """usage: policygrad COMMAND ...
 
   train ALGO --env ENV_ID [--total-steps N] [--seed S] [--device D] [--run-dir DIR] [--FIELD VALUE ...]
   resume RUN_DIR [--checkpoint step_N] [--total-steps N]   continue a stopped run from its latest checkpoint
-  eval RUN_DIR [--episodes N] [--stochastic] [--seed S]
+  eval RUN_DIR [--episodes N] [--stochastic] [--seed S] [--out FILE.json]   writes RUN_DIR/evals/eval_*.json
   check-env ENV_ID [--steps N]   check an environment for what would make training silently wrong
   plot RUN_DIR [RUN_DIR ...] [--out FILE.png]
   list                      the algorithms and every config field with its default and help

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from policygrad.agent import Agent
 from policygrad.algos.rollout import collect_episodes
 from policygrad.core.envs import make_vec_env
+from policygrad.core.runtime import seeded_sampling
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ def evaluate(
 
     ``deterministic`` acts with the distribution's mode (argmax for discrete actions); the default
     seed differs from training seeds so that evaluation starts from states training did not reset to.
+    ``seed`` seeds the environments' resets and, when ``deterministic=False``, the action sampling
+    too (its own generators: the caller's random state is left as it was), so the same seed gives
+    the same returns.
     """
     if not isinstance(episodes, int) or episodes <= 0:
         raise ValueError(f"episodes={episodes!r} is invalid: expected an integer > 0")
@@ -48,7 +53,9 @@ def evaluate(
     was_training = agent.network.training
     agent.network.eval()
     try:
-        _, finished, _ = collect_episodes(envs, agent.network, episodes, deterministic, seed=seed, store=False)
+        sampling = contextlib.nullcontext() if deterministic else seeded_sampling(seed, agent.device)
+        with sampling:
+            _, finished, _ = collect_episodes(envs, agent.network, episodes, deterministic, seed=seed, store=False)
     finally:
         envs.close()
         agent.network.train(was_training)

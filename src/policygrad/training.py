@@ -7,8 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch import nn
+
 from policygrad.agent import Agent
 from policygrad.core.config import Config
+from policygrad.core.networks import PolicyNetwork
+from policygrad.core.user_network import class_spec, network_class
 from policygrad.env_check import preflight
 from policygrad.evaluation import EvalResult, evaluate
 from policygrad.plots import plot_runs
@@ -28,7 +32,8 @@ class TrainResult:
 
 
 def train(config: Config | None = None, run_dir: str | Path | None = None, overwrite: bool = False,
-          resume_from: str | Path | None = None, check_env: bool = True, trust_env: bool = False) -> TrainResult:
+          resume_from: str | Path | None = None, check_env: bool = True, trust_env: bool = False,
+          network: nn.Module | None = None) -> TrainResult:
     """Train ``config``'s algorithm, write its run directory and evaluate it deterministically.
 
     ``resume_from`` (a run directory, or one of its checkpoint folders) continues a stopped run in its
@@ -36,7 +41,11 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     checkpoint's only in how long the run goes and what it records (:data:`policygrad.run.resume.RESUME_MAY_CHANGE`).
     ``check_env`` first plays a few steps of the environment to catch API and value errors
     (:mod:`policygrad.env_check`). ``trust_env`` allows a checkpoint to name a ``module:attr``
-    environment (which imports and runs that module).
+    environment or ``network`` (which imports and runs that module).
+
+    ``network``: your own ``torch.nn.Module`` as the policy (and value) network, its contract in
+    :mod:`policygrad.core.user_network`; the run's config records its class in ``network``
+    (``module:Class``), and its weights go into the checkpoints like the built-in network's.
     """
     point: ResumePoint | None = None
     if resume_from is not None:
@@ -48,11 +57,28 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     elif not isinstance(config, Config):
         raise ValueError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not {type(config).__name__}")
     check_runnable(config)
+    config = with_network(config, network)
     if check_env:
         preflight(config.env_id)
-    outcome = run_training(config, run_dir, overwrite, point)
+    outcome = run_training(config, run_dir, overwrite, point, module=network)
     agent = Agent(outcome.network, config, outcome.device)
     evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True)
     write_json(outcome.run_dir / "eval.json", evaluation.to_dict())
     plot_runs([outcome.run_dir], outcome.run_dir / "learning_curve.png")
     return TrainResult(outcome.run_dir, agent, evaluation, outcome.global_step, outcome.seconds)
+
+
+def with_network(config: Config, network: nn.Module | None) -> Config:
+    """``config`` with ``network`` naming the class of the module given (checked against a class it
+    names already); without a module, the class the config names is imported now, before a run starts."""
+    if network is None:
+        if config.network:
+            network_class(config.network)
+        return config
+    if not isinstance(network, nn.Module) or isinstance(network, PolicyNetwork):
+        raise ValueError(f"network: expected your own torch.nn.Module, not {type(network).__name__}")
+    spec = class_spec(type(network))
+    if config.network and config.network != spec:
+        raise ValueError(f"network={config.network!r} names another class than the module given ({spec}): "
+                         "leave the config's network empty or give an instance of that class")
+    return config if config.network else config.replace(network=spec)

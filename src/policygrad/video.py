@@ -10,6 +10,7 @@ import torch
 
 from policygrad.agent import Agent
 from policygrad.core.envs import make_env_fn
+from policygrad.core.runtime import seeded_sampling
 
 
 def record_video(agent: Agent, out_dir: str | Path, episodes: int = 3, deterministic: bool = True,
@@ -29,14 +30,15 @@ def record_video(agent: Agent, out_dir: str | Path, episodes: int = 3, determini
     env = gym.wrappers.RecordVideo(env, str(out_dir), episode_trigger=lambda _: True, name_prefix="eval",
                                    disable_logger=True)
     try:
-        for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
-            done = False
-            while not done:
-                with torch.no_grad():
-                    action = agent.act(obs, deterministic=deterministic)
-                obs, _, terminated, truncated, _ = env.step(action)
-                done = terminated or truncated
+        with seeded_sampling(seed, agent.device):  # sampled actions too: same seed, same videos
+            for episode in range(episodes):
+                obs, _ = env.reset(seed=seed + episode)
+                done = False
+                while not done:
+                    with torch.no_grad():
+                        action = agent.act(obs, deterministic=deterministic)
+                    obs, _, terminated, truncated, _ = env.step(action)
+                    done = terminated or truncated
     finally:
         env.close()
     return sorted(out_dir.glob("eval-episode-*.mp4"))

@@ -28,7 +28,7 @@ from policygrad.algos.on_policy import (
 )
 from policygrad.core.config import option
 from policygrad.core.envs import VecEnv
-from policygrad.core.networks import ActorCritic
+from policygrad.core.networks import PolicyNetwork
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class A2C(Algorithm):
     def needs_value(cfg: FixedHorizonConfig) -> bool:
         return True
 
-    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, agent: ActorCritic) -> None:
+    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, agent: PolicyNetwork) -> None:
         self.cfg, self.agent = cfg, agent
         self.loop = FixedHorizonLoop(cfg, envs, agent)
         self.optimizer = self.loop.optimizer

@@ -15,6 +15,7 @@ end of training, on Ctrl-C, when a worker raises (its traceback is reported), or
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -53,8 +54,9 @@ from policygrad.algos.rollout import Batch, FixedHorizonCollector
 from policygrad.core.config import _fail, option
 from policygrad.core.envs import Episode, env_spaces, make_vec_env
 from policygrad.core.errors import NonFiniteError, TrainingError
-from policygrad.core.networks import ActorCritic, build_agent
+from policygrad.core.networks import PolicyNetwork, build_agent
 from policygrad.core.runtime import seed_everything
+from policygrad.core.user_network import UserNetwork, check_importable
 
 METRIC_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/explained_variance",
                "diag/grad_norm", "charts/learning_rate")
@@ -110,14 +112,14 @@ def share_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
                     value.share_memory_()
 
 
-def worker_loss(cfg: A3CConfig, local: ActorCritic, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+def worker_loss(cfg: A3CConfig, local: PolicyNetwork, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
     """The A2C loss on one worker's rollout (GAE by default; lambda = 1 gives the paper's n-step returns)."""
     estimate = estimate_advantages(batch, local, cfg)
     return actor_critic_loss(local, FlatBatch.from_batch(batch, estimate.advantages, estimate.targets),
                              cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
 
 
-def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: torch.optim.Optimizer,
+def worker_main(rank: int, cfg: A3CConfig, global_net: PolicyNetwork, optimizer: torch.optim.Optimizer,
                 counter, stop, messages, parent_pid: int) -> None:
     """One A3C worker: sync, collect, compute gradients, apply them to the shared network."""
     try:
@@ -125,7 +127,9 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: ActorCritic, optimizer: t
         worker_seed = cfg.seed + 1000 * (rank + 1)  # distinct per worker, all from the run's seed
         seed_everything(worker_seed)
         envs = make_vec_env(cfg.env_id, cfg.num_envs)
-        local = build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True)
+        # A user's network is copied (its class came with the global network); the built-in one is rebuilt
+        local = (copy.deepcopy(global_net) if isinstance(global_net, UserNetwork)
+                 else build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True))
         local.load_state_dict(global_net.state_dict())
         collector = FixedHorizonCollector(envs, local, cfg.num_steps, worker_seed)
         global_params, local_params = list(global_net.parameters()), list(local.parameters())
@@ -315,7 +319,7 @@ class A3C(AsynchronousAlgorithm):
         return True
 
     @staticmethod
-    def train_loop(cfg: A3CConfig, network: ActorCritic, sink: MetricsSink, start_step: int = 0,
+    def train_loop(cfg: A3CConfig, network: PolicyNetwork, sink: MetricsSink, start_step: int = 0,
                    restore_optimizer: Callable[[torch.optim.Optimizer], None] | None = None,
                    on_update: Callable[[torch.optim.Optimizer], None] | None = None) -> AsyncResult:
         """Run the workers to ``cfg.total_steps``; returns the global steps, the updates and the shared
@@ -327,6 +331,7 @@ class A3C(AsynchronousAlgorithm):
         is called after each worker update is logged (the trainer checkpoints from there).
         """
         env_spaces(cfg.env_id)  # fail here, not in a worker, if the env cannot be made
+        check_importable(network, "a3c's worker processes import the network's class")
         network.share_memory()
         # Not flat: the workers step the shared-memory parameters and moments themselves, tensor by tensor.
         optimizer = make_optimizer(network.parameters(), cfg.learning_rate, cfg.optimizer, flat=False)

@@ -24,7 +24,7 @@ from torch import nn
 
 from policygrad.core.config import Config
 from policygrad.core.envs import Episode, VecEnv
-from policygrad.core.networks import ActorCritic
+from policygrad.core.networks import PolicyNetwork
 from policygrad.fast.flat_optim import FlatAdam, FlatOptimizer, FlatRMSprop
 
 # What an algorithm adds to a resumable checkpoint: plain data (numbers, strings, None, NumPy arrays
@@ -66,7 +66,7 @@ class Algorithm(ABC):
         """Whether the network needs a value head under ``cfg``."""
 
     @abstractmethod
-    def __init__(self, cfg: Any, envs: VecEnv, agent: ActorCritic) -> None: ...
+    def __init__(self, cfg: Any, envs: VecEnv, agent: PolicyNetwork) -> None: ...
 
     @abstractmethod
     def iterate(self) -> Iteration:
@@ -117,7 +117,7 @@ class AsynchronousAlgorithm(ABC):
 
     @staticmethod
     @abstractmethod
-    def train_loop(cfg: Any, network: ActorCritic, sink: MetricsSink, start_step: int = 0,
+    def train_loop(cfg: Any, network: PolicyNetwork, sink: MetricsSink, start_step: int = 0,
                    restore_optimizer: Callable[[torch.optim.Optimizer], None] | None = None,
                    on_update: Callable[[torch.optim.Optimizer], None] | None = None) -> AsyncResult:
         """Train ``network`` in place to ``cfg.total_steps``. ``restore_optimizer`` loads a resumed

@@ -36,7 +36,7 @@ from policygrad.algos.rollout import Batch, FixedHorizonCollector
 from policygrad.core import losses, returns
 from policygrad.core.config import Config, _fail, option
 from policygrad.core.envs import VecEnv
-from policygrad.core.networks import ActorCritic
+from policygrad.core.networks import PolicyNetwork
 
 OPTIMIZERS = ("adam", "rmsprop")
 
@@ -79,7 +79,7 @@ class FixedHorizonConfig(Config):
         return self.num_envs * self.num_steps
 
 
-def bootstrap_values(batch: Batch, agent: ActorCritic) -> torch.Tensor:
+def bootstrap_values(batch: Batch, agent: PolicyNetwork) -> torch.Tensor:
     """V(s_{t+1}) for every step: the stored values shifted by one, then V(next_obs) at the horizon.
 
     ======== ========== ====================================================================
@@ -96,7 +96,7 @@ def bootstrap_values(batch: Batch, agent: ActorCritic) -> torch.Tensor:
 
 
 @torch.no_grad()
-def estimate_advantages(batch: Batch, agent: ActorCritic, cfg: FixedHorizonConfig) -> returns.Estimate:
+def estimate_advantages(batch: Batch, agent: PolicyNetwork, cfg: FixedHorizonConfig) -> returns.Estimate:
     """Advantages and value targets of a fixed-horizon batch by ``cfg.advantage_estimator`` (no
     gradient); the estimator's own parameters come from ``cfg``. Rows of autoreset steps
     (``batch.valid`` False) hold numbers that no loss may use."""
@@ -166,7 +166,7 @@ def has_transitions(batch: Batch) -> bool:
     return bool(batch.valid.any())
 
 
-def apply_reward_norm(data: FlatBatch, agent: ActorCritic, reward_norm: str) -> FlatBatch:
+def apply_reward_norm(data: FlatBatch, agent: PolicyNetwork, reward_norm: str) -> FlatBatch:
     """What ``reward_norm`` does once a batch's advantages exist (``scale`` already acted on the rewards
     during collection): ``standardize`` standardises the advantages over the whole batch; ``popart``
     merges the value targets into PopArt's statistics (the critic's outputs are preserved)."""
@@ -177,7 +177,7 @@ def apply_reward_norm(data: FlatBatch, agent: ActorCritic, reward_norm: str) -> 
     return data
 
 
-def critic_loss(agent: ActorCritic, values: torch.Tensor, data: FlatBatch,
+def critic_loss(agent: PolicyNetwork, values: torch.Tensor, data: FlatBatch,
                 clip_coef: float | None = None) -> torch.Tensor:
     """The value loss in the units the critic learns in (PopArt-normalized when on, else raw);
     ``clip_coef`` clips the update around the collection-time values (PPO2's value clipping)."""
@@ -200,7 +200,7 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) ->
         group["lr"] = learning_rate
 
 
-def actor_critic_loss(agent: ActorCritic, data: FlatBatch, norm_adv: bool, vf_coef: float,
+def actor_critic_loss(agent: PolicyNetwork, data: FlatBatch, norm_adv: bool, vf_coef: float,
                       ent_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
     """-E[log pi(a|s) A] + vf_coef * critic loss - ent_coef * E[H], in one batched pass with gradient
     (collection kept no graph); returns the total and its named terms. A2C, A3C's workers and the
@@ -227,7 +227,7 @@ class FixedHorizonLoop:
     answer the contract's ``state``/``load_state`` with them.
     """
 
-    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, agent: ActorCritic) -> None:
+    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, agent: PolicyNetwork) -> None:
         self.cfg, self.envs, self.agent = cfg, envs, agent
         self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate, cfg.optimizer)
         self.collector = FixedHorizonCollector(envs, agent, cfg.num_steps, seed=cfg.seed)

@@ -33,7 +33,7 @@ from policygrad.algos.on_policy import (
 from policygrad.core import losses
 from policygrad.core.config import _fail, option
 from policygrad.core.envs import VecEnv
-from policygrad.core.networks import ActorCritic
+from policygrad.core.networks import PolicyNetwork
 
 # Averaged over the minibatch steps of an iteration and logged every iteration.
 MINIBATCH_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/approx_kl", "diag/clipfrac",
@@ -78,7 +78,7 @@ class PPOConfig(FixedHorizonConfig):
         return self.batch_size // self.num_minibatches
 
 
-def ppo_minibatch_loss(cfg: PPOConfig, agent: ActorCritic, mb: FlatBatch, advantages: torch.Tensor | None = None,
+def ppo_minibatch_loss(cfg: PPOConfig, agent: PolicyNetwork, mb: FlatBatch, advantages: torch.Tensor | None = None,
                        clip_coef: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The PPO loss on one minibatch, and its named terms, still tensors (the update reads them once,
     at its end): ``losses/policy``, ``losses/value``, ``losses/entropy`` and ``log_probs`` (detached:
@@ -115,7 +115,7 @@ class PPO(Algorithm):
     def needs_value(cfg: PPOConfig) -> bool:
         return True
 
-    def __init__(self, cfg: PPOConfig, envs: VecEnv, agent: ActorCritic) -> None:
+    def __init__(self, cfg: PPOConfig, envs: VecEnv, agent: PolicyNetwork) -> None:
         self.cfg, self.agent = cfg, agent
         self.loop = FixedHorizonLoop(cfg, envs, agent)
         self.optimizer = self.loop.optimizer

@@ -18,7 +18,7 @@ from policygrad.algos.rollout import collect_episodes
 from policygrad.core import losses, returns
 from policygrad.core.config import Config, _fail, option
 from policygrad.core.envs import VecEnv
-from policygrad.core.networks import ActorCritic
+from policygrad.core.networks import PolicyNetwork
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Reinforce(Algorithm):
     def needs_value(cfg: ReinforceConfig) -> bool:
         return cfg.baseline == "value"
 
-    def __init__(self, cfg: ReinforceConfig, envs: VecEnv, agent: ActorCritic) -> None:
+    def __init__(self, cfg: ReinforceConfig, envs: VecEnv, agent: PolicyNetwork) -> None:
         self.cfg, self.envs, self.agent = cfg, envs, agent
         self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate)
         self.next_seed: int | None = cfg.seed  # the first reset is seeded, later ones continue its RNG

@@ -14,7 +14,7 @@ import torch
 
 from policygrad.core.distributions import action_dtype, action_shape
 from policygrad.core.envs import Episode, VecEnv
-from policygrad.core.networks import ActorCritic
+from policygrad.core.networks import ActorCritic, PolicyNetwork
 from policygrad.fast.fused_acting import acting_forward
 from policygrad.fast.numpy_acting import NumpyActor, numpy_actor_class, sampling_generator
 
@@ -63,7 +63,7 @@ def split_quota(episodes: int, num_envs: int) -> list[int]:
 @torch.no_grad()
 def collect_episodes(
     envs: VecEnv,
-    agent: ActorCritic,
+    agent: PolicyNetwork,
     episodes: int,
     deterministic: bool = False,
     seed: int | None = None,
@@ -138,7 +138,7 @@ class FixedHorizonCollector:
     Categorical and Gaussian heads of plain MLPs) act in NumPy, sampling from ``sampling_rng``.
     """
 
-    def __init__(self, envs: VecEnv, agent: ActorCritic, num_steps: int, seed: int) -> None:
+    def __init__(self, envs: VecEnv, agent: PolicyNetwork, num_steps: int, seed: int) -> None:
         self.envs, self.agent, self.num_steps = envs, agent, num_steps
         space = envs.single_observation_space
         T, N, device = num_steps, envs.num_envs, envs.device
@@ -165,11 +165,12 @@ class FixedHorizonCollector:
 
     def _numpy_actor(self) -> NumpyActor | None:
         """The NumPy acting step with this moment's weights, or None where acting stays in torch."""
-        actor_class = numpy_actor_class(self.agent, self.envs.num_envs) if self._views is not None else None
-        if actor_class is None:
+        agent = self.agent
+        actor_class = numpy_actor_class(agent, self.envs.num_envs) if self._views is not None else None
+        if actor_class is None or not isinstance(agent, ActorCritic):  # (never for another network)
             return None
         if type(self._actor) is not actor_class or not self._actor.refresh():
-            self._actor = actor_class(self.agent, self.envs.num_envs, self.sampling_rng)
+            self._actor = actor_class(agent, self.envs.num_envs, self.sampling_rng)
         self._actor.generator = self.sampling_rng  # a resumed run puts back a saved one
         return self._actor
 

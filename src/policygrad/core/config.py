@@ -52,10 +52,14 @@ class Config:
     activation: str = option("tanh", "hidden activation: " + " | ".join(ACTIVATIONS))
     init: str = option("orthogonal", "weight init: " + " | ".join(INIT_SCHEMES))
     shared_trunk: bool = option(False, "policy and value share hidden layers (default: separate networks)")
+    network: str = option("", "your own torch.nn.Module as 'module:Class', built as Class(observation_space, "
+                          "action_space) (default: the built-in MLP; hidden_sizes, activation, init and "
+                          "shared_trunk then do nothing)")
     distribution: str = option("auto", "action head for Box actions: gaussian | gaussian_state_std | tanh | "
                                "beta (auto: gaussian; discrete spaces pick theirs)")
     log_std_init: float = option(0.0, "initial log std of Gaussian and tanh heads (0: std 1; -1: std 0.37; "
-                                 "state-dependent std: the output's starting bias; beta ignores it)")
+                                 "state-dependent std: the output's starting bias; beta and your own "
+                                 "network's state-dependent std ignore it)")
     normalize_obs: bool = option(False, "standardise observations with running statistics (saved, frozen at eval)")
     reward_norm: str = option("none", "none | scale (by running std of the discounted return) | standardize "
                               "(returns/advantages per batch) | popart (normalized value targets)")
@@ -90,6 +94,9 @@ class Config:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             _fail("seed", self.seed, "an integer >= 0")
         self._choice("device", DEVICES)
+        module_name, _, attr = self.network.partition(":") if isinstance(self.network, str) else ("", "", "")
+        if not isinstance(self.network, str) or (self.network and not (module_name and attr)):
+            _fail("network", self.network, "'' (the built-in MLP) or 'module:Class', e.g. 'my_nets:ConvPolicy'")
         self._choice("activation", ACTIVATIONS)
         self._choice("init", INIT_SCHEMES)
         self._choice("reward_norm", ("none", "scale", "standardize", "popart"))

@@ -1,4 +1,5 @@
-"""Policy and value networks: an MLP builder, weight-init schemes and the ActorCritic module.
+"""Policy and value networks: an MLP builder, weight-init schemes, the interface every network
+offers the algorithms (PolicyNetwork) and the built-in ActorCritic module.
 
 The default init follows the PPO implementation details (Engstrom et al. 2020; Huang et al. 2022):
 orthogonal weights with gain sqrt(2) in hidden layers, 0.01 for the policy's last layer (a nearly
@@ -94,7 +95,82 @@ def init_mlp(body: nn.Sequential, scheme: str) -> None:
             init_layer(layer, scheme, HIDDEN_GAIN)
 
 
-class ActorCritic(nn.Module):
+class PolicyNetwork(nn.Module):
+    """What the algorithms, the collectors, the trainer and :class:`policygrad.Agent` call on a network.
+
+    Two kinds implement it: :class:`ActorCritic` (the MLPs a config describes) and
+    :class:`policygrad.core.user_network.UserNetwork` (a user's own ``nn.Module``, wrapped). Shapes:
+    ``obs`` ``(B, *obs_shape)`` -> ``dist`` over ``(B, *action_shape)``, values ``(B,)``. The
+    normalization hooks are shared here; the speed paths in ``fast/`` apply to ActorCritic only.
+    """
+
+    observation_space: gym.Space
+    action_space: gym.Space
+    obs_normalizer: ObservationNormalizer | None
+    reward_scaler: RewardScaler | None
+    popart: PopArt | None
+
+    @property
+    def has_value(self) -> bool:
+        raise NotImplementedError
+
+    def dist(self, obs: torch.Tensor) -> ActionDistribution:
+        raise NotImplementedError
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
+        """The action distribution and V(s) ``(B,)`` (zeros without a value) in one pass."""
+        raise NotImplementedError
+
+    def to_env(self, actions: torch.Tensor) -> np.ndarray:
+        """Policy actions as the environment takes them (NumPy)."""
+        raise NotImplementedError
+
+    def value_layer(self) -> nn.Linear:
+        """The last linear layer of V(s), which PopArt rescales to keep V(s) unchanged."""
+        raise NotImplementedError
+
+    def observe(self, obs: torch.Tensor) -> None:
+        """Training collectors show every observation here first: it updates the running statistics
+        of observation normalization (evaluation never calls it, so they stay frozen there)."""
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.update(obs)
+
+    def learning_rewards(self, reward: torch.Tensor, done: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The rewards the algorithm learns from: scaled when ``reward_norm='scale'``, else as given.
+        (Episode returns are always logged from the environment's own rewards.)"""
+        if self.reward_scaler is None:
+            return reward
+        return self.reward_scaler.scale(reward, done, valid)
+
+    def value_output(self, head_output: torch.Tensor) -> torch.Tensor:
+        """V(s) in the environment's units (PopArt's head outputs a normalized value)."""
+        return head_output if self.popart is None else self.popart.denormalize(head_output)
+
+    def normalize_values(self, values: torch.Tensor) -> torch.Tensor:
+        """Values or value targets in the units the value loss uses: normalized under PopArt, else as given."""
+        return values if self.popart is None else self.popart.normalize(values)
+
+    def update_value_stats(self, targets: torch.Tensor) -> None:
+        """Before a batch's value updates: PopArt merges its targets (and keeps V(s) unchanged)."""
+        if self.popart is not None:
+            self.popart.update(targets, self.value_layer())
+
+    def forward(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
+        """``net(obs)`` is ``dist_and_value(obs)``: the action distribution and V(s) ``(B,)``."""
+        return self.dist_and_value(obs)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """Actions ``(B, *action_shape)`` for ``obs``: the mode when ``deterministic``, else a sample.
+        (Said explicitly every time: training samples, evaluation usually takes the mode.)"""
+        dist = self.dist(obs)
+        return dist.mode() if deterministic else dist.sample()
+
+
+class ActorCritic(PolicyNetwork):
     """A policy pi(a|s) and, optionally, a state-value function V(s).
 
     Shapes: ``obs`` ``(B, *obs_shape)`` -> ``dist`` over ``(B, *action_shape)``, ``value`` ``(B,)``.
@@ -163,19 +239,6 @@ class ActorCritic(nn.Module):
             return obs
         return obs.float().reshape(obs.shape[0], -1)
 
-    def observe(self, obs: torch.Tensor) -> None:
-        """Training collectors show every observation here first: it updates the running statistics
-        of observation normalization (evaluation never calls it, so they stay frozen there)."""
-        if self.obs_normalizer is not None:
-            self.obs_normalizer.update(obs)
-
-    def learning_rewards(self, reward: torch.Tensor, done: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """The rewards the algorithm learns from: scaled when ``reward_norm='scale'``, else as given.
-        (Episode returns are always logged from the environment's own rewards.)"""
-        if self.reward_scaler is None:
-            return reward
-        return self.reward_scaler.scale(reward, done, valid)
-
     def dist(self, obs: torch.Tensor) -> ActionDistribution:
         head = self.policy_head
         return head.distribution(_linear(head.last_layer, _run_mlp(self.policy_body, self.preprocess(obs))))
@@ -186,19 +249,9 @@ class ActorCritic(nn.Module):
         body = self.policy_body if self.value_body is None else self.value_body
         return self.value_output(_linear(self.value_head, _run_mlp(body, self.preprocess(obs))).squeeze(-1))
 
-    def value_output(self, head_output: torch.Tensor) -> torch.Tensor:
-        """V(s) in the environment's units (PopArt's head outputs a normalized value)."""
-        return head_output if self.popart is None else self.popart.denormalize(head_output)
-
-    def normalize_values(self, values: torch.Tensor) -> torch.Tensor:
-        """Values or value targets in the units the value loss uses: normalized under PopArt, else as given."""
-        return values if self.popart is None else self.popart.normalize(values)
-
-    def update_value_stats(self, targets: torch.Tensor) -> None:
-        """Before a batch's value updates: PopArt merges its targets (and keeps V(s) unchanged)."""
-        if self.popart is not None:
-            assert self.value_head is not None  # PopArt is made only with a value head
-            self.popart.update(targets, self.value_head)
+    def value_layer(self) -> nn.Linear:
+        assert self.value_head is not None  # PopArt is made only with a value head
+        return self.value_head
 
     def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
         """Both heads in one pass over the shared trunk (if any)."""
@@ -210,19 +263,7 @@ class ActorCritic(nn.Module):
         value_features = features if self.value_body is None else _run_mlp(self.value_body, x)
         return dist, self.value_output(_linear(self.value_head, value_features).squeeze(-1))
 
-    def forward(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
-        """``net(obs)`` is ``dist_and_value(obs)``: the action distribution and V(s) ``(B,)``."""
-        return self.dist_and_value(obs)
-
-    @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        """Actions ``(B, *action_shape)`` for ``obs``: the mode when ``deterministic``, else a sample.
-        (Said explicitly every time: training samples, evaluation usually takes the mode.)"""
-        dist = self.dist(obs)
-        return dist.mode() if deterministic else dist.sample()
-
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
-        """Policy actions as the environment takes them (NumPy)."""
         return self.policy_head.to_env(actions)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -30,3 +32,25 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def seeded_sampling(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Inside, torch draws (action sampling) on the CPU and on ``device`` come from generators seeded
+    with ``seed``; on leaving, the caller's random state is put back, as if nothing had drawn."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    index = (device.index if device.index is not None else torch.cuda.current_device()) if cuda else None
+    with torch.random.fork_rng(devices=[index] if cuda else [], device_type="cuda"):
+        torch.random.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        mps_state = torch.mps.get_rng_state() if device.type == "mps" else None
+        if mps_state is not None:
+            torch.mps.manual_seed(seed)
+        try:
+            yield
+        finally:
+            if mps_state is not None:
+                torch.mps.set_rng_state(mps_state)

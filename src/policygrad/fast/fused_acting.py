@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import ActionDistribution
-from policygrad.core.networks import ActorCritic, activation_function
+from policygrad.core.networks import ActorCritic, PolicyNetwork, activation_function
 
 # acting_forward fuses policy and value MLPs up to this width (beyond it the block-diagonal products
 # would double real arithmetic rather than save call overhead)
@@ -32,7 +32,7 @@ FusedSnapshot = tuple[list[FusedLayer], torch.Tensor, torch.Tensor, int]
 
 
 @torch.no_grad()
-def acting_forward(agent: ActorCritic, with_value: bool = True, expected_rows: int = 0) -> ActingForward:
+def acting_forward(agent: PolicyNetwork, with_value: bool = True, expected_rows: int = 0) -> ActingForward:
     """``agent.dist_and_value`` for acting, with the weights of this moment: valid until they change
     or ``acting_forward`` is called again (collectors take one per collection).
 
@@ -40,10 +40,12 @@ def acting_forward(agent: ActorCritic, with_value: bool = True, expected_rows: i
     ``num_steps * num_envs``); from SIGMOID_MIN_ROWS on, tanh layers run as sigmoids (see
     :func:`fused_snapshot`), which pays for the few extra operations of the snapshot. Without
     ``with_value`` (or a value head) the value returned is None. Wide networks (> FUSE_MAX_WIDTH
-    units), where the block-diagonal products would waste real arithmetic, use ``dist_and_value``.
+    units), where the block-diagonal products would waste real arithmetic, use ``dist_and_value``, and
+    so does any network but the built-in :class:`ActorCritic` (a user's module: only it knows its layers).
     """
-    value = with_value and agent.value_head is not None
-    if max(layer.out_features for layer in agent.policy_body if isinstance(layer, nn.Linear)) > FUSE_MAX_WIDTH:
+    value = with_value and agent.has_value
+    if not isinstance(agent, ActorCritic) or max(
+            layer.out_features for layer in agent.policy_body if isinstance(layer, nn.Linear)) > FUSE_MAX_WIDTH:
         if value:
             return agent.dist_and_value
         return lambda obs: (agent.dist(obs), None)

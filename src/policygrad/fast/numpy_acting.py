@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import LOG_STD_MAX, LOG_STD_MIN, BoxHead, CategoricalHead
-from policygrad.core.networks import ActorCritic
+from policygrad.core.networks import ActorCritic, PolicyNetwork
 from policygrad.fast.fused_acting import FUSE_MAX_WIDTH, fused_acting_weights
 
 # OpenBLAS runs a matrix product on one thread up to this many multiply-adds (M * N * K: its
@@ -59,9 +59,12 @@ def sampling_generator(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 0x5A3])
 
 
-def numpy_actor_class(agent: ActorCritic, rows: int) -> type[NumpyActor] | None:
+def numpy_actor_class(agent: PolicyNetwork, rows: int) -> type[NumpyActor] | None:
     """The NumPy actor that computes what ``agent.acting_forward`` does on ``rows`` observations a
-    step, with every matrix product on one BLAS thread; None where acting must stay in torch."""
+    step, with every matrix product on one BLAS thread; None where acting must stay in torch (always
+    for a network other than the built-in ActorCritic)."""
+    if not isinstance(agent, ActorCritic):
+        return None
     if agent.value_body is not None and list(map(type, agent.value_body)) != list(map(type, agent.policy_body)):
         return None
     linear = [m for m in agent.policy_body if isinstance(m, nn.Linear)]
@@ -79,7 +82,7 @@ def numpy_actor_class(agent: ActorCritic, rows: int) -> type[NumpyActor] | None:
     return actor if valid else None
 
 
-def numpy_acting_supported(agent: ActorCritic, rows: int) -> bool:
+def numpy_acting_supported(agent: PolicyNetwork, rows: int) -> bool:
     return numpy_actor_class(agent, rows) is not None
 
 

@@ -14,11 +14,14 @@ Writes are crash-safe: a checkpoint folder is written as a hidden temporary fold
 place, every file and the folder are fsynced, and only then is it renamed into place. A crash leaves
 the old folder or the new one, never a mix. Periodic checkpoints live in ``RUN_DIR/checkpoints/``
 as ``step_000012345/`` folders; ``checkpoints/latest`` names the newest complete one and is itself
-replaced atomically after that folder exists, so it only ever names a complete checkpoint.
+replaced atomically after that folder exists, so it only ever names a complete checkpoint. A write
+that fails (a full disk, a read-only directory) deletes its temporary files, leaves the previous
+checkpoint and ``latest`` as they were, and raises RunWriteError naming the path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from policygrad.core.errors import RunWriteError
 from policygrad.fast.flat_optim import saved_parameters
 
 FORMAT_VERSION = 2  # 2: manifest checksum, run state, folder-atomic writes
@@ -63,11 +68,26 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _discard(path: Path) -> None:
+    """Delete what a failed write left (a file or a folder), if it can be: never raises."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
 def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write ``path`` through a temporary file; on failure (a full disk, a read-only directory) the
+    old file stays as it was, the temporary one goes, and RunWriteError names ``path``."""
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    _fsync_file(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise RunWriteError.from_os_error("file", path, exc) from exc
     fsync_dir(path.parent)
 
 
@@ -91,7 +111,11 @@ def _publish(tmp: Path, folder: Path) -> None:
         if old.exists():
             shutil.rmtree(old)
         os.replace(folder, old)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            os.replace(old, folder)  # put the previous folder back
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, folder)
@@ -139,8 +163,14 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
     # clone: a flat optimizer's parameters and moments are views of one buffer, which safetensors refuses
-    save_file({k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in tensors.items()},
-              str(path))
+    try:
+        save_file({k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in tensors.items()},
+                  str(path))
+    except SafetensorError as exc:  # its I/O errors (a full disk...) are not OSErrors: make them one
+        code = re.search(r"\(os error (\d+)\)", str(exc))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from exc
     _fsync_file(path)
     return _sha256(path)
 
@@ -160,24 +190,28 @@ def save_checkpoint(
     the optimizer that the run needs to continue exactly. The folder appears complete or not at all.
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": config, "counters": counters,
-                                "sha256": {MODEL_FILE: _save_tensors(tmp / MODEL_FILE, model.state_dict())}}
-    if optimizer is not None:
-        tensors, meta = _optimizer_tensors(optimizer)
-        manifest["sha256"][OPTIMIZER_FILE] = _save_tensors(tmp / OPTIMIZER_FILE, tensors)
-        manifest["optimizer"] = meta
-    if run_state is not None:
-        manifest["run_state"] = run_state
-        manifest["sha256"][STATE_FILE] = _save_tensors(tmp / STATE_FILE, state_tensors or {})
-    manifest["manifest_sha256"] = _manifest_digest(manifest)
-    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    _fsync_file(tmp / MANIFEST_FILE)
-    _publish(tmp, folder)
+    try:  # a full disk or a read-only directory: the folder already there stays, the temporary one goes
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": config, "counters": counters,
+                                    "sha256": {MODEL_FILE: _save_tensors(tmp / MODEL_FILE, model.state_dict())}}
+        if optimizer is not None:
+            tensors, meta = _optimizer_tensors(optimizer)
+            manifest["sha256"][OPTIMIZER_FILE] = _save_tensors(tmp / OPTIMIZER_FILE, tensors)
+            manifest["optimizer"] = meta
+        if run_state is not None:
+            manifest["run_state"] = run_state
+            manifest["sha256"][STATE_FILE] = _save_tensors(tmp / STATE_FILE, state_tensors or {})
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _fsync_file(tmp / MANIFEST_FILE)
+        _publish(tmp, folder)
+    except OSError as exc:
+        _discard(tmp)
+        raise RunWriteError.from_os_error("checkpoint", folder, exc) from exc
     return folder
 
 
@@ -328,6 +362,41 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     if not (root / name).is_dir():
         raise ValueError(f"{pointer}: names {name}, which does not exist")
     return root / name
+
+
+def newest_periodic(run_dir: str | Path) -> Path | None:
+    """The newest periodic checkpoint: the one ``checkpoints/latest`` names, else the highest step
+    (None when there is none)."""
+    try:
+        latest = latest_checkpoint(run_dir)
+    except ValueError:
+        latest = None
+    found = periodic_checkpoints(run_dir)
+    return latest or (found[-1] if found else None)
+
+
+def checkpoint_to_load(path: str | Path) -> Path:
+    """The folder ``policygrad.load(path)`` reads: the run directory's final ``checkpoint/``, or ``path``
+    itself (a checkpoint folder). A run without a final checkpoint (killed, or still training) is a
+    ValueError that names its newest periodic checkpoint: loading one is left to the caller, who
+    passes that folder, so that a half-trained agent is never taken for the finished one."""
+    path = Path(path)
+    if (path / CHECKPOINT_DIR).is_dir() or (path / MANIFEST_FILE).is_file():
+        return path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
+    if not path.is_dir():
+        raise ValueError(f"{path}: no checkpoint here (no such run directory or checkpoint folder)")
+    periodic = newest_periodic(path)
+    if periodic is not None:
+        raise ValueError(f"{path}: no final checkpoint ({CHECKPOINT_DIR}/ is missing: the run was stopped before "
+                         f"it finished, is still training, or {CHECKPOINT_DIR}/ was deleted); its newest periodic "
+                         f"checkpoint is {periodic} (step {int(periodic.name.split('_')[1])}): load or evaluate "
+                         f"that folder, or finish the run with policygrad resume {path}")
+    if (path / "config.json").is_file():
+        raise ValueError(f"{path}: no checkpoint here (a run directory with neither {CHECKPOINT_DIR}/ nor "
+                         f"{CHECKPOINTS_DIR}/step_N/: the run stopped before its first checkpoint, or they were "
+                         "deleted)")
+    raise ValueError(f"{path}: no checkpoint here (neither a run directory: no config.json, {CHECKPOINT_DIR}/ or "
+                     f"{CHECKPOINTS_DIR}/; nor a checkpoint folder: no {MANIFEST_FILE})")
 
 
 def set_latest(run_dir: str | Path, folder: Path) -> None:

@@ -5,17 +5,20 @@ and reports need no per-algorithm code."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
 import time
 import warnings
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
 
 from policygrad.core.envs import Episode
+from policygrad.core.errors import RunWriteError
 
 METRICS_FILE, EPISODES_FILE = "metrics.csv", "episodes.csv"
 
@@ -28,17 +31,20 @@ class RunLogger:
     def __init__(self, run_dir: Path, total_steps: int, tensorboard: bool = True, progress: bool = True,
                  resume: dict | None = None) -> None:
         self.run_dir = Path(run_dir)
+        self._write_failed = False
         resume = resume or {}
         self.start = time.perf_counter() - float(resume.get("wall_time", 0.0))
         self.global_step = int(resume.get("global_step", 0))  # of the last logged update
         self.updates = int(resume.get("updates", 0))
-        self._metrics_file = self._open(METRICS_FILE, resume)
+        with self._writing(METRICS_FILE):
+            self._metrics_file = self._open(METRICS_FILE, resume)
         self._metrics_writer: csv.DictWriter | None = None
         header = self._header(METRICS_FILE, resume)
         if header:
             self._metrics_writer = csv.DictWriter(self._metrics_file, fieldnames=header, restval="",
                                                   extrasaction="ignore")
-        self._episodes_file = self._open(EPISODES_FILE, resume)
+        with self._writing(EPISODES_FILE):
+            self._episodes_file = self._open(EPISODES_FILE, resume)
         self._episodes = csv.writer(self._episodes_file)
         if not self._header(EPISODES_FILE, resume):
             self._episodes.writerow(["global_step", "wall_time", "return", "length"])
@@ -51,6 +57,15 @@ class RunLogger:
             self.tb = SummaryWriter(str(self.run_dir), purge_step=self.global_step + 1 if resume else None)
         self.bar = tqdm(total=total_steps, initial=min(self.global_step, total_steps), unit="step",
                         dynamic_ncols=True, disable=not progress, desc="train", mininterval=0.5)
+
+    @contextlib.contextmanager
+    def _writing(self, name: str) -> Iterator[None]:
+        """A full disk or a read-only directory while writing ``name``: RunWriteError naming it."""
+        try:
+            yield
+        except OSError as exc:
+            self._write_failed = True
+            raise RunWriteError.from_os_error("log file", self.run_dir / name, exc) from exc
 
     def _open(self, name: str, resume: dict):
         """A fresh file, or (resuming) the existing one cut back to its size at the checkpoint."""
@@ -75,8 +90,10 @@ class RunLogger:
 
     def position(self) -> dict:
         """Where the records stand (file sizes, counters, wall time): saved in each checkpoint."""
-        self._metrics_file.flush()
-        self._episodes_file.flush()
+        with self._writing(METRICS_FILE):
+            self._metrics_file.flush()
+        with self._writing(EPISODES_FILE):
+            self._episodes_file.flush()
         return {METRICS_FILE: os.fstat(self._metrics_file.fileno()).st_size,
                 EPISODES_FILE: os.fstat(self._episodes_file.fileno()).st_size,
                 "global_step": self.global_step, "updates": self.updates, "wall_time": self.wall_time()}
@@ -88,11 +105,13 @@ class RunLogger:
         """Record finished episodes at the step each ended (``end_step + step_offset``)."""
         for episode in episodes:
             step = episode.end_step + step_offset
-            self._episodes.writerow([step, f"{self.wall_time():.3f}", episode.ret, episode.length])
+            with self._writing(EPISODES_FILE):
+                self._episodes.writerow([step, f"{self.wall_time():.3f}", episode.ret, episode.length])
             self.recent_returns.append(episode.ret)
             if self.tb is not None:
                 self.tb.add_scalar("charts/episode_return", episode.ret, step)
-        self._episodes_file.flush()
+        with self._writing(EPISODES_FILE):
+            self._episodes_file.flush()
 
     def mean_recent_return(self) -> float:
         return sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else math.nan
@@ -102,12 +121,13 @@ class RunLogger:
         self.global_step = global_step
         self.updates += 1
         row = {"global_step": global_step, "wall_time": round(self.wall_time(), 3), **metrics}
-        if self._metrics_writer is None:
-            self._metrics_writer = csv.DictWriter(self._metrics_file, fieldnames=list(row), restval="",
-                                                  extrasaction="ignore")
-            self._metrics_writer.writeheader()
-        self._metrics_writer.writerow(row)
-        self._metrics_file.flush()
+        with self._writing(METRICS_FILE):
+            if self._metrics_writer is None:
+                self._metrics_writer = csv.DictWriter(self._metrics_file, fieldnames=list(row), restval="",
+                                                      extrasaction="ignore")
+                self._metrics_writer.writeheader()
+            self._metrics_writer.writerow(row)
+            self._metrics_file.flush()
         if self.tb is not None:
             for key, value in metrics.items():
                 if isinstance(value, (int, float)) and math.isfinite(value):
@@ -119,8 +139,17 @@ class RunLogger:
                              refresh=False)
 
     def close(self) -> None:
+        """Close every file, even after a failed write; a write failing here (the last rows) raises
+        RunWriteError, unless one already failed and was raised before."""
+        failed_before, error = self._write_failed, None
         self.bar.close()
-        self._metrics_file.close()
-        self._episodes_file.close()
+        for name, file in ((METRICS_FILE, self._metrics_file), (EPISODES_FILE, self._episodes_file)):
+            try:
+                with self._writing(name):
+                    file.close()  # closes the file even when its last flush fails
+            except RunWriteError as exc:
+                error = error or exc
         if self.tb is not None:
             self.tb.close()
+        if error is not None and not failed_before:
+            raise error

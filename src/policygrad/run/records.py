@@ -4,7 +4,9 @@ A file may come from anyone. Reading one: every value is type-checked against it
 config is built (which then validates ranges and choices), nothing is ever evaluated, and an
 ``env_id`` of the form ``module:attr`` (which would import and run that module's code) is accepted
 only when the caller trusts the file, or when the module is already imported and the attribute is
-an environment class. A refusal is a ValueError saying which field and why.
+an environment class; so is a ``network`` (``module:Class``, a user's ``torch.nn.Module``), with
+``nn.Module`` classes in place of environment classes. A refusal is a ValueError saying which
+field and why.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from typing import Any
 
 import gymnasium as gym
+from torch import nn
 
 from policygrad.core.config import Config, user_fields
 
@@ -47,9 +50,30 @@ def check_env_trusted(env_id: Any, trust_env: bool, source: str) -> None:
         "--trust-env), or import the module yourself first (then an env class is accepted)")
 
 
-def config_from_record(values: Any, trust_env: bool = False, source: str = "config") -> Config:
+def check_network_trusted(network: Any, trust: bool, source: str) -> None:
+    """Refuse a ``network`` (``module:Class``) from an untrusted file unless the module is already
+    imported and the name is a ``torch.nn.Module`` class (building it then runs only code you loaded)."""
+    if not isinstance(network, str) or not network or trust:
+        return
+    module_name, _, attr = network.partition(":")
+    target: Any = sys.modules.get(module_name)
+    for name in attr.split("."):
+        target = getattr(target, name, None)
+    if isinstance(target, type) and issubclass(target, nn.Module):
+        return
+    raise ValueError(
+        f"{source}: network={network!r} names Python code (module {module_name!r}, {attr!r}); building the "
+        "network would import and run it. If you trust this file, pass trust_env=True (command line: "
+        "--trust-env), import the module yourself first (then an nn.Module class is accepted), or pass "
+        "the network itself (pg.load(path, network=...))")
+
+
+def config_from_record(values: Any, trust_env: bool = False, source: str = "config",
+                       trust_network: bool | None = None) -> Config:
     """The config a file recorded (``Config.to_dict()`` output, ``algo`` included), type-checked field
-    by field; ``source`` names the file in error messages."""
+    by field; ``source`` names the file in error messages. ``trust_env`` trusts the code the file names
+    (``env_id``, ``network``); ``trust_network`` (default: ``trust_env``) that of ``network`` alone,
+    for a caller that brings the network itself."""
     from policygrad.algos import algorithm
     from policygrad.run.configure import make_config
 
@@ -69,4 +93,5 @@ def config_from_record(values: Any, trust_env: bool = False, source: str = "conf
             raise ValueError(f"{source}: {name}={value!r} is invalid: expected a value of type {annotation}, "
                              f"not {type(value).__name__}")
     check_env_trusted(values.get("env_id", config_cls.env_id), trust_env, source)
+    check_network_trusted(values.get("network", ""), trust_env if trust_network is None else trust_network, source)
     return make_config(algo, **values)

@@ -17,6 +17,8 @@ from policygrad.algos.base import checked_int
 from policygrad.core.config import Config
 from policygrad.run.checkpoint import (
     CHECKPOINT_DIR,
+    CHECKPOINTS_DIR,
+    LATEST_FILE,
     MANIFEST_FILE,
     clean_leftovers,
     latest_checkpoint,
@@ -61,6 +63,29 @@ def _resumable_step(folder: Path) -> int | None:
     return step if isinstance(step, int) else None
 
 
+def _what_is_there(run_dir: Path, latest: Path | None) -> str:
+    """Why ``run_dir`` (with no resumable checkpoint) cannot be resumed, and what to do: one line."""
+    final = run_dir / CHECKPOINT_DIR
+    if final.is_dir():
+        try:
+            read_manifest(final)
+            found = (f"{CHECKPOINT_DIR}/ holds weights only (written when the run stopped mid-update; "
+                     "policygrad eval and load still read it)")
+        except ValueError as exc:
+            found = f"{CHECKPOINT_DIR}/ is unreadable ({exc})"
+    elif (run_dir / "config.json").is_file():
+        found = f"there is no final {CHECKPOINT_DIR}/ (the run was killed before it finished, or it was deleted)"
+    else:
+        return f"not a run directory (no config.json, {CHECKPOINT_DIR}/ or {CHECKPOINTS_DIR}/)"
+    periodic = periodic_checkpoints(run_dir)
+    if periodic and latest is None:
+        return (f"{found}, and {CHECKPOINTS_DIR}/ holds {', '.join(p.name for p in periodic)} but no '{LATEST_FILE}' "
+                f"pointer; resume from one by name: policygrad resume {run_dir} --checkpoint {periodic[-1].name}")
+    return (f"{found}, and there is no periodic checkpoint in {CHECKPOINTS_DIR}/ (none was due yet, or they were "
+            "deleted); the run has to start over: set --checkpoint-every (checkpoint_every) below total_steps "
+            "to be able to resume the next one")
+
+
 def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> ResumePoint:
     """The checkpoint to continue ``resume_from`` from: a checkpoint folder itself, or a run directory
     (then the most advanced resumable one of ``checkpoints/latest`` and the final ``checkpoint/``).
@@ -89,9 +114,7 @@ def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> Resum
             raise ValueError(f"{latest}: cannot be resumed from (other checkpoints: {others})")
         candidates = [c for c in candidates if c[0] is not None]
         if not candidates:
-            raise ValueError(f"{run_dir}: no resumable checkpoint (checkpoints/ is empty and checkpoint/ was "
-                             "written when the run stopped mid-update; set checkpoint_every to checkpoint "
-                             "periodically)")
+            raise ValueError(f"{run_dir}: no resumable checkpoint: {_what_is_there(run_dir, latest)}")
         folder = max(candidates)[2]
     else:
         raise ValueError(f"{path}: no such run directory or checkpoint")

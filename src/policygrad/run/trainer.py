@@ -6,7 +6,8 @@ A run directory holds ``config.json`` (every resolved field, versions, the devic
 ``resumes`` list when the run was resumed), ``metrics.csv``, ``episodes.csv``, TensorBoard events,
 ``checkpoints/`` (periodic and resumable: ``step_NNNNNNNNN/`` folders and ``latest``, naming the
 newest), ``checkpoint/`` (the final weights, which ``policygrad.load`` reads), ``eval.json`` and
-``learning_curve.png``.
+``learning_curve.png``; ``.lock`` and ``.lock.pid``: one process at a time trains or resumes a run
+(:func:`lock_run_dir`).
 
 Exact resume. A periodic checkpoint is written between two iterations and holds everything the next
 iteration reads: parameters and normalization statistics (buffers of the network), optimizer state,
@@ -22,11 +23,14 @@ from the run's, and the resumed run is then a valid continuation but not an iden
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import platform
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,14 +38,16 @@ from typing import Any
 import gymnasium
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 
 from policygrad.algos import algorithm
 from policygrad.algos.base import Algorithm, AsynchronousAlgorithm, checked_int, checked_tensor, nonfinite_term
 from policygrad.core.config import Config
 from policygrad.core.envs import env_spaces, make_vec_env
-from policygrad.core.errors import NonFiniteError
-from policygrad.core.networks import ActorCritic, build_agent
+from policygrad.core.errors import NonFiniteError, RunDirInUseError, RunWriteError, cannot_write
+from policygrad.core.networks import PolicyNetwork
 from policygrad.core.runtime import resolve_device, seed_everything
+from policygrad.core.user_network import build_network
 from policygrad.core.version import __version__
 from policygrad.run.checkpoint import (
     CHECKPOINT_DIR,
@@ -58,13 +64,15 @@ from policygrad.run.resume import ResumePoint, checked_logs, prepare_resume, pre
 from policygrad.run.snapshot import decode, encode, restore_vec_env_state, rng_state, set_rng_state, vec_env_state
 
 log = logging.getLogger("policygrad")
+# RUN_DIR/.lock: held by the process that trains or resumes the run (lock_run_dir); .lock.pid names it
+LOCK_FILE, LOCK_PID_FILE = ".lock", ".lock.pid"
 
 @dataclass
 class RunOutcome:
     """A finished training loop: its directory, the trained network, where it ran, and how far."""
 
     run_dir: Path
-    network: ActorCritic
+    network: PolicyNetwork
     device: torch.device
     global_step: int
     seconds: float
@@ -76,14 +84,48 @@ def default_run_dir(cfg: Config) -> Path:
 
 
 def prepare_run_dir(path: Path, overwrite: bool) -> Path:
-    """Create the run directory; an existing, non-empty one is an error unless ``overwrite``."""
-    if path.exists() and any(path.iterdir()):
+    """Create the run directory; an existing, non-empty one is an error unless ``overwrite``, which
+    empties it. Under :func:`lock_run_dir`, whose lock files stay."""
+    entries = [p for p in path.iterdir() if p.name not in (LOCK_FILE, LOCK_PID_FILE)] if path.is_dir() else []
+    if entries:
         if not overwrite:
             raise ValueError(f"run_dir={str(path)!r} already exists and is not empty: choose another "
                              "--run-dir, pass --overwrite, or continue it with policygrad resume")
-        shutil.rmtree(path)
+        for entry in entries:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def lock_run_dir(path: Path) -> Iterator[None]:
+    """Hold the run directory's lock (``RUN_DIR/.lock``, creating the directory) inside: a second
+    process training or resuming into it is refused with RunDirInUseError naming this one's PID. The
+    lock is the operating system's (flock), so a process that dies, even by SIGKILL, leaves none
+    behind. ``RUN_DIR/.lock.pid`` names the last process that held it. A3C's workers never take it."""
+    lock = FileLock(path / LOCK_FILE)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=0)
+        try:
+            (path / LOCK_PID_FILE).write_text(f"{os.getpid()}\n")
+        except BaseException:
+            lock.release()
+            raise
+    except Timeout:
+        try:
+            pid = (path / LOCK_PID_FILE).read_text().strip()
+        except OSError:
+            pid = ""
+        raise RunDirInUseError(
+            f"run_dir={str(path)!r} is in use by another policygrad process (PID {pid if pid.isdigit() else '?'}), "
+            "which is training or resuming it: wait for it to end or stop it, or choose another --run-dir") from None
+    except OSError as exc:
+        raise ValueError(f"run_dir={str(path)!r}: {cannot_write('the lock file', path / LOCK_FILE, exc)}") from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def run_record(cfg: Config, device: torch.device) -> dict:
@@ -107,7 +149,7 @@ class SynchronousRun:
     running discounted returns (tests/test_resume.py checks that a resumed run is the same run).
     """
 
-    def __init__(self, config: Config, algo_cls: type[Algorithm], network: ActorCritic,
+    def __init__(self, config: Config, algo_cls: type[Algorithm], network: PolicyNetwork,
                  device: torch.device) -> None:
         self.config, self.network = config, network
         self.envs = make_vec_env(config.env_id, config.num_envs, device=device)
@@ -147,7 +189,7 @@ class SynchronousRun:
 
 
 # -- non-finite updates --------------------------------------------------------------------------------
-def check_update(config: Config, network: ActorCritic, metrics: dict[str, float], skipped: int, streak: int,
+def check_update(config: Config, network: PolicyNetwork, metrics: dict[str, float], skipped: int, streak: int,
                  update: int, global_step: int) -> int:
     """Report an update whose gradient steps were skipped as non-finite; returns the new count of
     such updates in a row and raises NonFiniteError once it reaches ``max_nonfinite_updates``."""
@@ -175,7 +217,7 @@ def check_update(config: Config, network: ActorCritic, metrics: dict[str, float]
 class Checkpoints:
     """Writes the run's checkpoints: periodic ones every ``checkpoint_every`` steps, and the final one."""
 
-    def __init__(self, path: Path, config: Config, network: ActorCritic, start_step: int) -> None:
+    def __init__(self, path: Path, config: Config, network: PolicyNetwork, start_step: int) -> None:
         self.path, self.config, self.network = path, config, network
         self.every = config.checkpoint_every
         self.next = self._after(start_step)
@@ -243,26 +285,44 @@ def synchronous_loop(config: Config, run: SynchronousRun, logger: RunLogger, che
 
 
 def run_training(config: Config, run_dir: str | Path | None = None, overwrite: bool = False,
-                 point: ResumePoint | None = None) -> RunOutcome:
+                 point: ResumePoint | None = None, module: torch.nn.Module | None = None) -> RunOutcome:
     """Train ``config``'s algorithm in a new run directory (``run_dir``, else ``config.run_dir``, else
     :func:`default_run_dir`), or continue the run of the resume ``point`` in its own; write the
     config record, metrics, checkpoints and the final weights. Evaluating and plotting the result is
     :func:`policygrad.training.train`'s. ``config`` must already be checked
-    (:func:`policygrad.run.configure.check_runnable`)."""
+    (:func:`policygrad.run.configure.check_runnable`). The run directory is locked for the whole run,
+    ``overwrite`` and tidying it for a resume included (:func:`lock_run_dir`). ``module``: the user's
+    own network (:func:`policygrad.core.user_network.build_network`)."""
+    if point is None:
+        path = Path(run_dir or config.run_dir or default_run_dir(config))
+        if not overwrite and not (path / LOCK_PID_FILE).exists():
+            prepare_run_dir(path, overwrite)  # refuse a non-empty directory before a lock file goes into it
+    else:
+        path = point.run_dir
+    with lock_run_dir(path):  # released on every exit: the end, an error, Ctrl-C
+        if point is None:
+            prepare_run_dir(path, overwrite)
+        else:
+            prepare_resume(point)
+        try:
+            return _run_locked(config, path, point, module)
+        except RunWriteError as exc:
+            raise RunWriteError(f"{exc}; the run stopped: make room (or make {path} writable), then continue it "
+                                f"from its last checkpoint with policygrad resume {path}") from exc
+
+
+def _run_locked(config: Config, path: Path, point: ResumePoint | None,
+                module: torch.nn.Module | None = None) -> RunOutcome:
+    """:func:`run_training` in its prepared, locked run directory ``path``."""
     algo_cls = algorithm(config.algo)
     asynchronous = issubclass(algo_cls, AsynchronousAlgorithm)
     device = torch.device("cpu") if asynchronous else resolve_device(config.device)  # A3C shares CPU memory
-    if point is None:
-        path = prepare_run_dir(Path(run_dir or config.run_dir or default_run_dir(config)), overwrite)
-    else:
-        path = point.run_dir
-        prepare_resume(point)
     torch.set_num_threads(config.torch_threads)
     seed_everything(config.seed)
 
     observation_space, action_space = env_spaces(config.env_id)
-    network = build_agent(config, observation_space, action_space,
-                          with_value=algo_cls.needs_value(config)).to(device)
+    network = build_network(config, observation_space, action_space,
+                            with_value=algo_cls.needs_value(config), module=module).to(device)
     record = run_record(config, device)
     run_state: dict[str, Any] = {}
     state_tensors: dict[str, torch.Tensor] = {}
@@ -309,6 +369,10 @@ def run_training(config: Config, run_dir: str | Path | None = None, overwrite: b
         # Also on a crash or Ctrl-C: the weights trained so far are kept (the manifest says so).
         try:
             checkpoints.final(optimizer, logger, run, streak, completed)
+        except RunWriteError as exc:
+            if completed:
+                raise
+            log.info("the final weights were not saved either: %s", exc)  # the error that stopped the run goes on
         finally:
             logger.close()
             if run is not None:
