@@ -8,7 +8,10 @@ measurement with that tree's ``src`` first on the path, the steps per second of
 and environments built outside the clock) with the training-throughput settings of
 ``benchmarks/bench.py`` (SB3's tuned CartPole-v1 values for PPO and A2C). Old and new alternate
 (A B, B A, ...) so that drift in the machine's load hits both alike; the figure to read is the
-median of the ratios of neighbouring measurements. Writes ``benchmarks/layout_regression.md``.
+median of the ratios of neighbouring measurements. On a shared 2-core machine the clock is noisy, so
+the script also counts the Python function calls of 30 iterations of each algorithm under cProfile
+(after 5 warm-up iterations): a deterministic measure of the work each commit does per iteration.
+Writes ``benchmarks/layout_regression.md``.
 """
 
 from __future__ import annotations
@@ -49,13 +52,25 @@ except ImportError:
     from policygrad.envs import env_spaces
     from policygrad.networks import build_agent
     from policygrad.runtime import seed_everything
-algo, steps, fields = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+algo, steps, fields, mode = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 cfg = pg.make_config(algo, env_id="CartPole-v1", total_steps=steps, progress=False, tensorboard=False,
                      device="cpu", seed=1, checkpoint_every=0, torch_threads=1, **fields)
 torch.set_num_threads(1)
 seed_everything(cfg.seed)
 algo_cls = algorithm(algo)
 network = build_agent(cfg, *env_spaces(cfg.env_id), with_value=algo_cls.needs_value(cfg))
+if mode == "calls":
+    import cProfile, pstats
+    run = SynchronousRun(cfg, algo_cls, network, torch.device("cpu"))
+    for _ in range(5):
+        run.algo.iterate()
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(30):
+        run.algo.iterate()
+    profile.disable()
+    print(json.dumps({"calls": pstats.Stats(profile).total_calls}))
+    sys.exit(0)
 with tempfile.TemporaryDirectory() as run_dir:
     run = SynchronousRun(cfg, algo_cls, network, torch.device("cpu"))
     logger = RunLogger(Path(run_dir), cfg.total_steps, tensorboard=False, progress=False)
@@ -69,11 +84,12 @@ print(json.dumps({"sps": logger.global_step / seconds}))
 """
 
 
-def measure(tree: Path, algo: str) -> float:
+def measure(tree: Path, algo: str, mode: str = "sps") -> float:
+    """Steps per second of the loop (``sps``), or Python calls of 30 iterations (``calls``)."""
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", WORKER, algo, str(STEPS[algo]), json.dumps(PG_SAME_AS_SB3[algo])],
-                         env=env, capture_output=True, text=True, check=True, cwd=tree)
-    return json.loads(out.stdout.strip().splitlines()[-1])["sps"]
+    out = subprocess.run([sys.executable, "-c", WORKER, algo, str(STEPS[algo]), json.dumps(PG_SAME_AS_SB3[algo]),
+                          mode], env=env, capture_output=True, text=True, check=True, cwd=tree)
+    return json.loads(out.stdout.strip().splitlines()[-1])[mode]
 
 
 def worktree(rev: str, parent: Path) -> Path:
@@ -106,7 +122,8 @@ def main() -> None:
                     ratios.append(sps["new"][-1] / sps["old"][-1])
                     print(f"{algo} round {round_ + 1}: old {sps['old'][-1]:,.0f}  new {sps['new'][-1]:,.0f} steps/s",
                           flush=True)
-                rows.append((algo, sps, ratios))
+                calls = {name: measure(trees[name], algo, "calls") for name in ("old", "new")}
+                rows.append((algo, sps, ratios, calls))
         finally:
             for tree in trees.values():
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
@@ -120,13 +137,14 @@ def main() -> None:
         f"at start and end: {load_start:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.",
         "",
         "| algorithm | old steps/s (median, min-max) | new steps/s (median, min-max) "
-        "| new / old (median of neighbours, min-max) |",
-        "|---|---|---|---|",
+        "| new / old (median of neighbours, min-max) | Python calls in 30 iterations: old, new (new / old) |",
+        "|---|---|---|---|---|",
     ]
-    for algo, sps, ratios in rows:
+    for algo, sps, ratios, calls in rows:
         cell = {k: f"{statistics.median(v):,.0f} ({min(v):,.0f}-{max(v):,.0f})" for k, v in sps.items()}
         lines.append(f"| {algo.upper()} | {cell['old']} | {cell['new']} | **{statistics.median(ratios):.2f}** "
-                     f"({min(ratios):.2f}-{max(ratios):.2f}) |")
+                     f"({min(ratios):.2f}-{max(ratios):.2f}) | {calls['old']:,.0f}, {calls['new']:,.0f} "
+                     f"(**{calls['new'] / calls['old']:.3f}**) |")
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
