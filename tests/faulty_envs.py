@@ -119,3 +119,34 @@ class IgnoresSeed(_Base):
         super().reset(seed=seed)
         self.t = 0
         return np.random.default_rng().uniform(-0.5, 0.5, 4).astype(np.float32), {}
+
+
+class FailsBySeed(_Base):
+    """Fails in a study according to the seed it was first reset with (a run's seed, with num_envs=1), on
+    its 50th step: seed 2 raises RuntimeError; seed 3 SIGKILLs its own process once (it creates the file
+    ``$FAULTY_ENVS_MARKERS/killed-3`` and behaves when that file exists); seed 4 SIGKILLs it every time.
+    Any other seed (evaluation seeds, the environment check's) behaves."""
+
+    def __init__(self):
+        super().__init__()
+        self.first_seed, self.steps = None, 0
+
+    def reset(self, *, seed=None, options=None):
+        if self.first_seed is None:
+            self.first_seed = seed
+        return super().reset(seed=seed)
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == 50 and self.first_seed in (2, 3, 4):
+            import os
+            import signal
+            from pathlib import Path
+
+            if self.first_seed == 2:
+                raise RuntimeError("boom: the environment failed on purpose")
+            marker = Path(os.environ.get("FAULTY_ENVS_MARKERS", ".")) / f"killed-{self.first_seed}"
+            if self.first_seed == 4 or not marker.exists():
+                marker.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+        return super().step(action)

@@ -70,6 +70,24 @@ def test_eval_keeps_trainings_eval_json_and_writes_a_file_named_after_its_settin
     assert (run / "eval.json").read_text() == training_eval
 
 
+def test_eval_on_a_full_disk_is_one_line_naming_the_file_and_the_way_out(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import policygrad.run.checkpoint as checkpoint
+    from policygrad.core.errors import RunWriteError
+
+    run = make_run(tmp_path / "run")
+
+    def full_disk(path, data):
+        raise RunWriteError.from_os_error("file", path, OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(checkpoint, "write_json", full_disk)
+    assert main(["eval", str(run), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "training failed" not in err and "cannot write" in err and "--out" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 # -- 3. a seeded stochastic evaluation is reproducible ------------------------------------------------
 def test_stochastic_evaluation_with_a_seed_is_reproducible_and_leaves_the_callers_rng_alone(tmp_path, capsys):
     run = make_run(tmp_path / "run")

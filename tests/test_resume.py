@@ -30,14 +30,16 @@ FAST = dict(progress=False, tensorboard=False, device="cpu", eval_episodes=2, ke
 
 # Each carries state across the checkpoint that a careless resume would lose: normalization statistics,
 # the reward scaler's running returns, the annealed learning rate, episodes in flight (CartPole's native
-# vector env; Pendulum's sync vector env with TimeLimit wrappers and truncations), Gaussian sampling.
+# vector env; Pendulum's sync vector env with TimeLimit wrappers and truncations), Gaussian sampling;
+# and periodic evaluations (eval_every, evals.csv) on both sides of the checkpoint.
 CONFIGS = {
-    "reinforce": dict(env_id="CartPole-v1", total_steps=1000, num_envs=4, checkpoint_every=400, normalize_obs=True),
-    "actor_critic": dict(env_id="CartPole-v1", total_steps=240, num_envs=4, checkpoint_every=120),
+    "reinforce": dict(env_id="CartPole-v1", total_steps=1000, num_envs=4, checkpoint_every=400, normalize_obs=True,
+                      eval_every=300),
+    "actor_critic": dict(env_id="CartPole-v1", total_steps=240, num_envs=4, checkpoint_every=120, eval_every=100),
     "a2c": dict(env_id="CartPole-v1", total_steps=800, num_envs=4, checkpoint_every=300, normalize_obs=True,
-                reward_norm="scale"),
+                reward_norm="scale", eval_every=250),
     "ppo": dict(env_id="Pendulum-v1", total_steps=512, num_envs=1, num_steps=64, update_epochs=2,
-                checkpoint_every=256, normalize_obs=True),
+                checkpoint_every=256, normalize_obs=True, eval_every=128),
 }
 
 RESUME_SCRIPT = """
@@ -102,6 +104,8 @@ def test_resumed_run_has_identical_episodes_metrics_and_evaluation(runs, algo):
     assert len(episodes) > len(before) > 0  # episodes on both sides of the checkpoint
     assert rows(resumed / "episodes.csv") == episodes
     assert rows(resumed / "metrics.csv") == rows(straight.run_dir / "metrics.csv")
+    evals = rows(straight.run_dir / "evals.csv", drop=("wall_seconds",))
+    assert len(evals) >= 3 and rows(resumed / "evals.csv", drop=("wall_seconds",)) == evals
     assert json.loads((resumed / "eval.json").read_text()) == json.loads((straight.run_dir / "eval.json").read_text())
 
 

@@ -1,4 +1,4 @@
-"""The ``policygrad`` command: train, resume, eval, plot, list, check-env.
+"""The ``policygrad`` command: train, resume, eval, plot, report, sweep, study, list, check-env.
 
 Every config field is a flag named after it (``learning_rate`` -> ``--learning-rate``), typed from the
 dataclass and documented by the field's help. Bad input ends with a one-line message and exit code 2.
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from policygrad.core.errors import TrainingError
+from policygrad.core.errors import RunWriteError, TrainingError
 
 EXIT_USAGE = 2  # bad input: nothing ran
 EXIT_FAILED = 1  # training started and failed
@@ -257,9 +257,9 @@ def cmd_eval(argv: Sequence[str]) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json(out, {**result.to_dict(), "episodes": args.episodes, "checkpoint": str(folder),
                          "global_step": global_step, "device": args.device})
-    except OSError as exc:
-        raise ValueError(f"cannot write {out} ({exc.strerror or exc}): pass --out FILE.json somewhere "
-                         "writable") from None
+    except (OSError, RunWriteError) as exc:  # write_json reports a full disk as RunWriteError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ValueError(f"cannot write {out} ({reason}): pass --out FILE.json somewhere writable") from None
     print(f"wrote {out}")
     if args.video is not None:
         from policygrad.video import record_video
@@ -272,7 +272,9 @@ def cmd_eval(argv: Sequence[str]) -> int:
 def cmd_plot(argv: Sequence[str]) -> int:
     from policygrad.plots import plot_runs
 
-    parser = Parser(prog="policygrad plot", description="Learning curves of one or more runs on one plot.")
+    parser = Parser(prog="policygrad plot", description="Learning curves of one or more runs on one plot. Runs "
+                    "whose configs differ in fields other than the seed are grouped by those values: one colour "
+                    "per group, the mean over its seeds with a 95% bootstrap band.")
     parser.add_argument("run_dirs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="PNG file (default: RUN_DIR/learning_curve.png "
                                                                "for one run, learning_curves.png for several)")
@@ -282,6 +284,196 @@ def cmd_plot(argv: Sequence[str]) -> int:
                        else Path("learning_curves.png"))
     print(f"wrote {plot_runs(args.run_dirs, out, window=args.window)}")
     return 0
+
+
+def cmd_report(argv: Sequence[str]) -> int:
+    from policygrad.studies.report import write_report
+
+    parser = Parser(prog="policygrad report", description="(Re)write a study's report: STUDY_DIR/report.md and a "
+                    "self-contained report.html (the spec, the results per value, the tests against the baseline, "
+                    "the plots).")
+    parser.add_argument("study_dir", type=Path)
+    parser.add_argument("--baseline", default=None, metavar="VALUE",
+                        help="the value the others are tested against, e.g. 0.001, learning_rate=0.001, 64x64 "
+                             "(default: the grid's first)")
+    args = parser.parse_args(argv)
+    out = write_report(args.study_dir, baseline=args.baseline)
+    print(f"wrote {out.with_name('report.md')} and {out}")
+    return 0
+
+
+def parse_seeds(text: str) -> int | list[int]:
+    """``--seeds``: a count N (seeds 1..N) or a comma-separated list of seeds (``1,2,7``)."""
+    try:
+        return [int(v) for v in text.split(",")] if "," in text else parse_count(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count such as 5 or seeds such as 1,2,7, got {text!r}") from None
+
+
+def parse_field_text(config_cls: type, name: str, text: str, where: str) -> Any:
+    """``text`` as config field ``name`` takes it, typed as ``train``'s flags type it (``64x64`` for
+    hidden_sizes); ValueError ``WHERE NAME=TEXT: expected ...`` otherwise."""
+    from policygrad.core.config import check_field_names
+    from policygrad.studies.spec import field_kind
+
+    check_field_names(config_cls, {name: None})
+    kind = field_kind(config_cls, name)
+    try:
+        if kind == "tuple":
+            return tuple(int(v) for v in text.lower().split("x"))
+        if kind == "int":
+            return parse_count(text)
+        if kind == "float":
+            return float(text)
+        if kind == "bool":
+            return parse_bool(text)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        expected = {"tuple": "expected widths such as 64x64", "float": "expected a number"}.get(kind, str(exc))
+        raise ValueError(f"{where} {name}={text!r}: {expected}") from None
+    return text
+
+
+def parse_vary(config_cls: type, items: Sequence[str]) -> dict[str, list[Any]]:
+    """``--vary FIELD=V1,V2,...`` (repeatable) as ``{field: [typed values]}``, in the order given."""
+    vary: dict[str, list[Any]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        name = name.strip().lstrip("-").replace("-", "_")
+        if not sep or not name:
+            raise UsageError(f"--vary {item!r}: expected FIELD=V1,V2,... (e.g. learning_rate=1e-3,3e-3)")
+        if name in vary:
+            raise UsageError(f"--vary {name} is given twice: list every value in one --vary")
+        texts = [v.strip() for v in values.split(",") if v.strip()]
+        if not texts:
+            raise ValueError(f"vary {name} has no values: the grid is empty")
+        vary[name] = [parse_field_text(config_cls, name, text, "--vary") for text in texts]
+    return vary
+
+
+def add_study_flags(parser: argparse.ArgumentParser, config_cls: type, seeds: int) -> None:
+    """The flags ``sweep`` and ``study`` share; with ``add_config_flags`` for the fixed fields."""
+    parser.add_argument("--env", "--env-id", dest="env_id", default="CartPole-v1",
+                        help="Gymnasium id, or module:Class / module:make_fn (default: CartPole-v1)")
+    parser.add_argument("--seeds", type=parse_seeds, default=seeds,
+                        help=f"N (seeds 1..N) or a list such as 1,2,7 (default: {seeds})")
+    parser.add_argument("--workers", type=parse_count, default=None,
+                        help="runs at a time, each in its own process with one torch thread (default: the number "
+                             "of cores)")
+    parser.add_argument("--name", default=None, help="the study's name: its directory is OUT_DIR/NAME (default: "
+                        "from the algorithm, the environment and what varies)")
+    parser.add_argument("--out-dir", type=Path, default=Path("studies"), help="where studies go (default: studies)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="report the first evaluation step whose mean return reaches this (steps_to_threshold)")
+    parser.add_argument("--dry-run", action="store_true", help="check the study and list its runs; run nothing")
+    add_config_flags(parser, config_cls)  # --total-steps, --eval-every, --eval-episodes, --preset and fixed fields
+
+
+def study_options(args: dict[str, Any]) -> dict[str, Any]:
+    """Pop the study's own options out of parsed ``add_study_flags`` arguments (the rest are fixed fields)."""
+    from policygrad.studies.spec import DEFAULT_EVAL_EPISODES
+
+    options = {"seeds": args.pop("seeds"), "total_steps": args.pop("total_steps", 100_000),
+               "name": args.pop("name"), "eval_every": args.pop("eval_every", None),
+               "eval_episodes": args.pop("eval_episodes", DEFAULT_EVAL_EPISODES), "threshold": args.pop("threshold"),
+               "preset": args.pop("preset", "auto")}
+    return options
+
+
+def run_study_command(spec: Any, args: dict[str, Any], resume: bool = False) -> int:
+    from policygrad.studies.grid import expand
+    from policygrad.studies.runner import run_study
+
+    if args["dry_run"]:
+        runs = expand(spec)
+        print(f"study {args['out_dir'] / spec.name}: {len(runs)} runs of {spec.algo} on {spec.env_id}, "
+              f"{spec.total_steps} steps each, evaluated every {spec.eval_every or 'end only'}")
+        for note in spec.notes:
+            print(f"  note: {note}")
+        for run in runs:
+            print(f"  {run.run_id}")
+        return 0
+    result = run_study(spec, args["out_dir"], args["workers"], resume=resume)
+    if result.failed:
+        print(f"{len(result.failed)} run(s) failed: see the error column of {result.study_dir / 'results.csv'}")
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_sweep(argv: Sequence[str]) -> int:
+    from policygrad.algos import ALGORITHMS, algorithm
+    from policygrad.studies.runner import resume_study
+    from policygrad.studies.spec import make_spec
+
+    if not argv:
+        raise UsageError(f"sweep needs an algorithm first (one of {' | '.join(ALGORITHMS)}), or --resume STUDY_DIR")
+    if argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        parser = Parser(prog="policygrad sweep --resume", description="Finish a stopped study: finished runs are "
+                        "kept, the others resume from their last checkpoint or start over.")
+        parser.add_argument("--resume", type=Path, required=True, metavar="STUDY_DIR")
+        parser.add_argument("--workers", type=parse_count, default=None, help="runs at a time (default: cores)")
+        resume_args = parser.parse_args(argv)
+        result = resume_study(resume_args.resume, resume_args.workers)
+        return EXIT_FAILED if result.failed else 0
+    if argv[0] in ("-h", "--help"):
+        print("usage: policygrad sweep ALGO --env ENV --vary FIELD=V1,V2,... [--vary ...] [--seeds N] "
+              "[--total-steps S] [--workers K] [--FIELD VALUE ...]\n       policygrad sweep --resume STUDY_DIR "
+              f"[--workers K]\n\nALGO: one of {' | '.join(ALGORITHMS)}; policygrad sweep ALGO --help lists every flag.")
+        return 0
+    algo_name, rest = argv[0], argv[1:]
+    algo_cls = algorithm(algo_name)
+    parser = Parser(prog=f"policygrad sweep {algo_name}", description="Train every combination of the --vary values "
+                    "times the seeds, in parallel, into one study directory (OUT_DIR/NAME: study.json, runs/, "
+                    "results.csv). Running the same command again finishes a stopped study. In a study, "
+                    "--eval-every defaults to total_steps // 20 and --eval-episodes to 10; other flags fix a "
+                    "field for every run.")
+    parser.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2,...",
+                        help="a config field and its values (any field; hidden_sizes as 64x64,256x256); repeat "
+                             "for a grid")
+    parser.add_argument("--resume", action="store_true", help="the study must exist already: finish it")
+    add_study_flags(parser, algo_cls.Config, seeds=3)
+    args = vars(parser.parse_args(rest))
+    vary = parse_vary(algo_cls.Config, args.pop("vary"))
+    resume, env_id, workers, out_dir, dry_run = (args.pop(k) for k in ("resume", "env_id", "workers", "out_dir",
+                                                                       "dry_run"))
+    options = study_options(args)
+    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    spec = make_spec(algo_name, env_id, vary, fixed=fixed, **options)
+    return run_study_command(spec, {"out_dir": out_dir, "workers": workers, "dry_run": dry_run}, resume=resume)
+
+
+def cmd_study(argv: Sequence[str]) -> int:
+    from policygrad.algos import algorithm
+    from policygrad.studies.named import KINDS, named_spec
+
+    if not argv or argv[0] in ("-h", "--help") or argv[0].startswith("-"):
+        if argv and argv[0] in ("-h", "--help"):
+            print(f"usage: policygrad study {'|'.join(KINDS)} --algo ALGO --env ENV [--seeds N] [--total-steps S] "
+                  "[--workers K] [--dry-run] [--FIELD VALUE ...]\n\nA named study: a grid that answers one question "
+                  "for the algorithm, around its current values (policygrad study KIND --algo ALGO --help).")
+            return 0
+        raise UsageError(f"study needs a study first: one of {' | '.join(KINDS)}")
+    kind, rest = argv[0], list(argv[1:])
+    if kind not in KINDS:
+        raise UsageError(f"unknown study {kind!r}: expected one of {' | '.join(KINDS)}")
+    first = Parser(prog=f"policygrad study {kind}", add_help=False)
+    first.add_argument("--algo", default=None)
+    known, _ = first.parse_known_args(rest)
+    if known.algo is None:
+        raise UsageError(f"study {kind} needs --algo ALGO")
+    algo_cls = algorithm(known.algo)
+    parser = Parser(prog=f"policygrad study {kind} --algo {known.algo}", description=f"The {kind} study of "
+                    f"{known.algo} (the grids: policygrad.studies.named); --dry-run lists its runs. --eval-every "
+                    "defaults to total_steps // 20 and --eval-episodes to 10; other flags fix a field for every run.")
+    parser.add_argument("--algo", required=True)
+    add_study_flags(parser, algo_cls.Config, seeds=5)
+    values = vars(parser.parse_args(rest))
+    algo_name, env_id, workers, out_dir, dry_run = (values.pop(k) for k in ("algo", "env_id", "workers", "out_dir",
+                                                                            "dry_run"))
+    options = study_options(values)
+    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    spec = named_spec(kind, algo_name, env_id, options.pop("seeds"), options.pop("total_steps"), fixed=fixed,
+                      **options)
+    return run_study_command(spec, {"out_dir": out_dir, "workers": workers, "dry_run": dry_run})
 
 
 def cmd_list(argv: Sequence[str]) -> int:
@@ -300,7 +492,8 @@ def cmd_list(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list,
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "plot": cmd_plot, "report": cmd_report,
+            "sweep": cmd_sweep, "study": cmd_study, "list": cmd_list,
             "check-env": cmd_check_env}
 
 USAGE = """usage: policygrad COMMAND ...
@@ -309,7 +502,13 @@ USAGE = """usage: policygrad COMMAND ...
   resume RUN_DIR [--checkpoint step_N] [--total-steps N]   continue a stopped run from its latest checkpoint
   eval RUN_DIR [--episodes N] [--stochastic] [--seed S] [--out FILE.json]   writes RUN_DIR/evals/eval_*.json
   check-env ENV_ID [--steps N]   check an environment for what would make training silently wrong
-  plot RUN_DIR [RUN_DIR ...] [--out FILE.png]
+  plot RUN_DIR [RUN_DIR ...] [--out FILE.png]   runs differing in a setting: grouped, mean and CI over seeds
+  report STUDY_DIR [--baseline VALUE]   (re)write the study's report.md and report.html
+  sweep ALGO --env ENV --vary FIELD=V1,V2,... [--seeds N] [--total-steps S] [--workers K] [--FIELD VALUE ...]
+                            every combination x seeds, in parallel: studies/NAME/ (results.csv, runs/)
+  sweep --resume STUDY_DIR  finish a stopped study (re-running the same sweep command does too)
+  study lr|gamma|architecture|batch|entropy|reward-norm --algo ALGO --env ENV [--seeds N] [--total-steps S]
+                            a named study: a grid around the algorithm's values that answers one question
   list                      the algorithms and every config field with its default and help
 
 policygrad COMMAND --help explains a command; policygrad train ALGO --help lists ALGO's fields."""
@@ -328,6 +527,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError) as exc:
         print(f"policygrad {command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RunWriteError as exc:  # a full disk or a read-only directory, in any command
+        print(f"policygrad {command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except TrainingError as exc:
         print(f"policygrad {command}: training failed: {exc}", file=sys.stderr)
         return EXIT_FAILED

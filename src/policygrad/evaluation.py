@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from policygrad.agent import Agent
-from policygrad.algos.rollout import collect_episodes
-from policygrad.core.envs import make_vec_env
-from policygrad.core.runtime import seeded_sampling
+from policygrad.algos.rollout import evaluation_episodes
 
 
 @dataclass(frozen=True)
@@ -46,19 +43,8 @@ def evaluate(
     too (its own generators: the caller's random state is left as it was), so the same seed gives
     the same returns.
     """
-    if not isinstance(episodes, int) or episodes <= 0:
-        raise ValueError(f"episodes={episodes!r} is invalid: expected an integer > 0")
-    num_envs = min(episodes, num_envs or 8)
-    envs = make_vec_env(env_id or agent.env_id, num_envs, device=agent.device)
-    was_training = agent.network.training
-    agent.network.eval()
-    try:
-        sampling = contextlib.nullcontext() if deterministic else seeded_sampling(seed, agent.device)
-        with sampling:
-            _, finished, _ = collect_episodes(envs, agent.network, episodes, deterministic, seed=seed, store=False)
-    finally:
-        envs.close()
-        agent.network.train(was_training)
+    finished = evaluation_episodes(agent.network, env_id or agent.env_id, episodes, deterministic, seed, num_envs,
+                                   agent.device)
     rets = [e.ret for e in finished]
     return EvalResult(float(np.mean(rets)), float(np.std(rets)), rets, [e.length for e in finished],
                       deterministic, seed)

@@ -1,14 +1,24 @@
-"""Learning curves from run directories: every episode's return, faint, and a smoothed line (Q23)."""
+"""Learning curves from run directories (Q23). One run, or runs that differ only in their seed: every
+episode's return, faint, and a smoothed line per run. Runs whose configs differ in other fields: one
+colour per group of equal values, the mean over the group's seeds of their smoothed curves with a 95%
+bootstrap confidence band (``scipy.stats.bootstrap``)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from policygrad.run.logger import EPISODES_FILE
+
+# Config fields that say how a run was kept, not what was trained: runs differing only in these (and
+# the seed) are one setting. Fields named eval_* too (how it was measured).
+BOOKKEEPING_FIELDS = frozenset({"seed", "run_dir", "device", "torch_threads", "progress", "tensorboard",
+                                "checkpoint_every", "keep_checkpoints", "max_nonfinite_updates", "preset"})
 
 
 def read_episodes(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -33,16 +43,91 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (cumsum[idx] - cumsum[lo]) / (idx - lo)
 
 
+def run_config(run_dir: Path) -> dict:
+    """The resolved config a run recorded in ``config.json`` ({} when there is none)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return {}
+    config = json.loads(path.read_text()).get("config", {})
+    return config if isinstance(config, dict) else {}
+
+
 def run_label(run_dir: Path) -> str:
-    config_path = run_dir / "config.json"
-    if config_path.is_file():
-        cfg = json.loads(config_path.read_text()).get("config", {})
+    cfg = run_config(run_dir)
+    if cfg:
         return f"{cfg.get('algo', '?')} seed {cfg.get('seed', '?')} ({run_dir.name})"
     return run_dir.name
 
 
-def plot_runs(run_dirs: list[str | Path], out: str | Path, window: int = 20, title: str | None = None) -> Path:
-    """Draw the learning curves of ``run_dirs`` on one figure, saved to ``out`` (PNG)."""
+def format_value(value: object) -> str:
+    """A config value as people write it: 0.001, 64x64, true."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "x".join(format_value(v) for v in value)
+    return str(value)
+
+
+def group_runs(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
+    """Runs grouped by the config fields in which they differ (bookkeeping fields, the seed and eval_*
+    aside): label (``learning_rate=0.001, gamma=0.99``) -> run directories, in first-seen order.
+    Runs that differ in nothing else form one group labelled ``""``; a run without ``config.json`` is
+    a group of its own, under its directory name (unless no run has one: then they are one group)."""
+    dirs = [Path(d) for d in run_dirs]
+    configs = [run_config(d) for d in dirs]
+    known = [c for c in configs if c]
+    names = sorted({k for c in known for k in c})
+
+    def shown(value: object) -> str:
+        return json.dumps(value, sort_keys=True)
+
+    varied = [k for k in names if k not in BOOKKEEPING_FIELDS and not k.startswith("eval_")
+              and len({shown(c.get(k)) for c in known}) > 1]
+    groups: dict[str, list[Path]] = {}
+    for d, cfg in zip(dirs, configs):
+        label = ", ".join(f"{k}={format_value(cfg.get(k))}" for k in varied) if cfg else (d.name if known else "")
+        groups.setdefault(label, []).append(d)
+    return groups
+
+
+def mean_ci_band(curves: np.ndarray, confidence: float = 0.95, n_resamples: int = 2_000,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over rows (seeds) of ``curves`` ``(seeds, points)``, and a percentile-bootstrap
+    ``confidence`` interval of that mean at each point (``scipy.stats.bootstrap``, a fixed seed). One
+    row: the band is NaN (there is no spread to resample)."""
+    from scipy import stats
+
+    curves = np.atleast_2d(np.asarray(curves, dtype=float))
+    mean = curves.mean(axis=0)
+    if curves.shape[0] < 2:
+        return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant points: their interval is the point
+        result = stats.bootstrap((curves,), np.mean, axis=0, vectorized=True, n_resamples=n_resamples,
+                                 confidence_level=confidence, method="percentile",
+                                 random_state=np.random.default_rng(seed))
+    return mean, np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
+
+
+def aligned_curves(runs: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 200
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Curves ``(x, y)`` of several runs resampled (linear interpolation) onto one grid of ``points``
+    from the largest first x to the smallest last x, the span every run covers: ``(grid, (runs, points))``."""
+    runs = [(np.asarray(x, float), np.asarray(y, float)) for x, y in runs if len(x)]
+    if not runs:
+        return np.array([]), np.empty((0, 0))
+    start, stop = max(x[0] for x, _ in runs), min(x[-1] for x, _ in runs)
+    grid = np.linspace(start, stop, points) if stop > start else np.array([stop])
+    return grid, np.stack([np.interp(grid, x, y) for x, y in runs])
+
+
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, window: int = 20, title: str | None = None) -> Path:
+    """Draw the learning curves of ``run_dirs`` on one figure, saved to ``out`` (PNG, or SVG/PDF by its
+    suffix). Runs that differ only in their seed: one line per run. Runs whose configs differ in other
+    fields: grouped by those values, one colour per group, the mean of the group's smoothed curves
+    with a 95% bootstrap band over its seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,15 +135,35 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, window: int = 20, tit
 
     if not run_dirs:
         raise ValueError("plot needs at least one run directory")
+    episodes = {Path(d): read_episodes(d) for d in run_dirs}  # every directory checked before drawing
+    groups = group_runs(list(run_dirs))
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for i, run_dir in enumerate(map(Path, run_dirs)):
-        steps, rets = read_episodes(run_dir)
-        color = f"C{i % 10}"
-        ax.scatter(steps, rets, s=4, alpha=0.2, color=color, linewidths=0)
-        ax.plot(steps, smooth(rets, window), color=color, lw=2, label=run_label(run_dir))
+    if len(groups) == 1:
+        for i, run_dir in enumerate(map(Path, run_dirs)):
+            steps, rets = episodes[run_dir]
+            color = f"C{i % 10}"
+            ax.scatter(steps, rets, s=4, alpha=0.2, color=color, linewidths=0)
+            ax.plot(steps, smooth(rets, window), color=color, lw=2, label=run_label(run_dir))
+        default_title = f"learning curve (line: mean of last {window} episodes)"
+    else:
+        for i, (label, dirs) in enumerate(groups.items()):
+            color = f"C{i % 10}"
+            curves = [(episodes[d][0], smooth(episodes[d][1], window)) for d in dirs]
+            grid, ys = aligned_curves(curves)
+            if not len(grid):
+                continue
+            for x, y in curves:
+                ax.plot(x, y, color=color, lw=0.6, alpha=0.25)
+            mean, low, high = mean_ci_band(ys)
+            seeds = f"{len(dirs)} seed{'s' if len(dirs) > 1 else ''}"
+            ax.plot(grid, mean, color=color, lw=2, label=f"{label} ({seeds})")
+            if len(dirs) > 1:
+                ax.fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
+        default_title = (f"learning curves by setting (mean over seeds of the last {window} episodes' mean; "
+                         "band: 95% bootstrap CI)")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return")
-    ax.set_title(title or f"learning curve (line: mean of last {window} episodes)")
+    ax.set_title(title or default_title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()

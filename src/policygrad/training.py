@@ -62,7 +62,7 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
         preflight(config.env_id)
     outcome = run_training(config, run_dir, overwrite, point, module=network)
     agent = Agent(outcome.network, config, outcome.device)
-    evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True)
+    evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True, seed=config.eval_seed)
     write_json(outcome.run_dir / "eval.json", evaluation.to_dict())
     plot_runs([outcome.run_dir], outcome.run_dir / "learning_curve.png")
     return TrainResult(outcome.run_dir, agent, evaluation, outcome.global_step, outcome.seconds)

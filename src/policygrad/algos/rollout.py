@@ -7,14 +7,16 @@ graph per step and gives the same numbers because the policy has not changed in 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from policygrad.core.distributions import action_dtype, action_shape
-from policygrad.core.envs import Episode, VecEnv
+from policygrad.core.envs import Episode, VecEnv, make_vec_env
 from policygrad.core.networks import ActorCritic, PolicyNetwork
+from policygrad.core.runtime import seeded_sampling
 from policygrad.fast.fused_acting import acting_forward
 from policygrad.fast.numpy_acting import NumpyActor, numpy_actor_class, sampling_generator
 
@@ -123,6 +125,34 @@ def collect_episodes(
     for key in ("terminated", "truncated", "valid"):
         stacked[key] = stacked[key].to(envs.device)
     return Batch(next_obs=obs, **stacked), finished, steps
+
+
+def evaluation_episodes(network: PolicyNetwork, env_id: str, episodes: int, deterministic: bool = True,
+                        seed: int = 10_000, num_envs: int | None = None,
+                        device: torch.device | str | None = None) -> list[Episode]:
+    """Play ``episodes`` whole episodes of ``env_id`` with ``network`` on fresh copies of the
+    environment (``min(episodes, num_envs or 8)`` of them, copy i reset from ``seed + i``), its
+    normalization statistics frozen; returns them. The evaluation of :func:`policygrad.evaluate` and
+    of the trainer's periodic evaluations (``eval_every``).
+
+    ``deterministic`` acts with the distribution's mode; otherwise actions are sampled from generators
+    seeded with ``seed`` (the caller's random state is left as it was). Nothing here draws from the
+    training's random state, so evaluating between two iterations leaves the run as it would have been.
+    """
+    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes <= 0:
+        raise ValueError(f"episodes={episodes!r} is invalid: expected an integer > 0")
+    device = torch.device(device) if device is not None else next(network.parameters()).device
+    envs = make_vec_env(env_id, min(episodes, num_envs or 8), device=device)
+    was_training = network.training
+    network.eval()
+    try:
+        sampling = contextlib.nullcontext() if deterministic else seeded_sampling(seed, device)
+        with sampling:
+            _, finished, _ = collect_episodes(envs, network, episodes, deterministic, seed=seed, store=False)
+    finally:
+        envs.close()
+        network.train(was_training)
+    return finished
 
 
 class FixedHorizonCollector:

@@ -70,6 +70,10 @@ class Config:
     max_grad_norm: float = option(0.5, "clip the global gradient norm to this (0: no clipping)")
     torch_threads: int = option(1, "torch CPU threads (1 is fastest for small networks)")
     eval_episodes: int = option(20, "episodes of the deterministic evaluation at the end of training")
+    eval_every: int = option(0, "environment steps between deterministic evaluations during training, each "
+                             "a row of RUN_DIR/evals.csv (also at step 0 and the last step; 0: only the final one)")
+    eval_seed: int = option(10_000, "the evaluations' environment copies reset from seeds eval_seed, eval_seed+1, "
+                            "...: the same for every run, so curves of different settings and seeds compare")
     run_dir: str = option("", "where the run is written (default: runs/ENV__ALGO__SEED__TIME)")
     checkpoint_every: int = option(100_000, "environment steps between resumable checkpoints in "
                                    "RUN_DIR/checkpoints/ (0: only the final one)")
@@ -91,8 +95,13 @@ class Config:
         if (not isinstance(self.checkpoint_every, int) or isinstance(self.checkpoint_every, bool)
                 or self.checkpoint_every < 0):
             _fail("checkpoint_every", self.checkpoint_every, "an integer >= 0 (0: only the final checkpoint)")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            _fail("seed", self.seed, "an integer >= 0")
+        if (not isinstance(self.eval_every, int) or isinstance(self.eval_every, bool)
+                or self.eval_every < 0):
+            _fail("eval_every", self.eval_every, "an integer >= 0 (0: only the final evaluation)")
+        for name in ("seed", "eval_seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                _fail(name, value, "an integer >= 0")
         self._choice("device", DEVICES)
         module_name, _, attr = self.network.partition(":") if isinstance(self.network, str) else ("", "", "")
         if not isinstance(self.network, str) or (self.network and not (module_name and attr)):

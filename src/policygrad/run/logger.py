@@ -1,5 +1,6 @@
 """Run records: ``metrics.csv`` (a row per update), ``episodes.csv`` (a row per finished episode),
-TensorBoard events and a progress bar. Every row is flushed as written, so a crash loses nothing
+``evals.csv`` (a row per periodic deterministic evaluation, when ``eval_every`` is set), TensorBoard
+events and a progress bar. Every row is flushed as written, so a crash loses nothing
 already logged. Keys are namespaced (``charts/``, ``losses/``, ``diag/``, ``perf/``) so that plots
 and reports need no per-algorithm code."""
 
@@ -14,13 +15,17 @@ import warnings
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
+import numpy as np
 from tqdm import tqdm
 
 from policygrad.core.envs import Episode
 from policygrad.core.errors import RunWriteError
 
-METRICS_FILE, EPISODES_FILE = "metrics.csv", "episodes.csv"
+METRICS_FILE, EPISODES_FILE, EVALS_FILE = "metrics.csv", "episodes.csv", "evals.csv"
+# evals.csv: the step, the training clock at that step (evaluations excluded), and the returns' statistics
+EVALS_COLUMNS = ("global_step", "wall_seconds", "eval_mean", "eval_std", "eval_min", "eval_max", "episodes")
 
 
 class RunLogger:
@@ -29,7 +34,7 @@ class RunLogger:
     and the counters and wall time go on from there, so a resumed run's records read as one run."""
 
     def __init__(self, run_dir: Path, total_steps: int, tensorboard: bool = True, progress: bool = True,
-                 resume: dict | None = None) -> None:
+                 resume: dict | None = None, evals: bool = False) -> None:
         self.run_dir = Path(run_dir)
         self._write_failed = False
         resume = resume or {}
@@ -48,6 +53,13 @@ class RunLogger:
         self._episodes = csv.writer(self._episodes_file)
         if not self._header(EPISODES_FILE, resume):
             self._episodes.writerow(["global_step", "wall_time", "return", "length"])
+        self._evals_file: TextIO | None = None  # evals.csv, written only by runs with periodic evaluations
+        if evals:
+            with self._writing(EVALS_FILE):
+                self._evals_file = self._open(EVALS_FILE, resume)
+                self._evals = csv.writer(self._evals_file)
+                if not self._header(EVALS_FILE, resume):
+                    self._evals.writerow(EVALS_COLUMNS)
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.tb = None
         if tensorboard:
@@ -94,12 +106,36 @@ class RunLogger:
             self._metrics_file.flush()
         with self._writing(EPISODES_FILE):
             self._episodes_file.flush()
-        return {METRICS_FILE: os.fstat(self._metrics_file.fileno()).st_size,
-                EPISODES_FILE: os.fstat(self._episodes_file.fileno()).st_size,
-                "global_step": self.global_step, "updates": self.updates, "wall_time": self.wall_time()}
+        position = {METRICS_FILE: os.fstat(self._metrics_file.fileno()).st_size,
+                    EPISODES_FILE: os.fstat(self._episodes_file.fileno()).st_size,
+                    "global_step": self.global_step, "updates": self.updates, "wall_time": self.wall_time()}
+        if self._evals_file is not None:
+            with self._writing(EVALS_FILE):
+                self._evals_file.flush()
+            position[EVALS_FILE] = os.fstat(self._evals_file.fileno()).st_size
+        return position
 
     def wall_time(self) -> float:
+        """Seconds of training so far, resumed sessions included and evaluations excluded."""
         return time.perf_counter() - self.start
+
+    def exclude_time(self, seconds: float) -> None:
+        """Take ``seconds`` (spent evaluating) off the training clock from now on."""
+        self.start += seconds
+
+    def evaluation(self, global_step: int, wall_seconds: float, returns: list[float]) -> None:
+        """Record a deterministic evaluation at ``global_step`` (a row of evals.csv); ``wall_seconds``:
+        the training clock when it began."""
+        if self._evals_file is None:
+            raise RuntimeError("this logger was made without evals=True")
+        values = np.asarray(returns, dtype=np.float64)
+        row = [global_step, f"{wall_seconds:.3f}", float(values.mean()), float(values.std()), float(values.min()),
+               float(values.max()), len(values)]
+        with self._writing(EVALS_FILE):
+            self._evals.writerow(row)
+            self._evals_file.flush()
+        if self.tb is not None:
+            self.tb.add_scalar("charts/eval_return", row[2], global_step)
 
     def episodes(self, episodes: list[Episode], step_offset: int = 0) -> None:
         """Record finished episodes at the step each ended (``end_step + step_offset``)."""
@@ -143,7 +179,10 @@ class RunLogger:
         RunWriteError, unless one already failed and was raised before."""
         failed_before, error = self._write_failed, None
         self.bar.close()
-        for name, file in ((METRICS_FILE, self._metrics_file), (EPISODES_FILE, self._episodes_file)):
+        files = [(METRICS_FILE, self._metrics_file), (EPISODES_FILE, self._episodes_file)]
+        if self._evals_file is not None:
+            files.append((EVALS_FILE, self._evals_file))
+        for name, file in files:
             try:
                 with self._writing(name):
                     file.close()  # closes the file even when its last flush fails

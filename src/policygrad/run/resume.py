@@ -33,8 +33,8 @@ log = logging.getLogger("policygrad")
 
 # Fields a resumed run may change: they say how long the run goes and what is recorded, not what a
 # step computes (device too, but then the resumed run is no longer bit-identical).
-RESUME_MAY_CHANGE = ("total_steps", "progress", "tensorboard", "eval_episodes", "run_dir", "checkpoint_every",
-                     "keep_checkpoints", "max_nonfinite_updates", "device")
+RESUME_MAY_CHANGE = ("total_steps", "progress", "tensorboard", "eval_episodes", "eval_every", "eval_seed", "run_dir",
+                     "checkpoint_every", "keep_checkpoints", "max_nonfinite_updates", "device")
 
 
 @dataclass
@@ -159,12 +159,14 @@ def prepare_resume(point: ResumePoint) -> None:
 
 def checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
     """The log positions a checkpoint recorded, type-checked (they become file offsets)."""
-    from policygrad.run.logger import EPISODES_FILE, METRICS_FILE
+    from policygrad.run.logger import EPISODES_FILE, EVALS_FILE, METRICS_FILE
 
     if not isinstance(logs, dict):
         raise ValueError(f"{folder}: the checkpoint's log positions are missing")
     for key in (METRICS_FILE, EPISODES_FILE, "global_step", "updates"):
         checked_int(logs, key)
+    if EVALS_FILE in logs:  # absent in checkpoints of runs without periodic evaluations (and older ones)
+        checked_int(logs, EVALS_FILE)
     if not isinstance(logs.get("wall_time"), (int, float)) or not 0 <= logs["wall_time"] < math.inf:
         raise ValueError(f"{folder}: the checkpoint's wall_time={logs.get('wall_time')!r} is not a number >= 0")
     return logs

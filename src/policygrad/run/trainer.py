@@ -3,7 +3,8 @@ checkpoints, and putting a resumed run back together (finding and checking the c
 from is :mod:`policygrad.run.resume`).
 
 A run directory holds ``config.json`` (every resolved field, versions, the device used, and a
-``resumes`` list when the run was resumed), ``metrics.csv``, ``episodes.csv``, TensorBoard events,
+``resumes`` list when the run was resumed), ``metrics.csv``, ``episodes.csv``, ``evals.csv`` (with
+``eval_every``: deterministic evaluations during training, :class:`Evaluations`), TensorBoard events,
 ``checkpoints/`` (periodic and resumable: ``step_NNNNNNNNN/`` folders and ``latest``, naming the
 newest), ``checkpoint/`` (the final weights, which ``policygrad.load`` reads), ``eval.json`` and
 ``learning_curve.png``; ``.lock`` and ``.lock.pid``: one process at a time trains or resumes a run
@@ -15,7 +16,8 @@ step and update counters (the learning-rate schedule is a function of the steps 
 NumPy and torch random states, the state of every environment copy (its ``np_random``, physics,
 time-limit counter and the vector env's autoreset flags, see :mod:`policygrad.run.snapshot`), the
 observation the next rollout starts from, the per-copy episode accumulators, the reward scaler's
-running returns, and where the CSV files stood. Resuming rebuilds the run from its config, puts all
+running returns, and where the CSV files stood (evals.csv included: evaluations draw from no random
+state of the run, so they change nothing in it). Resuming rebuilds the run from its config, puts all
 of that back and continues: on the CPU the result is bit for bit the run that was never stopped.
 An environment whose state is not plain data (Box2D, MuJoCo) is reset instead, with a seed derived
 from the run's, and the resumed run is then a valid continuation but not an identical one.
@@ -24,6 +26,7 @@ from the run's, and the resumed run is then a valid continuation but not an iden
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import os
@@ -42,6 +45,7 @@ from filelock import FileLock, Timeout
 
 from policygrad.algos import algorithm
 from policygrad.algos.base import Algorithm, AsynchronousAlgorithm, checked_int, checked_tensor, nonfinite_term
+from policygrad.algos.rollout import evaluation_episodes
 from policygrad.core.config import Config
 from policygrad.core.envs import env_spaces, make_vec_env
 from policygrad.core.errors import NonFiniteError, RunDirInUseError, RunWriteError, cannot_write
@@ -75,7 +79,7 @@ class RunOutcome:
     network: PolicyNetwork
     device: torch.device
     global_step: int
-    seconds: float
+    seconds: float  # of training in this session, periodic evaluations excluded (A3C's: included)
 
 
 def default_run_dir(cfg: Config) -> Path:
@@ -256,11 +260,59 @@ class Checkpoints:
                                **self.contents(optimizer, logger, run, streak, completed, completed))
 
 
+# -- periodic evaluations ----------------------------------------------------------------------------------
+class Evaluations:
+    """Deterministic evaluations during training (``eval_every`` > 0): ``eval_episodes`` episodes on
+    environment copies reset from the fixed seeds ``eval_seed``, ``eval_seed + 1``, ... (the same for
+    every run and every evaluation: :func:`~policygrad.algos.rollout.evaluation_episodes`), at step 0,
+    at the first iteration boundary at or past each multiple of ``eval_every``, and at the last step;
+    each a row of ``evals.csv`` (:meth:`RunLogger.evaluation`).
+
+    The time they take is taken off the run's training clock (``wall_time`` in the CSV files,
+    ``wall_seconds`` in evals.csv) when ``pause_clock``; A3C's workers go on training while its parent
+    evaluates, so there the clock runs on. An evaluation is written before a checkpoint due at the same
+    step, so a checkpoint's position of evals.csv includes it, and a resumed run evaluates at the same
+    steps as the uninterrupted one."""
+
+    def __init__(self, config: Config, network: PolicyNetwork, logger: RunLogger, device: torch.device,
+                 start_step: int, pause_clock: bool = True) -> None:
+        self.config, self.network, self.logger, self.device = config, network, logger, device
+        self.every, self.pause_clock = config.eval_every, pause_clock
+        self.next = self._after(start_step) if start_step else 0
+        self.last_step: int | None = None
+        self.seconds = 0.0  # taken off the clock in this session
+
+    def _after(self, step: int) -> float:  # math.inf when periodic evaluations are off
+        return (step // self.every + 1) * self.every if self.every else math.inf
+
+    def due(self, global_step: int) -> bool:
+        return global_step >= self.next
+
+    def run(self, global_step: int, network: PolicyNetwork | None = None) -> None:
+        """Evaluate ``network`` (default: the run's) now and record it at ``global_step``."""
+        clock, tick = self.logger.wall_time(), time.perf_counter()
+        episodes = evaluation_episodes(network or self.network, self.config.env_id, self.config.eval_episodes,
+                                       deterministic=True, seed=self.config.eval_seed, device=self.device)
+        if self.pause_clock:
+            elapsed = time.perf_counter() - tick
+            self.logger.exclude_time(elapsed)
+            self.seconds += elapsed
+        self.logger.evaluation(global_step, clock, [e.ret for e in episodes])
+        self.next, self.last_step = self._after(global_step), global_step
+
+    def final(self, global_step: int, network: PolicyNetwork | None = None) -> None:
+        """The evaluation at the end of training, unless one was just made at this step."""
+        if self.every and self.last_step != global_step:
+            self.run(global_step, network)
+
+
 def synchronous_loop(config: Config, run: SynchronousRun, logger: RunLogger, checkpoints: Checkpoints,
-                     streak: int) -> int:
-    """Collect and update until ``total_steps``, checkpointing on the way; returns the count of
-    non-finite updates in a row at the end."""
+                     streak: int, evaluations: Evaluations | None = None) -> int:
+    """Collect and update until ``total_steps``, evaluating and checkpointing on the way; returns the
+    count of non-finite updates in a row at the end."""
     global_step, updates = logger.global_step, logger.updates
+    if evaluations is not None and evaluations.due(global_step):  # step 0 of a new run
+        evaluations.run(global_step)
     while global_step < config.total_steps:
         tick = time.perf_counter()
         result = run.algo.iterate()
@@ -279,8 +331,12 @@ def synchronous_loop(config: Config, run: SynchronousRun, logger: RunLogger, che
         logger.update(global_step, metrics, result.steps)
         streak = check_update(config, run.network, result.metrics, result.skipped_steps, streak, updates,
                               global_step)
+        if evaluations is not None and evaluations.due(global_step):
+            evaluations.run(global_step)
         if checkpoints.due(global_step):
             checkpoints.periodic(run.optimizer, logger, run, streak)
+    if evaluations is not None:
+        evaluations.final(global_step)
     return streak
 
 
@@ -334,9 +390,12 @@ def _run_locked(config: Config, path: Path, point: ResumePoint | None,
              "time": time.strftime("%Y-%m-%d %H:%M:%S")}]
     write_json(path / "config.json", record)
     logs = checked_logs(point.folder, run_state.get("logs")) if point is not None else None
-    logger = RunLogger(path, config.total_steps, config.tensorboard, config.progress, resume=logs)
+    logger = RunLogger(path, config.total_steps, config.tensorboard, config.progress, resume=logs,
+                       evals=config.eval_every > 0)
     start = time.perf_counter()
     checkpoints = Checkpoints(path, config, network, logger.global_step)
+    evaluations = (Evaluations(config, network, logger, device, logger.global_step, pause_clock=not asynchronous)
+                   if config.eval_every else None)
     streak = checked_int(point.manifest["counters"], "nonfinite_streak", 0) if point is not None else 0
     optimizer: torch.optim.Optimizer | None = None
     run: SynchronousRun | None = None
@@ -344,6 +403,9 @@ def _run_locked(config: Config, path: Path, point: ResumePoint | None,
     try:
         if issubclass(algo_cls, AsynchronousAlgorithm):  # A3C's workers own their loop
             def on_update(optimizer_now: torch.optim.Optimizer) -> None:
+                if evaluations is not None and evaluations.due(logger.global_step):
+                    # a copy: the workers go on updating the shared network while it plays
+                    evaluations.run(logger.global_step, copy.deepcopy(network))
                 if checkpoints.due(logger.global_step):
                     checkpoints.periodic(optimizer_now, logger, None, 0)
 
@@ -351,9 +413,13 @@ def _run_locked(config: Config, path: Path, point: ResumePoint | None,
                 if point is not None:
                     load_optimizer_state(point.folder, shared)
 
+            if evaluations is not None and evaluations.due(logger.global_step):  # step 0 of a new run
+                evaluations.run(logger.global_step)
             outcome = algo_cls.train_loop(config, network, logger, start_step=logger.global_step,
                                           restore_optimizer=restore_optimizer, on_update=on_update)
             global_step, optimizer = outcome.global_step, outcome.optimizer
+            if evaluations is not None:
+                evaluations.final(logger.global_step)
         else:
             run = SynchronousRun(config, algo_cls, network, device)
             optimizer = run.optimizer
@@ -362,7 +428,7 @@ def _run_locked(config: Config, path: Path, point: ResumePoint | None,
                 run.load_state(run_state.get("algo", {}), state_tensors,
                                fresh_seed=config.seed + 1_000_003 * (1 + point.global_step))
                 set_rng_state(run_state.get("rng", {}), state_tensors)
-            streak = synchronous_loop(config, run, logger, checkpoints, streak)
+            streak = synchronous_loop(config, run, logger, checkpoints, streak, evaluations)
             global_step = logger.global_step
         completed = True
     finally:
@@ -377,4 +443,5 @@ def _run_locked(config: Config, path: Path, point: ResumePoint | None,
             logger.close()
             if run is not None:
                 run.close()
-    return RunOutcome(path, network, device, global_step, time.perf_counter() - start)
+    excluded = evaluations.seconds if evaluations is not None else 0.0
+    return RunOutcome(path, network, device, global_step, time.perf_counter() - start - excluded)

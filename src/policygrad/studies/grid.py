@@ -1,0 +1,90 @@
+"""A study's grid: every combination of the varied fields' values (the first field varies slowest),
+times the seeds, as runs with deterministic ids (``learning_rate=0.001__seed=1``) and their configs.
+
+The order is the spec's, never the scheduling's: run ids, seeds and the rows of results.csv follow it,
+so the same spec always gives the same runs, whatever finishes first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from policygrad.core.config import Config
+from policygrad.run.configure import make_config
+from policygrad.studies.spec import StudySpec, format_value
+
+# What every run of a study gets unless the spec fixes it: one torch thread (K runs share the cores),
+# no progress bar, no TensorBoard events, and periodic checkpoints to resume from when killed.
+RUN_DEFAULTS: dict[str, Any] = {"torch_threads": 1, "tensorboard": False, "keep_checkpoints": 1}
+CHECKPOINTS_PER_RUN = 5  # checkpoint_every defaults to total_steps // this
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """One run of a study: its id, the varied fields' values, its seed and its config."""
+
+    run_id: str
+    values: dict[str, Any]
+    seed: int
+    config: Config
+
+
+def grid_points(spec: StudySpec) -> list[dict[str, Any]]:
+    """Every combination of ``spec.vary``'s values, the first field varying slowest ([{}] if none)."""
+    names = list(spec.vary)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(spec.vary[n] for n in names))]
+
+
+def point_id(values: dict[str, Any]) -> str:
+    """``field=value__field=value`` with anything unsafe in a directory name replaced by ``_``."""
+    return "__".join(f"{name}={_safe(format_value(value))}" for name, value in values.items())
+
+
+def run_id(values: dict[str, Any], seed: int) -> str:
+    return "__".join(filter(None, [point_id(values), f"seed={seed}"]))
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", text)
+
+
+def adjusted(spec: StudySpec, values: dict[str, Any]) -> dict[str, Any]:
+    """The fields ``spec.adjust``'s rules set at the grid point ``values`` (later rules win)."""
+    out: dict[str, Any] = {}
+    for rule in spec.adjust:
+        if all(format_value(values[name]) == format_value(v) for name, v in rule["if"].items()):
+            out.update(rule["set"])
+    return out
+
+
+def point_config(spec: StudySpec, values: dict[str, Any], seed: int) -> Config:
+    """The config of grid point ``values`` with ``seed``: the study's defaults, then ``fixed``, then the
+    adjust rules' fields, then the point's values, over the preset (``make_config``)."""
+    defaults = {**RUN_DEFAULTS, "checkpoint_every": max(spec.total_steps // CHECKPOINTS_PER_RUN, 1)}
+    fields = {**defaults, **spec.fixed, **adjusted(spec, values), **values}
+    return make_config(spec.algo, preset=spec.preset, env_id=spec.env_id, total_steps=spec.total_steps, seed=seed,
+                       eval_every=spec.eval_every, eval_episodes=spec.eval_episodes, progress=False, **fields)
+
+
+def expand(spec: StudySpec) -> list[GridRun]:
+    """Check ``spec`` and build the config of every run, in grid order (grid points, then seeds); a
+    ValueError names the first grid point that cannot run and why. Nothing is written."""
+    spec.check()
+    runs: list[GridRun] = []
+    for values in grid_points(spec):
+        try:
+            config = point_config(spec, values, spec.seeds[0])
+            configs = [config] + [config.replace(seed=seed) for seed in spec.seeds[1:]]
+        except ValueError as exc:
+            where = f"grid point {point_id(values)}: " if values else ""
+            raise ValueError(f"{where}{exc}") from None
+        runs += [GridRun(run_id(values, seed), dict(values), seed, cfg) for seed, cfg in zip(spec.seeds, configs)]
+    ids = [run.run_id for run in runs]
+    twice = next((i for k, i in enumerate(ids) if i in ids[:k]), None)
+    if twice is not None:
+        raise ValueError(f"two runs would share the id {twice!r} (values differing only in characters a directory "
+                         "name cannot hold): change one")
+    return runs

@@ -1,0 +1,560 @@
+"""Running a study: every run of its grid, in parallel worker processes, into one study directory.
+
+``STUDY_DIR`` (``studies/NAME``) holds ``study.json`` (the spec), ``runs/RUN_ID/`` (a normal run
+directory per run, trained by :func:`policygrad.training.train`), ``results.csv`` (a row per finished
+run, in grid order, rewritten as runs finish) and, when :mod:`policygrad.studies.report` is there, the
+report. ``.lock``: one process at a time runs a study.
+
+Reliability. Kill the study at any moment and run it again (the same command, or ``policygrad sweep
+--resume STUDY_DIR``): finished runs (``eval.json`` written and the final checkpoint complete) are kept,
+the others resume from their periodic checkpoint or start over, and since runs are deterministic on
+the CPU, results.csv ends as an uninterrupted study's would (but for ``wall_seconds``). A run that
+raises (a non-finite loss, an environment error...) is recorded as ``failed`` with its error, the full
+traceback in ``runs/RUN_ID/error.txt``; the study goes on, and running it again tries that run again. A
+worker process that dies is noticed and its run retried once in a new worker, then recorded as failed.
+
+The backend (:class:`Backend`: ``run_all(tasks, workers) -> results``) runs tasks; :class:`LocalBackend`
+uses K spawned processes on this machine, each with one torch thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import multiprocessing.connection
+import os
+import pickle
+import signal
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from filelock import FileLock, Timeout
+
+from policygrad.core.config import Config
+from policygrad.core.errors import RunDirInUseError
+from policygrad.run.checkpoint import CHECKPOINT_DIR, read_manifest
+from policygrad.run.logger import EVALS_FILE
+from policygrad.studies.grid import GridRun, expand
+from policygrad.studies.spec import (
+    DEFAULT_EVAL_EPISODES,
+    RESULTS_FILE,
+    RUNS_DIR,
+    StudySpec,
+    check_same_study,
+    format_value,
+    make_spec,
+    read_spec,
+    write_spec,
+    write_text_atomic,
+)
+
+EVAL_FILE, ERROR_FILE = "eval.json", "error.txt"
+SUMMARY_COLUMNS = ("seed", "status", "final_eval", "auc", "steps_to_threshold", "wall_seconds", "error")
+DONE, FAILED = "done", "failed"
+LOCK_WAIT = 60.0  # seconds a run waits for its directory's lock (a killed study's worker still exiting)
+
+
+# -- tasks and their results ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunTask:
+    """One run for a backend: train ``config`` into ``run_dir`` (or resume it there)."""
+
+    run_id: str
+    run_dir: str
+    config: Config
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    run_id: str
+    status: str  # done | failed
+    error: str = ""
+    attempts: int = 1
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return line if len(line) <= 500 else line[:497] + "..."
+
+
+def run_state(run_dir: Path, total_steps: int) -> str:
+    """``done`` (eval.json and a complete final checkpoint), ``evaluate`` (trained, not yet evaluated),
+    ``resume`` (a periodic checkpoint to continue from) or ``fresh``."""
+    trained = False
+    try:
+        counters = read_manifest(run_dir / CHECKPOINT_DIR)["counters"]
+        trained = counters.get("completed") is True and counters.get("global_step", 0) >= total_steps
+    except (ValueError, OSError, KeyError, TypeError):
+        pass
+    if trained:
+        return "done" if (run_dir / EVAL_FILE).is_file() else "evaluate"
+    from policygrad.run.resume import find_resume_point
+
+    try:
+        point = find_resume_point(run_dir, trust_env=True)
+    except (ValueError, OSError):
+        return "fresh"
+    return "resume" if point.global_step < total_steps else "fresh"
+
+
+def execute(task: RunTask) -> TaskResult:
+    """Bring one run to its end: keep it if finished, else evaluate it, resume it from its periodic
+    checkpoint, or train it from the start. Any exception becomes a ``failed`` result."""
+    from policygrad.training import train
+
+    run_dir = Path(task.run_dir)
+    try:
+        state = run_state(run_dir, task.config.total_steps)
+        if state == "done":
+            return TaskResult(task.run_id, DONE)
+        (run_dir / ERROR_FILE).unlink(missing_ok=True)
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                if state == "evaluate":
+                    finish_evaluation(run_dir, task.config)
+                elif state == "resume":
+                    # The study's own spec names the environment: its runs are trusted like it.
+                    train(task.config, resume_from=run_dir, check_env=False, trust_env=True)
+                else:
+                    train(task.config, run_dir=run_dir, overwrite=True, check_env=False)
+                break
+            except RunDirInUseError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        return TaskResult(task.run_id, DONE)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / ERROR_FILE).write_text(traceback.format_exc())
+        return TaskResult(task.run_id, FAILED, one_line(exc))
+
+
+def finish_evaluation(run_dir: Path, config: Config) -> None:
+    """What ``train`` does after training, for a run killed between its final checkpoint and eval.json."""
+    from policygrad.agent import load
+    from policygrad.evaluation import evaluate
+    from policygrad.plots import plot_runs
+    from policygrad.run.checkpoint import write_json
+
+    agent = load(run_dir, trust_env=True)
+    evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True, seed=config.eval_seed)
+    write_json(run_dir / EVAL_FILE, evaluation.to_dict())
+    plot_runs([run_dir], run_dir / "learning_curve.png")
+
+
+# -- backends -----------------------------------------------------------------------------------------------
+class Backend(Protocol):
+    """Runs tasks, ``workers`` at a time, calling ``on_result`` as each finishes (in the caller's
+    process); returns every task's result. A run that cannot finish is a ``failed`` result, never an
+    exception; KeyboardInterrupt stops every run and goes on."""
+
+    def run_all(self, tasks: Sequence[RunTask], workers: int,
+                on_result: Callable[[TaskResult], None] | None = None) -> list[TaskResult]: ...
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, fn: Callable[[Any], TaskResult],
+                 parent_pid: int) -> None:
+    """A worker process: tasks in, results out, until told to stop (None) or the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+
+    def watch_parent() -> None:  # a SIGKILLed parent cannot stop us: stop by ourselves (the run's
+        while True:              # checkpoints stay, and the run's lock is released with the process)
+            time.sleep(0.2)
+            if os.getppid() != parent_pid:
+                os._exit(3)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    warm_up()
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            message = None
+        if message is None:
+            break
+        run_id, payload = message
+        try:
+            task = pickle.loads(payload)
+        except Exception as exc:  # e.g. a config class defined in the user's script, which workers never run
+            conn.send(TaskResult(run_id, FAILED, f"a worker process cannot load this run ({one_line(exc)}): an "
+                                 "algorithm, estimator or environment defined or registered in your script is "
+                                 "unknown to the worker processes; define it in a module they can import"))
+            continue
+        conn.send(fn(task))
+
+
+def warm_up() -> None:
+    """Pay a fresh process's one-time costs before the first run, so that they do not land in its
+    training clock (``wall_seconds``): torch imports its compiler stack when the first optimizer is
+    made (~1.7 s), and matplotlib loads for the first learning-curve plot. Also: tqdm's lock becomes a
+    thread lock (runs show no bar), so that a killed worker leaves no inter-process semaphore behind."""
+    import torch
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+    with contextlib.suppress(Exception):
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+        import matplotlib.pyplot  # noqa: F401
+
+
+@contextlib.contextmanager
+def _one_thread_per_worker() -> Iterator[None]:
+    """Spawned workers inherit the environment: one OpenMP/MKL thread each, set before torch loads."""
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ.setdefault(name, "1")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-exitcode).name}"
+        return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+class _Worker:
+    def __init__(self, ctx: Any, fn: Callable[[Any], TaskResult]) -> None:
+        from policygrad.algos.a3c import main_module_hidden
+
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, fn, os.getpid()), name="policygrad-study-worker")
+        with _one_thread_per_worker(), main_module_hidden():  # never re-run the user's script in a worker
+            self.proc.start()
+        child.close()
+        self.task: RunTask | None = None
+
+    def stop(self, timeout: float) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(2.0)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+class LocalBackend:
+    """K worker processes on this machine (spawn: no state inherited from the caller), each running
+    one task at a time with ``fn`` (default :func:`execute`). A worker that dies while running a task
+    is replaced, and its task given to a worker again, ``retries`` times at most (then failed); ``echo``
+    says so."""
+
+    def __init__(self, fn: Callable[[Any], TaskResult] = execute, retries: int = 1,
+                 echo: Callable[[str], None] | None = print) -> None:
+        self.fn, self.retries, self.echo = fn, retries, echo
+
+    def run_all(self, tasks: Sequence[RunTask], workers: int,
+                on_result: Callable[[TaskResult], None] | None = None) -> list[TaskResult]:
+        import multiprocessing
+
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers={workers!r} is invalid: expected an integer >= 1")
+        ctx = multiprocessing.get_context("spawn")
+        pending: deque[RunTask] = deque(tasks)
+        deaths: dict[str, int] = {}
+        results: dict[str, TaskResult] = {}
+        pool: list[_Worker] = []
+
+        def finish(result: TaskResult) -> None:
+            results[result.run_id] = result
+            if on_result is not None:
+                on_result(result)
+
+        try:
+            while pending or any(w.task is not None for w in pool):
+                while pending and len(pool) < workers:
+                    pool.append(_Worker(ctx, self.fn))
+                for worker in pool:
+                    if worker.task is None and pending:
+                        task = pending.popleft()
+                        try:
+                            worker.conn.send((task.run_id, pickle.dumps(task)))
+                            worker.task = task
+                        except OSError:  # died while idle: the task never started
+                            pending.appendleft(task)
+                busy = [w for w in pool if w.task is not None]
+                multiprocessing.connection.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], 1.0)
+                for worker in busy:
+                    assert worker.task is not None
+                    result = None
+                    with contextlib.suppress(EOFError, OSError):
+                        if worker.conn.poll():
+                            result = worker.conn.recv()
+                    if result is not None:
+                        worker.task = None
+                        finish(result if not deaths.get(result.run_id) else
+                               TaskResult(result.run_id, result.status, result.error, 1 + deaths[result.run_id]))
+                    elif not worker.proc.is_alive():
+                        task, worker.task = worker.task, None
+                        deaths[task.run_id] = deaths.get(task.run_id, 0) + 1
+                        reason = exit_reason(worker.proc.exitcode)
+                        if deaths[task.run_id] > self.retries:
+                            finish(TaskResult(task.run_id, FAILED, f"the worker process running it died ({reason}) "
+                                              f"{deaths[task.run_id]} times", deaths[task.run_id]))
+                        else:
+                            if self.echo is not None:
+                                self.echo(f"  {task.run_id}: its worker process died ({reason}); retrying it in a "
+                                          "new one")
+                            pending.appendleft(task)
+                for worker in [w for w in pool if w.task is None and not w.proc.is_alive()]:
+                    worker.stop(0)
+                    pool.remove(worker)
+        finally:
+            interrupted = bool(pending) or any(w.task is not None for w in pool)
+            for worker in pool:
+                if interrupted:
+                    worker.stop(0)
+                else:  # idle: told to exit, and not waited for (an interpreter with torch takes a second or
+                    with contextlib.suppress(OSError):  # two to tear down; multiprocessing reaps it later)
+                        worker.conn.send(None)
+                    worker.conn.close()
+        return [results[t.run_id] for t in tasks if t.run_id in results]
+
+
+# -- results ---------------------------------------------------------------------------------------------------
+def read_evals(run_dir: Path) -> list[tuple[int, float]]:
+    """``(global_step, eval_mean)`` of each row of the run's evals.csv ([] without one)."""
+    try:
+        with open(run_dir / EVALS_FILE, newline="") as f:
+            return [(int(row["global_step"]), float(row["eval_mean"])) for row in csv.DictReader(f)]
+    except (OSError, KeyError, ValueError):
+        return []
+
+
+def area_under_curve(evals: Sequence[tuple[int, float]]) -> float | None:
+    """Trapezoid-rule area under the evaluation curve over global_step, divided by the last step: the
+    mean deterministic score over training (None with fewer than two points)."""
+    if len(evals) < 2 or evals[-1][0] <= 0:
+        return None
+    area = sum((s1 - s0) * (m0 + m1) / 2 for (s0, m0), (s1, m1) in zip(evals, evals[1:]))
+    return area / evals[-1][0]
+
+
+def summarize(run_dir: Path, threshold: float | None) -> dict[str, str]:
+    """The summary columns of a finished run, as text: final_eval, auc, steps_to_threshold, wall_seconds."""
+    out = {"final_eval": "", "auc": "", "steps_to_threshold": "", "wall_seconds": ""}
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        out["final_eval"] = repr(float(json.loads((run_dir / EVAL_FILE).read_text())["mean"]))
+    evals = read_evals(run_dir)
+    auc = area_under_curve(evals)
+    out["auc"] = "" if auc is None else repr(auc)
+    if threshold is not None:
+        out["steps_to_threshold"] = next((str(step) for step, mean in evals if mean >= threshold), "")
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        wall = read_manifest(run_dir / CHECKPOINT_DIR)["run_state"]["logs"]["wall_time"]
+        out["wall_seconds"] = f"{float(wall):.3f}"
+    return out
+
+
+def results_columns(spec: StudySpec) -> list[str]:
+    return ["run_id", *spec.vary, *SUMMARY_COLUMNS]
+
+
+def write_results(study_dir: Path, spec: StudySpec, runs: Sequence[GridRun], results: Mapping[str, TaskResult],
+                  cache: dict[str, dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """Rewrite results.csv (atomically): a row per finished run, in grid order; returns the rows.
+    ``cache``: rows already made, by run id (a finished run's row does not change)."""
+    cache = {} if cache is None else cache
+    rows = []
+    for run in runs:
+        result = results.get(run.run_id)
+        if result is None:
+            continue
+        if run.run_id in cache:
+            rows.append(cache[run.run_id])
+            continue
+        row = {"run_id": run.run_id, **{k: format_value(v) for k, v in run.values.items()}, "seed": str(run.seed),
+               "status": result.status, "error": result.error}
+        summary = summarize(Path(study_dir) / RUNS_DIR / run.run_id, spec.threshold)
+        if result.status != DONE:
+            summary = {**summary, "final_eval": "", "auc": "", "steps_to_threshold": ""}
+        rows.append(cache.setdefault(run.run_id, {**row, **summary}))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=results_columns(spec), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(Path(study_dir) / RESULTS_FILE, text.getvalue())
+    return rows
+
+
+def write_report(study_dir: Path, echo: Callable[[str], None]) -> None:
+    """Call :func:`policygrad.studies.report.write_report` when that module is there; a failure is
+    reported in one line, and results.csv stays as it is."""
+    import importlib
+
+    try:
+        report = importlib.import_module("policygrad.studies.report")
+    except ModuleNotFoundError as exc:
+        if exc.name != "policygrad.studies.report":
+            echo(f"report not written: {one_line(exc)}")
+        return
+    except Exception as exc:
+        echo(f"report not written: {one_line(exc)}")
+        return
+    writer = getattr(report, "write_report", None)
+    if writer is None:
+        return
+    try:
+        writer(study_dir)
+    except Exception as exc:
+        echo(f"report not written ({study_dir / RESULTS_FILE} is complete): {one_line(exc)}")
+
+
+# -- a study -------------------------------------------------------------------------------------------------
+@dataclass
+class StudyResult:
+    """A study that ran: its directory, spec and the rows of results.csv (text, as in the file)."""
+
+    study_dir: Path
+    spec: StudySpec
+    results: list[dict[str, str]]
+
+    @property
+    def failed(self) -> list[dict[str, str]]:
+        return [row for row in self.results if row["status"] != DONE]
+
+
+@contextlib.contextmanager
+def study_lock(study_dir: Path) -> Iterator[None]:
+    """One process at a time runs a study (``STUDY_DIR/.lock``; a killed one leaves none behind)."""
+    lock = FileLock(study_dir / ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            pid = (study_dir / ".lock.pid").read_text().strip()
+        except OSError:
+            pid = "?"
+        raise ValueError(f"{study_dir} is being run by another policygrad process (PID {pid}): wait for it or "
+                         "stop it") from None
+    try:
+        (study_dir / ".lock.pid").write_text(f"{os.getpid()}\n")
+        yield
+    finally:
+        lock.release()
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | None = None, *,
+              resume: bool = False, backend: Backend | None = None, echo: Callable[[str], None] | None = print) -> \
+        StudyResult:
+    """Run (or finish) ``spec`` in ``OUT_DIR/NAME``. Every problem with the spec or the directory is a
+    ValueError before any run starts; ``resume``: the study must already be there."""
+    from policygrad.env_check import preflight
+
+    say = echo or (lambda text: None)
+    runs = expand(spec)  # every config built: a bad spec stops here
+    workers = default_workers() if workers is None else workers
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers={workers!r} is invalid: expected an integer >= 1")
+    study_dir = Path(out_dir) / spec.name
+    existed = check_same_study(study_dir, spec)
+    if resume and not existed:
+        raise ValueError(f"{study_dir}: no study to resume (no study.json there)")
+    preflight(spec.env_id)  # the environment check train() makes, once for every run
+    try:
+        study_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create {study_dir}: {exc.strerror or exc}") from None
+    with study_lock(study_dir):
+        if not existed:  # study.json first: a directory killed before it holds nothing but the lock files
+            write_spec(study_dir, spec)
+        (study_dir / RUNS_DIR).mkdir(exist_ok=True)
+        results: dict[str, TaskResult] = {}
+        tasks: list[RunTask] = []
+        for run in runs:
+            run_dir = study_dir / RUNS_DIR / run.run_id
+            if run_state(run_dir, spec.total_steps) == "done":
+                results[run.run_id] = TaskResult(run.run_id, DONE, attempts=0)
+            else:
+                tasks.append(RunTask(run.run_id, str(run_dir), run.config))
+        write_results(study_dir, spec, runs, results)
+        used = min(workers, len(tasks))
+        kept = f", {len(results)} already done" if results else ""
+        say(f"study {study_dir}: {len(runs)} run{'s' * (len(runs) != 1)}{kept}; {len(tasks)} to run on {used} "
+            f"worker process{'es' * (used != 1)}")
+        for note in spec.notes:
+            say(f"  note: {note}")
+        start = time.perf_counter()
+
+        made: dict[str, dict[str, str]] = {}
+
+        def on_result(result: TaskResult) -> None:
+            results[result.run_id] = result
+            rows = write_results(study_dir, spec, runs, results, made)
+            row = next(r for r in rows if r["run_id"] == result.run_id)
+            detail = (f"final eval {float(row['final_eval']):.1f}" if row["final_eval"] else "done") \
+                if result.status == DONE else f"FAILED: {result.error}"
+            say(f"  [{len(results)}/{len(runs)}] {result.run_id}: {detail}")
+
+        if tasks:
+            (backend or LocalBackend(echo=echo)).run_all(tasks, used, on_result)
+        rows = write_results(study_dir, spec, runs, results, made)
+        failed = sum(r["status"] != DONE for r in rows)
+        say(f"study {study_dir}: {len(rows) - failed} done, {failed} failed in {time.perf_counter() - start:.1f} s; "
+            f"results: {study_dir / RESULTS_FILE}")
+        write_report(study_dir, say)
+    return StudyResult(study_dir, spec, rows)
+
+
+def resume_study(study_dir: str | Path, workers: int | None = None, *, backend: Backend | None = None,
+                 echo: Callable[[str], None] | None = print) -> StudyResult:
+    """Finish the study in ``study_dir`` (its spec from study.json)."""
+    study_dir = Path(study_dir)
+    spec = read_spec(study_dir)
+    if spec.name != study_dir.name:
+        raise ValueError(f"{study_dir}: its study.json names the study {spec.name!r}; a study's directory is "
+                         "named after it (rename the directory back)")
+    return run_study(spec, study_dir.parent, workers, resume=True, backend=backend, echo=echo)
+
+
+def sweep(algo: str, env_id: str = "CartPole-v1", vary: Mapping[str, Sequence[Any]] | None = None,
+          seeds: int | Sequence[int] = 3, total_steps: int = 100_000, *, workers: int | None = None,
+          name: str | None = None, eval_every: int | None = None, eval_episodes: int = DEFAULT_EVAL_EPISODES,
+          threshold: float | None = None, preset: str = "auto",
+          adjust: Sequence[Mapping[str, Mapping[str, Any]]] | None = None, out_dir: str | Path = "studies",
+          resume: bool = False, backend: Backend | None = None, verbose: bool = True, **fixed: Any) -> StudyResult:
+    """Train ``algo`` on ``env_id`` at every combination of ``vary``'s values times ``seeds``, in
+    ``workers`` processes (default: one per core), into ``OUT_DIR/NAME``; returns the study directory
+    and the rows of its results.csv. Running it again finishes a stopped study.
+
+    ``vary``: ``{field: [values]}``, any config field (``hidden_sizes``: ``[(64, 64), (256, 256)]`` or
+    ``["64x64", "256x256"]``). ``seeds``: a count N (seeds 1..N) or a list. ``eval_every``: steps between
+    the deterministic evaluations of the learning curves (default ``total_steps // 20``).
+    ``threshold``: report the first evaluation step reaching it. ``fixed`` (keyword arguments): other
+    config fields, the same for every run. ``adjust``: see :class:`~policygrad.studies.spec.StudySpec`.
+
+        result = pg.sweep("ppo", "CartPole-v1", vary={"learning_rate": [3e-4, 1e-3, 3e-3]}, seeds=5,
+                          total_steps=50_000)
+        print(result.study_dir, result.results[0]["final_eval"])
+    """
+    spec = make_spec(algo, env_id, vary, seeds, total_steps, name=name, eval_every=eval_every,
+                     eval_episodes=eval_episodes, threshold=threshold, fixed=fixed, preset=preset, adjust=adjust)
+    return run_study(spec, out_dir, workers, resume=resume, backend=backend, echo=print if verbose else None)

@@ -1,0 +1,301 @@
+"""A study's report, plots and ``policygrad report``/``policygrad plot`` on synthetic study directories
+with known numbers (no training: fast), and the HTML in a real browser (headless Chromium)."""
+
+import csv
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import policygrad as pg
+from policygrad.cli import main
+from policygrad.plots import group_runs
+from policygrad.studies import plots as study_plots
+from policygrad.studies.report import load_study, parse_value, resolve_baseline, write_report
+from policygrad.studies.stats import compare, summarize
+
+CHROMIUM = Path("/usr/bin/chromium")
+RESULT_COLUMNS = ["run_id", "seed", "status", "final_eval", "auc", "steps_to_threshold", "wall_seconds", "error"]
+
+
+def write_run(run_dir: Path, final: float, offset: float, evals: int = 5, config: dict | None = None) -> None:
+    """A run directory: evals.csv (5 evaluations at shared steps, rising to ``final``), episodes.csv,
+    metrics.csv and config.json."""
+    run_dir.mkdir(parents=True)
+    with open(run_dir / "evals.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["global_step", "wall_seconds", "eval_mean", "eval_std", "eval_min", "eval_max", "episodes"])
+        for k in range(evals):
+            w.writerow([250 * k, 0.5 * k, final * k / 4, 1.0, final * k / 4 - 1, final * k / 4 + 1, 3])
+    with open(run_dir / "episodes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["global_step", "wall_time", "return", "length"])
+        step = 0
+        for k in range(40):
+            ret = 10 + k * final / 100 + offset
+            step += int(ret)
+            w.writerow([step, f"{0.01 * k:.3f}", ret, int(ret)])
+    (run_dir / "metrics.csv").write_text("global_step,wall_time,losses/policy\n100,0.1,0.5\n")
+    (run_dir / "config.json").write_text(json.dumps({"config": config or {}}))
+
+
+def make_study(root: Path, vary: dict, finals: dict, failed: frozenset = frozenset(), threshold: float | None = 150.0,
+               cell=lambda v: repr(v)) -> Path:
+    """A study directory: ``finals`` maps each grid point (a tuple of values) to its seeds' final scores;
+    auc = final / 2; ``failed``: (point, seed index) pairs that failed; ``cell`` spells a value in
+    results.csv."""
+    seeds = len(next(iter(finals.values())))
+    spec = {"format": 1, "name": root.name, "algo": "ppo", "env_id": "CartPole-v1", "vary": vary,
+            "seeds": list(range(seeds)), "total_steps": 1000, "eval_every": 250, "eval_episodes": 3,
+            "threshold": threshold, "fixed": {"num_envs": 4}, "preset": "auto",
+            "adjust": [{"if": {list(vary)[0]: list(vary.values())[0][0]}, "set": {"norm_adv": False}}],
+            "notes": ["a note for the reader"]}
+    root.mkdir(parents=True)
+    (root / "study.json").write_text(json.dumps(spec))
+    rows = []
+    for point, scores in finals.items():
+        for seed, final in enumerate(scores):
+            run_id = "__".join(f"{f}={cell(v)}" for f, v in zip(vary, point)).replace(" ", "") + f"__seed{seed}"
+            bad = (point, seed) in failed
+            write_run(root / "runs" / run_id, final, seed, evals=2 if bad else 5)
+            rows.append({"run_id": run_id, **{f: cell(v) for f, v in zip(vary, point)}, "seed": seed,
+                         "status": "failed" if bad else "done", "final_eval": "" if bad else final,
+                         "auc": "" if bad else final / 2,
+                         "steps_to_threshold": 500 if not bad and threshold is not None and final >= threshold else "",
+                         "wall_seconds": 1.0 + seed, "error": "ValueError: non-finite loss" if bad else ""})
+    with open(root / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS[:1] + list(vary) + RESULT_COLUMNS[1:])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+LR_FINALS = {(0.001,): [100.0, 110.0, 120.0, 130.0, 140.0],
+             (0.01,): [200.0, 210.0, 220.0, 230.0, 240.0],
+             (0.1,): [105.0, 145.0, 115.0, 125.0, 160.0]}
+
+
+@pytest.fixture
+def lr_study(tmp_path):
+    # seed 4 of 0.1 failed: its 160 never reaches results.csv
+    return make_study(tmp_path / "lr", {"learning_rate": [0.001, 0.01, 0.1]}, LR_FINALS,
+                      failed=frozenset({((0.1,), 4)}))
+
+
+def test_values_read_back_however_results_csv_spells_them():
+    assert parse_value("0.001") == 0.001 and parse_value("3e-4") == 3e-4 and parse_value("64") == 64
+    assert parse_value("[64, 64]") == (64, 64) == parse_value("(64, 64)") == parse_value("64x64")
+    assert parse_value("True") is True and parse_value("true") is True and parse_value("tanh") == "tanh"
+
+
+def test_report_numbers_are_the_statistics_of_the_results(lr_study):
+    out = write_report(lr_study)
+    assert out == lr_study / "report.html"
+    md = (lr_study / "report.md").read_text()
+    for section in ("# Study lr: ppo on CartPole-v1, varying learning_rate", "## Spec", "## Results per value",
+                    "## Tests against the baseline (learning_rate = 0.001)", "### Final evaluation",
+                    "### Area under the curve", "## Failed runs", "## Plots"):
+        assert section in md, section
+    assert "15 runs (3 values x seeds), 14 finished, 1 failed" in md
+    assert "| vary | learning_rate = 0.001, 0.01, 0.1 |" in md
+    assert "| adjust | where learning_rate=0.001: norm_adv=false |" in md and "| preset | auto |" in md
+    assert "- a note for the reader" in md and "| format |" not in md
+
+    results = md.split("## Results per value")[1].split("## Tests")[0]
+    table = {line.split(" | ")[0].lstrip("| "): line for line in results.splitlines() if line.startswith("| 0.")}
+    assert set(table) == {"0.001 (baseline)", "0.01", "0.1"}
+    done_01 = [105.0, 145.0, 115.0, 125.0]
+    s = summarize(done_01, failed=1)
+    cells = table["0.1"].split(" | ")
+    assert cells[1:3] == ["5", "1"]  # runs, failed
+    assert cells[3] == f"{s.mean:.4g} [{s.mean_ci[0]:.4g}, {s.mean_ci[1]:.4g}]"
+    assert cells[4] == f"{s.iqm:.4g} [{s.iqm_ci[0]:.4g}, {s.iqm_ci[1]:.4g}]"
+    assert cells[-1].rstrip(" |") == "0/5"  # none of 0.1's finished runs reached 150
+    assert table["0.01"].rstrip(" |").endswith("5/5, 500")
+
+    welch = {c.value: c for c in compare({"0.001": LR_FINALS[(0.001,)], "0.01": LR_FINALS[(0.01,)],
+                                         "0.1": done_01})}
+    assert welch["0.01"].significant and not welch["0.1"].significant
+    assert "learning_rate = 0.01: significantly higher than the baseline at 0.05 after Holm correction" in md
+    assert (f"learning_rate = 0.1: not significant at 0.05 after Holm correction (difference "
+            f"{welch['0.1'].difference:+.4g}") in md
+    assert (f"about {welch['0.1'].seeds_needed} seeds per value would be needed to detect a difference of this "
+            "size") in md
+    assert "learning_rate=0.1__seed4 (0.1, seed 4): ValueError: non-finite loss" in md
+    assert "fewer than 5 finished seeds (0.1): a bootstrap interval cannot be wider" in md
+    for name in ("learning_curves", "sensitivity", "episode_rewards"):
+        assert f"](report_files/{name}.svg)" in md
+        assert (lr_study / "report_files" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_html_is_self_contained_and_the_report_reproducible(lr_study):
+    html = write_report(lr_study).read_text()
+    assert html.count("<svg") >= 3 and html.count("<figure>") == 3
+    assert "<script" not in html and "<img" not in html and "<link" not in html
+    # nothing fetched: no src/href to a URL, no url(...) or @import in the style
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//|@import", html)
+    assert "<?xml" not in html and "<!DOCTYPE svg" not in html and "<metadata>" not in html
+    md = (lr_study / "report.md").read_bytes()
+    svgs = {p.name: p.read_bytes() for p in (lr_study / "report_files").iterdir()}
+    assert write_report(lr_study).read_text() == html  # same results, same report, byte for byte
+    assert (lr_study / "report.md").read_bytes() == md
+    assert {p.name: p.read_bytes() for p in (lr_study / "report_files").iterdir()} == svgs
+    assert "wall" not in md.decode()  # wall times differ between identical studies: not in the report
+
+
+def test_tuple_values_categorical_axis_and_a_chosen_baseline(tmp_path):
+    finals = {((64, 64),): [100.0, 120.0, 110.0], ((256, 256),): [300.0, 330.0, 310.0], ((32,),): [90.0, 95.0, 99.0]}
+    study = make_study(tmp_path / "arch", {"hidden_sizes": [[64, 64], [256, 256], [32]]}, finals, threshold=None,
+                       cell=lambda v: "x".join(map(str, v)))
+    loaded = load_study(study)
+    assert [loaded.label(p) for p in loaded.points] == ["64x64", "256x256", "32"]  # the spec's order
+    assert resolve_baseline(loaded, "hidden_sizes=[256, 256]") == "256x256" == resolve_baseline(loaded, "256x256")
+    assert main(["report", str(study), "--baseline", "256x256"]) == 0
+    md = (study / "report.md").read_text()
+    assert "## Tests against the baseline (hidden_sizes = 256x256)" in md
+    assert "| 256x256 (baseline) |" in md and "reached" not in md  # no threshold: no column
+    assert "hidden_sizes = 64x64: significantly lower than the baseline" in md
+    assert not study_plots.log_scale([(64, 64), (256, 256)]) and study_plots.log_scale([1e-4, 1e-3, 1e-2])
+    assert not study_plots.log_scale([0.9, 0.99]) and not study_plots.log_scale([0.0, 1.0, 100.0])
+    assert study_plots.log_scale([1e-3, 1e-2]) and not study_plots.log_scale([16, 128])
+
+
+def test_results_csv_as_python_writes_tuples(tmp_path):
+    finals = {((64, 64),): [1.0, 2.0], ((8,),): [3.0, 4.0]}
+    study = make_study(tmp_path / "py", {"hidden_sizes": [[64, 64], [8]]}, finals, threshold=None,
+                       cell=lambda v: str(tuple(v)))  # "(64, 64)", "(8,)"
+    loaded = load_study(study)
+    assert [p for p in loaded.points] == [((64, 64),), ((8,),)]
+    assert all(len(loaded.runs_of(p)) == 2 for p in loaded.points)
+
+
+def test_two_fields_one_seed_and_constant_scores(tmp_path):
+    finals = {(0.9, 0.0): [500.0], (0.9, 0.01): [500.0], (0.99, 0.0): [480.0], (0.99, 0.01): [470.0]}
+    study = make_study(tmp_path / "two", {"gamma": [0.9, 0.99], "ent_coef": [0.0, 0.01]}, finals)
+    assert main(["report", str(study)]) == 0
+    md = (study / "report.md").read_text()
+    assert "varying gamma x ent_coef" in md
+    assert "| gamma=0.9, ent_coef=0 (baseline) | 1 | 0 | 500 | 500 |" in md  # one seed: no interval
+    assert "the t-test needs two finished seeds per value, here 1 and 1" in md
+    assert "one seed: no confidence interval" in md
+    assert "against gamma (one line per value of the other fields)" in md  # the sensitivity plot's x: gamma
+
+
+def test_cli_report_errors_are_one_line(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "not a study directory (study.json is missing)" in capsys.readouterr().err
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "study.json").write_text(json.dumps({"name": "s", "vary": {"gamma": [0.9]}}))
+    assert main(["report", str(tmp_path / "s")]) == 2
+    assert "no results.csv yet" in capsys.readouterr().err
+
+
+def test_study_plots_draw_from_run_directories(lr_study, tmp_path):
+    groups = {"0.001": sorted((lr_study / "runs").glob("learning_rate=0.001__*"))}
+    assert study_plots.read_evals(groups["0.001"][0])[0].tolist() == [0, 250, 500, 750, 1000]
+    for draw, name in ((study_plots.learning_curves, "curves.svg"), (study_plots.episode_rewards, "episodes.png")):
+        out = draw(groups, tmp_path / name)
+        assert out.stat().st_size > 1000
+    no_evals = study_plots.learning_curves({"x": [tmp_path / "missing"]}, tmp_path / "empty.svg")
+    assert "no evaluations during training" in no_evals.read_text()  # matplotlib keeps text as a comment
+    no_episodes = study_plots.episode_rewards({"x": [tmp_path / "missing"]}, tmp_path / "no_episodes.svg")
+    assert "no finished training episode" in no_episodes.read_text()
+    out = study_plots.sensitivity("learning_rate", [0.001, 0.01], {"final_eval": [[1.0, 2.0], [3.0]]},
+                                  tmp_path / "sens.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def run_dirs_with_configs(root: Path) -> list[Path]:
+    """Two learning rates x two seeds, as run directories with config.json and episodes.csv."""
+    dirs = []
+    for lr in (0.001, 0.01):
+        for seed in (1, 2):
+            d = root / f"lr{lr}_s{seed}"
+            write_run(d, final=100 * lr * 1000, offset=seed,
+                      config={"algo": "ppo", "learning_rate": lr, "seed": seed, "run_dir": str(d), "gamma": 0.99})
+            dirs.append(d)
+    return dirs
+
+
+def test_plot_groups_runs_by_their_differing_fields(tmp_path):
+    dirs = run_dirs_with_configs(tmp_path)
+    groups = group_runs(dirs)
+    assert groups == {"learning_rate=0.001": dirs[:2], "learning_rate=0.01": dirs[2:]}
+    assert list(group_runs(dirs[:2])) == [""]  # differing only in seed (and run_dir): one group, as before
+    out = pg.plot_runs(dirs, tmp_path / "grouped.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", *map(str, dirs), "--out", str(tmp_path / "cli.svg")]) == 0
+    svg = (tmp_path / "cli.svg").read_text()
+    assert "learning_rate=0.001 (2 seeds)" in svg and "learning_rate=0.01 (2 seeds)" in svg
+    assert main(["plot", str(dirs[0]), "--out", str(tmp_path / "one.png")]) == 0
+
+
+def test_mean_ci_band_is_the_bootstrap_per_point():
+    from policygrad.plots import mean_ci_band
+
+    curves = np.array([[1.0, 10.0, 5.0], [2.0, 10.0, 7.0], [3.0, 10.0, 9.0], [4.0, 10.0, 11.0]])
+    mean, low, high = mean_ci_band(curves)
+    assert mean.tolist() == [2.5, 10.0, 8.0]
+    assert low[1] == high[1] == 10.0  # a constant point: its interval is the point
+    assert np.all(low <= mean) and np.all(mean <= high) and low[0] < 2.5 < high[0]
+    one = mean_ci_band(curves[:1])
+    assert one[0].tolist() == [1.0, 10.0, 5.0] and np.all(np.isnan(one[1]))
+
+
+# -------------------------------------------------------------------------------------------- the browser
+
+def browser_or_skip():
+    """Playwright driving Debian's /usr/bin/chromium; skip (locally) when either is missing, fail when
+    POLICYGRAD_REQUIRE_BROWSER=1 (.ci/run sets it: CI must not skip this test)."""
+    required = os.environ.get("POLICYGRAD_REQUIRE_BROWSER") == "1"
+    problem = None
+    if not CHROMIUM.is_file():
+        problem = f"no browser: {CHROMIUM} is missing (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "no browser driver: the playwright package is missing (pip install -e '.[dev]')"
+    if problem:
+        if required:
+            pytest.fail(f"{problem}; POLICYGRAD_REQUIRE_BROWSER=1 forbids skipping")
+        pytest.skip(problem)
+
+
+def test_report_html_renders_in_headless_chromium(lr_study, tmp_path):
+    browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    html = write_report(lr_study)
+    errors, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("request", lambda req: requests.append(req.url))
+            page.goto(html.as_uri(), wait_until="load")
+            boxes = page.evaluate("""() => Array.from(document.querySelectorAll('figure > svg')).map(svg => {
+                const r = svg.getBoundingClientRect();
+                return {width: r.width, height: r.height, shapes: svg.querySelectorAll('path, use, text').length};
+            })""")
+            tables = page.evaluate("() => document.querySelectorAll('table').length")
+            screenshot = tmp_path / "report.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert len(boxes) == 3, boxes
+    for box in boxes:
+        assert box["width"] > 100 and box["height"] > 100 and box["shapes"] > 10, box
+    assert tables == 4  # spec, results, two test tables
+    assert errors == []
+    assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
+    assert screenshot.stat().st_size > 10_000
+    print(f"screenshot: {screenshot}")
