@@ -16,12 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from policygrad.cli import main
+from policygrad.cli import main, parse_count
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
 SKIP_MARK = "# not run in tests"
-# The seed's questions this release answers; Q24-Q28 and Q30 come with later releases.
-QUESTIONS = [*range(1, 24), 29]
+# The seed's questions this release answers; Q24 (comparison with other methods) comes with a later one.
+QUESTIONS = [*range(1, 24), *range(25, 31)]
+# The questions answered by a study committed under docs/studies/ (named study, its directory)
+STUDIES = {25: "lr_ppo_CartPole-v1", 26: "gamma_ppo_CartPole-v1", 27: "architecture_ppo_CartPole-v1",
+           28: "batch_reinforce_CartPole-v1", 30: "entropy_ppo_Pendulum-v1"}
+STUDY_DIR = GUIDE.parent / "studies"
 LADDER = "## Beyond REINFORCE: the actor-critic ladder"
 # Each rung of the ladder: its subsection's heading starts with this, and names the code that implements it.
 RUNGS = {
@@ -141,6 +145,32 @@ def test_q29_quotes_the_measured_normalization_comparison():
     for row in summary:
         assert row in answer, f"Q29 does not quote this row of {NORMALIZATION_RESULTS.name}: {row}"
     assert "normalization_comparison.py" in answer
+
+
+@pytest.mark.parametrize("question,name", sorted(STUDIES.items()))
+def test_study_answers_quote_their_committed_study_and_the_command_that_made_it(question, name):
+    """Each study answer quotes the results table of the report committed in docs/studies/NAME, and
+    its `policygrad study ...` command builds exactly the spec that study.json holds."""
+    from policygrad.studies.named import named_spec
+    from policygrad.studies.spec import read_spec
+
+    answer = section(GUIDE.read_text(), f"### Q{question}.")
+    report = (STUDY_DIR / name / "report.md").read_text()
+    table = report[report.index("## Results per value"):report.index("## Tests")]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert len(rows) >= 4, f"{name}/report.md has no results table"
+    for row in rows:
+        assert row in answer, f"Q{question} does not quote this row of {name}/report.md: {row}"
+    for figure in re.findall(r"\]\((studies/[^)]+)\)", answer):
+        assert (GUIDE.parent / figure).is_file(), f"Q{question} shows {figure}, which is not committed"
+    commands = [line for line in answer.splitlines() if line.startswith("policygrad study ")]
+    assert len(commands) == 1, f"Q{question} should give the one command that made {name}"
+    argv = shlex.split(commands[0], comments=True)
+    kind, options = argv[2], dict(zip(argv[3::2], argv[4::2]))
+    spec = named_spec(kind, options["--algo"], options["--env"], int(options["--seeds"]),
+                      parse_count(options["--total-steps"]))
+    assert spec.to_dict() == read_spec(STUDY_DIR / name).to_dict(), f"Q{question}'s command does not make {name}"
+    assert options["--out-dir"] == "docs/studies" and spec.name == name
 
 
 @pytest.fixture

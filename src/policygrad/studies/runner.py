@@ -402,24 +402,12 @@ def write_results(study_dir: Path, spec: StudySpec, runs: Sequence[GridRun], res
 
 
 def write_report(study_dir: Path, echo: Callable[[str], None]) -> None:
-    """Call :func:`policygrad.studies.report.write_report` when that module is there; a failure is
-    reported in one line, and results.csv stays as it is."""
-    import importlib
+    """Write the study's report (:func:`policygrad.studies.report.write_report`); a failure is reported
+    in one line, and results.csv stays as it is."""
+    from policygrad.studies import report  # here: scipy and the plots stay out of the worker processes
 
     try:
-        report = importlib.import_module("policygrad.studies.report")
-    except ModuleNotFoundError as exc:
-        if exc.name != "policygrad.studies.report":
-            echo(f"report not written: {one_line(exc)}")
-        return
-    except Exception as exc:
-        echo(f"report not written: {one_line(exc)}")
-        return
-    writer = getattr(report, "write_report", None)
-    if writer is None:
-        return
-    try:
-        writer(study_dir)
+        report.write_report(study_dir)
     except Exception as exc:
         echo(f"report not written ({study_dir / RESULTS_FILE} is complete): {one_line(exc)}")
 
