@@ -133,6 +133,27 @@ def test_the_lock_is_held_for_the_whole_run_and_released_on_ctrl_c(tmp_path, mon
     assert pg.train(ppo_config(), run_dir=run, overwrite=True, check_env=False).global_step == CONFIG["total_steps"]
 
 
+def test_the_lock_is_still_held_while_the_final_evaluation_and_plot_are_written(tmp_path, monkeypatch):
+    import policygrad.training as training
+
+    run = tmp_path / "run"
+    held = []
+    plot_runs = training.plot_runs
+
+    def plot_while_checking(run_dirs, out, **kwargs):
+        try:
+            FileLock(run / ".lock").acquire(timeout=0)
+            held.append(False)
+        except Timeout:
+            held.append(True)
+        return plot_runs(run_dirs, out, **kwargs)
+
+    monkeypatch.setattr(training, "plot_runs", plot_while_checking)
+    result = pg.train(ppo_config(), run_dir=run, check_env=False)
+    assert held == [True]  # another process could not --overwrite the run while eval.json was written
+    assert (run / "eval.json").is_file() and result.evaluation is not None
+
+
 # -- a full disk, a read-only directory --------------------------------------------------------------------
 class Disk:
     """A disk that fills up (or turns read-only) when told: writes then fail with ``code``."""

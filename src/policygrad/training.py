@@ -19,7 +19,7 @@ from policygrad.plots import plot_runs
 from policygrad.run.checkpoint import write_json
 from policygrad.run.configure import check_runnable
 from policygrad.run.resume import ResumePoint, find_resume_point, resume_config
-from policygrad.run.trainer import run_training
+from policygrad.run.trainer import RunOutcome, run_training
 
 
 @dataclass
@@ -60,11 +60,17 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     config = with_network(config, network)
     if check_env:
         preflight(config.env_id)
-    outcome = run_training(config, run_dir, overwrite, point, module=network)
-    agent = Agent(outcome.network, config, outcome.device)
-    evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True, seed=config.eval_seed)
-    write_json(outcome.run_dir / "eval.json", evaluation.to_dict())
-    plot_runs([outcome.run_dir], outcome.run_dir / "learning_curve.png")
+    evaluated: list[tuple[Agent, EvalResult]] = []
+
+    def finish(outcome: RunOutcome) -> None:  # under the run directory's lock, like the training
+        agent = Agent(outcome.network, config, outcome.device)
+        evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True, seed=config.eval_seed)
+        write_json(outcome.run_dir / "eval.json", evaluation.to_dict())
+        plot_runs([outcome.run_dir], outcome.run_dir / "learning_curve.png")
+        evaluated.append((agent, evaluation))
+
+    outcome = run_training(config, run_dir, overwrite, point, module=network, finish=finish)
+    agent, evaluation = evaluated[0]
     return TrainResult(outcome.run_dir, agent, evaluation, outcome.global_step, outcome.seconds)
 
 

@@ -33,7 +33,7 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -341,14 +341,17 @@ def synchronous_loop(config: Config, run: SynchronousRun, logger: RunLogger, che
 
 
 def run_training(config: Config, run_dir: str | Path | None = None, overwrite: bool = False,
-                 point: ResumePoint | None = None, module: torch.nn.Module | None = None) -> RunOutcome:
+                 point: ResumePoint | None = None, module: torch.nn.Module | None = None,
+                 finish: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
     """Train ``config``'s algorithm in a new run directory (``run_dir``, else ``config.run_dir``, else
     :func:`default_run_dir`), or continue the run of the resume ``point`` in its own; write the
     config record, metrics, checkpoints and the final weights. Evaluating and plotting the result is
     :func:`policygrad.training.train`'s. ``config`` must already be checked
     (:func:`policygrad.run.configure.check_runnable`). The run directory is locked for the whole run,
-    ``overwrite`` and tidying it for a resume included (:func:`lock_run_dir`). ``module``: the user's
-    own network (:func:`policygrad.core.user_network.build_network`)."""
+    ``overwrite`` and tidying it for a resume included (:func:`lock_run_dir`), and ``finish(outcome)``
+    (the final evaluation and plot) runs before it is released, so that no other process can start
+    over the directory while they are written. ``module``: the user's own network
+    (:func:`policygrad.core.user_network.build_network`)."""
     if point is None:
         path = Path(run_dir or config.run_dir or default_run_dir(config))
         if not overwrite and not (path / LOCK_PID_FILE).exists():
@@ -361,10 +364,13 @@ def run_training(config: Config, run_dir: str | Path | None = None, overwrite: b
         else:
             prepare_resume(point)
         try:
-            return _run_locked(config, path, point, module)
+            outcome = _run_locked(config, path, point, module)
         except RunWriteError as exc:
             raise RunWriteError(f"{exc}; the run stopped: make room (or make {path} writable), then continue it "
                                 f"from its last checkpoint with policygrad resume {path}") from exc
+        if finish is not None:
+            finish(outcome)
+        return outcome
 
 
 def _run_locked(config: Config, path: Path, point: ResumePoint | None,
