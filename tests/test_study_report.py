@@ -266,11 +266,12 @@ def browser_or_skip():
         pytest.skip(problem)
 
 
-def test_report_html_renders_in_headless_chromium(lr_study, tmp_path):
+def render_in_chromium(html: Path, tmp_path: Path):
+    """Open ``html`` in headless Chromium: the figures' boxes, the count of tables, console errors,
+    requests, and a full-page screenshot."""
     browser_or_skip()
     from playwright.sync_api import sync_playwright
 
-    html = write_report(lr_study)
     errors, requests = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
@@ -291,6 +292,11 @@ def test_report_html_renders_in_headless_chromium(lr_study, tmp_path):
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
+    return boxes, tables, errors, requests, screenshot
+
+
+def test_report_html_renders_in_headless_chromium(lr_study, tmp_path):
+    boxes, tables, errors, requests, screenshot = render_in_chromium(write_report(lr_study), tmp_path)
     assert len(boxes) == 3, boxes
     for box in boxes:
         assert box["width"] > 100 and box["height"] > 100 and box["shapes"] > 10, box
@@ -299,3 +305,28 @@ def test_report_html_renders_in_headless_chromium(lr_study, tmp_path):
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
     assert screenshot.stat().st_size > 10_000
     print(f"screenshot: {screenshot}")
+
+
+def test_compare_report_html_renders_in_headless_chromium(tmp_path):
+    """A comparison's report (policygrad compare): methods, ranking, pairwise matrix, curves vs seconds."""
+    finals = {("ppo",): [480.0, 500.0, 490.0], ("sb3:ppo",): [470.0, 500.0, 420.0], ("random",): [20.0, 22.0, 19.0]}
+    root = make_study(tmp_path / "cmp", {"method": ["ppo", "sb3:ppo", "random"]}, finals, threshold=None)
+    spec = json.loads((root / "study.json").read_text())
+    spec.update({"algo": "compare", "fixed": {}, "adjust": [], "kind": "compare", "shared": {},
+                 "methods": {"ppo": {"kind": "policygrad", "source": "policygrad preset", "config": {"gamma": 0.98}},
+                             "sb3:ppo": {"kind": "sb3", "source": "RL Baselines3 Zoo hyperparams/ppo.yml",
+                                         "hyperparameters": {"n_envs": 8, "gamma": 0.98}},
+                             "random": {"kind": "random", "source": "a uniform random policy"}}})
+    (root / "study.json").write_text(json.dumps(spec))
+    html = write_report(root)
+    text = (root / "report.md").read_text()
+    assert "Ranking and pairwise tests" in text and "RL Baselines3 Zoo hyperparams/ppo.yml" in text
+    assert "(baseline)" not in text
+    boxes, tables, errors, requests, screenshot = render_in_chromium(html, tmp_path)
+    assert len(boxes) == 4, boxes  # curves vs steps, vs seconds, sensitivity, episodes
+    for box in boxes:
+        assert box["width"] > 100 and box["height"] > 100 and box["shapes"] > 10, box
+    assert tables == 9  # spec, methods, results, and per score: ranking, matrix, pairs
+    assert errors == []
+    assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
+    assert screenshot.stat().st_size > 10_000

@@ -18,10 +18,11 @@ from policygrad.core.version import __version__
 from policygrad.evaluation import EvalResult, evaluate
 from policygrad.plots import plot_runs
 from policygrad.run.configure import make_config
+from policygrad.studies.compare import compare
 from policygrad.studies.named import study
 from policygrad.studies.runner import StudyResult, sweep
 from policygrad.training import TrainResult, train
 
 __all__ = ["ALGORITHMS", "A2CConfig", "A3CConfig", "ActorCriticConfig", "Agent", "Config", "EvalResult", "PPOConfig",
-           "ReinforceConfig", "TrainResult", "evaluate", "load", "losses", "make_config", "plot_runs",
+           "compare", "ReinforceConfig", "TrainResult", "evaluate", "load", "losses", "make_config", "plot_runs",
            "returns", "study", "StudyResult", "sweep", "train", "__version__"]

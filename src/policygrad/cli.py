@@ -1,4 +1,4 @@
-"""The ``policygrad`` command: train, resume, eval, plot, report, sweep, study, list, check-env.
+"""The ``policygrad`` command: train, resume, eval, plot, report, sweep, study, compare, list, check-env.
 
 Every config field is a flag named after it (``learning_rate`` -> ``--learning-rate``), typed from the
 dataclass and documented by the field's help. Bad input ends with a one-line message and exit code 2.
@@ -476,6 +476,62 @@ def cmd_study(argv: Sequence[str]) -> int:
     return run_study_command(spec, {"out_dir": out_dir, "workers": workers, "dry_run": dry_run})
 
 
+def cmd_compare(argv: Sequence[str]) -> int:
+    from policygrad.studies.compare import make_comparison
+    from policygrad.studies.runner import run_study
+    from policygrad.studies.spec import DEFAULT_EVAL_EPISODES
+
+    parser = Parser(prog="policygrad compare", description="Compare methods on one environment under one protocol "
+                    "(the same steps, the same deterministic evaluations at the same steps and seeds), into one "
+                    "study directory (OUT_DIR/NAME) with a report: ranking, pairwise tests, curves against steps "
+                    "and seconds. Methods: policygrad algorithms, sb3:dqn|ppo|a2c|sac|td3 (pip install "
+                    "'policygrad[compare]'), random.")
+    parser.add_argument("--env", "--env-id", dest="env_id", required=True, help="Gymnasium id")
+    parser.add_argument("--methods", required=True, help="comma-separated, e.g. reinforce,a2c,ppo,sb3:dqn,random")
+    parser.add_argument("--seeds", type=parse_seeds, default=5, help="N (seeds 1..N) or a list (default: 5)")
+    parser.add_argument("--total-steps", type=parse_count, default=100_000, help="steps per run (default: 100k)")
+    parser.add_argument("--eval-every", type=parse_count, default=None,
+                        help="steps between evaluations (default: total_steps // 20)")
+    parser.add_argument("--eval-episodes", type=parse_count, default=DEFAULT_EVAL_EPISODES,
+                        help=f"episodes per evaluation (default: {DEFAULT_EVAL_EPISODES})")
+    parser.add_argument("--workers", type=parse_count, default=None, help="runs at a time (default: cores)")
+    parser.add_argument("--name", default=None, help="the comparison's name (default: compare_ENV)")
+    parser.add_argument("--out-dir", type=Path, default=Path("studies"), help="where studies go (default: studies)")
+    parser.add_argument("--shared", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a setting given to every method (policygrad config field; SB3 where it has the same "
+                             "name: gamma, learning_rate, ent_coef, gae_lambda, vf_coef, max_grad_norm); repeat")
+    parser.add_argument("--resume", action="store_true", help="the comparison must exist already: finish it")
+    parser.add_argument("--dry-run", action="store_true", help="check the methods and list the runs; run nothing")
+    args = parser.parse_args(argv)
+    shared: dict[str, Any] = {}
+    for item in args.shared:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--shared {item!r}: expected FIELD=VALUE")
+        import yaml
+
+        shared[key.strip().replace("-", "_")] = yaml.safe_load(text)
+    comparison = make_comparison(args.env_id, args.methods, args.seeds, args.total_steps, eval_every=args.eval_every,
+                                 eval_episodes=args.eval_episodes, name=args.name, shared=shared)
+    spec = comparison.spec
+    if args.dry_run:
+        print(f"compare {args.out_dir / spec.name}: {len(comparison.runs)} runs of {', '.join(spec.vary['method'])} "
+              f"on {spec.env_id}, {spec.total_steps} steps each, evaluated every {spec.eval_every or 'end only'} on "
+              f"{spec.eval_episodes} episodes")
+        for note in spec.notes:
+            print(f"  note: {note}")
+        for method, info in spec.methods.items():
+            print(f"  {method}: {info['source']}")
+        for run in comparison.runs:
+            print(f"  {run.run_id}")
+        return 0
+    result = run_study(spec, args.out_dir, args.workers, resume=args.resume, runs=comparison.runs)
+    if result.failed:
+        print(f"{len(result.failed)} run(s) failed: see the error column of {result.study_dir / 'results.csv'}")
+        return EXIT_FAILED
+    return 0
+
+
 def cmd_list(argv: Sequence[str]) -> int:
     from policygrad.algos import ALGORITHMS
     from policygrad.core.config import user_fields
@@ -493,7 +549,7 @@ def cmd_list(argv: Sequence[str]) -> int:
 
 
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "plot": cmd_plot, "report": cmd_report,
-            "sweep": cmd_sweep, "study": cmd_study, "list": cmd_list,
+            "sweep": cmd_sweep, "study": cmd_study, "compare": cmd_compare, "list": cmd_list,
             "check-env": cmd_check_env}
 
 USAGE = """usage: policygrad COMMAND ...
@@ -509,6 +565,8 @@ USAGE = """usage: policygrad COMMAND ...
   sweep --resume STUDY_DIR  finish a stopped study (re-running the same sweep command does too)
   study lr|gamma|architecture|batch|entropy|reward-norm --algo ALGO --env ENV [--seeds N] [--total-steps S]
                             a named study: a grid around the algorithm's values that answers one question
+  compare --env ENV --methods ppo,a2c,sb3:dqn,random [--seeds N] [--total-steps S] [--eval-every E]
+                            methods under one protocol (same steps, evaluations, seeds): a study with a report
   list                      the algorithms and every config field with its default and help
 
 policygrad COMMAND --help explains a command; policygrad train ALGO --help lists ALGO's fields."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from policygrad.core.config import Config
@@ -29,7 +30,21 @@ class GridRun:
     run_id: str
     values: dict[str, Any]
     seed: int
-    config: Config
+    config: Config | None  # None: an external run
+    external: ExternalRun | None = None
+
+
+@dataclass(frozen=True)
+class ExternalRun:
+    """A run that is not a policygrad training (a comparison's ``random`` or ``sb3:*`` method):
+    ``entry(run_dir, settings, protocol)``, a module-level function (it travels to the worker
+    processes by name), trains and evaluates into ``run_dir``, writing ``evals.csv`` (the trainer's
+    columns) and, last, ``eval.json`` (its ``mean``: the final evaluation), which marks the run done.
+    ``protocol``: env_id, seed, total_steps, eval_every, eval_episodes, eval_seed."""
+
+    entry: Callable[[Any, Mapping[str, Any], Mapping[str, Any]], None]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    protocol: Mapping[str, Any] = field(default_factory=dict)
 
 
 def grid_points(spec: StudySpec) -> list[dict[str, Any]]:

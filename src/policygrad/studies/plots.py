@@ -32,15 +32,15 @@ EVALS_FILE = "evals.csv"  # written by the trainer when eval_every is set (run/l
 BAND_NOTE = "band: 95% bootstrap CI of the mean"
 
 
-def read_evals(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def read_evals(run_dir: str | Path, x: str = "global_step") -> tuple[np.ndarray, np.ndarray]:
     """``(global_step, eval_mean)`` arrays of a run's periodic deterministic evaluations (``evals.csv``;
-    empty arrays when the run has none)."""
+    empty arrays when the run has none); ``x="wall_seconds"``: the training clock instead of the step."""
     path = Path(run_dir) / EVALS_FILE
     if not path.is_file():
         return np.array([]), np.array([])
     with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("global_step") and r.get("eval_mean")]
-    return (np.array([float(r["global_step"]) for r in rows]), np.array([float(r["eval_mean"]) for r in rows]))
+        rows = [r for r in csv.DictReader(f) if r.get(x) and r.get("eval_mean")]
+    return (np.array([float(r[x]) for r in rows]), np.array([float(r["eval_mean"]) for r in rows]))
 
 
 def _pyplot() -> Any:
@@ -74,7 +74,7 @@ def _no_data(ax: Any, text: str) -> None:
 
 
 def learning_curves(groups: Mapping[str, Sequence[str | Path]], out: str | Path, title: str | None = None,
-                    legend_title: str | None = None) -> Path:
+                    legend_title: str | None = None, x: str = "global_step") -> Path:
     """Evaluation return (``eval_mean`` of ``evals.csv``) against environment steps: per label of
     ``groups`` (label -> its seeds' run directories), the mean over seeds and a 95% bootstrap band,
     each seed a faint line. Runs without ``evals.csv`` are left out."""
@@ -83,15 +83,15 @@ def learning_curves(groups: Mapping[str, Sequence[str | Path]], out: str | Path,
     drawn = 0
     for i, (label, dirs) in enumerate(groups.items()):
         color = f"C{i % 10}"
-        curves = [c for c in map(read_evals, dirs) if len(c[0])]
+        curves = [c for c in (read_evals(d, x) for d in dirs) if len(c[0])]
         if not curves:
             continue
-        if all(len(x) == len(curves[0][0]) and np.array_equal(x, curves[0][0]) for x, _ in curves):
+        if all(len(xs) == len(curves[0][0]) and np.array_equal(xs, curves[0][0]) for xs, _ in curves):
             grid, ys = curves[0][0], np.stack([y for _, y in curves])  # the shared evaluation steps
         else:  # runs evaluated at different steps: resampled onto the span they share
-            grid, ys = aligned_curves(curves, points=max(len(x) for x, _ in curves))
-        for x, y in curves:
-            ax.plot(x, y, color=color, lw=0.6, alpha=0.25)
+            grid, ys = aligned_curves(curves, points=max(len(xs) for xs, _ in curves))
+        for xs, y in curves:
+            ax.plot(xs, y, color=color, lw=0.6, alpha=0.25)
         mean, low, high = mean_ci_band(ys)
         n = len(curves)
         ax.plot(grid, mean, color=color, lw=2, marker="o" if len(grid) < 3 else None,
@@ -100,7 +100,7 @@ def learning_curves(groups: Mapping[str, Sequence[str | Path]], out: str | Path,
             ax.fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
         drawn += 1
     if drawn:
-        ax.set_xlabel("environment steps")
+        ax.set_xlabel("environment steps" if x == "global_step" else "training seconds (evaluations excluded)")
         ax.set_ylabel("evaluation return (deterministic)")
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8, title=legend_title, title_fontsize=8)

@@ -43,6 +43,8 @@ from policygrad.studies.stats import (
     Comparison,
     Summary,
     compare,
+    pairwise,
+    ranking,
     summarize,
 )
 
@@ -278,7 +280,8 @@ def _spec_rows(spec: dict) -> list[list[str]]:
     """The spec as (key, value) rows; ``notes`` are left to a list of their own, ``format`` out."""
     first = ["name", "algo", "env_id", "vary", "seeds", "total_steps", "eval_every", "eval_episodes", "threshold",
              "fixed"]
-    keys = [k for k in first if k in spec] + sorted(k for k in spec if k not in first and k not in ("notes", "format"))
+    keys = [k for k in first if k in spec] + sorted(k for k in spec if k not in first and k not in ("notes", "format",
+                                                                                                    "methods"))
     rows = []
     for key in keys:
         value = spec[key]
@@ -323,6 +326,7 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
         Heading("Spec"),
         Table(["field", "value"], _spec_rows(study.spec)),
         *([Bullets([str(n) for n in study.spec["notes"]])] if study.spec.get("notes") else []),
+        *_methods_blocks(study.spec),
         Heading("Results per value"),
         Paragraph(f"Mean and interquartile mean (IQM: the mean of the middle half of the seeds) over finished "
                   f"seeds, each with its {CONFIDENCE:.0%} bootstrap confidence interval in brackets "
@@ -336,7 +340,8 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
         header.append(f"reached {format_value(threshold)}: runs, median steps")
     rows = []
     for r in results:
-        row = [r.label + (" (baseline)" if r.label == base else ""), str(r.runs), str(r.failed)]
+        baseline_mark = " (baseline)" if r.label == base and study.spec.get("kind") != "compare" else ""
+        row = [r.label + baseline_mark, str(r.runs), str(r.failed)]
         for name in SCORES:
             s = r.summaries[name]
             row += [f"{_num(s.mean)}{_ci(s.mean_ci)}", f"{_num(s.iqm)}{_ci(s.iqm_ci)}"]
@@ -357,6 +362,82 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
     def named(label: str | None) -> str:  # "learning_rate = 0.001"; several fields: the label says it all
         return f"{what} = {label}" if len(study.fields) == 1 else str(label)
 
+    if study.spec.get("kind") == "compare":
+        blocks += _pairwise_blocks(results)
+    else:
+        blocks += _baseline_blocks(study, results, base, what, named)
+    failures = [r for r in study.runs if not r.done]
+    if failures:
+        blocks.append(Heading("Failed runs"))
+        blocks.append(Bullets([f"{r.run_id} ({study.label(r.values)}, seed {r.seed}): "
+                               f"{r.error.strip() or 'status ' + (r.status or 'unknown')}" for r in failures]))
+    blocks.append(Heading("Plots"))
+    blocks += _figures(study, results)
+    return blocks
+
+
+def _methods_blocks(spec: dict) -> list[Block]:
+    """A comparison's methods: where each one's settings come from, and the settings."""
+    methods = spec.get("methods")
+    if not isinstance(methods, dict) or not methods:
+        return []
+    rows = []
+    for method, info in methods.items():
+        info = info if isinstance(info, dict) else {}
+        values = info.get("hyperparameters", info.get("config", {}))
+        rows.append([method, str(info.get("source", "")), _shown(values) if isinstance(values, dict) else ""])
+    return [Heading("Methods", 3), Table(["method", "settings from", "settings"], rows)]
+
+
+def _pairwise_blocks(results: Sequence[ValueResult]) -> list[Block]:
+    """A comparison's tests: every pair of methods (Holm across all pairs), a ranking, the settings."""
+    blocks: list[Block] = [Heading("Ranking and pairwise tests")]
+    if len(results) < 2:
+        return blocks + [Paragraph("Only one method has runs: there is nothing to compare.")]
+    blocks.append(Paragraph(
+        f"Every pair of methods, over finished seeds: Welch's t-test and the Mann-Whitney U test (two-sided), "
+        f"their p-values Holm-corrected across all {len(results) * (len(results) - 1) // 2} pairs; Hedges' g; "
+        f"the probability of improvement P(row > column); the seeds per method a two-sided t-test would need "
+        f"to detect a difference of the observed size with {POWER:.0%} power at alpha {ALPHA:g}. The ranking "
+        f"orders methods by IQM and gives each the rank 1 + the number of methods significantly better than "
+        f"it (Welch, Holm-corrected): methods no test separates share a rank."))
+    for name, title in SCORES.items():
+        groups = {r.label: r.scores[name] for r in results}
+        pairs = pairwise(groups)
+        blocks.append(Heading(title.capitalize(), 3))
+        iqms = {r.label: r.summaries[name] for r in results}
+        blocks.append(Table(["rank", "method", "IQM [95% CI]", "seeds"],
+                            [[str(rank), label, f"{_num(iqms[label].iqm)}{_ci(iqms[label].iqm_ci)}",
+                              str(iqms[label].n)] for rank, label in ranking(groups, pairs)]))
+        by_pair = {(c.baseline, c.value): c for c in pairs}
+        labels = list(groups)
+        matrix = []
+        for a in labels:
+            row = [a]
+            for b in labels:
+                c = by_pair.get((a, b)) or by_pair.get((b, a))
+                if a == b or c is None:
+                    row.append("")
+                    continue
+                p_better = c.prob_improvement if c.value == a else 1 - c.prob_improvement
+                star = "*" if c.significant else ""
+                row.append(f"P={_num(p_better, 2)} p={_p(c.welch_p_holm)}{star}")
+            matrix.append(row)
+        blocks.append(Paragraph("P(row better than column), and Welch's p after Holm (* significant):"))
+        blocks.append(Table(["method", *labels], matrix))
+        blocks.append(Table(["pair", "difference of means", "Welch p / Holm", "Mann-Whitney p / Holm", "Hedges' g",
+                             "P(improvement)", f"seeds for {POWER:.0%} power"],
+                            [[f"{c.value} vs {c.baseline}", _num(c.difference, 3),
+                              f"{_p(c.welch_p)} / {_p(c.welch_p_holm)}",
+                              f"{_p(c.mannwhitney_p)} / {_p(c.mannwhitney_p_holm)}", _num(c.hedges_g, 3),
+                              _num(c.prob_improvement, 3), "n/a" if c.seeds_needed is None else str(c.seeds_needed)]
+                             for c in pairs]))
+    return blocks
+
+
+def _baseline_blocks(study: Study, results: Sequence[ValueResult], base: str | None, what: str,
+                     named: Any) -> list[Block]:
+    blocks: list[Block] = []
     blocks.append(Heading(f"Tests against the baseline ({named(base)})" if base is not None else "Tests"))
     if len(results) < 2:
         blocks.append(Paragraph("Only one value has runs: there is nothing to compare."))
@@ -381,14 +462,6 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
             blocks.append(Table([what, "seeds", "difference of means", "Welch p / Holm", "Mann-Whitney p / Holm",
                                  "Hedges' g", "P(improvement)", f"seeds for {POWER:.0%} power"], rows))
             blocks.append(Bullets(verdicts))
-
-    failures = [r for r in study.runs if not r.done]
-    if failures:
-        blocks.append(Heading("Failed runs"))
-        blocks.append(Bullets([f"{r.run_id} ({study.label(r.values)}, seed {r.seed}): "
-                               f"{r.error.strip() or 'status ' + (r.status or 'unknown')}" for r in failures]))
-    blocks.append(Heading("Plots"))
-    blocks += _figures(study, results)
     return blocks
 
 
@@ -407,7 +480,13 @@ def _figures(study: Study, results: Sequence[ValueResult]) -> list[Block]:
         series = [", ".join(f"{f}={format_value(v)}" for j, (f, v) in enumerate(zip(study.fields, r.point)) if j != x)
                   for r in results]
     scores = {name: [r.scores[name] for r in results] for name in SCORES}
-    return [
+    seconds: list[Block] = []
+    if study.spec.get("kind") == "compare":
+        seconds.append(Figure(plots.learning_curves(groups, files / "learning_curves_seconds.svg", legend_title=what,
+                                                    x="wall_seconds"),
+                              "Learning curves against training seconds (evaluations excluded): wall-clock "
+                              "efficiency; line: mean over seeds, band: 95% bootstrap CI."))
+    return seconds + [
         Figure(plots.learning_curves(groups, files / "learning_curves.svg", legend_title=what),
                f"Learning curves: deterministic evaluation return against environment steps, one colour per "
                f"{what}; line: mean over seeds, band: 95% bootstrap CI, faint lines: single seeds."),

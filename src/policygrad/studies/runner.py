@@ -42,7 +42,7 @@ from policygrad.core.config import Config
 from policygrad.core.errors import RunDirInUseError
 from policygrad.run.checkpoint import CHECKPOINT_DIR, read_manifest
 from policygrad.run.logger import EVALS_FILE
-from policygrad.studies.grid import GridRun, expand
+from policygrad.studies.grid import ExternalRun, GridRun, expand
 from policygrad.studies.spec import (
     DEFAULT_EVAL_EPISODES,
     RESULTS_FILE,
@@ -69,7 +69,8 @@ class RunTask:
 
     run_id: str
     run_dir: str
-    config: Config
+    config: Config | None
+    external: ExternalRun | None = None  # instead of config: a run of another method (a comparison's)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ def execute(task: RunTask) -> TaskResult:
     from policygrad.training import train
 
     run_dir = Path(task.run_dir)
+    if task.external is not None:
+        return execute_external(task, task.external)
+    assert task.config is not None
     try:
         state = run_state(run_dir, task.config.total_steps)
         if state == "done":
@@ -132,6 +136,29 @@ def execute(task: RunTask) -> TaskResult:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+        return TaskResult(task.run_id, DONE)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / ERROR_FILE).write_text(traceback.format_exc())
+        return TaskResult(task.run_id, FAILED, one_line(exc))
+
+
+def execute_external(task: RunTask, external: ExternalRun) -> TaskResult:
+    """An external run: kept when its eval.json is there, else run from the start (it has no
+    checkpoints); any exception becomes a ``failed`` result, as for a policygrad run."""
+    import shutil
+
+    run_dir = Path(task.run_dir)
+    try:
+        if (run_dir / EVAL_FILE).is_file():
+            return TaskResult(task.run_id, DONE)
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        external.entry(run_dir, external.settings, external.protocol)
+        if not (run_dir / EVAL_FILE).is_file():
+            raise RuntimeError(f"the method ended without writing {EVAL_FILE}")
         return TaskResult(task.run_id, DONE)
     except Exception as exc:
         with contextlib.suppress(OSError):
@@ -367,6 +394,10 @@ def summarize(run_dir: Path, threshold: float | None) -> dict[str, str]:
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         wall = read_manifest(run_dir / CHECKPOINT_DIR)["run_state"]["logs"]["wall_time"]
         out["wall_seconds"] = f"{float(wall):.3f}"
+    if not out["wall_seconds"] and not (run_dir / CHECKPOINT_DIR).exists():  # an external run: its last evaluation's
+        with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+            with open(run_dir / EVALS_FILE, newline="") as f:
+                out["wall_seconds"] = f"{float(list(csv.DictReader(f))[-1]['wall_seconds']):.3f}"
     return out
 
 
@@ -451,14 +482,15 @@ def default_workers() -> int:
 
 
 def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | None = None, *,
-              resume: bool = False, backend: Backend | None = None, echo: Callable[[str], None] | None = print) -> \
-        StudyResult:
+              resume: bool = False, backend: Backend | None = None, echo: Callable[[str], None] | None = print,
+              runs: Sequence[GridRun] | None = None) -> StudyResult:
     """Run (or finish) ``spec`` in ``OUT_DIR/NAME``. Every problem with the spec or the directory is a
-    ValueError before any run starts; ``resume``: the study must already be there."""
+    ValueError before any run starts; ``resume``: the study must already be there. ``runs``: the
+    runs, built by the caller (a comparison's, some external); default ``expand(spec)``."""
     from policygrad.env_check import preflight
 
     say = echo or (lambda text: None)
-    runs = expand(spec)  # every config built: a bad spec stops here
+    runs = expand(spec) if runs is None else list(runs)  # every config built: a bad spec stops here
     workers = default_workers() if workers is None else workers
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers={workers!r} is invalid: expected an integer >= 1")
@@ -479,10 +511,12 @@ def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | N
         tasks: list[RunTask] = []
         for run in runs:
             run_dir = study_dir / RUNS_DIR / run.run_id
-            if run_state(run_dir, spec.total_steps) == "done":
+            done = (run_dir / EVAL_FILE).is_file() if run.external is not None else \
+                run_state(run_dir, spec.total_steps) == "done"
+            if done:
                 results[run.run_id] = TaskResult(run.run_id, DONE, attempts=0)
             else:
-                tasks.append(RunTask(run.run_id, str(run_dir), run.config))
+                tasks.append(RunTask(run.run_id, str(run_dir), run.config, run.external))
         write_results(study_dir, spec, runs, results)
         used = min(workers, len(tasks))
         kept = f", {len(results)} already done" if results else ""

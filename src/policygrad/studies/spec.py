@@ -296,8 +296,16 @@ def check_same_study(study_dir: Path, spec: StudySpec) -> bool:
             raise ValueError(f"{study_dir} exists and holds no {STUDY_FILE}: not a study directory; choose another "
                              "--name or --out-dir")
         return False
-    stored = read_spec(study_dir)
-    for (key, mine), (_, theirs) in zip(spec.identity(), stored.identity()):
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        data = None
+    if isinstance(data, dict) and "kind" in data:  # a comparison's record: compared as written
+        mine_data = json.loads(json.dumps(spec.to_dict()))
+        pairs = [((k, v), (k, data.get(k))) for k, v in mine_data.items() if k != "notes"]
+    else:
+        pairs = list(zip(spec.identity(), read_spec(study_dir).identity()))
+    for (key, mine), (_, theirs) in pairs:
         if mine != theirs:
             raise ValueError(f"{study_dir} holds a different study ({key}: {_short(theirs)} there, {_short(mine)} "
                              f"here): choose another --name, or continue that one with policygrad sweep --resume "

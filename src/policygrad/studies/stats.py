@@ -290,3 +290,30 @@ def compare(groups: Mapping[str, Sequence[float] | np.ndarray], baseline: str | 
     welch_holm = holm([r.welch_p for r in rows])
     mw_holm = holm([r.mannwhitney_p for r in rows])
     return [dataclasses.replace(r, welch_p_holm=w, mannwhitney_p_holm=m) for r, w, m in zip(rows, welch_holm, mw_holm)]
+
+
+def pairwise(groups: Mapping[str, Sequence[float] | np.ndarray], alpha: float = ALPHA,
+             power: float = POWER) -> list[Comparison]:
+    """Every pair of ``groups`` (label -> finished seeds' scores), the first of the pair in the order
+    given against the later one, the p-values Holm-corrected across all the pairs (one family per
+    test): the comparison of a comparison, where no method is the baseline."""
+    labels = list(groups)
+    rows: list[Comparison] = []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            rows += compare({b: groups[b], a: groups[a]}, baseline=b, alpha=alpha, power=power)
+    welch_holm = holm([r.welch_p for r in rows])
+    mw_holm = holm([r.mannwhitney_p for r in rows])
+    return [dataclasses.replace(r, welch_p_holm=w, mannwhitney_p_holm=m) for r, w, m in zip(rows, welch_holm, mw_holm)]
+
+
+def ranking(groups: Mapping[str, Sequence[float] | np.ndarray], pairs: Sequence[Comparison]) -> list[tuple[int, str]]:
+    """``(rank, label)`` best first, by IQM: a method's rank is 1 + the number of methods significantly
+    better than it (``pairs``, from :func:`pairwise`), so methods no test separates share a rank."""
+    better = {label: 0 for label in groups}
+    for c in pairs:
+        if c.significant:
+            better[c.baseline if c.difference > 0 else c.value] += 1
+    score = {label: float(iqm(_scores(x))) if len(x) else -math.inf for label, x in groups.items()}
+    order = sorted(groups, key=lambda label: (better[label], -score[label]))
+    return [(1 + better[label], label) for label in order]

@@ -1,0 +1,330 @@
+"""Comparisons (``policygrad compare``, :func:`compare`): a study whose varied field is the method.
+
+Methods: the policygrad algorithms (each with its preset for the environment), ``sb3:ALGO``
+(Stable-Baselines3's dqn, ppo, a2c, sac, td3 with RL Baselines3 Zoo's hyperparameters,
+:mod:`policygrad.studies.zoo`; the optional extra ``policygrad[compare]``) and ``random`` (a uniform
+random policy, the floor). Every method gets the same protocol: ``total_steps`` environment steps,
+a deterministic evaluation at step 0, every ``eval_every`` steps and at the end, each on
+``eval_episodes`` episodes of fresh environment copies reset from ``eval_seed``, ``eval_seed + 1``,
+... (:func:`play_episodes`, the same episodes as the trainer's
+:func:`~policygrad.algos.rollout.evaluation_episodes`), evaluation time kept off ``wall_seconds``.
+An evaluation happens at the first step at or past each multiple of ``eval_every`` that the method
+reaches: a policygrad algorithm at an iteration boundary, SB3 every ``n_envs`` steps, ``random``
+exactly; choose ``eval_every`` a multiple of every method's step (the spec notes when it is not).
+
+The study directory is a sweep's (study.json, results.csv with a ``method`` column, runs/RUN_ID/
+with evals.csv, report.md / report.html); study.json adds ``kind: compare``, ``methods`` (each
+method's settings) and ``shared``. The runs go through :func:`policygrad.studies.runner.run_study`:
+its worker processes, resume, failure handling and results. External runs (sb3, random) have no
+checkpoints: killed, they start over.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from policygrad.algos import ALGORITHMS
+from policygrad.core.config import Config
+from policygrad.core.envs import env_spaces, make_vec_env
+from policygrad.run.logger import EVALS_COLUMNS, EVALS_FILE
+from policygrad.studies.grid import ExternalRun, GridRun, expand
+from policygrad.studies.runner import EVAL_FILE, Backend, StudyResult, run_study
+from policygrad.studies.spec import DEFAULT_CURVE_POINTS, DEFAULT_EVAL_EPISODES, NAME, StudySpec, make_spec
+
+SB3_ALGOS = ("dqn", "ppo", "a2c", "sac", "td3")
+DISCRETE_ONLY, BOX_ONLY = ("dqn",), ("sac", "td3")
+INSTALL = "pip install 'policygrad[compare]'"
+EVAL_SEED = 10_000  # the default eval_seed of every policygrad config
+SB3_SHARED = ("gamma", "learning_rate", "ent_coef", "gae_lambda", "vf_coef", "max_grad_norm")
+
+
+def sb3_available() -> bool:
+    try:
+        import stable_baselines3  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# -- the evaluation protocol ----------------------------------------------------------------------------
+def play_episodes(act: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int,
+                  seed: int = EVAL_SEED) -> list[float]:
+    """The returns of ``episodes`` whole episodes of ``env_id`` played by ``act`` (a batch of
+    observations -> a batch of actions), on the trainer's evaluation episodes: ``min(episodes, 8)``
+    fresh copies, copy i reset from ``seed + i``, each playing its share
+    (:func:`~policygrad.algos.rollout.evaluation_episodes` with another policy)."""
+    from policygrad.algos.rollout import split_quota
+
+    envs = make_vec_env(env_id, min(episodes, 8))
+    try:
+        quota = np.asarray(split_quota(episodes, envs.num_envs))
+        done = np.zeros_like(quota)
+        obs = envs.reset(seed=seed).cpu().numpy()
+        envs.pop_episodes()
+        returns: list[float] = []
+        while (done < quota).any():
+            next_obs, _, _, _, _ = envs.step_arrays(np.asarray(act(obs)))
+            for episode in envs.pop_episodes():
+                if done[episode.env_index] < quota[episode.env_index]:
+                    done[episode.env_index] += 1
+                    returns.append(float(episode.ret))
+            obs = np.asarray(next_obs, dtype=np.float32)
+        return returns
+    finally:
+        envs.close()
+
+
+class EvalWriter:
+    """evals.csv (the trainer's columns) and eval.json of an external run, and its training clock
+    (evaluations taken off)."""
+
+    def __init__(self, run_dir: Path, protocol: Mapping[str, Any]) -> None:
+        self.run_dir, self.protocol = Path(run_dir), protocol
+        self.every = int(protocol["eval_every"])
+        self.start, self.excluded = time.perf_counter(), 0.0
+        self.next: float = 0
+        self.last_step: int | None = None
+        self.last: tuple[int, list[float]] | None = None
+        with open(self.run_dir / EVALS_FILE, "w", newline="") as f:
+            csv.writer(f).writerow(EVALS_COLUMNS)
+
+    def due(self, step: int) -> bool:
+        return step >= self.next
+
+    def run(self, step: int, act: Callable[[np.ndarray], np.ndarray]) -> None:
+        clock, tick = time.perf_counter() - self.start - self.excluded, time.perf_counter()
+        returns = play_episodes(act, self.protocol["env_id"], int(self.protocol["eval_episodes"]),
+                                int(self.protocol["eval_seed"]))
+        self.excluded += time.perf_counter() - tick
+        x = np.asarray(returns)
+        with open(self.run_dir / EVALS_FILE, "a", newline="") as f:
+            csv.writer(f).writerow([step, f"{clock:.3f}", float(x.mean()), float(x.std()), float(x.min()),
+                                    float(x.max()), len(x)])
+        self.next = (step // self.every + 1) * self.every if self.every else math.inf
+        self.last_step, self.last = step, (step, returns)
+
+    def finish(self, step: int, act: Callable[[np.ndarray], np.ndarray]) -> None:
+        """The final evaluation (unless one was just made), then eval.json: the run is done."""
+        if self.last_step != step:
+            self.run(step, act)
+        assert self.last is not None
+        x = np.asarray(self.last[1])
+        data = {"mean": float(x.mean()), "std": float(x.std()), "min": float(x.min()), "max": float(x.max()),
+                "episodes": len(x), "returns": [float(r) for r in x], "global_step": step,
+                "deterministic": True, "seed": int(self.protocol["eval_seed"])}
+        tmp = self.run_dir / f".{EVAL_FILE}.tmp"
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(self.run_dir / EVAL_FILE)
+
+
+# -- the external methods (run in the worker processes) -----------------------------------------------------
+def run_random(run_dir: Path, settings: Mapping[str, Any], protocol: Mapping[str, Any]) -> None:
+    """A uniform random policy (no learning): evaluated at every mark, up to total_steps."""
+    import gymnasium as gym
+
+    _, space = env_spaces(protocol["env_id"])
+    rng = np.random.default_rng(int(protocol["seed"]))
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        n = len(obs)
+        if isinstance(space, gym.spaces.Discrete):
+            return space.start + rng.integers(space.n, size=n)
+        if isinstance(space, gym.spaces.Box):
+            return rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(space.dtype)
+        raise ValueError(f"random: action space {space} is not supported")
+
+    writer = EvalWriter(run_dir, protocol)
+    total, every = int(protocol["total_steps"]), int(protocol["eval_every"])
+    marks = [0] + (list(range(every, total, every)) if every else [])
+    for step in marks:
+        writer.run(step, act)
+    writer.finish(total, act)
+
+
+def _schedule(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("lin_"):
+        start = float(value[4:])
+        return lambda progress_remaining: progress_remaining * start
+    return value
+
+
+def run_sb3(run_dir: Path, settings: Mapping[str, Any], protocol: Mapping[str, Any]) -> None:
+    """Train Stable-Baselines3's ``settings['algo']`` with ``settings['hyperparameters']``, pausing at
+    the evaluation marks (a callback) to evaluate the deterministic policy; stops at total_steps."""
+    import stable_baselines3 as sb3
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env as sb3_vec_env
+
+    torch.set_num_threads(1)
+    algo, params = settings["algo"], dict(settings["hyperparameters"])
+    seed, total = int(protocol["seed"]), int(protocol["total_steps"])
+    writer = EvalWriter(run_dir, protocol)
+    n_envs = int(params.pop("n_envs", 1))
+    for key in ("learning_rate", "clip_range"):
+        if key in params:
+            params[key] = _schedule(params[key])
+    noise_type, noise_std = params.pop("noise_type", None), params.pop("noise_std", None)
+    env = sb3_vec_env(protocol["env_id"], n_envs=n_envs, seed=seed)
+    if noise_type == "normal":
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        dims = int(np.prod(env.action_space.shape or (1,)))
+        params["action_noise"] = NormalActionNoise(np.zeros(dims), float(noise_std) * np.ones(dims))
+    model: Any = getattr(sb3, algo.upper())("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **params)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return model.predict(obs, deterministic=True)[0]
+
+    class Marks(BaseCallback):
+        def _on_step(self) -> bool:
+            if writer.due(self.num_timesteps):
+                writer.run(self.num_timesteps, act)
+            return bool(self.num_timesteps < total)
+
+    writer.run(0, act)
+    model.learn(total_timesteps=total, callback=Marks(), progress_bar=False)
+    writer.finish(int(model.num_timesteps), act)
+    env.close()
+
+
+# -- the spec -------------------------------------------------------------------------------------------------
+@dataclass
+class CompareSpec(StudySpec):
+    """A comparison: ``vary = {"method": [...]}``; ``methods``: each method's settings as run;
+    ``shared``: the settings given to every method (``--shared``)."""
+
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:  # made by make_compare_spec, which checks everything
+        pass
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.update({"kind": "compare", "methods": self.methods, "shared": self.shared})
+        return json.loads(json.dumps(data))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    spec: CompareSpec
+    runs: list[GridRun]
+
+
+def parse_methods(methods: str | Sequence[str]) -> list[str]:
+    names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
+    if not names:
+        raise ValueError("no methods: expected e.g. --methods ppo,sb3:ppo,random")
+    twice = next((m for i, m in enumerate(names) if m in names[:i]), None)
+    if twice:
+        raise ValueError(f"method {twice} is listed twice")
+    return names
+
+
+def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequence[int] = 5,
+                    total_steps: int = 100_000, *, eval_every: int | None = None,
+                    eval_episodes: int = DEFAULT_EVAL_EPISODES, name: str | None = None,
+                    shared: Mapping[str, Any] | None = None) -> Comparison:
+    """Check every method against ``env_id`` and build every run; ValueError (one line per method
+    refused) before anything runs."""
+    import gymnasium as gym
+
+    names = parse_methods(methods)
+    shared = dict(shared or {})
+    if eval_every is None:
+        eval_every = total_steps // DEFAULT_CURVE_POINTS if isinstance(total_steps, int) else 0
+    base = make_spec("ppo", env_id, {}, seeds, total_steps, eval_every=eval_every, eval_episodes=eval_episodes)
+    name = name or f"compare_{base.name.split('_', 1)[1].rsplit('_', 1)[0]}"
+    if not NAME.fullmatch(name):
+        raise ValueError(f"study name {name!r} is invalid: expected letters, digits and . _ = + , -")
+    _, space = env_spaces(env_id)
+    discrete, box = isinstance(space, gym.spaces.Discrete), isinstance(space, gym.spaces.Box)
+    refused: list[str] = []
+    settings: dict[str, dict[str, Any]] = {}
+    runs: list[GridRun] = []
+    notes: list[str] = []
+    if any(m.startswith("sb3:") for m in names) and not sb3_available():
+        raise ValueError(f"the sb3:* methods need Stable-Baselines3: {INSTALL}")
+    protocol = {"env_id": env_id, "total_steps": total_steps, "eval_every": eval_every,
+                "eval_episodes": eval_episodes, "eval_seed": EVAL_SEED}
+    for method in names:
+        if method in ALGORITHMS:
+            try:
+                spec = make_spec(method, env_id, {}, base.seeds, total_steps, eval_every=eval_every,
+                                 eval_episodes=eval_episodes, fixed=shared)
+                grid = expand(spec)
+            except ValueError as exc:
+                refused.append(f"{method} cannot run on {env_id}: {exc}")
+                continue
+            config: Config | None = grid[0].config
+            assert config is not None
+            settings[method] = {"kind": "policygrad", "source": "policygrad preset for the environment (else the "
+                                "algorithm's defaults)", "config": json.loads(json.dumps(config.to_dict()))}
+            per_step = getattr(config, "num_envs", 1) * getattr(config, "num_steps", 1)
+            if eval_every and method in ("a2c", "ppo") and eval_every % per_step:
+                notes.append(f"{method} evaluates at iteration boundaries ({per_step} steps): eval_every {eval_every} "
+                             "is not a multiple, so its step marks differ from the other methods'")
+            runs += [GridRun(f"method={method}__seed={run.seed}", {"method": method}, run.seed, run.config)
+                     for run in grid]
+        elif method == "random":
+            settings[method] = {"kind": "random", "source": "a uniform random policy (no learning)"}
+            runs += [GridRun(f"method=random__seed={s}", {"method": method}, s, None,
+                             ExternalRun(run_random, {}, {**protocol, "seed": s})) for s in base.seeds]
+        elif method.startswith("sb3:") and method[4:] in SB3_ALGOS:
+            algo = method[4:]
+            if algo in DISCRETE_ONLY and not discrete or algo in BOX_ONLY and not box or not (discrete or box):
+                need = "a Discrete" if algo in DISCRETE_ONLY else "a Box" if algo in BOX_ONLY else "a Discrete or Box"
+                refused.append(f"{method} cannot run on {env_id}: it needs {need} action space, not "
+                               f"{type(space).__name__}")
+                continue
+            from policygrad.studies.zoo import zoo_settings
+
+            params, source = zoo_settings(algo, env_id)
+            applied = {k: v for k, v in shared.items() if k in SB3_SHARED}
+            ignored = sorted(set(shared) - set(applied))
+            if ignored:
+                notes.append(f"{method}: shared setting(s) {', '.join(ignored)} not applied (no SB3 equivalent here)")
+            params.update(applied)
+            settings[method] = {"kind": "sb3", "algo": algo, "source": source, "hyperparameters": params}
+            n_envs = int(params.get("n_envs", 1))
+            if eval_every and eval_every % n_envs:
+                notes.append(f"{method} steps {n_envs} environments at a time: eval_every {eval_every} is not a "
+                             "multiple, so its step marks differ from the other methods'")
+            runs += [GridRun(f"method={method.replace(':', '_')}__seed={s}", {"method": method}, s, None,
+                             ExternalRun(run_sb3, {"algo": algo, "hyperparameters": params}, {**protocol, "seed": s}))
+                     for s in base.seeds]
+        else:
+            refused.append(f"unknown method {method!r}: expected one of {', '.join(ALGORITHMS)}, "
+                           f"{', '.join('sb3:' + a for a in SB3_ALGOS)}, random")
+    if refused:
+        raise ValueError("\n".join(refused))
+    spec = CompareSpec(name=name, algo="compare", env_id=env_id, vary={"method": names}, seeds=base.seeds,
+                       total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes, fixed={},
+                       notes=notes, methods=settings, shared=shared)
+    return Comparison(spec, runs)
+
+
+def compare(env_id: str = "CartPole-v1", methods: str | Sequence[str] = "ppo,a2c,random",
+            seeds: int | Sequence[int] = 5, total_steps: int = 100_000, *, eval_every: int | None = None,
+            eval_episodes: int = DEFAULT_EVAL_EPISODES, workers: int | None = None, name: str | None = None,
+            out_dir: str | Path = "studies", shared: Mapping[str, Any] | None = None, resume: bool = False,
+            backend: Backend | None = None, verbose: bool = True) -> StudyResult:
+    """Compare ``methods`` on ``env_id`` under one protocol, into ``OUT_DIR/NAME`` (see the module).
+
+        result = pg.compare("CartPole-v1", "reinforce,a2c,ppo,sb3:dqn,sb3:ppo,random", seeds=10,
+                            total_steps=100_000)
+    """
+    comparison = make_comparison(env_id, methods, seeds, total_steps, eval_every=eval_every,
+                                 eval_episodes=eval_episodes, name=name, shared=shared)
+    return run_study(comparison.spec, out_dir, workers, resume=resume, backend=backend,
+                     echo=print if verbose else None, runs=comparison.runs)
