@@ -8,6 +8,7 @@ in order; a block containing ``# not run in tests`` is skipped (it takes minutes
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import tempfile
@@ -20,8 +21,8 @@ from policygrad.cli import main, parse_count
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
 SKIP_MARK = "# not run in tests"
-# The seed's questions this release answers; Q24 (comparison with other methods) comes with a later one.
-QUESTIONS = [*range(1, 24), *range(25, 31)]
+# The seed's questions this release answers: all 30.
+QUESTIONS = list(range(1, 31))
 # The questions answered by a study committed under docs/studies/ (named study, its directory)
 STUDIES = {25: "lr_ppo_CartPole-v1", 26: "gamma_ppo_CartPole-v1", 27: "architecture_ppo_CartPole-v1",
            28: "batch_reinforce_CartPole-v1", 30: "entropy_ppo_Pendulum-v1"}
@@ -171,6 +172,25 @@ def test_study_answers_quote_their_committed_study_and_the_command_that_made_it(
                       parse_count(options["--total-steps"]))
     assert spec.to_dict() == read_spec(STUDY_DIR / name).to_dict(), f"Q{question}'s command does not make {name}"
     assert options["--out-dir"] == "docs/studies" and spec.name == name
+
+
+@pytest.mark.parametrize("name", ["compare_CartPole-v1", "compare_Pendulum-v1"])
+def test_q24_quotes_its_committed_comparisons_and_the_commands_that_made_them(name):
+    answer = section(GUIDE.read_text(), "### Q24.")
+    report = (STUDY_DIR / name / "report.md").read_text()
+    table = report[report.index("## Results per value"):report.index("## Ranking")]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert len(rows) >= 4 and all(row in answer for row in rows), f"Q24 does not quote {name}'s results table"
+    spec = json.loads((STUDY_DIR / name / "study.json").read_text())
+    env = spec["env_id"]
+    [command] = [line for line in answer.splitlines() if line.startswith(f"policygrad compare --env {env} ")
+                 and "--out-dir docs/studies" in line]
+    options = dict(zip(*[iter(shlex.split(command, comments=True)[2:])] * 2))
+    assert options["--methods"].split(",") == spec["vary"]["method"]
+    assert int(options["--seeds"]) == len(spec["seeds"])
+    assert parse_count(options["--total-steps"]) == spec["total_steps"]
+    assert parse_count(options["--eval-every"]) == spec["eval_every"]
+    assert int(options["--eval-episodes"]) == spec["eval_episodes"]
 
 
 @pytest.fixture
