@@ -186,3 +186,35 @@ def test_dry_run_lists_the_runs_and_writes_nothing(tmp_path, capsys):
     assert comparison.spec.methods["reinforce"]["config"]["gamma"] == 0.99
     assert comparison.spec.methods["sb3:dqn"]["hyperparameters"]["gamma"] == 0.99
     assert any("num_envs not applied" in n for n in comparison.spec.notes)
+
+
+def test_a_comparison_sigkilled_mid_way_finishes_when_run_again(tmp_path):
+    """SIGKILL the comparison's process once a run has finished; the same command run again keeps the
+    finished runs, redoes the others (policygrad runs resume from their checkpoints, SB3 runs restart)
+    and ends with the rows an uninterrupted comparison gives (policygrad and random exactly)."""
+    import os
+    import signal
+    import subprocess
+
+    args = ["compare", "--env", "CartPole-v1", "--methods", "ppo,sb3:a2c,random", "--seeds", "2",
+            "--total-steps", "4096", "--eval-every", "1024", "--eval-episodes", "2", "--workers", "2"]
+    reference = main([*args, "--out-dir", str(tmp_path / "reference")])
+    assert reference == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "policygrad.cli", *args, "--out-dir", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not list((killed / "compare_CartPole-v1" / "runs").glob("*/eval.json")):  # one run finished
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert main([*args, "--out-dir", str(killed)]) == 0
+    drop = ("wall_seconds",)
+    again = [{k: v for k, v in r.items() if k not in drop}
+             for r in read_csv(killed / "compare_CartPole-v1" / "results.csv")]
+    expected = [{k: v for k, v in r.items() if k not in drop}
+                for r in read_csv(tmp_path / "reference" / "compare_CartPole-v1" / "results.csv")]
+    assert [r["run_id"] for r in again] == [r["run_id"] for r in expected]
+    assert all(r["status"] == "done" for r in again)
+    assert [r for r in again if r["method"] != "sb3:a2c"] == [r for r in expected if r["method"] != "sb3:a2c"]
