@@ -287,17 +287,31 @@ def cmd_plot(argv: Sequence[str]) -> int:
 
 
 def cmd_report(argv: Sequence[str]) -> int:
-    from policygrad.studies.report import write_report
-
     parser = Parser(prog="policygrad report", description="(Re)write a study's report: STUDY_DIR/report.md and a "
                     "self-contained report.html (the spec, the results per value, the tests against the baseline, "
-                    "the plots).")
-    parser.add_argument("study_dir", type=Path)
+                    "the plots). With --aggregate OUT_DIR and several comparison directories (one per environment, "
+                    "each with the random method): OUT_DIR/aggregate.md and aggregate.html, the methods' normalized "
+                    "scores across environments (IQM, optimality gap, performance profiles).")
+    parser.add_argument("study_dir", type=Path, nargs="+")
     parser.add_argument("--baseline", default=None, metavar="VALUE",
                         help="the value the others are tested against, e.g. 0.001, learning_rate=0.001, 64x64 "
                              "(default: the grid's first)")
+    parser.add_argument("--aggregate", default=None, type=Path, metavar="OUT_DIR",
+                        help="aggregate the comparison directories across environments into OUT_DIR")
     args = parser.parse_args(argv)
-    out = write_report(args.study_dir, baseline=args.baseline)
+    if args.aggregate is not None:
+        if args.baseline is not None:
+            raise UsageError("--baseline is for one study's report, not with --aggregate")
+        from policygrad.studies.aggregate import write_aggregate_report
+
+        out = write_aggregate_report(args.study_dir, args.aggregate)
+        print(f"wrote {out.with_name('aggregate.md')} and {out}")
+        return 0
+    if len(args.study_dir) > 1:
+        raise UsageError("one STUDY_DIR (several only with --aggregate OUT_DIR)")
+    from policygrad.studies.report import write_report
+
+    out = write_report(args.study_dir[0], baseline=args.baseline)
     print(f"wrote {out.with_name('report.md')} and {out}")
     return 0
 
@@ -560,6 +574,8 @@ USAGE = """usage: policygrad COMMAND ...
   check-env ENV_ID [--steps N]   check an environment for what would make training silently wrong
   plot RUN_DIR [RUN_DIR ...] [--out FILE.png]   runs differing in a setting: grouped, mean and CI over seeds
   report STUDY_DIR [--baseline VALUE]   (re)write the study's report.md and report.html
+  report --aggregate OUT_DIR STUDY_DIR STUDY_DIR ...   comparisons across environments: normalized IQM,
+                            optimality gap, performance profiles (OUT_DIR/aggregate.md, aggregate.html)
   sweep ALGO --env ENV --vary FIELD=V1,V2,... [--seeds N] [--total-steps S] [--workers K] [--FIELD VALUE ...]
                             every combination x seeds, in parallel: studies/NAME/ (results.csv, runs/)
   sweep --resume STUDY_DIR  finish a stopped study (re-running the same sweep command does too)
