@@ -138,10 +138,15 @@ def execute(task: RunTask) -> TaskResult:
                 time.sleep(0.5)
         return TaskResult(task.run_id, DONE)
     except Exception as exc:
-        with contextlib.suppress(OSError):
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / ERROR_FILE).write_text(traceback.format_exc())
-        return TaskResult(task.run_id, FAILED, one_line(exc))
+        return failed(task, run_dir, exc)
+
+
+def failed(task: RunTask, run_dir: Path, exc: Exception) -> TaskResult:
+    """The ``failed`` result of a run that raised ``exc``; its traceback goes to RUN_DIR/error.txt."""
+    with contextlib.suppress(OSError):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / ERROR_FILE).write_text(traceback.format_exc())
+    return TaskResult(task.run_id, FAILED, one_line(exc))
 
 
 def execute_external(task: RunTask, external: ExternalRun) -> TaskResult:
@@ -161,10 +166,7 @@ def execute_external(task: RunTask, external: ExternalRun) -> TaskResult:
             raise RuntimeError(f"the method ended without writing {EVAL_FILE}")
         return TaskResult(task.run_id, DONE)
     except Exception as exc:
-        with contextlib.suppress(OSError):
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / ERROR_FILE).write_text(traceback.format_exc())
-        return TaskResult(task.run_id, FAILED, one_line(exc))
+        return failed(task, run_dir, exc)
 
 
 def finish_evaluation(run_dir: Path, config: Config) -> None:
