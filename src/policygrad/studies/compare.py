@@ -116,7 +116,8 @@ class EvalWriter:
         """The final evaluation (unless one was just made), then eval.json: the run is done."""
         if self.last_step != step:
             self.run(step, act)
-        assert self.last is not None
+        if self.last is None:  # run() above always records one; say so rather than fail on None
+            raise RuntimeError(f"no evaluation was recorded before step {step}")
         x = np.asarray(self.last[1])
         data = {"mean": float(x.mean()), "std": float(x.std()), "min": float(x.min()), "max": float(x.max()),
                 "episodes": len(x), "returns": [float(r) for r in x], "global_step": step,
@@ -267,7 +268,8 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
                 refused.append(f"{method} cannot run on {env_id}: {exc}")
                 continue
             config: Config | None = grid[0].config
-            assert config is not None
+            if config is None:  # expand() gives policygrad methods a config; anything else is a bug here
+                raise RuntimeError(f"{method}: the study grid holds no policygrad config")
             settings[method] = {"kind": "policygrad", "source": "policygrad preset for the environment (else the "
                                 "algorithm's defaults)", "config": json.loads(json.dumps(config.to_dict()))}
             per_step = getattr(config, "num_envs", 1) * getattr(config, "num_steps", 1)

@@ -25,7 +25,6 @@ import io
 import json
 import multiprocessing.connection
 import os
-import pickle
 import signal
 import threading
 import time
@@ -115,7 +114,8 @@ def execute(task: RunTask) -> TaskResult:
     run_dir = Path(task.run_dir)
     if task.external is not None:
         return execute_external(task, task.external)
-    assert task.config is not None
+    if task.config is None:  # only external runs come without a config, and they returned above
+        return TaskResult(task.run_id, FAILED, "the run has neither a policygrad config nor an external method")
     try:
         state = run_state(run_dir, task.config.total_steps)
         if state == "done":
@@ -207,14 +207,18 @@ def _worker_main(conn: multiprocessing.connection.Connection, fn: Callable[[Any]
     warm_up()
     while True:
         try:
-            message = conn.recv()
+            run_id = conn.recv()  # a run id (a str), then its task; None: stop
         except (EOFError, OSError):
-            message = None
-        if message is None:
+            run_id = None
+        if run_id is None:
             break
-        run_id, payload = message
+        # The task arrives from the parent over this process's own pipe (multiprocessing's transport),
+        # never from a file; it comes separately so that a run whose task cannot be rebuilt here is
+        # reported by its id.
         try:
-            task = pickle.loads(payload)
+            task = conn.recv()
+        except (EOFError, OSError):
+            break
         except Exception as exc:  # e.g. a config class defined in the user's script, which workers never run
             conn.send(TaskResult(run_id, FAILED, f"a worker process cannot load this run ({one_line(exc)}): an "
                                  "algorithm, estimator or environment defined or registered in your script is "
@@ -321,14 +325,16 @@ class LocalBackend:
                     if worker.task is None and pending:
                         task = pending.popleft()
                         try:
-                            worker.conn.send((task.run_id, pickle.dumps(task)))
+                            worker.conn.send(task.run_id)
+                            worker.conn.send(task)
                             worker.task = task
                         except OSError:  # died while idle: the task never started
                             pending.appendleft(task)
                 busy = [w for w in pool if w.task is not None]
                 multiprocessing.connection.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], 1.0)
                 for worker in busy:
-                    assert worker.task is not None
+                    if worker.task is None:  # busy holds only workers with a task; mypy cannot see it
+                        continue
                     result = None
                     with contextlib.suppress(EOFError, OSError):
                         if worker.conn.poll():
