@@ -44,7 +44,7 @@ def test_every_algorithm_learns_a_continuous_action_task_in_seconds(tmp_path, al
 HEAD_STEPS = 25_000
 
 
-@pytest.mark.parametrize("distribution", ["gaussian_state_std", "tanh", "beta"])
+@pytest.mark.parametrize("distribution", ["gaussian_state_std", "tanh", "beta", "gsde"])
 def test_every_box_head_learns_with_a2c(tmp_path, distribution):
     cfg = pg.make_config("a2c", env_id=ENV, total_steps=HEAD_STEPS, seed=7, distribution=distribution,
                          progress=False, tensorboard=False, checkpoint_every=0, eval_episodes=20)

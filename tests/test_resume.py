@@ -40,6 +40,10 @@ CONFIGS = {
                 reward_norm="scale", eval_every=250),
     "ppo": dict(env_id="Pendulum-v1", total_steps=512, num_envs=1, num_steps=64, update_epochs=2,
                 checkpoint_every=256, normalize_obs=True, eval_every=128),
+    # gSDE's exploration matrices are not saved: the collector draws new ones when a rollout starts (and
+    # every sde_sample_freq steps), from the torch generator the checkpoint restores.
+    "ppo:gsde": dict(env_id="Pendulum-v1", total_steps=512, num_envs=1, num_steps=32, num_minibatches=4,
+                     update_epochs=2, checkpoint_every=256, distribution="gsde", sde_sample_freq=12, eval_every=128),
 }
 
 RESUME_SCRIPT = """
@@ -64,7 +68,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
     out = {}
     for algo, values in CONFIGS.items():
-        straight = pg.train(pg.make_config(algo, **values, **FAST), run_dir=root / f"{algo}_straight")
+        straight = pg.train(pg.make_config(algo.split(":")[0], **values, **FAST), run_dir=root / f"{algo}_straight")
         resumed = root / f"{algo}_resumed"
         shutil.copytree(straight.run_dir, resumed)
         first = periodic_checkpoints(resumed)[0]

@@ -100,6 +100,8 @@ def collect_episodes(
             raise RuntimeError(f"episodes did not end within {max_steps} steps: does the env have a time limit?")
         if training:
             agent.observe(obs)
+        if not deterministic:
+            agent.reset_exploration(envs.num_envs, steps // envs.num_envs)
         dist, _ = forward(obs)
         actions = dist.mode() if deterministic else dist.sample()
         next_obs, reward, terminated, truncated, valid = envs.step_arrays(agent.to_env(actions))
@@ -238,6 +240,7 @@ class FixedHorizonCollector:
         raw_rewards = agent.reward_scaler is None
         last = self.num_steps - 1
         for t, obs in enumerate(self._obs_rows):
+            agent.reset_exploration(envs.num_envs, t)  # gSDE: new noise when due (others: nothing)
             if on_host:
                 next_obs, reward, terminated, truncated, valid = envs.step_arrays(act(t, obs))
                 if t < last:

@@ -56,10 +56,13 @@ class Config:
                           "action_space) (default: the built-in MLP; hidden_sizes, activation, init and "
                           "shared_trunk then do nothing)")
     distribution: str = option("auto", "action head for Box actions: gaussian | gaussian_state_std | tanh | "
-                               "beta (auto: gaussian; discrete spaces pick theirs)")
+                               "beta | gsde (state-dependent exploration noise; auto: gaussian; discrete "
+                               "spaces pick theirs)")
     log_std_init: float = option(0.0, "initial log std of Gaussian and tanh heads (0: std 1; -1: std 0.37; "
                                  "state-dependent std: the output's starting bias; beta and your own "
                                  "network's state-dependent std ignore it)")
+    sde_sample_freq: int = option(-1, "distribution=gsde: environment steps between new exploration matrices "
+                                  "(-1: one per rollout, drawn when it starts)")
     normalize_obs: bool = option(False, "standardise observations with running statistics (saved, frozen at eval)")
     reward_norm: str = option("none", "none | scale (by running std of the discounted return) | standardize "
                               "(returns/advantages per batch) | popart (normalized value targets)")
@@ -82,7 +85,8 @@ class Config:
                                         "gradient was NaN/inf (each one is skipped)")
     tensorboard: bool = option(True, "write TensorBoard event files")
     progress: bool = option(True, "show a progress bar")
-    preset: str = option("none", "tuned values applied under yours: auto (the env's, if any) | none | an env id")
+    preset: str = option("none", "tuned values applied under yours: auto (the env's, if any) | none | an env id "
+                         "| a file PATH.yaml of field: value")
 
     # The algorithm's name in the registry; set by each subclass, never by the user.
     algo: str = field(default="", init=False, metadata={"help": "algorithm", "internal": True})
@@ -124,6 +128,9 @@ class Config:
         if (not isinstance(self.log_std_init, (int, float)) or isinstance(self.log_std_init, bool)
                 or not LOG_STD_MIN <= self.log_std_init <= LOG_STD_MAX):
             _fail("log_std_init", self.log_std_init, f"a number in [{LOG_STD_MIN}, {LOG_STD_MAX}]")
+        if (not isinstance(self.sde_sample_freq, int) or isinstance(self.sde_sample_freq, bool)
+                or not (self.sde_sample_freq == -1 or self.sde_sample_freq >= 1)):
+            _fail("sde_sample_freq", self.sde_sample_freq, "-1 (once per rollout) or an integer >= 1")
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def _positive_int(self, *names: str) -> None:

@@ -345,10 +345,90 @@ class BoxHead(nn.Module):
         return self.out
 
 
-# What make_head returns: every head has distribution(out), to_env(actions) and last_layer
-ActionHead = CategoricalHead | MultiCategoricalHead | BernoulliHead | BoxHead
+class StateDependentGaussian(GaussianDistribution):
+    """The Gaussian of gSDE: mean ``(B, D)``, variance ``features^2 @ std^2`` (see :class:`GSDEHead`).
 
-BOX_KINDS = ("gaussian", "gaussian_state_std", "tanh", "beta")
+    ``sample`` draws ``mean + features @ noise[row]`` with the head's current exploration matrices,
+    one per row, when there is one for each row (a collector's copies); otherwise (an evaluation
+    with another number of copies) it samples the same Gaussian independently at every step.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, features: torch.Tensor,
+                 noise: torch.Tensor | None) -> None:
+        self.dist = Normal(mean, std, validate_args=False)
+        self.features, self.noise = features, noise
+
+    def sample(self) -> torch.Tensor:
+        noise = self.noise
+        if noise is None or noise.shape[0] != self.features.shape[0]:
+            return self.dist.sample()
+        with torch.no_grad():
+            return self.dist.mean + torch.bmm(self.features.unsqueeze(1), noise).squeeze(1)
+
+
+class GSDEHead(nn.Module):
+    """Generalized state-dependent exploration (gSDE; Raffin, Kober & Stulp 2022) for Box actions ``(D,)``.
+
+    The exploration noise is a linear function of the policy's last hidden features z(s):
+    ``a = mu(s) + z(s) @ E`` with ``E ~ N(0, std^2)``, a ``(features, D)`` matrix drawn per environment
+    copy and kept for ``sde_sample_freq`` steps (or a whole rollout) instead of new noise every step.
+    Consecutive actions then vary smoothly with the state, which is what lets A2C and PPO explore
+    Pendulum and MuJoCo without the jitter that independent per-step noise gives. Given z(s), the action
+    is Gaussian with variance ``z(s)^2 @ std^2`` per dimension: its log-probability does not depend on
+    E, so the algorithms' losses are unchanged. As in the reference implementation the features enter
+    the variance detached (exploration does not reshape them), ``std = exp(log_std)`` is a full
+    ``(features, D)`` parameter, and the exploration matrices are not saved (collectors draw new ones).
+    """
+
+    low: torch.Tensor  # buffers, registered in __init__
+    high: torch.Tensor
+    kind = "gsde"
+    VARIANCE_EPS = 1e-6  # keeps the std positive where every feature is 0 (ReLU)
+
+    def __init__(self, in_features: int, space: gym.spaces.Box, sample_freq: int = -1) -> None:
+        super().__init__()
+        dim = int(np.prod(space.shape))
+        self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32).reshape(-1))
+        self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32).reshape(-1))
+        self.out = nn.Linear(in_features, dim)
+        self.log_std = nn.Parameter(torch.zeros(in_features, dim))
+        self.sample_freq = sample_freq
+        self.noise: torch.Tensor | None = None  # (rows, in_features, D): collectors' state, never saved
+
+    def init_log_std(self, value: float) -> None:
+        with torch.no_grad():
+            self.log_std.fill_(value)
+
+    @torch.no_grad()
+    def reset_noise(self, rows: int) -> None:
+        """New exploration matrices, one per row (environment copy), from torch's generator."""
+        std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        self.noise = torch.randn((rows, *std.shape), device=std.device) * std
+
+    def distribution(self, out: torch.Tensor, features: torch.Tensor | None = None) -> ActionDistribution:
+        """The distribution for the mean ``out``; gSDE needs the features the mean was computed from."""
+        if features is None:
+            raise ValueError("the gsde head needs the policy's features, not only its last layer's output")
+        features = features.detach()
+        std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        variance = features.pow(2) @ std.pow(2)
+        return StateDependentGaussian(out, (variance + self.VARIANCE_EPS).sqrt(), features, self.noise)
+
+    def forward(self, features: torch.Tensor) -> ActionDistribution:
+        return self.distribution(self.out(features), features)
+
+    def to_env(self, actions: torch.Tensor) -> np.ndarray:
+        return torch.max(torch.min(actions, self.high), self.low).cpu().numpy()
+
+    @property
+    def last_layer(self) -> nn.Linear:
+        return self.out
+
+
+# What make_head returns: every head has distribution(out), to_env(actions) and last_layer
+ActionHead = CategoricalHead | MultiCategoricalHead | BernoulliHead | BoxHead | GSDEHead
+
+BOX_KINDS = ("gaussian", "gaussian_state_std", "tanh", "beta", "gsde")
 DISTRIBUTIONS = ("auto", "categorical", *BOX_KINDS)
 
 
@@ -376,7 +456,7 @@ def check_action_space(space: gym.Space, kind: str = "auto") -> None:
                      "MultiBinary or Box")
 
 
-def make_head(space: gym.Space, in_features: int, kind: str = "auto") -> ActionHead:
+def make_head(space: gym.Space, in_features: int, kind: str = "auto", sde_sample_freq: int = -1) -> ActionHead:
     """The distribution head for ``space``. ``kind`` picks among heads that fit the space
     (``auto``: categorical for discrete spaces, state-independent Gaussian for Box)."""
     check_action_space(space, kind)
@@ -387,6 +467,8 @@ def make_head(space: gym.Space, in_features: int, kind: str = "auto") -> ActionH
     if isinstance(space, gym.spaces.MultiBinary):
         return BernoulliHead(in_features, space)
     assert isinstance(space, gym.spaces.Box)  # check_action_space accepts nothing else
+    if kind == "gsde":
+        return GSDEHead(in_features, space, sde_sample_freq)
     return BoxHead(in_features, space, "gaussian" if kind == "auto" else kind)
 
 

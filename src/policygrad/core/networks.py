@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from policygrad.core.distributions import ActionDistribution, BoxHead, make_head
+from policygrad.core.distributions import ActionDistribution, BoxHead, GSDEHead, make_head
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
 
 ACTIVATION_LAYERS = {
@@ -162,6 +162,10 @@ class PolicyNetwork(nn.Module):
         """``net(obs)`` is ``dist_and_value(obs)``: the action distribution and V(s) ``(B,)``."""
         return self.dist_and_value(obs)
 
+    def reset_exploration(self, rows: int, step: int) -> None:
+        """Collectors call this before acting at ``step`` of a rollout (0 first) on ``rows`` copies:
+        a head with persistent exploration noise (gSDE) draws new noise when it is due. Others: nothing."""
+
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Actions ``(B, *action_shape)`` for ``obs``: the mode when ``deterministic``, else a sample.
@@ -192,6 +196,7 @@ class ActorCritic(PolicyNetwork):
         normalize_obs: bool = False,
         reward_scaler: RewardScaler | None = None,
         popart: bool = False,
+        sde_sample_freq: int = -1,
     ) -> None:
         super().__init__()
         self.observation_space = observation_space
@@ -205,7 +210,7 @@ class ActorCritic(PolicyNetwork):
         n_feat = hidden_sizes[-1]
         self.shared_trunk = shared_trunk
         self.policy_body = mlp(n_in, hidden_sizes, activation)
-        self.policy_head = make_head(action_space, n_feat, distribution)
+        self.policy_head = make_head(action_space, n_feat, distribution, sde_sample_freq)
         self.value_body: nn.Sequential | None = None
         self.value_head: nn.Linear | None = None
         if with_value:
@@ -215,7 +220,7 @@ class ActorCritic(PolicyNetwork):
         init_mlp(self.policy_body, init)
         init_layer(self.policy_head.last_layer, init, POLICY_GAIN)
         if log_std_init != 0.0:
-            if not isinstance(self.policy_head, BoxHead):  # the only head with init_log_std
+            if not isinstance(self.policy_head, (BoxHead, GSDEHead)):  # the heads with init_log_std
                 raise ValueError(f"log_std_init={log_std_init} needs a Gaussian or tanh head; "
                                  f"{action_space} has no std to set")
             self.policy_head.init_log_std(log_std_init)
@@ -239,9 +244,19 @@ class ActorCritic(PolicyNetwork):
             return obs
         return obs.float().reshape(obs.shape[0], -1)
 
-    def dist(self, obs: torch.Tensor) -> ActionDistribution:
+    def policy_distribution(self, features: torch.Tensor) -> ActionDistribution:
+        """The action distribution from the policy's last hidden features (gSDE's noise needs them too)."""
         head = self.policy_head
-        return head.distribution(_linear(head.last_layer, _run_mlp(self.policy_body, self.preprocess(obs))))
+        out = _linear(head.last_layer, features)
+        return head.distribution(out, features) if isinstance(head, GSDEHead) else head.distribution(out)
+
+    def reset_exploration(self, rows: int, step: int) -> None:
+        head = self.policy_head
+        if isinstance(head, GSDEHead) and (step == 0 if head.sample_freq == -1 else step % head.sample_freq == 0):
+            head.reset_noise(rows)
+
+    def dist(self, obs: torch.Tensor) -> ActionDistribution:
+        return self.policy_distribution(_run_mlp(self.policy_body, self.preprocess(obs)))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         if self.value_head is None:
@@ -257,7 +272,7 @@ class ActorCritic(PolicyNetwork):
         """Both heads in one pass over the shared trunk (if any)."""
         x = self.preprocess(obs)
         features = _run_mlp(self.policy_body, x)
-        dist = self.policy_head.distribution(_linear(self.policy_head.last_layer, features))
+        dist = self.policy_distribution(features)
         if self.value_head is None:
             return dist, torch.zeros(x.shape[0], device=x.device)
         value_features = features if self.value_body is None else _run_mlp(self.value_body, x)
@@ -282,4 +297,5 @@ def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with
         normalize_obs=cfg.normalize_obs,
         reward_scaler=RewardScaler(cfg.num_envs, cfg.gamma) if cfg.reward_norm == "scale" else None,
         popart=cfg.reward_norm == "popart",
+        sde_sample_freq=cfg.sde_sample_freq,
     )

@@ -73,6 +73,9 @@ def network_class(spec: str) -> type[nn.Module]:
 def _bare_head(space: gym.Space, kind: str) -> tuple[ActionHead, int, str]:
     """The built-in head for ``space`` without its linear layer (the user's module computes what that
     layer would), the number of outputs its ``distribution()`` takes, and a description of them."""
+    if kind == "gsde":  # its noise is a function of the hidden features, which only the built-in MLP exposes
+        raise ValueError("distribution='gsde' needs the built-in MLP (its last hidden features); "
+                         "with your own network use gaussian, gaussian_state_std, tanh or beta")
     head = make_head(space, 1, kind)
     width = head.last_layer.out_features
     del head.out

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from policygrad.core.distributions import ActionDistribution
+from policygrad.core.distributions import ActionDistribution, GSDEHead
 from policygrad.core.networks import ActorCritic, PolicyNetwork, activation_function
 
 # acting_forward fuses policy and value MLPs up to this width (beyond it the block-diagonal products
@@ -41,10 +41,11 @@ def acting_forward(agent: PolicyNetwork, with_value: bool = True, expected_rows:
     :func:`fused_snapshot`), which pays for the few extra operations of the snapshot. Without
     ``with_value`` (or a value head) the value returned is None. Wide networks (> FUSE_MAX_WIDTH
     units), where the block-diagonal products would waste real arithmetic, use ``dist_and_value``, and
-    so does any network but the built-in :class:`ActorCritic` (a user's module: only it knows its layers).
+    so does any network but the built-in :class:`ActorCritic` (a user's module: only it knows its layers)
+    and a gSDE head (its noise needs the last hidden features, which the fused product does not keep).
     """
     value = with_value and agent.has_value
-    if not isinstance(agent, ActorCritic) or max(
+    if not isinstance(agent, ActorCritic) or isinstance(agent.policy_head, GSDEHead) or max(
             layer.out_features for layer in agent.policy_body if isinstance(layer, nn.Linear)) > FUSE_MAX_WIDTH:
         if value:
             return agent.dist_and_value
