@@ -21,8 +21,9 @@ from policygrad.run.configure import make_config
 from policygrad.studies.compare import compare
 from policygrad.studies.named import study
 from policygrad.studies.runner import StudyResult, sweep
+from policygrad.studies.tune import TuneResult, tune
 from policygrad.training import TrainResult, train
 
 __all__ = ["ALGORITHMS", "A2CConfig", "A3CConfig", "ActorCriticConfig", "Agent", "Config", "EvalResult", "PPOConfig",
            "compare", "ReinforceConfig", "TrainResult", "evaluate", "load", "losses", "make_config", "plot_runs",
-           "returns", "study", "StudyResult", "sweep", "train", "__version__"]
+           "returns", "study", "StudyResult", "sweep", "train", "tune", "TuneResult", "__version__"]

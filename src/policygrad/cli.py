@@ -1,4 +1,5 @@
-"""The ``policygrad`` command: train, resume, eval, plot, report, sweep, study, compare, list, check-env.
+"""The ``policygrad`` command: train, resume, eval, plot, report, sweep, study, compare, tune, diagnose,
+list, check-env.
 
 Every config field is a flag named after it (``learning_rate`` -> ``--learning-rate``), typed from the
 dataclass and documented by the field's help. Bad input ends with a one-line message and exit code 2.
@@ -106,7 +107,8 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
             continue
         kind = str(f.type)
         default, note = shown_default(config_cls, f)
-        help_text = f"{f.metadata.get('help', '')} (default: {note or default})"
+        # argparse %-formats help texts: a literal % in a field's help ("6% more time") must be doubled
+        help_text = f"{f.metadata.get('help', '')} (default: {note or default})".replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if kind.startswith("tuple"):
             parser.add_argument(flag_name(f.name), nargs="+", type=int, metavar="N", **kwargs)
@@ -309,6 +311,14 @@ def cmd_report(argv: Sequence[str]) -> int:
         return 0
     if len(args.study_dir) > 1:
         raise UsageError("one STUDY_DIR (several only with --aggregate OUT_DIR)")
+    if (args.study_dir[0] / "tune.json").is_file():  # a tuning (policygrad tune): its own report
+        from policygrad.studies import tune_report
+
+        if args.baseline is not None:
+            raise UsageError("--baseline is for a study's report, not a tuning's")
+        out = tune_report.write_report(args.study_dir[0])
+        print(f"wrote {out.with_name('report.md')} and {out}")
+        return 0
     from policygrad.studies.report import write_report
 
     out = write_report(args.study_dir[0], baseline=args.baseline)
@@ -372,14 +382,25 @@ def add_study_flags(parser: argparse.ArgumentParser, config_cls: type, seeds: in
                         help=f"N (seeds 1..N) or a list such as 1,2,7 (default: {seeds})")
     parser.add_argument("--workers", type=parse_count, default=None,
                         help="runs at a time, each in its own process with one torch thread (default: the number "
-                             "of cores)")
+                             "of cores; with --backend ray, the cluster's CPUs)")
     parser.add_argument("--name", default=None, help="the study's name: its directory is OUT_DIR/NAME (default: "
                         "from the algorithm, the environment and what varies)")
     parser.add_argument("--out-dir", type=Path, default=Path("studies"), help="where studies go (default: studies)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="report the first evaluation step whose mean return reaches this (steps_to_threshold)")
     parser.add_argument("--dry-run", action="store_true", help="check the study and list its runs; run nothing")
+    add_backend_flags(parser)
     add_config_flags(parser, config_cls)  # --total-steps, --eval-every, --eval-episodes, --preset and fixed fields
+
+
+def add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--address``, shared by ``sweep``, ``study`` and ``compare``."""
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="where the runs execute: local (worker processes on this machine) or ray (each run a "
+                             "Ray task on a cluster; pip install 'policygrad[ray]') (default: local)")
+    parser.add_argument("--address", default=None, metavar="HOST:PORT",
+                        help="with --backend ray: the Ray cluster's address (as `ray start --head` printed it); "
+                             "default: a Ray instance started on this machine for the study")
 
 
 def study_options(args: dict[str, Any]) -> dict[str, Any]:
@@ -395,7 +416,7 @@ def study_options(args: dict[str, Any]) -> dict[str, Any]:
 
 def run_study_command(spec: Any, args: dict[str, Any], resume: bool = False) -> int:
     from policygrad.studies.grid import expand
-    from policygrad.studies.runner import run_study
+    from policygrad.studies.runner import open_backend, run_study
 
     if args["dry_run"]:
         runs = expand(spec)
@@ -406,7 +427,8 @@ def run_study_command(spec: Any, args: dict[str, Any], resume: bool = False) -> 
         for run in runs:
             print(f"  {run.run_id}")
         return 0
-    result = run_study(spec, args["out_dir"], args["workers"], resume=resume)
+    with open_backend(args["backend"], args["address"]) as backend:
+        result = run_study(spec, args["out_dir"], args["workers"], resume=resume, backend=backend)
     if result.failed:
         print(f"{len(result.failed)} run(s) failed: see the error column of {result.study_dir / 'results.csv'}")
         return EXIT_FAILED
@@ -415,7 +437,7 @@ def run_study_command(spec: Any, args: dict[str, Any], resume: bool = False) -> 
 
 def cmd_sweep(argv: Sequence[str]) -> int:
     from policygrad.algos import ALGORITHMS, algorithm
-    from policygrad.studies.runner import resume_study
+    from policygrad.studies.runner import open_backend, resume_study
     from policygrad.studies.spec import make_spec
 
     if not argv:
@@ -425,13 +447,16 @@ def cmd_sweep(argv: Sequence[str]) -> int:
                         "kept, the others resume from their last checkpoint or start over.")
         parser.add_argument("--resume", type=Path, required=True, metavar="STUDY_DIR")
         parser.add_argument("--workers", type=parse_count, default=None, help="runs at a time (default: cores)")
+        add_backend_flags(parser)
         resume_args = parser.parse_args(argv)
-        result = resume_study(resume_args.resume, resume_args.workers)
+        with open_backend(resume_args.backend, resume_args.address) as backend:
+            result = resume_study(resume_args.resume, resume_args.workers, backend=backend)
         return EXIT_FAILED if result.failed else 0
     if argv[0] in ("-h", "--help"):
         print("usage: policygrad sweep ALGO --env ENV --vary FIELD=V1,V2,... [--vary ...] [--seeds N] "
-              "[--total-steps S] [--workers K] [--FIELD VALUE ...]\n       policygrad sweep --resume STUDY_DIR "
-              f"[--workers K]\n\nALGO: one of {' | '.join(ALGORITHMS)}; policygrad sweep ALGO --help lists every flag.")
+              "[--total-steps S] [--workers K] [--backend local|ray [--address HOST:PORT]] [--FIELD VALUE ...]\n"
+              "       policygrad sweep --resume STUDY_DIR [--workers K] [--backend local|ray [--address HOST:PORT]]"
+              f"\n\nALGO: one of {' | '.join(ALGORITHMS)}; policygrad sweep ALGO --help lists every flag.")
         return 0
     algo_name, rest = argv[0], argv[1:]
     algo_cls = algorithm(algo_name)
@@ -449,10 +474,12 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     vary = parse_vary(algo_cls.Config, args.pop("vary"))
     resume, env_id, workers, out_dir, dry_run = (args.pop(k) for k in ("resume", "env_id", "workers", "out_dir",
                                                                        "dry_run"))
+    where = {"backend": args.pop("backend"), "address": args.pop("address")}
     options = study_options(args)
     fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
     spec = make_spec(algo_name, env_id, vary, fixed=fixed, **options)
-    return run_study_command(spec, {"out_dir": out_dir, "workers": workers, "dry_run": dry_run}, resume=resume)
+    return run_study_command(spec, {"out_dir": out_dir, "workers": workers, "dry_run": dry_run, **where},
+                             resume=resume)
 
 
 def cmd_study(argv: Sequence[str]) -> int:
@@ -483,16 +510,17 @@ def cmd_study(argv: Sequence[str]) -> int:
     values = vars(parser.parse_args(rest))
     algo_name, env_id, workers, out_dir, dry_run = (values.pop(k) for k in ("algo", "env_id", "workers", "out_dir",
                                                                             "dry_run"))
+    where = {"backend": values.pop("backend"), "address": values.pop("address")}
     options = study_options(values)
     fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     spec = named_spec(kind, algo_name, env_id, options.pop("seeds"), options.pop("total_steps"), fixed=fixed,
                       **options)
-    return run_study_command(spec, {"out_dir": out_dir, "workers": workers, "dry_run": dry_run})
+    return run_study_command(spec, {"out_dir": out_dir, "workers": workers, "dry_run": dry_run, **where})
 
 
 def cmd_compare(argv: Sequence[str]) -> int:
     from policygrad.studies.compare import make_comparison
-    from policygrad.studies.runner import run_study
+    from policygrad.studies.runner import open_backend, run_study
     from policygrad.studies.spec import DEFAULT_EVAL_EPISODES
 
     parser = Parser(prog="policygrad compare", description="Compare methods on one environment under one protocol "
@@ -516,6 +544,7 @@ def cmd_compare(argv: Sequence[str]) -> int:
                              "name: gamma, learning_rate, ent_coef, gae_lambda, vf_coef, max_grad_norm); repeat")
     parser.add_argument("--resume", action="store_true", help="the comparison must exist already: finish it")
     parser.add_argument("--dry-run", action="store_true", help="check the methods and list the runs; run nothing")
+    add_backend_flags(parser)
     args = parser.parse_args(argv)
     shared: dict[str, Any] = {}
     for item in args.shared:
@@ -539,10 +568,153 @@ def cmd_compare(argv: Sequence[str]) -> int:
         for run in comparison.runs:
             print(f"  {run.run_id}")
         return 0
-    result = run_study(spec, args.out_dir, args.workers, resume=args.resume, runs=comparison.runs)
+    with open_backend(args.backend, args.address) as backend:
+        result = run_study(spec, args.out_dir, args.workers, resume=args.resume, runs=comparison.runs,
+                           backend=backend)
     if result.failed:
         print(f"{len(result.failed)} run(s) failed: see the error column of {result.study_dir / 'results.csv'}")
         return EXIT_FAILED
+    return 0
+
+
+TUNE_USAGE = ("usage: policygrad tune ALGO --env ENV --trials N [--space SPACE.yaml] [--seeds-per-trial K] "
+              "[--objective final|auc] [--pruner median|none] [--workers K] [--backend local|ray] [--address ADDR] "
+              "[--storage URL] [--total-steps S] [--FIELD VALUE ...]\n       policygrad tune --resume STUDY_DIR "
+              "[--trials N] [--workers K] [--backend local|ray] [--address ADDR]")
+
+
+def cmd_tune(argv: Sequence[str]) -> int:
+    from policygrad.algos import ALGORITHMS, algorithm
+    from policygrad.studies.tune import resume_tune, tune
+
+    if not argv:
+        raise UsageError(f"tune needs an algorithm first (one of {' | '.join(ALGORITHMS)}), or --resume STUDY_DIR")
+    if argv[0] in ("-h", "--help"):
+        print(TUNE_USAGE + f"\n\nALGO: one of {' | '.join(ALGORITHMS)}; policygrad tune ALGO --help lists every flag.")
+        return 0
+    if argv[0].startswith("-"):
+        parser = Parser(prog="policygrad tune --resume", description="Continue a stopped tuning (the same Optuna "
+                        "study): its trials count toward --trials; a killed process's trials are continued.")
+        parser.add_argument("--resume", type=Path, required=True, metavar="STUDY_DIR")
+        parser.add_argument("--trials", type=parse_count, default=None, help="trials in all (default: as recorded)")
+        parser.add_argument("--workers", type=parse_count, default=1, help="trials at a time (default: 1)")
+        add_backend_flags(parser)
+        known = parser.parse_args(argv)
+        result = resume_tune(known.resume, known.trials, known.workers, backend=known.backend, address=known.address)
+        return 0 if result.best is not None or result.handed_over or not result.trials else EXIT_FAILED
+    algo_name, rest = argv[0], argv[1:]
+    algo_cls = algorithm(algo_name)
+    parser = Parser(prog=f"policygrad tune {algo_name}", description="Search hyperparameters with Optuna (TPE "
+                    "sampler, median pruner between a trial's seeds): each trial trains its values on K seeds and "
+                    "scores the mean; the top trials are re-evaluated on fresh seeds; the best config is written as "
+                    "OUT_DIR/NAME/best_preset.yaml (policygrad train ALGO --preset FILE). Running the same command "
+                    "again continues the tuning. Other flags fix a field for every trial (and take it out of the "
+                    "space).")
+    parser.add_argument("--env", "--env-id", dest="env_id", default="CartPole-v1",
+                        help="Gymnasium id, or module:Class / module:make_fn (default: CartPole-v1)")
+    parser.add_argument("--trials", type=parse_count, required=True, help="trials in all (a continued tuning counts "
+                        "the ones it has)")
+    parser.add_argument("--space", default=None, metavar="SPACE.yaml",
+                        help="the search space (field: {low, high[, log]} | {choices: [...]} | {width, depth}); "
+                             "default: the algorithm's (policygrad.studies.tune_space.DEFAULT_SPACES)")
+    parser.add_argument("--seeds-per-trial", type=parse_count, default=2, help="seeds each trial trains (default: 2)")
+    parser.add_argument("--objective", choices=("final", "auc"), default="final",
+                        help="the mean over the seeds of the final evaluation or of the area under the evaluation "
+                             "curve (default: final)")
+    parser.add_argument("--pruner", choices=("median", "none"), default="median", help="default: median")
+    parser.add_argument("--workers", type=parse_count, default=1, help="trials at a time (default: 1)")
+    add_backend_flags(parser)
+    parser.add_argument("--storage", default=None, metavar="URL", help="an Optuna database URL (e.g. "
+                        "sqlite:///tune.db, postgresql://...) for processes on several machines (default: the "
+                        "journal file OUT_DIR/NAME/optuna.journal)")
+    parser.add_argument("--top", type=parse_count, default=3, help="trials re-evaluated on fresh seeds (default: 3)")
+    parser.add_argument("--reeval-seeds", type=parse_count, default=3,
+                        help="fresh seeds of the re-evaluation (default: 3)")
+    parser.add_argument("--sampler-seed", type=parse_count, default=0, help="the TPE sampler's seed (default: 0)")
+    parser.add_argument("--name", default=None, help="the tuning's name: its directory is OUT_DIR/NAME (default: "
+                        "tune_ALGO_ENV)")
+    parser.add_argument("--out-dir", type=Path, default=Path("studies"), help="where studies go (default: studies)")
+    parser.add_argument("--resume", action="store_true", help="the tuning must exist already: continue it")
+    add_config_flags(parser, algo_cls.Config)  # --total-steps, --eval-every, --eval-episodes, --preset and fixed
+    args = vars(parser.parse_args(rest))
+    own = ("env_id", "trials", "space", "seeds_per_trial", "objective", "pruner", "workers", "backend", "address",
+           "storage", "top", "reeval_seeds", "sampler_seed", "name", "out_dir", "resume")
+    options: dict[str, Any] = {k: args.pop(k) for k in own}
+    for key, default in (("total_steps", 100_000), ("eval_every", None), ("eval_episodes", None), ("preset", "auto")):
+        options[key] = args.pop(key, default)
+    if options["eval_episodes"] is None:
+        options.pop("eval_episodes")
+    fixed: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    env_id, trials = options.pop("env_id"), options.pop("trials")
+    result = tune(algo_name, env_id, trials, **options, **fixed)
+    return 0 if result.best is not None or result.handed_over or not result.trials else EXIT_FAILED
+
+
+def cmd_diagnose(argv: Sequence[str]) -> int:
+    import shlex
+
+    from policygrad.diagnostics import DEFAULT_ESTIMATORS, diagnose_gradients
+
+    if not argv or argv[0] != "gradients":
+        if argv and argv[0] in ("-h", "--help"):
+            print("usage: policygrad diagnose gradients --env ENV [--run RUN_DIR [--checkpoint step_N]] "
+                  "[--estimators A,B,...] [--batches B] [--batch-episodes M] [--out DIR] [--seed S]\n\n"
+                  "policygrad diagnose gradients --help explains it.")
+            return 0
+        raise UsageError("diagnose needs what to diagnose first: gradients")
+    parser = Parser(prog="policygrad diagnose gradients", description="At a fixed policy (a run's checkpoint, or a "
+                    "fresh network), play B independent batches of M episodes and compute every estimator's policy "
+                    "gradient on the same episodes: the norm of the mean gradient, the trace of the covariance, "
+                    "noise-to-signal, the cosine with a reference gradient, the bias, and the episodes needed for a "
+                    "given cosine. Writes gradients.csv, report.md, report.html and figures to --out.")
+    parser.add_argument("--env", "--env-id", dest="env_id", default=None,
+                        help="Gymnasium id (default: the run's); alone: a fresh network, as train ppo builds it")
+    parser.add_argument("--run", type=Path, default=None, metavar="RUN_DIR", help="diagnose this run's policy")
+    parser.add_argument("--checkpoint", default=None, metavar="NAME[,NAME...]",
+                        help="one of RUN_DIR/checkpoints/ (step_NNNNNNNNN) instead of the final checkpoint; several, "
+                             "comma-separated: a report for each and a summary of how the estimators change over "
+                             "training")
+    parser.add_argument("--estimators", default=",".join(DEFAULT_ESTIMATORS),
+                        help=f"comma-separated (default: {','.join(DEFAULT_ESTIMATORS)}; also any registered "
+                             "advantage estimator)")
+    parser.add_argument("--batches", type=parse_count, default=32, help="independent batches B (default: 32)")
+    parser.add_argument("--batch-episodes", type=parse_count, default=8, help="episodes per batch M (default: 8)")
+    parser.add_argument("--gamma", type=float, default=None, help="discount (default: the run's, or PPO's preset)")
+    parser.add_argument("--cosine", type=float, default=0.9, help="target cosine of the episodes-needed column "
+                        "(default: 0.9)")
+    parser.add_argument("--critic", default="auto", help="auto (the run's critic if usable, else one fitted on "
+                        "separate episodes) | run | fit (default: auto)")
+    parser.add_argument("--critic-episodes", type=parse_count, default=None,
+                        help="episodes to fit a critic on (default: batches * batch-episodes / 4)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the episodes and of a fresh network (default: 0)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="where the report goes (default: diagnose/ENV)")
+    parser.add_argument("--trust-env", action="store_true",
+                        help="allow a checkpoint whose env_id names a Python module (module:Class) to import it")
+    args = parser.parse_args(argv[1:])
+    if args.run is None and args.checkpoint is not None:
+        raise UsageError("--checkpoint needs --run RUN_DIR")
+    options = dict(estimators=args.estimators, batches=args.batches, batch_episodes=args.batch_episodes,
+                   seed=args.seed, gamma=args.gamma, cosine=args.cosine, critic=args.critic,
+                   critic_episodes=args.critic_episodes, trust_env=args.trust_env)
+    from policygrad.diagnostics.report import MD_FILE, write_report
+
+    command = "policygrad diagnose " + shlex.join(argv)
+    names = [n.strip() for n in args.checkpoint.split(",") if n.strip()] if args.checkpoint else []
+    if len(names) > 1:  # several checkpoints of one run: a report each, and a summary over training
+        from policygrad.diagnostics.training import diagnose_checkpoints, write_training_report
+
+        diagnoses = diagnose_checkpoints(args.run, names, env_id=args.env_id, **options)
+        out = args.out or Path("diagnose") / diagnoses[0].env_id.replace(":", "_")
+        html = write_training_report(diagnoses, out, names, command=command)
+        print((out / MD_FILE).read_text().split("## Figure")[0].strip())
+        print(f"\nwrote {html} (and {out / MD_FILE}, one folder per checkpoint)")
+        return 0
+    diagnosis = diagnose_gradients(args.env_id, run=args.run, checkpoint=names[0] if names else None, **options)
+    out = args.out or Path("diagnose") / diagnosis.env_id.replace(":", "_")
+    html = write_report(diagnosis, out, command=command)
+    print((out / MD_FILE).read_text().split("## Figures")[0].strip())
+    print(f"\nwrote {html} (and {out / MD_FILE}, gradients.csv, report_files/)")
     return 0
 
 
@@ -564,7 +736,7 @@ def cmd_list(argv: Sequence[str]) -> int:
 
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "plot": cmd_plot, "report": cmd_report,
             "sweep": cmd_sweep, "study": cmd_study, "compare": cmd_compare, "list": cmd_list,
-            "check-env": cmd_check_env}
+            "check-env": cmd_check_env, "tune": cmd_tune, "diagnose": cmd_diagnose}
 
 USAGE = """usage: policygrad COMMAND ...
 
@@ -579,10 +751,18 @@ USAGE = """usage: policygrad COMMAND ...
   sweep ALGO --env ENV --vary FIELD=V1,V2,... [--seeds N] [--total-steps S] [--workers K] [--FIELD VALUE ...]
                             every combination x seeds, in parallel: studies/NAME/ (results.csv, runs/)
   sweep --resume STUDY_DIR  finish a stopped study (re-running the same sweep command does too)
+                            sweep, study, compare: --backend ray [--address HOST:PORT] runs each run as a
+                            Ray task on a cluster (pip install 'policygrad[ray]')
   study lr|gamma|architecture|batch|entropy|reward-norm --algo ALGO --env ENV [--seeds N] [--total-steps S]
                             a named study: a grid around the algorithm's values that answers one question
   compare --env ENV --methods ppo,a2c,sb3:dqn,random [--seeds N] [--total-steps S] [--eval-every E]
                             methods under one protocol (same steps, evaluations, seeds): a study with a report
+  tune ALGO --env ENV --trials N [--space SPACE.yaml] [--seeds-per-trial K] [--objective final|auc] [--workers K]
+                            search hyperparameters with Optuna; the top trials re-evaluated on fresh seeds,
+                            the best written as a preset file (train ALGO --preset FILE); --resume STUDY_DIR
+  diagnose gradients --env ENV [--run RUN_DIR] [--estimators A,B,...] [--batches B] [--batch-episodes M]
+                            every estimator's policy gradient on the same episodes: variance, bias, cosine,
+                            episodes needed (OUT/report.md, report.html, gradients.csv)
   list                      the algorithms and every config field with its default and help
 
 policygrad COMMAND --help explains a command; policygrad train ALGO --help lists ALGO's fields."""

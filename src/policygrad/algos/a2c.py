@@ -23,12 +23,17 @@ from policygrad.algos.on_policy import (
     FixedHorizonConfig,
     FixedHorizonLoop,
     FlatBatch,
+    GradientNoiseScale,
     actor_critic_loss,
     estimator_option,
+    random_half,
 )
+from policygrad.core import losses
 from policygrad.core.config import option
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import PolicyNetwork
+
+NOISE_EVERY = 4  # grad_noise_scale measures one update in this many
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,12 @@ class A2CConfig(FixedHorizonConfig):
     optimizer: str = option("rmsprop", "adam | rmsprop (RMSprop alpha 0.99, eps 1e-5, as in SB3's A2C)")
     advantage_estimator: str = estimator_option("nstep")
     gae_lambda: float = option(1.0, "GAE lambda when advantage_estimator=gae (1.0: n-step returns)")
+    grad_noise_scale: bool = option(False, "log diag/grad_noise_scale, the gradient noise scale B_simple = "
+                                    "tr(Sigma)/|G|^2 of the policy's gradient in transitions (McCandlish et al. "
+                                    "2018), from a step's gradient and one more on half of its batch; training "
+                                    "is unchanged. "
+                                    "Cost (benchmarks/grad_noise_scale_cost.py): about 6-8% more time per "
+                                    "iteration with the CartPole-v1 preset (one update in four is measured)")
     algo: str = field(default="a2c", init=False, metadata={"help": "algorithm", "internal": True})
 
 
@@ -56,20 +67,51 @@ class A2C(Algorithm):
         self.loop = FixedHorizonLoop(cfg, envs, agent)
         self.optimizer = self.loop.optimizer
         self.params = list(agent.parameters())  # listed once, not per gradient step
+        # OneStepActorCritic runs this class with its own config, which has no grad_noise_scale field.
+        on = getattr(cfg, "grad_noise_scale", False)
+        # One step in four measured: A2C's steps are so small that measuring each would add a third to them.
+        self.noise = GradientNoiseScale(cfg.seed, every=NOISE_EVERY) if on else None
 
     def iterate(self) -> Iteration:
         return self.loop.iterate(self.update)
 
     def update(self, data: FlatBatch) -> Update:
         cfg = self.cfg
+        half = self.half_sq_norm(data) if self.noise is not None and self.noise.due() else None
         loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
         step = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
         metrics["diag/grad_norm"] = step.norm
+        if self.noise is not None:
+            if half is not None and step.finite:
+                self.noise.add_pair(half[0], half[1], self.noise.step_sq_norm(step.norm, cfg.max_grad_norm),
+                                    len(data))
+            metrics["diag/grad_noise_scale"] = self.noise.update()
         return Update(metrics, skipped_steps=int(not step.finite))
 
+    def half_sq_norm(self, data: FlatBatch) -> tuple[float, int]:
+        """For ``grad_noise_scale``: |gradient|^2 over the actor's parameters of the step's loss on a
+        random half of ``data`` (its policy terms: the only ones that reach them), at the current
+        parameters, with the advantages normalised over all of ``data`` (as the step's own loss has
+        them), and the half's size."""
+        assert self.noise is not None  # only called with the diagnostic on
+        cfg = self.cfg
+        index = random_half(len(data), self.noise.rng)
+        advantages = losses.normalize(data.advantages) if cfg.norm_adv else data.advantages
+        actor = self.noise.actor_parameters(self.agent, data.obs, self.params)
+        # The policy's terms only: the value loss does not reach the actor's parameters.
+        dist = self.agent.dist(data.obs[index])
+        policy = losses.policy_gradient_loss(dist.log_prob(data.actions[index]), advantages[index])
+        loss, _ = losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)
+        return self.noise.half_sq_norm(loss, actor), len(index)
+
     def state(self) -> AlgorithmState:
-        return self.loop.state()
+        data, tensors = self.loop.state()
+        if self.noise is not None:  # only then: checkpoints without the diagnostic stay as they were
+            data.update(self.noise.state())
+        return data, tensors
 
     def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
                    fresh_seed: int) -> None:
         self.loop.load_state(data, tensors, exact, fresh_seed)
+        if self.noise is not None:
+            self.noise.load_state(data)

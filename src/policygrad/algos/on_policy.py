@@ -12,15 +12,18 @@ how many gradient steps it takes:
 - :func:`annealed_learning_rate`: linear learning-rate decay over ``total_steps``;
 - :func:`actor_critic_loss`: the policy-gradient + critic + entropy loss of A2C, A3C and TD(0) AC;
 - :class:`FixedHorizonLoop`: schedule, collection, advantages and bookkeeping around an update, and
-  the state it carries between iterations (checkpoints save it).
+  the state it carries between iterations (checkpoints save it);
+- :class:`GradientNoiseScale`: the opt-in ``diag/grad_noise_scale`` of PPO and A2C (McCandlish et al. 2018).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from policygrad.algos.base import (
@@ -268,3 +271,120 @@ class FixedHorizonLoop:
             self.collector.next_obs = checked_tensor(tensors, "collector.next_obs", self.collector.next_obs)
         else:
             self.collector.next_obs = self.envs.reset(seed=fresh_seed)
+
+
+# -- the gradient noise scale (opt-in: grad_noise_scale) ------------------------------------------------
+def noise_scale_terms(small_sq_norm: float, big_sq_norm: float, small: int, big: int) -> tuple[float, float]:
+    """Unbiased estimates of tr(Sigma) and |G|^2 from the squared norms of two gradients of one loss at
+    one point, averaged over ``small`` and ``big`` samples (McCandlish et al. 2018, "An Empirical Model
+    of Large-Batch Training", appendix A.1): E|G_B|^2 = |G|^2 + tr(Sigma) / B for a mean over B
+    samples, so two batch sizes give two equations in the two unknowns:
+
+        tr(Sigma) ~ (|G_small|^2 - |G_big|^2) / (1/small - 1/big)
+        |G|^2     ~ (big |G_big|^2 - small |G_small|^2) / (big - small)
+
+    Sigma is the covariance of one sample's gradient. Either estimate may come out negative on one
+    pair; only their averages over many pairs are meaningful (:class:`GradientNoiseScale`)."""
+    if not 0 < small < big:
+        raise ValueError(f"noise_scale_terms needs 0 < small < big, got small={small}, big={big}")
+    trace = (small_sq_norm - big_sq_norm) / (1.0 / small - 1.0 / big)
+    sq_norm = (big * big_sq_norm - small * small_sq_norm) / (big - small)
+    return trace, sq_norm
+
+
+def random_half(rows: int, rng: np.random.Generator) -> torch.Tensor:
+    """The indices of ``rows // 2`` of ``rows`` rows, drawn without replacement from ``rng`` (a NumPy
+    Generator of the algorithm's own: drawing from torch's would change the run's minibatch shuffles)."""
+    return torch.from_numpy(rng.permutation(rows)[: rows // 2])
+
+
+class GradientNoiseScale:
+    """The simple gradient noise scale B_simple = tr(Sigma) / |G|^2 (McCandlish et al. 2018) of the
+    policy's gradient, in transitions, logged as ``diag/grad_noise_scale`` when a config sets
+    ``grad_noise_scale``.
+
+    B_simple is the batch size at which a gradient step's noise is as large as its signal: the paper's
+    estimate of the critical batch size, beyond which larger batches buy little per sample. Each
+    measured gradient step (PPO: those of each iteration's first epoch; A2C: one iteration's step in
+    ``every``) also takes the gradient
+    of the same loss, at the same parameters, on a random half of the step's rows
+    (:func:`random_half`), with the advantages as the whole step normalised them, so that both are
+    means of one set of per-transition terms. Its squared norm and that of the step's own gradient
+    give tr(Sigma) and |G|^2 by :func:`noise_scale_terms`. One pair is very noisy, so the logged value
+    is the ratio of exponential moving averages (``decay`` per iteration) of the two, as the paper does.
+
+    Both norms are over the policy's own parameters, those the value loss does not reach (the whole
+    actor with separate networks; the policy head with a shared trunk): the critic's regression
+    gradient is large and consistent early in training and would otherwise make the noise scale
+    that of the critic. Sigma is the spread of the per-transition gradients within the rollout, the
+    noise PPO's and A2C's minibatches see. The extra half-batch pass draws only on its own NumPy
+    Generator: the training itself is the same, bit for bit, with the diagnostic on or off.
+    """
+
+    def __init__(self, seed: int, decay: float = 0.9, every: int = 1) -> None:
+        self.rng = np.random.default_rng([seed, 0x6E5])  # its own stream, apart from everything the run draws
+        self.decay = decay
+        self.every, self.calls = every, 0  # measure one update in ``every`` (A2C's are too cheap to measure all)
+        self.trace = 0.0  # EMAs of the two estimates; their ratio needs no start-up correction
+        self.sq_norm = 0.0
+        self.pending: list[tuple[float, float]] = []
+        self.actor: list[torch.nn.Parameter] | None = None
+
+    def due(self) -> bool:
+        """Whether this update is one to measure (the first, then one in ``every``)."""
+        self.calls += 1
+        return (self.calls - 1) % self.every == 0
+
+    def actor_parameters(self, agent: PolicyNetwork, obs: torch.Tensor,
+                         params: list[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
+        """The parameters of ``params`` that V(s) does not depend on (found once, by differentiating
+        V of one observation); all of them if every one does."""
+        if self.actor is None:
+            reached = torch.autograd.grad(agent.value(obs[:1]).sum(), params, allow_unused=True)
+            self.actor = [p for p, g in zip(params, reached) if g is None] or list(params)
+        return self.actor
+
+    def half_sq_norm(self, loss: torch.Tensor, actor: list[torch.nn.Parameter]) -> float:
+        """|gradient of ``loss``|^2 over ``actor``, without touching ``.grad`` (the step's own
+        gradient is computed afterwards, as usual)."""
+        grads = torch.autograd.grad(loss, actor, allow_unused=True)
+        return float(sum(g.pow(2).sum() for g in grads if g is not None))
+
+    def step_sq_norm(self, step_norm: float, max_grad_norm: float) -> float:
+        """|the step's gradient|^2 over the actor's parameters, before clipping: their ``.grad`` after
+        :func:`policygrad.algos.base.gradient_step`, with its clipping factor (computed from the
+        global pre-clip norm ``step_norm`` exactly as it did) divided out."""
+        assert self.actor is not None  # half_sq_norm's caller found them first
+        scale = min(1.0, max_grad_norm / (step_norm + 1e-6)) if max_grad_norm > 0 else 1.0
+        grads = [p.grad for p in self.actor if p.grad is not None]
+        return float(sum(g.pow(2).sum() for g in grads)) / scale ** 2 if grads else math.nan
+
+    def add_pair(self, half_sq_norm: float, half_rows: int, step_sq_norm: float, rows: int) -> None:
+        """One measured step: the squared norms of the half-batch gradient and of the step's gradient."""
+        if math.isfinite(half_sq_norm) and math.isfinite(step_sq_norm) and 0 < half_rows < rows:
+            self.pending.append(noise_scale_terms(half_sq_norm, step_sq_norm, half_rows, rows))
+
+    def update(self) -> float:
+        """Fold this iteration's pairs into the moving averages; the current B_simple (nan until the
+        averaged |G|^2 is positive)."""
+        if self.pending:
+            trace, sq_norm = (float(np.mean(x)) for x in zip(*self.pending))
+            self.pending.clear()
+            self.trace = self.decay * self.trace + (1 - self.decay) * trace
+            self.sq_norm = self.decay * self.sq_norm + (1 - self.decay) * sq_norm
+        return self.trace / self.sq_norm if self.sq_norm > 0 else math.nan
+
+    def state(self) -> dict[str, Any]:
+        return {"noise_scale_trace": self.trace, "noise_scale_sq_norm": self.sq_norm, "noise_scale_rng": self.rng,
+                "noise_scale_calls": self.calls}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        """Put back :meth:`state`; a checkpoint from a run without the diagnostic starts it afresh."""
+        if "noise_scale_rng" not in data:
+            return
+        for key in ("noise_scale_trace", "noise_scale_sq_norm"):
+            if not isinstance(data.get(key), (int, float)) or isinstance(data.get(key), bool):
+                raise ValueError(f"the checkpoint's {key}={data.get(key)!r} is not a number")
+        self.trace, self.sq_norm = float(data["noise_scale_trace"]), float(data["noise_scale_sq_norm"])
+        self.rng = checked_generator(data, "noise_scale_rng")
+        self.calls = checked_int(data, "noise_scale_calls", 0)

@@ -2,13 +2,15 @@
 
 ``presets/ALGO.yaml`` maps environment ids to field values. ``make_config`` applies the preset of the
 config's environment when there is one (``preset="auto"``), then the caller's own values on top;
-``preset="none"`` starts from the plain defaults. Presets are read with ``yaml.safe_load``: data
-only, never code.
+``preset="none"`` starts from the plain defaults. ``preset="PATH.yaml"`` starts from a file of your
+own, ``field: value`` per line (what ``policygrad tune`` writes as its best config). Presets are read
+with ``yaml.safe_load``: data only, never code; the config then checks every name and value.
 """
 
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -29,16 +31,55 @@ def available(algo: str) -> list[str]:
     return sorted(_load(algo))
 
 
+# Keys a preset file may not set: the command line gives the environment, and a preset names no other
+PRESET_FILE_RESERVED = ("env_id", "preset", "run_dir")
+
+
+def is_preset_file(preset: str) -> bool:
+    """Whether ``preset`` names a file rather than an environment's preset (no env id ends in .yaml)."""
+    return isinstance(preset, str) and preset.lower().endswith((".yaml", ".yml"))
+
+
+def read_preset_file(path: str | Path) -> dict[str, Any]:
+    """The ``field: value`` mapping of a preset file (``yaml.safe_load``: data only); ValueError in one
+    line when it cannot be read or is not such a mapping. Field names and values are checked by the
+    config that ``make_config`` builds from them."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ValueError(f"preset file {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"preset file {path}: not valid YAML{where}") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise ValueError(f"preset file {path}: expected a mapping of config fields to values (field: value per line)")
+    nested = next((k for k, v in data.items() if isinstance(v, dict)), None)
+    if nested is not None:
+        raise ValueError(f"preset file {path}: {nested} maps to a mapping; expected field: value per line (a file "
+                         "of presets per environment is not a preset)")
+    reserved = next((k for k in data if k in PRESET_FILE_RESERVED), None)
+    if reserved is not None:
+        raise ValueError(f"preset file {path}: {reserved} cannot be set by a preset (give it on the command line)")
+    return data
+
+
 def preset_values(algo: str, env_id: str, preset: str = "auto") -> tuple[str, dict[str, Any]]:
     """The preset to apply and its values: ``auto`` takes ``env_id``'s preset if any, ``none`` none,
-    any other name that environment's preset (for using one environment's values on another)."""
+    ``PATH.yaml`` that file's values (:func:`read_preset_file`), any other name that environment's
+    preset (for using one environment's values on another)."""
     if preset == "none":
         return "none", {}
+    if is_preset_file(preset):
+        return preset, read_preset_file(preset)
     table = _load(algo)
     name = env_id if preset == "auto" else preset
     if name in table:
         return name, dict(table[name])
     if preset == "auto":
         return "none", {}
-    raise ValueError(f"preset={preset!r} does not exist for {algo}: expected auto | none | "
+    raise ValueError(f"preset={preset!r} does not exist for {algo}: expected auto | none | a file PATH.yaml | "
                      + " | ".join(available(algo)))

@@ -1,4 +1,4 @@
-"""Running a study: every run of its grid, in parallel worker processes, into one study directory.
+"""Running a study: every run of its grid, in parallel, into one study directory.
 
 ``STUDY_DIR`` (``studies/NAME``) holds ``study.json`` (the spec), ``runs/RUN_ID/`` (a normal run
 directory per run, trained by :func:`policygrad.training.train`), ``results.csv`` (a row per finished
@@ -13,8 +13,10 @@ raises (a non-finite loss, an environment error...) is recorded as ``failed`` wi
 traceback in ``runs/RUN_ID/error.txt``; the study goes on, and running it again tries that run again. A
 worker process that dies is noticed and its run retried once in a new worker, then recorded as failed.
 
-The backend (:class:`Backend`: ``run_all(tasks, workers) -> results``) runs tasks; :class:`LocalBackend`
-uses K spawned processes on this machine, each with one torch thread.
+Where the runs execute is a :class:`Backend` (:func:`make_backend`): :class:`LocalBackend` uses K
+spawned processes on this machine, each with one torch thread; ``RayBackend``
+(:mod:`policygrad.studies.ray_backend`, the ``policygrad[ray]`` extra) a Ray cluster. One run's
+execution, whatever the backend, is :mod:`policygrad.studies.tasks`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import os
 import signal
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,11 +38,9 @@ from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
 
-from policygrad.core.config import Config
-from policygrad.core.errors import RunDirInUseError
 from policygrad.run.checkpoint import CHECKPOINT_DIR, read_manifest
 from policygrad.run.logger import EVALS_FILE
-from policygrad.studies.grid import ExternalRun, GridRun, expand
+from policygrad.studies.grid import GridRun, expand
 from policygrad.studies.spec import (
     DEFAULT_EVAL_EPISODES,
     RESULTS_FILE,
@@ -55,141 +54,84 @@ from policygrad.studies.spec import (
     write_text_atomic,
 )
 
-EVAL_FILE, ERROR_FILE = "eval.json", "error.txt"
+# One run's task, result and execution live in studies/tasks.py (below every backend, so that the Ray
+# backend can use them without importing this module); they stay importable from here.
+from policygrad.studies.tasks import DONE as DONE
+from policygrad.studies.tasks import EVAL_FILE as EVAL_FILE
+from policygrad.studies.tasks import FAILED as FAILED
+from policygrad.studies.tasks import RunTask as RunTask
+from policygrad.studies.tasks import TaskResult as TaskResult
+from policygrad.studies.tasks import execute as execute
+from policygrad.studies.tasks import one_line as one_line
+from policygrad.studies.tasks import run_state as run_state
+from policygrad.studies.tasks import warm_up
+
 SUMMARY_COLUMNS = ("seed", "status", "final_eval", "auc", "steps_to_threshold", "wall_seconds", "error")
-DONE, FAILED = "done", "failed"
-LOCK_WAIT = 60.0  # seconds a run waits for its directory's lock (a killed study's worker still exiting)
-
-
-# -- tasks and their results ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunTask:
-    """One run for a backend: train ``config`` into ``run_dir`` (or resume it there)."""
-
-    run_id: str
-    run_dir: str
-    config: Config | None
-    external: ExternalRun | None = None  # instead of config: a run of another method (a comparison's)
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    run_id: str
-    status: str  # done | failed
-    error: str = ""
-    attempts: int = 1
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-    return line if len(line) <= 500 else line[:497] + "..."
-
-
-def run_state(run_dir: Path, total_steps: int) -> str:
-    """``done`` (eval.json and a complete final checkpoint), ``evaluate`` (trained, not yet evaluated),
-    ``resume`` (a periodic checkpoint to continue from) or ``fresh``."""
-    trained = False
-    try:
-        counters = read_manifest(run_dir / CHECKPOINT_DIR)["counters"]
-        trained = counters.get("completed") is True and counters.get("global_step", 0) >= total_steps
-    except (ValueError, OSError, KeyError, TypeError):
-        pass
-    if trained:
-        return "done" if (run_dir / EVAL_FILE).is_file() else "evaluate"
-    from policygrad.run.resume import find_resume_point
-
-    try:
-        point = find_resume_point(run_dir, trust_env=True)
-    except (ValueError, OSError):
-        return "fresh"
-    return "resume" if point.global_step < total_steps else "fresh"
-
-
-def execute(task: RunTask) -> TaskResult:
-    """Bring one run to its end: keep it if finished, else evaluate it, resume it from its periodic
-    checkpoint, or train it from the start. Any exception becomes a ``failed`` result."""
-    from policygrad.training import train
-
-    run_dir = Path(task.run_dir)
-    if task.external is not None:
-        return execute_external(task, task.external)
-    if task.config is None:  # only external runs come without a config, and they returned above
-        return TaskResult(task.run_id, FAILED, "the run has neither a policygrad config nor an external method")
-    try:
-        state = run_state(run_dir, task.config.total_steps)
-        if state == "done":
-            return TaskResult(task.run_id, DONE)
-        (run_dir / ERROR_FILE).unlink(missing_ok=True)
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                if state == "evaluate":
-                    finish_evaluation(run_dir, task.config)
-                elif state == "resume":
-                    # The study's own spec names the environment: its runs are trusted like it.
-                    train(task.config, resume_from=run_dir, check_env=False, trust_env=True)
-                else:
-                    train(task.config, run_dir=run_dir, overwrite=True, check_env=False)
-                break
-            except RunDirInUseError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        return TaskResult(task.run_id, DONE)
-    except Exception as exc:
-        return failed(task, run_dir, exc)
-
-
-def failed(task: RunTask, run_dir: Path, exc: Exception) -> TaskResult:
-    """The ``failed`` result of a run that raised ``exc``; its traceback goes to RUN_DIR/error.txt."""
-    with contextlib.suppress(OSError):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / ERROR_FILE).write_text(traceback.format_exc())
-    return TaskResult(task.run_id, FAILED, one_line(exc))
-
-
-def execute_external(task: RunTask, external: ExternalRun) -> TaskResult:
-    """An external run: kept when its eval.json is there, else run from the start (it has no
-    checkpoints); any exception becomes a ``failed`` result, as for a policygrad run."""
-    import shutil
-
-    run_dir = Path(task.run_dir)
-    try:
-        if (run_dir / EVAL_FILE).is_file():
-            return TaskResult(task.run_id, DONE)
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
-        external.entry(run_dir, external.settings, external.protocol)
-        if not (run_dir / EVAL_FILE).is_file():
-            raise RuntimeError(f"the method ended without writing {EVAL_FILE}")
-        return TaskResult(task.run_id, DONE)
-    except Exception as exc:
-        return failed(task, run_dir, exc)
-
-
-def finish_evaluation(run_dir: Path, config: Config) -> None:
-    """What ``train`` does after training, for a run killed between its final checkpoint and eval.json."""
-    from policygrad.agent import load
-    from policygrad.evaluation import evaluate
-    from policygrad.plots import plot_runs
-    from policygrad.run.checkpoint import write_json
-
-    agent = load(run_dir, trust_env=True)
-    evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True, seed=config.eval_seed)
-    write_json(run_dir / EVAL_FILE, evaluation.to_dict())
-    plot_runs([run_dir], run_dir / "learning_curve.png")
+BACKENDS = ("local", "ray")
 
 
 # -- backends -----------------------------------------------------------------------------------------------
 class Backend(Protocol):
-    """Runs tasks, ``workers`` at a time, calling ``on_result`` as each finishes (in the caller's
-    process); returns every task's result. A run that cannot finish is a ``failed`` result, never an
-    exception; KeyboardInterrupt stops every run and goes on."""
+    """Where a study's runs execute. The interface a caller with a list of runs needs (``run_study``,
+    ``policygrad tune``, your own code) is one method:
+
+    ``run_all(tasks, workers, on_result=None) -> list[TaskResult]``
+        Bring each task's run directory (``task.run_dir``, a path on the caller's machine; run ids
+        distinct) to its end, at most ``workers`` runs at a time: a finished run is kept, a stopped one
+        resumes from its periodic checkpoint, others train from the start (:func:`execute`). When a run
+        ends, its directory is complete on the caller's machine; then ``on_result(result)`` is called
+        in the caller's thread. Returns the results of the tasks that ended, in ``tasks``' order. A run
+        that cannot finish (it raised; its process or node was lost more often than the backend
+        retries) is a ``failed`` result with a one-line ``error``, never an exception. Ctrl-C
+        (KeyboardInterrupt) stops every run and propagates; the run directories stay resumable. It may
+        be called any number of times on one backend.
+
+    Optional, used when present (:class:`LocalBackend` and ``RayBackend`` have them):
+    ``default_workers() -> int`` (runs at a time when the caller does not say: this machine's cores, a
+    Ray cluster's CPUs), ``describe(workers) -> str`` (where the runs go, for progress messages) and
+    ``close()`` (release what the backend started, such as a local Ray instance; the backends are
+    context managers too).
+    """
 
     def run_all(self, tasks: Sequence[RunTask], workers: int,
                 on_result: Callable[[TaskResult], None] | None = None) -> list[TaskResult]: ...
+
+
+def make_backend(name: str | Backend | None = "local", address: str | None = None, *,
+                 echo: Callable[[str], None] | None = print) -> Backend:
+    """The backend called ``name``: ``local`` (worker processes on this machine) or ``ray`` (the Ray
+    cluster at ``address``, or a local Ray instance started for it when None; needs ``pip install
+    'policygrad[ray]'``). A Backend object is returned as it is. Bad names, an ``address`` without Ray,
+    or Ray missing: ValueError."""
+    if name is None:
+        name = "local"
+    if not isinstance(name, str):
+        if address is not None:
+            raise ValueError("address= goes with backend='ray', not with a backend object")
+        return name
+    if name == "local":
+        if address is not None:
+            raise ValueError(f"--address {address} is for --backend ray (the local backend starts its own worker "
+                             "processes)")
+        return LocalBackend(echo=echo)
+    if name == "ray":
+        from policygrad.studies.ray_backend import RayBackend
+
+        return RayBackend(address, echo=echo)
+    raise ValueError(f"backend {name!r} is unknown: expected one of {' | '.join(BACKENDS)}")
+
+
+@contextlib.contextmanager
+def open_backend(name: str | Backend | None = "local", address: str | None = None, *,
+                 echo: Callable[[str], None] | None = print) -> Iterator[Backend]:
+    """:func:`make_backend`, closed on leaving (a backend object given is left open: its owner's)."""
+    backend = make_backend(name, address, echo=echo)
+    try:
+        yield backend
+    finally:
+        close = getattr(backend, "close", None)
+        if backend is not name and close is not None:
+            close()
 
 
 def _worker_main(conn: multiprocessing.connection.Connection, fn: Callable[[Any], TaskResult],
@@ -225,20 +167,6 @@ def _worker_main(conn: multiprocessing.connection.Connection, fn: Callable[[Any]
                                  "unknown to the worker processes; define it in a module they can import"))
             continue
         conn.send(fn(task))
-
-
-def warm_up() -> None:
-    """Pay a fresh process's one-time costs before the first run, so that they do not land in its
-    training clock (``wall_seconds``): torch imports its compiler stack when the first optimizer is
-    made (~1.7 s), and matplotlib loads for the first learning-curve plot. Also: tqdm's lock becomes a
-    thread lock (runs show no bar), so that a killed worker leaves no inter-process semaphore behind."""
-    import torch
-    from tqdm import tqdm
-
-    tqdm.set_lock(threading.RLock())
-    with contextlib.suppress(Exception):
-        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-        import matplotlib.pyplot  # noqa: F401
 
 
 @contextlib.contextmanager
@@ -299,6 +227,21 @@ class LocalBackend:
     def __init__(self, fn: Callable[[Any], TaskResult] = execute, retries: int = 1,
                  echo: Callable[[str], None] | None = print) -> None:
         self.fn, self.retries, self.echo = fn, retries, echo
+
+    def default_workers(self) -> int:
+        return default_workers()
+
+    def describe(self, workers: int) -> str:
+        return f"{workers} worker process{'es' * (workers != 1)}"
+
+    def close(self) -> None:  # nothing outlives run_all
+        pass
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def run_all(self, tasks: Sequence[RunTask], workers: int,
                 on_result: Callable[[TaskResult], None] | None = None) -> list[TaskResult]:
@@ -499,8 +442,8 @@ def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | N
 
     say = echo or (lambda text: None)
     runs = expand(spec) if runs is None else list(runs)  # every config built: a bad spec stops here
-    workers = default_workers() if workers is None else workers
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+    backend = backend or LocalBackend(echo=echo)
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ValueError(f"workers={workers!r} is invalid: expected an integer >= 1")
     study_dir = Path(out_dir) / spec.name
     existed = check_same_study(study_dir, spec)
@@ -526,10 +469,13 @@ def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | N
             else:
                 tasks.append(RunTask(run.run_id, str(run_dir), run.config, run.external))
         write_results(study_dir, spec, runs, results)
+        if workers is None:  # asked only now: a Ray backend connects (or starts Ray) to count its CPUs
+            workers = backend.default_workers() if hasattr(backend, "default_workers") else default_workers()
         used = min(workers, len(tasks))
         kept = f", {len(results)} already done" if results else ""
-        say(f"study {study_dir}: {len(runs)} run{'s' * (len(runs) != 1)}{kept}; {len(tasks)} to run on {used} "
-            f"worker process{'es' * (used != 1)}")
+        where = backend.describe(used) if hasattr(backend, "describe") else \
+            f"{used} worker process{'es' * (used != 1)}"
+        say(f"study {study_dir}: {len(runs)} run{'s' * (len(runs) != 1)}{kept}; {len(tasks)} to run on {where}")
         for note in spec.notes:
             say(f"  note: {note}")
         start = time.perf_counter()
@@ -545,7 +491,7 @@ def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | N
             say(f"  [{len(results)}/{len(runs)}] {result.run_id}: {detail}")
 
         if tasks:
-            (backend or LocalBackend(echo=echo)).run_all(tasks, used, on_result)
+            backend.run_all(tasks, used, on_result)
         rows = write_results(study_dir, spec, runs, results, made)
         failed = sum(r["status"] != DONE for r in rows)
         say(f"study {study_dir}: {len(rows) - failed} done, {failed} failed in {time.perf_counter() - start:.1f} s; "
@@ -570,10 +516,15 @@ def sweep(algo: str, env_id: str = "CartPole-v1", vary: Mapping[str, Sequence[An
           name: str | None = None, eval_every: int | None = None, eval_episodes: int = DEFAULT_EVAL_EPISODES,
           threshold: float | None = None, preset: str = "auto",
           adjust: Sequence[Mapping[str, Mapping[str, Any]]] | None = None, out_dir: str | Path = "studies",
-          resume: bool = False, backend: Backend | None = None, verbose: bool = True, **fixed: Any) -> StudyResult:
+          resume: bool = False, backend: str | Backend | None = None, address: str | None = None,
+          verbose: bool = True, **fixed: Any) -> StudyResult:
     """Train ``algo`` on ``env_id`` at every combination of ``vary``'s values times ``seeds``, in
     ``workers`` processes (default: one per core), into ``OUT_DIR/NAME``; returns the study directory
     and the rows of its results.csv. Running it again finishes a stopped study.
+
+    ``backend``: ``"local"`` (default: worker processes on this machine), ``"ray"`` (each run a Ray task
+    on the cluster at ``address``, or on a local Ray instance started for the study and stopped after
+    it; ``pip install 'policygrad[ray]'``), or a :class:`Backend` object (left open).
 
     ``vary``: ``{field: [values]}``, any config field (``hidden_sizes``: ``[(64, 64), (256, 256)]`` or
     ``["64x64", "256x256"]``). ``seeds``: a count N (seeds 1..N) or a list. ``eval_every``: steps between
@@ -587,4 +538,6 @@ def sweep(algo: str, env_id: str = "CartPole-v1", vary: Mapping[str, Sequence[An
     """
     spec = make_spec(algo, env_id, vary, seeds, total_steps, name=name, eval_every=eval_every,
                      eval_episodes=eval_episodes, threshold=threshold, fixed=fixed, preset=preset, adjust=adjust)
-    return run_study(spec, out_dir, workers, resume=resume, backend=backend, echo=print if verbose else None)
+    echo = print if verbose else None
+    with open_backend(backend, address, echo=echo) as made:
+        return run_study(spec, out_dir, workers, resume=resume, backend=made, echo=echo)
