@@ -137,7 +137,7 @@ def test_log_std_init_is_refused_for_discrete_actions_and_out_of_range():
     with pytest.raises(ValueError, match="log_std_init"):
         pg.make_config("a2c", env_id="CartPole-v1", log_std_init=-1.0)
     # The beta head has no std: a preset's log_std_init must not stop --distribution beta.
-    assert pg.make_config("a2c", env_id="Pendulum-v1", preset="auto", distribution="beta").log_std_init == -0.5
+    assert pg.make_config("a2c", env_id="Pendulum-v1", preset="auto", distribution="beta").log_std_init == -2.0
     with pytest.raises(ValueError, match=r"log_std_init.*\[-5.0, 2.0\]"):
         pg.make_config("a2c", env_id="Pendulum-v1", log_std_init=-7.0)
     assert pg.make_config("a2c", env_id="Pendulum-v1", log_std_init=-1).log_std_init == -1

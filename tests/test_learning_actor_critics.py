@@ -43,7 +43,24 @@ def test_ppo_acrobot_above_minus_100_within_300k(tmp_path):
     assert passed >= 4, means
 
 
+# Continuous control (issue 16): the published budgets. PPO on Pendulum within 100k steps on 4 of 5
+# seeds (measured at 100k: -151 and -143 on seeds 1, 2); A2C with gSDE on Pendulum within 1M on each of
+# 2 seeds (-142 on seed 1; without gSDE -414 and -936); PPO on LunarLanderContinuous solved (200) at 1M
+# on each of 2 seeds (the zoo's values: 274.9 on seed 1; the old preset stopped at 191 and 198).
 @pytest.mark.slow
-def test_ppo_pendulum_above_minus_250_within_200k(tmp_path):
-    passed, means = solve_rate("ppo", 200_000, 4 * 1024, -250, tmp_path, env_id="Pendulum-v1")
-    assert passed >= 3, means
+def test_ppo_pendulum_above_minus_200_within_100k(tmp_path):
+    passed, means = solve_rate("ppo", 100_000, 4 * 1024, -200, tmp_path, env_id="Pendulum-v1")
+    assert passed >= 4, means
+
+
+@pytest.mark.slow
+def test_a2c_with_gsde_pendulum_above_minus_250_within_1m(tmp_path):
+    passed, means = solve_rate("a2c", 1_000_000, 8 * 8, -250, tmp_path, env_id="Pendulum-v1", seeds=(1, 2))
+    assert passed == 2, means
+
+
+@pytest.mark.slow
+def test_ppo_lunarlander_continuous_solved_within_1m(tmp_path):
+    passed, means = solve_rate("ppo", 1_000_000, 16 * 1024, 200, tmp_path, env_id="LunarLanderContinuous-v3",
+                               seeds=(1, 2))
+    assert passed == 2, means

@@ -259,3 +259,24 @@ def test_the_driver_writes_only_inside_the_run_directory_and_mirrors_the_node(tm
     write_final(run, sent)
     assert read_tree(run) == sent  # the stale checkpoint and error.txt went; hidden files are not records
     assert (run / ".lock").exists() and not (run / "checkpoints" / "step_000000100").exists()
+
+
+TUNE = ["tune", "ppo", "--env", "CartPole-v1", "--trials", "3", "--seeds-per-trial", "2", "--total-steps", "1024",
+        "--eval-every", "256", "--eval-episodes", "2", "--top", "1", "--reeval-seeds", "1", "--workers", "2",
+        "--name", "t"]
+
+
+def trial_rows(study: Path) -> list[dict]:
+    """trials.csv without its clock columns: what the tuning found, not how long it took."""
+    with open(study / "trials.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if "second" not in k and "time" not in k} for row in csv.DictReader(f)]
+
+
+@needs_ray
+def test_a_tuning_on_the_cluster_finds_what_the_local_tuning_finds(cluster, tmp_path):
+    assert main([*TUNE, "--out-dir", str(tmp_path / "local")]) == 0
+    assert main([*TUNE, "--out-dir", str(tmp_path / "ray"), "--backend", "ray", "--address", cluster.address]) == 0
+    local, on_ray = trial_rows(tmp_path / "local" / "t"), trial_rows(tmp_path / "ray" / "t")
+    assert len(local) == 3 and on_ray == local
+    assert (tmp_path / "ray" / "t" / "best_preset.yaml").read_text() == \
+        (tmp_path / "local" / "t" / "best_preset.yaml").read_text()
