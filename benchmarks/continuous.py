@@ -1,7 +1,8 @@
 """Continuous control with the presets: scores after 1M steps against published PPO/A2C, and speed vs SB3.
 
     .venv/bin/python benchmarks/continuous.py [--workers 2] [--only ppo:HalfCheetah-v5 ...] [--quick]
-                                              [--skip-speed] [--resume] [--out benchmarks/CONTINUOUS.md]
+                                              [--skip-speed | --skip-learning] [--resume]
+                                              [--out benchmarks/CONTINUOUS.md]
 
 Two sections, written to one Markdown file:
 
@@ -207,6 +208,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=[], help="ALGO:ENV_ID pairs to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="2,048 steps per run: a smoke test of the script")
     parser.add_argument("--skip-speed", action="store_true", help="leave out the speed section")
+    parser.add_argument("--skip-learning", action="store_true", help="only the speed section")
     parser.add_argument("--speed-steps", type=int, default=20_480)
     parser.add_argument("--speed-rounds", type=int, default=3)
     parser.add_argument("--resume", action="store_true", help="keep results recorded at this commit")
@@ -235,7 +237,7 @@ def main() -> None:
                 speed = record
     elif log.exists():
         log.unlink()
-    specs = [s for s in learning_specs(args.only, args.quick)
+    specs = [] if args.skip_learning else [s for s in learning_specs(args.only, args.quick)
              if not any((d["algo"], d["env_id"], d["seed"]) == (s["algo"], s["env_id"], s["seed"]) for d in done)]
     total = len(done) + len(specs)
 

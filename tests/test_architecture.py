@@ -58,10 +58,12 @@ def imported_policygrad_modules(path: Path) -> set[str]:
 
 def test_ppo_reads_in_four_files_of_maths():
     # Besides its own file: the shared loop, returns (through the loop), losses; the rest it names
-    # are the contract, plain config helpers and the types of its arguments.
+    # are the contract, plain config helpers and the types of its arguments, and the speed path that
+    # computes its loss for the Gaussian head (fast/fused_loss.py, checked against the plain loss).
     imports = imported_policygrad_modules(SRC / "algos" / "ppo.py")
     assert imports == {"policygrad.algos.base", "policygrad.algos.on_policy", "policygrad.core",
-                       "policygrad.core.config", "policygrad.core.envs", "policygrad.core.networks"}
+                       "policygrad.core.config", "policygrad.core.envs", "policygrad.core.networks",
+                       "policygrad.fast.fused_loss"}
     assert "from policygrad.core import losses" in (SRC / "algos" / "ppo.py").read_text()
     assert "from policygrad.core import losses, returns" in (SRC / "algos" / "on_policy.py").read_text()
 

@@ -148,8 +148,9 @@ def test_collector_acts_in_numpy_where_supported_and_in_torch_otherwise():
     envs = make_vec_env("CartPole-v1", 4)
     plain = ActorCritic(envs.single_observation_space, envs.single_action_space)
     assert FixedHorizonCollector(envs, plain, 4, seed=0)._numpy_actor() is not None
-    for net in (ActorCritic(envs.single_observation_space, envs.single_action_space, normalize_obs=True),
-                ActorCritic(envs.single_observation_space, envs.single_action_space, popart=True),
+    normalized = ActorCritic(envs.single_observation_space, envs.single_action_space, normalize_obs=True)
+    assert FixedHorizonCollector(envs, normalized, 4, seed=0)._numpy_actor() is not None  # normalized in NumPy
+    for net in (ActorCritic(envs.single_observation_space, envs.single_action_space, popart=True),
                 ActorCritic(envs.single_observation_space, envs.single_action_space, activation="elu"),
                 ActorCritic(envs.single_observation_space, envs.single_action_space, hidden_sizes=(512,))):
         assert FixedHorizonCollector(envs, net, 4, seed=0)._numpy_actor() is None

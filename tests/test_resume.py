@@ -39,7 +39,7 @@ CONFIGS = {
     "a2c": dict(env_id="CartPole-v1", total_steps=800, num_envs=4, checkpoint_every=300, normalize_obs=True,
                 reward_norm="scale", eval_every=250),
     "ppo": dict(env_id="Pendulum-v1", total_steps=512, num_envs=1, num_steps=64, update_epochs=2,
-                checkpoint_every=256, normalize_obs=True, eval_every=128),
+                checkpoint_every=256, normalize_obs=True, reward_norm="scale", eval_every=128),
     # gSDE's exploration matrices are not saved: the collector draws new ones when a rollout starts (and
     # every sde_sample_freq steps), from the torch generator the checkpoint restores.
     "ppo:gsde": dict(env_id="Pendulum-v1", total_steps=512, num_envs=1, num_steps=32, num_minibatches=4,

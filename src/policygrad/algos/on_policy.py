@@ -42,6 +42,11 @@ from policygrad.core.envs import VecEnv
 from policygrad.core.networks import PolicyNetwork
 
 OPTIMIZERS = ("adam", "rmsprop")
+# Which speed paths a run computes with, saved in its checkpoints: a run resumed from a checkpoint of an
+# earlier policygrad goes on as it began, so that it ends with the weights it would have ended with.
+# 1: networks with observation normalization act through torch; PPO's loss is the plain one.
+# 2: they act in NumPy (fast/numpy_acting.py); PPO's Gaussian loss is fused (fast/fused_loss.py).
+SPEED_PATHS = 2
 
 
 def estimator_option(default: str) -> Any:
@@ -236,6 +241,7 @@ class FixedHorizonLoop:
         self.collector = FixedHorizonCollector(envs, agent, cfg.num_steps, seed=cfg.seed)
         self.steps_done = 0
         self.learning_rate = cfg.learning_rate
+        self.speed_paths = SPEED_PATHS
 
     def iterate(self, update: Callable[[FlatBatch], Update]) -> Iteration:
         """One iteration of a fixed-horizon algorithm: set the learning rate, collect, estimate the
@@ -259,12 +265,15 @@ class FixedHorizonLoop:
 
     def state(self) -> AlgorithmState:
         """Steps done, the collector's sampling Generator and the observation it starts from next."""
-        data = {"steps_done": self.steps_done, "sampling_rng": self.collector.sampling_rng}
+        data = {"steps_done": self.steps_done, "sampling_rng": self.collector.sampling_rng,
+                "speed_paths": self.speed_paths}
         return data, {"collector.next_obs": self.collector.next_obs}
 
     def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
                    fresh_seed: int) -> None:
         self.steps_done = checked_int(data, "steps_done")
+        self.speed_paths = min(checked_int(data, "speed_paths", 1), SPEED_PATHS)  # (absent: saved before them)
+        self.collector.normalized_in_numpy = self.speed_paths >= 2
         if "sampling_rng" in data:  # checkpoints from before NumPy acting sampled with torch only
             self.collector.sampling_rng = checked_generator(data, "sampling_rng")
         if exact:

@@ -35,7 +35,8 @@ from policygrad.algos.on_policy import (
 from policygrad.core import losses
 from policygrad.core.config import _fail, option
 from policygrad.core.envs import VecEnv
-from policygrad.core.networks import PolicyNetwork
+from policygrad.core.networks import ActorCritic, PolicyNetwork
+from policygrad.fast.fused_loss import fused_loss_supported, fused_ppo_loss
 
 # grad_noise_scale measures at most this many of the first epoch's steps (a few pairs a rollout are
 # plenty once averaged over iterations; measuring Pendulum's 64 minibatches would cost 6% more time).
@@ -91,19 +92,25 @@ class PPOConfig(FixedHorizonConfig):
 
 
 def ppo_minibatch_loss(cfg: PPOConfig, agent: PolicyNetwork, mb: FlatBatch, advantages: torch.Tensor | None = None,
-                       clip_coef: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                       clip_coef: float | None = None,
+                       fused: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The PPO loss on one minibatch, and its named terms, still tensors (the update reads them once,
     at its end): ``losses/policy``, ``losses/value``, ``losses/entropy`` and ``log_probs`` (detached:
     approx KL and clipfrac are computed from them and ``mb.log_probs``, measuring the policy that
     produced the loss, before this minibatch's step). ``advantages``: the minibatch's advantages
     already normalised, when the caller has them; ``clip_coef``: this update's (annealed) clip, if
-    not ``cfg.clip_coef``."""
+    not ``cfg.clip_coef``. The Gaussian head of the built-in network takes the same loss with its last
+    steps fused (:mod:`policygrad.fast.fused_loss`), unless not ``fused``."""
     clip = cfg.clip_coef if clip_coef is None else clip_coef
-    dist, values = agent.dist_and_value(mb.obs)
-    log_probs = dist.log_prob(mb.actions)
     if advantages is None:
         # Normalising per minibatch (not per batch) is what the reference implementations do (detail 7).
         advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
+    if fused and fused_loss_supported(agent, cfg.clip_vloss):
+        assert isinstance(agent, ActorCritic)  # fused_loss_supported accepts only the built-in network
+        return fused_ppo_loss(agent, mb.obs, mb.actions, mb.log_probs, advantages, mb.targets, clip, cfg.vf_coef,
+                              cfg.ent_coef)
+    dist, values = agent.dist_and_value(mb.obs)
+    log_probs = dist.log_prob(mb.actions)
     policy = losses.ppo_clip_loss(log_probs, mb.log_probs, advantages, clip)
     value = critic_loss(agent, values, mb, clip if cfg.clip_vloss else None)
     loss, entropy = losses.with_entropy_bonus(policy + cfg.vf_coef * value, dist.entropy, cfg.ent_coef)
@@ -201,7 +208,7 @@ class PPO(Algorithm):
             shuffled = data if whole else data.rows(torch.randperm(len(data), device=data.log_probs.device))
             for start, end in bounds:
                 mb = shuffled if whole else shuffled.rows(slice(start, end))
-                loss, terms = ppo_minibatch_loss(cfg, self.agent, mb, advantages, clip)
+                loss, terms = ppo_minibatch_loss(cfg, self.agent, mb, advantages, clip, self.loop.speed_paths >= 2)
                 records.append((terms, mb.log_probs))
                 # Early stop on the KL of the policy about to be stepped (as SB3 does): the step that
                 # would push it further from pi_old is never taken.

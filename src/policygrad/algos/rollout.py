@@ -194,12 +194,17 @@ class FixedHorizonCollector:
         # torch's: part of the run's random state, so checkpoints save it (SynchronousRun.state)
         self.sampling_rng = sampling_generator(seed)
         self._actor: NumpyActor | None = None  # kept across collections: its views and buffers stay valid
+        # False: networks with observation normalization act through torch (a run resumed from a
+        # checkpoint of a policygrad that acted so goes on as it began: on_policy.SPEED_PATHS)
+        self.normalized_in_numpy = True
 
     def _numpy_actor(self) -> NumpyActor | None:
         """The NumPy acting step with this moment's weights, or None where acting stays in torch."""
         agent = self.agent
         actor_class = numpy_actor_class(agent, self.envs.num_envs) if self._views is not None else None
         if actor_class is None or not isinstance(agent, ActorCritic):  # (never for another network)
+            return None
+        if agent.obs_normalizer is not None and not self.normalized_in_numpy:
             return None
         if type(self._actor) is not actor_class or not self._actor.refresh():
             self._actor = actor_class(agent, self.envs.num_envs, self.sampling_rng)
@@ -213,7 +218,11 @@ class FixedHorizonCollector:
         agent = self.agent
         actor = self._numpy_actor()
         if actor is not None:
+            stats = agent.obs_normalizer.stats if agent.obs_normalizer is not None else None
+
             def act_numpy(t: int, obs: torch.Tensor) -> np.ndarray:
+                if stats is not None:  # agent.observe(obs), in NumPy for one copy
+                    stats.update_numpy(obs_np[t])
                 return actor.act(obs_np[t], act_np[t], logp_np[t], value_np[t])
             return act_numpy
         forward = acting_forward(agent, expected_rows=self.num_steps * self.envs.num_envs)
@@ -237,7 +246,7 @@ class FixedHorizonCollector:
             act = self._host_acting(obs_np, act_np, logp_np, value_np)
         else:
             forward = acting_forward(agent, expected_rows=self.num_steps * envs.num_envs)
-        raw_rewards = agent.reward_scaler is None
+        scaler = agent.reward_scaler  # None: the rewards are learnt as they come
         last = self.num_steps - 1
         for t, obs in enumerate(self._obs_rows):
             agent.reset_exploration(envs.num_envs, t)  # gSDE: new noise when due (others: nothing)
@@ -248,11 +257,10 @@ class FixedHorizonCollector:
                 else:  # a copy: the env may reuse its array, and the next collect() starts from it
                     self.next_obs = torch.tensor(next_obs, dtype=torch.float32)
                 term_np[t], trunc_np[t], valid_np[t] = terminated, truncated, valid
-                if raw_rewards:
+                if scaler is None:
                     rew_np[t] = reward
-                else:
-                    self.rew_buf[t] = agent.learning_rewards(torch.from_numpy(reward).float(),
-                                                             self.term_buf[t] | self.trunc_buf[t], self.valid_buf[t])
+                else:  # agent.learning_rewards, in NumPy
+                    scaler.scale_numpy(reward, terminated | truncated, valid_np[t], rew_np[t])
             else:
                 agent.observe(obs)
                 dist, value = forward(obs)

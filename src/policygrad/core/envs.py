@@ -6,6 +6,11 @@ ends an episode returns the episode's *final* observation; the following step ig
 resets that copy and returns reward 0 with ``terminated = truncated = False``. :class:`VecEnv` marks
 such steps ``valid = False`` so that no estimator or loss ever learns from them, and so that the
 final observation (needed to bootstrap a truncated episode) is simply the next stored observation.
+
+One copy in a Gymnasium ``SyncVectorEnv`` (MuJoCo's tuned presets collect with one) is stepped
+directly: the same calls to the environment and the same NEXT_STEP autoreset, the vector env's own
+state kept as its ``step`` keeps it (checkpoints save it), without its per-step bookkeeping of infos
+and batching (~70 us a step, half of a HalfCheetah step).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -116,6 +121,7 @@ class VecEnv:
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # last step ended this copy's episode
         self.finished: list[Episode] = []
         self.step_count = 0  # environment steps taken, all copies, since this VecEnv was made
+        self._single = single_sync_env(env)  # step its one copy directly (see the module)
 
     def _tensor(self, array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
@@ -147,6 +153,8 @@ class VecEnv:
         """:meth:`step` as NumPy arrays ``(obs, reward, terminated, truncated, valid)``, reward in
         float64: for collectors that copy them straight into their buffers (five tensors a step
         cost more than CartPole itself)."""
+        if self._single:
+            return self._step_single(actions)
         obs, reward, terminated, truncated, _ = self.env.step(actions)
         reward = np.asarray(reward, dtype=np.float64)
         terminated, truncated = np.asarray(terminated), np.asarray(truncated)
@@ -168,6 +176,44 @@ class VecEnv:
                                              self.step_count))
         self._needs_reset = done
         return obs, reward, terminated, truncated, valid
+
+    def _step_single(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`step_arrays` of the one copy of a ``SyncVectorEnv``, stepped as the vector env's own
+        NEXT_STEP ``step`` does (a reset in place of the step after an episode's end, reward 0) and
+        leaving its state as that would; the rest in scalars."""
+        vector = self.env
+        assert isinstance(vector, gym.vector.SyncVectorEnv)  # single_sync_env picked it
+        env = vector.envs[0]  # (looked up each step: restoring a snapshot may replace it)
+        reward: SupportsFloat
+        if vector._autoreset_envs[0]:
+            obs, _ = env.reset()
+            reward, terminated, truncated = 0.0, False, False
+        else:
+            obs, reward, terminated, truncated, _ = env.step(actions[0])
+        # the vector env's state, as its step leaves it (a snapshot saves it; its own step may follow)
+        vector._env_obs[0] = obs
+        vector._rewards[0], vector._terminations[0], vector._truncations[0] = reward, terminated, truncated
+        vector._autoreset_envs = np.logical_or(vector._terminations, vector._truncations)
+        batched = np.empty((1, *np.shape(obs)), dtype=self.single_observation_space.dtype)  # a copy, as its step gives
+        batched[0] = obs
+        vector._observations[0] = obs
+        value, done = float(reward), bool(terminated or truncated)
+        self.step_count += 1
+        if not math.isfinite(value + float(np.sum(batched, dtype=np.float64))):
+            self._report_non_finite(batched, np.array([value]))
+        if self._needs_reset[0]:  # this step only reset the copy: its new episode starts at zero
+            valid = False
+            self._returns[0], self._lengths[0] = 0.0, 0
+        else:
+            valid = True
+            self._returns[0] += value
+            self._lengths[0] += 1
+        ended = done and valid
+        if ended:
+            self.finished.append(Episode(0, float(self._returns[0]), int(self._lengths[0]), self.step_count))
+        self._needs_reset[0] = ended
+        return (batched, np.array([value]), np.array([bool(terminated)]), np.array([bool(truncated)]),
+                np.array([valid]))
 
     def _report_non_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
         obs = np.asarray(obs).reshape(self.num_envs, -1)
@@ -200,6 +246,19 @@ class VecEnv:
 
     def close(self) -> None:
         self.env.close()
+
+
+def single_sync_env(env: gym.vector.VectorEnv) -> bool:
+    """Whether ``env`` is a plain ``SyncVectorEnv`` of one copy in NEXT_STEP mode, with Box
+    observations and an action space whose batch of one its own step indexes by ``[0]``: then
+    :class:`VecEnv` steps that copy directly."""
+    return (type(env) is gym.vector.SyncVectorEnv and env.num_envs == 1
+            and env.autoreset_mode == AutoresetMode.NEXT_STEP
+            and isinstance(env.single_action_space, SINGLE_ACTION_SPACES)
+            and isinstance(env.single_observation_space, gym.spaces.Box))
+
+
+SINGLE_ACTION_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
 
 
 def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu", **kwargs: Any) -> VecEnv:

@@ -21,6 +21,8 @@ joins them, so checkpoints read the same as a plain optimizer's, in both directi
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -82,6 +84,13 @@ class FlatOptimizer(_OptimizerBase):
         self.flat = FlatParameters(params)
         super().__init__([self.flat.param], **options)
 
+    # torch.optim marks add_param_group, state_dict and load_state_dict as not to be traced by
+    # torch.compile with torch._disable_dynamo, which imports torch._dynamo on the first call (~2 s of
+    # CPU, most of the start of a run) only to place that mark. Nothing compiles these optimizers, so
+    # they call those methods unmarked, until something else has imported torch._dynamo anyway.
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _unmarked(torch.optim.Optimizer.add_param_group)(self, param_group)
+
     @property
     def flat_grad(self) -> torch.Tensor:
         """The gradients of every parameter, gathered (see :meth:`FlatParameters.gather_gradients`)."""
@@ -102,7 +111,7 @@ class FlatOptimizer(_OptimizerBase):
         self.flat.gather_gradients(keep=False)
 
     def state_dict(self) -> dict[str, Any]:
-        saved = super().state_dict()
+        saved = _unmarked(torch.optim.Optimizer.state_dict)(self)
         count = len(self.flat.params)
         groups = [{**saved["param_groups"][0], "params": list(range(count))}]
         entries = saved["state"].get(0)
@@ -136,12 +145,82 @@ class FlatOptimizer(_OptimizerBase):
                                               for v, p in zip(values, self.flat.params)])
                 else:  # the step count: one per parameter, the same for all in a flat optimizer's save
                     entries[key] = next(v for v in values if v is not None)
-        super().load_state_dict({"state": {0: entries} if entries else {},
-                                 "param_groups": [{**groups[0], "params": [0]}]})
+        _unmarked(torch.optim.Optimizer.load_state_dict)(self, {"state": {0: entries} if entries else {},
+                                                                "param_groups": [{**groups[0], "params": [0]}]})
+
+
+def _unmarked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` of torch.optim.Optimizer without its torch._disable_dynamo wrapper while torch._dynamo
+    is not imported (see FlatOptimizer); the method as it is once it is."""
+    return method if "torch._dynamo" in sys.modules else getattr(method, "__wrapped__", method)
 
 
 class FlatAdam(FlatOptimizer, torch.optim.Adam):
-    """Adam over one flat parameter (see the module)."""
+    """Adam over one flat parameter (see the module).
+
+    With fused Adam and nothing that needs ``torch.optim``'s general step (a closure, step hooks,
+    AMSGrad, a tensor learning rate, capturable or differentiable mode, gradient scaling), a step is
+    the two calls ``Adam.step`` ends in, the step count's increment and ``torch._fused_adam_``, with the
+    same arguments, on the state ``Adam.step`` would create: the same update, bit for bit, without
+    ~150 us of Python per step (its profiling wrapper, grad-mode switches and torch._dynamo graph
+    breaks, which import torch._dynamo on the first step, ``_init_group``, grouping the tensors by
+    device). Every other case takes ``Adam.step``."""
+
+    def step(self, closure=None):
+        if closure is None and self._fused_step():
+            return None
+        return self._hooked_step(closure)
+
+    # torch.optim wraps a class's ``step`` in its profiling and hooks wrapper unless it is marked as
+    # already wrapped; this one is marked, and takes the wrapped step whenever hooks could be set
+    step.hooked = True  # type: ignore[attr-defined]
+
+    def _hooked_step(self, closure=None):
+        return _HOOKED_STEP(self, closure)
+
+    def _fused_step(self) -> bool:
+        group = self.param_groups[0]
+        param = self.flat.param
+        if (_step_hooks(self) or not group["fused"] or group["amsgrad"] or group["capturable"]
+                or group["differentiable"] or group.get("decoupled_weight_decay") or torch.is_tensor(group["lr"])
+                or getattr(self, "grad_scale", None) is not None or getattr(self, "found_inf", None) is not None):
+            return False
+        self.flat.gather_gradients()
+        state = self.state[param]
+        if not state:  # Adam's lazy initialization, as _init_group makes it for fused Adam
+            state["step"] = torch.zeros((), dtype=torch.float32, device=param.device)
+            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        beta1, beta2 = group["betas"]
+        step = state["step"]
+        with torch.no_grad():
+            torch._foreach_add_([step], 1)
+            grad = param.grad
+            assert grad is not None  # allocated by FlatParameters, only ever zeroed in place
+            torch._fused_adam_([param], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [step],
+                               amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
+                               weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+                               grad_scale=None, found_inf=None)
+        return True
+
+
+def _plain_step(self, closure=None):
+    self.flat.gather_gradients()
+    step: Any = torch.optim.Adam.step  # without the wrapper torch.optim puts on it once a plain Adam exists
+    return (step.__wrapped__ if getattr(step, "hooked", False) else step)(self, closure)
+
+
+# Adam.step as torch.optim's own wrapper runs it (profiling, pre- and post-step hooks)
+_HOOKED_STEP = torch.optim.Optimizer.profile_hook_step(_plain_step)
+
+
+def _step_hooks(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether any optimizer step hook is registered (on ``optimizer`` or globally)."""
+    from torch.optim import optimizer as module
+
+    return bool(optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+                or getattr(module, "_global_optimizer_pre_hooks", None)
+                or getattr(module, "_global_optimizer_post_hooks", None))
 
 
 class FlatRMSprop(FlatOptimizer, torch.optim.RMSprop):

@@ -10,11 +10,13 @@ Gaussian ones as mean + std * noise), and writes actions, log-probs and values s
 rows of the collector's buffers.
 
 It is used only where it computes what the torch path computes (:func:`numpy_actor_class`): CPU
-float32 weights, Box observations without running normalization, tanh or ReLU hidden layers no
-wider than ``FUSE_MAX_WIDTH``, a plain value head, and a Categorical head (``Discrete``) or the
-state-independent Gaussian head (``gaussian``, Box's default). Everything else acts through torch.
-The numbers equal ``dist_and_value``'s up to float rounding; the random stream is the Generator's,
-not torch's (a collector owns the Generator, and checkpoints save it).
+float32 weights, Box observations (running normalization included: the observations are normalized
+in NumPy from views of the float64 statistics, with ``ObservationNormalizer``'s float32 operations,
+so to the same bits), tanh or ReLU hidden layers no wider than ``FUSE_MAX_WIDTH``, a plain value
+head, and a Categorical head (``Discrete``) or the state-independent Gaussian head (``gaussian``,
+Box's default). Everything else acts through torch. The numbers equal ``dist_and_value``'s up to
+float rounding; the random stream is the Generator's, not torch's (a collector owns the Generator,
+and checkpoints save it). The statistics themselves are the collector's to update, before acting.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def numpy_actor_class(agent: PolicyNetwork, rows: int) -> type[NumpyActor] | Non
     valid = (head.last_layer.weight.device.type == "cpu"
              and all(p.dtype == torch.float32 for p in agent.parameters())
              and isinstance(agent.observation_space, gym.spaces.Box)
-             and agent.obs_normalizer is None
+             and (agent.obs_normalizer is None or agent.obs_normalizer.stats.mean.device.type == "cpu")
              and agent.has_value and agent.popart is None
              and all(type(m) in NUMPY_LAYERS for m in agent.policy_body if not isinstance(m, nn.Linear))
              and max(m.out_features for m in linear) <= FUSE_MAX_WIDTH
@@ -126,14 +128,46 @@ class NumpyActor:
         # over the value's features (the last branch); the bias as a one-element view, since an
         # indexed element would be a copy that later snapshots do not reach
         self.value_head = (head_w[n, -width:], head_b[n:n + 1])
+        self.normalizer = agent.obs_normalizer
+        if self.normalizer is not None:
+            shape = self.normalizer.stats.mean.shape
+            self.normalized = np.empty((rows, *shape), np.float32)
+            self.norm_mean = np.empty(shape, np.float32)
+            self.norm_std = np.empty(shape, np.float32)
+            self.norm_var = np.empty(shape, np.float64)
+            self._read_stats()
+
+    def _read_stats(self) -> None:
+        # views of the statistics' float64 buffers (updated in place between steps)
+        assert self.normalizer is not None
+        self.stats_mean, self.stats_var = self.normalizer.stats.mean.numpy(), self.normalizer.stats.var.numpy()
 
     def refresh(self) -> bool:
         """Take a new snapshot of the network's weights; False when it was laid out anew (moved to
         another device or dtype), so that this actor's views no longer see it: make a new actor."""
+        if self.normalizer is not None:
+            self._read_stats()
         return fused_acting_weights(self.agent)[1] is self._head_buffer
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        """``ObservationNormalizer(obs)`` with the statistics of this moment: (obs - mean) / std in
+        float32, mean and std rounded from float64 to float32 first, clipped to [-clip, clip]."""
+        assert self.normalizer is not None
+        clip = self.normalizer.clip
+        np.add(self.stats_var, 1e-8, out=self.norm_var)
+        np.sqrt(self.norm_var, out=self.norm_var)
+        np.copyto(self.norm_std, self.norm_var, casting="same_kind")
+        np.copyto(self.norm_mean, self.stats_mean, casting="same_kind")
+        x = np.subtract(obs, self.norm_mean, out=self.normalized)
+        np.divide(x, self.norm_std, out=x)
+        np.minimum(x, clip, out=x)  # clamp(-clip, clip)
+        np.maximum(x, -clip, out=x)
+        return x
 
     def features(self, obs: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The policy's last hidden layer ``(rows, width)``; V(s) written into ``values``."""
+        if self.normalizer is not None:
+            obs = self.normalize(obs)
         x: np.ndarray = obs.reshape(obs.shape[0], -1)
         for weight, bias, activation_, hidden, hidden_tensor in self.layers:
             np.matmul(x, weight, out=hidden)
