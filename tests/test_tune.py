@@ -21,7 +21,14 @@ from policygrad.cli import main
 from policygrad.studies.runner import execute
 from policygrad.studies.tune import report_seed, resume_tune, tune
 from policygrad.studies.tune_space import check_space
-from policygrad.studies.tune_spec import BEST_PRESET, JOURNAL_FILE, load_optuna_study, open_storage, read_tune_spec
+from policygrad.studies.tune_spec import (
+    BEST_PRESET,
+    JOURNAL_FILE,
+    load_optuna_study,
+    open_storage,
+    read_optuna_study,
+    read_tune_spec,
+)
 
 SPACE = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "num_steps": {"choices": [16, 32]},
          "update_epochs": 2, "hidden_sizes": [16]}
@@ -47,7 +54,7 @@ class InlineBackend:
 
 def trials_of(study_dir):
     spec = read_tune_spec(study_dir)
-    return load_optuna_study(spec, open_storage(Path(study_dir), spec.storage)).get_trials()
+    return read_optuna_study(spec, open_storage(Path(study_dir), spec.storage)).get_trials()
 
 
 def final_eval(run_dir):
@@ -352,8 +359,11 @@ def test_missing_preset_file_is_one_line(tmp_path, capsys):
 def test_policygrad_report_rewrites_a_tuning_report_the_same(tuned, capsys):
     result, _ = tuned
     before = (result.study_dir / "report.md").read_text()
+    journal = (result.study_dir / JOURNAL_FILE).read_bytes()
     assert main(["report", str(result.study_dir)]) == 0
     assert (result.study_dir / "report.md").read_text() == before
+    # Reporting only reads the study: a committed tuning's journal stays byte for byte as it was.
+    assert (result.study_dir / JOURNAL_FILE).read_bytes() == journal
 
 
 def test_tune_help_and_resume_of_nothing(tmp_path, capsys):

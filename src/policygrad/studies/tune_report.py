@@ -36,8 +36,8 @@ from policygrad.studies.tune_spec import (
     REEVAL_FILE,
     TRIALS_FILE,
     TuneSpec,
-    load_optuna_study,
     open_storage,
+    read_optuna_study,
     read_tune_spec,
 )
 
@@ -241,7 +241,7 @@ def write_report(study_dir: str | Path) -> Path:
     returns the path of report.html."""
     study_dir = Path(study_dir)
     spec = read_tune_spec(study_dir)
-    study = load_optuna_study(spec, open_storage(study_dir, spec.storage))
+    study = read_optuna_study(spec, open_storage(study_dir, spec.storage))
     blocks = build_report(study_dir, spec, study)
     (study_dir / REPORT_MD).write_text(to_markdown(blocks, study_dir))
     out = study_dir / REPORT_HTML

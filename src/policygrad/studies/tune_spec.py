@@ -207,6 +207,13 @@ def load_optuna_study(spec: TuneSpec, storage: Any, sampler_seed: int | None = N
                                pruner=make_pruner(spec.pruner), load_if_exists=True)
 
 
+def read_optuna_study(spec: TuneSpec, storage: Any) -> Any:
+    """The tuning's Optuna study, only to read (a report): unlike :func:`load_optuna_study`, whose
+    ``create_study(load_if_exists=True)`` appends a record to the journal every time, it writes nothing,
+    so reporting on a committed tuning leaves its files as they were."""
+    return optuna_module().load_study(study_name=spec.name, storage=storage)
+
+
 def check_same_tuning(study_dir: Path, spec: TuneSpec) -> bool:
     """Whether ``study_dir`` holds this tuning already (True) or nothing (False); ValueError naming the
     first difference when it holds another one."""
