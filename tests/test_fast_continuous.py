@@ -308,3 +308,17 @@ def test_a_run_resumed_from_a_checkpoint_without_the_speed_paths_goes_on_as_it_b
     finally:
         ppo.fused_ppo_loss = original
         run.close()
+
+
+def test_a_fixed_horizon_collector_refuses_a_network_without_a_value_head():
+    from policygrad.algos.rollout import FixedHorizonCollector
+    from policygrad.core.envs import env_spaces, make_vec_env
+    from policygrad.core.networks import ActorCritic
+
+    envs = make_vec_env("CartPole-v1", 2)
+    try:
+        network = ActorCritic(*env_spaces("CartPole-v1"), with_value=False)
+        with pytest.raises(ValueError, match="value head"):
+            FixedHorizonCollector(envs, network, num_steps=4, seed=0)
+    finally:
+        envs.close()

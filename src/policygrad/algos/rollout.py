@@ -174,7 +174,10 @@ class FixedHorizonCollector:
         self.envs, self.agent, self.num_steps = envs, agent, num_steps
         space = envs.single_observation_space
         T, N, device = num_steps, envs.num_envs, envs.device
-        assert space.shape is not None  # every supported observation space has a shape
+        if space.shape is None:
+            raise ValueError(f"observation space {space} has no shape: a fixed-horizon buffer cannot hold it")
+        if not agent.has_value:  # the values are stored for the advantages of every fixed-horizon algorithm
+            raise ValueError("collecting a fixed horizon needs a network with a value head")
         self.obs_buf = torch.zeros((T, N, *space.shape), device=device)
         act_space = envs.single_action_space
         self.act_buf = torch.zeros((T, N, *action_shape(act_space)), dtype=action_dtype(act_space), device=device)
@@ -231,7 +234,8 @@ class FixedHorizonCollector:
             agent.observe(obs)
             dist, value = forward(obs)
             actions, log_probs = dist.sample_with_log_prob()
-            assert value is not None  # the algorithms that collect a fixed horizon all have a critic
+            if value is None:  # has_value was checked in __init__: a network that broke its contract
+                raise RuntimeError("the network returned no value although it has a value head")
             act_np[t], logp_np[t], value_np[t] = actions.numpy(), log_probs.numpy(), value.numpy()
             return agent.to_env(actions)
         return act_torch
@@ -265,7 +269,8 @@ class FixedHorizonCollector:
                 agent.observe(obs)
                 dist, value = forward(obs)
                 actions, log_probs = dist.sample_with_log_prob()
-                assert value is not None  # the algorithms that collect a fixed horizon all have a critic
+                if value is None:  # has_value was checked in __init__: a network that broke its contract
+                    raise RuntimeError("the network returned no value although it has a value head")
                 self.act_buf[t], self.logp_buf[t], self.value_buf[t] = actions, log_probs, value
                 step = envs.step(agent.to_env(actions))
                 if t < last:
