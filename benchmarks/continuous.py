@@ -121,7 +121,7 @@ def spawn(spec: dict) -> dict:
 # -- driver ---------------------------------------------------------------------------------------------
 def commit() -> str:
     proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/src"], capture_output=True, text=True,
                            cwd=HERE).stdout.strip()
     return proc.stdout.strip() + ("+dirty" if dirty else "")
 

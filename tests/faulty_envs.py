@@ -1,5 +1,9 @@
 """Environments that fail on purpose, to test how training reacts (importable as 'faulty_envs:...')."""
 
+import os
+import time
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 
@@ -150,3 +154,18 @@ class FailsBySeed(_Base):
                 marker.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
         return super().step(action)
+
+
+class _OneMillisecondSteps(gym.Wrapper):
+    def step(self, action):
+        time.sleep(0.001)
+        return self.env.step(action)
+
+
+def cartpole_slow_when_marked(**kwargs):
+    """CartPole-v1, slowed by 1 ms a step when the file ``$FAULTY_ENVS_MARKERS/slow`` exists as the copy is
+    made: otherwise identical, so a study on it can be slowed down (to catch a run part way, whatever the
+    machine's load) and still be compared with the same study run at full speed."""
+    env = gym.make("CartPole-v1", **kwargs)
+    marked = (Path(os.environ.get("FAULTY_ENVS_MARKERS", ".")) / "slow").exists()
+    return _OneMillisecondSteps(env) if marked else env

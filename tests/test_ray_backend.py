@@ -110,6 +110,22 @@ def reference(tmp_path_factory):
     return out / "lr"
 
 
+# The node-removal test's study: SWEEP's, on CartPole-v1 slowed by 1 ms a step while the marker file
+# exists, so that a run is still training when the watcher sees its first checkpoints arrive, however fast
+# or loaded the machine (at full speed a quiet machine finished the runs before they could be caught).
+SLOW_ENV = "faulty_envs:cartpole_slow_when_marked"
+SLOW_SWEEP = dict(vary={"learning_rate": [1e-3, 3e-3]}, seeds=2, total_steps=6000, eval_every=1000,
+                  eval_episodes=3, threshold=150, checkpoint_every=1024, workers=2, name="lr", verbose=False)
+
+
+@pytest.fixture(scope="module")
+def slow_reference(cluster, tmp_path_factory):
+    """The node-removal test's study on the local backend, at full speed (no marker)."""
+    out = tmp_path_factory.mktemp("local_slow_env")
+    assert not (Path(os.environ["FAULTY_ENVS_MARKERS"]) / "slow").exists()
+    return pg.sweep("ppo", SLOW_ENV, out_dir=out, **SLOW_SWEEP).study_dir
+
+
 @needs_ray
 def test_a_study_on_a_two_node_cluster_equals_the_local_study(cluster, reference, tmp_path, capsys):
     assert main([*SWEEP, "--out-dir", str(tmp_path), "--backend", "ray", "--address", cluster.address]) == 0
@@ -136,7 +152,8 @@ def test_a_study_on_a_two_node_cluster_equals_the_local_study(cluster, reference
 
 
 @needs_ray
-def test_a_node_removed_mid_study_the_run_resumes_elsewhere_and_the_study_completes(cluster, reference, tmp_path):
+def test_a_node_removed_mid_study_the_run_resumes_elsewhere_and_the_study_completes(cluster, slow_reference,
+                                                                                     tmp_path):
     from policygrad.studies.ray_backend import RayBackend
 
     said: list[str] = []
@@ -148,7 +165,7 @@ def test_a_node_removed_mid_study_the_run_resumes_elsewhere_and_the_study_comple
     def remove_a_busy_node() -> None:
         """Once a run on the worker node has sent a periodic checkpoint and is still training, remove that
         node. (Any checkpoint before the last will do: on a loaded machine the driver may receive the
-        first ones late, and insisting on an early one made this test miss its chance.)"""
+        first ones late.)"""
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and not victim:
             for run_id, (node_id, _pid) in list(backend.running.items()):
@@ -159,21 +176,22 @@ def test_a_node_removed_mid_study_the_run_resumes_elsewhere_and_the_study_comple
                     break
             time.sleep(0.01)
 
+    slow = Path(os.environ["FAULTY_ENVS_MARKERS"]) / "slow"
     watcher = threading.Thread(target=remove_a_busy_node, daemon=True)
     watcher.start()
     try:
+        slow.touch()
         with backend:
-            result = pg.sweep("ppo", "CartPole-v1", {"learning_rate": [1e-3, 3e-3]}, seeds=2, total_steps=6000,
-                              eval_every=1000, eval_episodes=3, threshold=150, checkpoint_every=1024, workers=2,
-                              name="lr", out_dir=tmp_path, backend=backend, verbose=False)
+            result = pg.sweep("ppo", SLOW_ENV, out_dir=tmp_path, backend=backend, **SLOW_SWEEP)
         watcher.join(5)
     finally:
+        slow.unlink()
         if len(cluster.list_all_nodes()) < 2:  # the next tests get two nodes again
             cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK)
             cluster.wait_for_nodes()
     assert victim, "no run on the worker node was caught part way"
     assert not result.failed
-    assert read_rows(study / "results.csv") == read_rows(reference / "results.csv")
+    assert read_rows(study / "results.csv") == read_rows(slow_reference / "results.csv")
     retry = [line for line in said if line.startswith(f"  {victim['run']}: its Ray task was lost (")]
     assert len(retry) == 1, said
     assert "(NodeDiedError: Task failed because the node it was running on is dead or unavailable)" in retry[0]
@@ -183,7 +201,7 @@ def test_a_node_removed_mid_study_the_run_resumes_elsewhere_and_the_study_comple
     assert retry[0].endswith(f"retrying it from its checkpoint at step {resumes[0]['global_step']}")
     for name in RUN_FILES:
         assert (study / "runs" / victim["run"] / name).read_bytes() == \
-            (reference / "runs" / victim["run"] / name).read_bytes(), name
+            (slow_reference / "runs" / victim["run"] / name).read_bytes(), name
 
 
 @needs_ray

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from policygrad.core.yaml_files import read_yaml
+
 
 def _load(algo: str) -> dict[str, dict[str, Any]]:
     path = resources.files("policygrad.run") / "presets" / f"{algo}.yaml"
@@ -44,16 +46,7 @@ def read_preset_file(path: str | Path) -> dict[str, Any]:
     """The ``field: value`` mapping of a preset file (``yaml.safe_load``: data only); ValueError in one
     line when it cannot be read or is not such a mapping. Field names and values are checked by the
     config that ``make_config`` builds from them."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ValueError(f"preset file {path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ValueError(f"preset file {path}: not valid YAML{where}") from None
+    data = read_yaml(path, "preset file")
     data = {} if data is None else data
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise ValueError(f"preset file {path}: expected a mapping of config fields to values (field: value per line)")

@@ -262,15 +262,21 @@ def default_name(algo: str, env_id: str, fields: Sequence[str], prefix: str = ""
     return "_".join(parts)
 
 
-def read_spec(study_dir: Path) -> StudySpec:
-    path = Path(study_dir) / STUDY_FILE
+def read_study_file(study_dir: str | Path, name: str, what: str) -> Any:
+    """The JSON in ``STUDY_DIR/NAME``; ValueError in one line when there is no ``what`` there or the file
+    is not JSON."""
+    path = Path(study_dir) / name
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except OSError as exc:
-        raise ValueError(f"{study_dir}: no study here ({STUDY_FILE}: {exc.strerror or exc})") from None
+        raise ValueError(f"{study_dir}: no {what} here ({name}: {exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    return StudySpec.from_dict(data, source=str(path))
+
+
+def read_spec(study_dir: Path) -> StudySpec:
+    data = read_study_file(study_dir, STUDY_FILE, "study")
+    return StudySpec.from_dict(data, source=str(Path(study_dir) / STUDY_FILE))
 
 
 def write_spec(study_dir: Path, spec: StudySpec) -> None:

@@ -65,8 +65,8 @@ from policygrad.studies.runner import (
     LocalBackend,
     RunTask,
     TaskResult,
-    make_backend,
     one_line,
+    open_backend,
     summarize,
 )
 from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, RUNS_DIR, format_value, write_text_atomic
@@ -512,22 +512,8 @@ def tune(algo: str, env_id: str = "CartPole-v1", trials: int = 20, *,
                           pruner=pruner, total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
                           name=name, preset=preset, sampler_seed=sampler_seed, top=top, reeval_seeds=reeval_seeds,
                           storage=storage, fixed=fixed, echo=echo)
-    with _backend(backend, address, echo) as made:
+    with open_backend(backend, address, echo=echo) as made:
         return run_tune(spec, out_dir, workers, resume=resume, backend=made, echo=echo)
-
-
-@contextlib.contextmanager
-def _backend(backend: str | Backend | None, address: str | None,
-             echo: Callable[[str], None] | None) -> Iterator[Backend]:
-    """The backend named ``backend`` (:func:`~policygrad.studies.runner.make_backend`), closed at the end
-    if this call made it (a local Ray instance started for the tuning stops with it)."""
-    made = make_backend(backend, address, echo=echo)
-    try:
-        yield made
-    finally:
-        close = getattr(made, "close", None)
-        if made is not backend and close is not None:
-            close()
 
 
 def resume_tune(study_dir: str | Path, trials: int | None = None, workers: int = 1, *,
@@ -542,5 +528,5 @@ def resume_tune(study_dir: str | Path, trials: int | None = None, workers: int =
                          "after it (rename the directory back)")
     if trials is not None:
         spec.trials = trials
-    with _backend(backend, address, echo) as made:
+    with open_backend(backend, address, echo=echo) as made:
         return run_tune(spec, study_dir.parent, workers, resume=True, backend=made, echo=echo)

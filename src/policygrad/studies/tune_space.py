@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policygrad.algos import algorithm
 from policygrad.core.config import Config, check_field_names
+from policygrad.core.yaml_files import read_yaml
 from policygrad.studies.spec import RESERVED, field_kind, format_value, typed_value
 
 KEYS = {"low", "high", "log", "step", "choices", "width", "depth"}
@@ -246,13 +245,4 @@ def default_space(algo: str) -> Space:
 
 def load_space(algo: str, path: str | Path) -> Space:
     """The space in the YAML file ``path`` (``yaml.safe_load``), checked for ``algo``."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ValueError(f"space file {path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ValueError(f"space file {path}: not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from None
-    return check_space(algo, data, f"space file {path}")
+    return check_space(algo, read_yaml(path, "space file"), f"space file {path}")

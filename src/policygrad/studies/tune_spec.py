@@ -14,7 +14,7 @@ from typing import Any
 
 from policygrad.studies.grid import RUN_DEFAULTS
 from policygrad.studies.runner import one_line
-from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, NAME, StudySpec, default_name
+from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, NAME, StudySpec, default_name, read_study_file
 from policygrad.studies.tune_space import Space, check_space, default_space, load_space
 
 TUNE_FILE, JOURNAL_FILE, TRIALS_FILE, REEVAL_FILE = "tune.json", "optuna.journal", "trials.csv", "reeval.csv"
@@ -118,14 +118,8 @@ class TuneSpec:
 
 
 def read_tune_spec(study_dir: str | Path) -> TuneSpec:
-    path = Path(study_dir) / TUNE_FILE
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ValueError(f"{study_dir}: no tuning here ({TUNE_FILE}: {exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    return TuneSpec.from_dict(data, str(path))
+    data = read_study_file(study_dir, TUNE_FILE, "tuning")
+    return TuneSpec.from_dict(data, str(Path(study_dir) / TUNE_FILE))
 
 
 def make_tune_spec(algo: str, env_id: str, trials: int, *, space: str | Path | Mapping[str, Any] | None = None,
