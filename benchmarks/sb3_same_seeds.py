@@ -1,0 +1,182 @@
+"""PPO with RL Baselines3 Zoo's values on MuJoCo: policygrad and Stable-Baselines3 on the same seeds.
+
+    .venv/bin/python benchmarks/sb3_same_seeds.py [--envs HalfCheetah-v5 Hopper-v5] [--libs sb3 policygrad]
+                                                  [--seeds 1 2] [--steps 1000000] [--workers 2]
+                                                  [--out benchmarks/sb3_same_seeds.md]
+
+The question it answers: when policygrad's preset (the zoo's values field for field) ends below the zoo's
+published score (v3 environments, one run each), is that an implementation difference or the seed and the
+environment version? So SB3 runs the same values on the same v5 environment and seeds, and both are
+evaluated the same way: 20 deterministic episodes from the same start seeds, observations normalized with
+the frozen training statistics. Each episode records its return, length, the distance run (x position at
+the end; a Hopper that only stands scores ~1 a step for 1,000 steps and runs nowhere) and the fraction of
+steps spent upside down (|root pitch| > pi/2: HalfCheetah's known "runs on its back" optimum).
+
+Each (environment, library, seed) is a fresh single-threaded process; results are appended to a JSON-lines
+file beside the Markdown after every run, and the Markdown is rewritten, so a crash loses only the runs in
+flight. Needs the MuJoCo extra and Stable-Baselines3 (the bench extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from continuous import SB3_HALFCHEETAH, commit  # noqa: E402  (the zoo's values, as the speed section uses them)
+
+# The zoo's hyperparams/ppo.yml (v3 entries), as SB3 keywords; policygrad's presets translate the same values.
+ZOO_PPO = {
+    "HalfCheetah-v5": dict(**SB3_HALFCHEETAH, net="256x256 relu"),
+    "Hopper-v5": dict(n_steps=512, batch_size=32, gamma=0.999, learning_rate=9.80828e-05, ent_coef=0.00229519,
+                      clip_range=0.2, n_epochs=5, gae_lambda=0.99, max_grad_norm=0.7, vf_coef=0.835671,
+                      net="256x256 relu"),
+}
+PUBLISHED = {"HalfCheetah-v5": 5819, "Hopper-v5": 2410}  # the zoo's benchmark.md, v3, 1M steps, one run
+EVAL_EPISODES = 20
+EVAL_SEED = 10_000  # policygrad's evaluation seeds: episode i starts from seed 10,000 + i
+
+
+def evaluate(env_id: str, act, normalize) -> list[dict]:
+    """20 deterministic episodes; ``act`` maps a normalized observation to an action."""
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make(env_id)
+    episodes = []
+    for i in range(EVAL_EPISODES):
+        obs, _ = env.reset(seed=EVAL_SEED + i)
+        total, steps, flipped, done, info = 0.0, 0, 0, False, {}
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(act(normalize(obs)))
+            total += float(reward)
+            steps += 1
+            flipped += abs(float(obs[1])) > np.pi / 2  # obs[1]: the root's (torso's) pitch angle
+            done = terminated or truncated
+        episodes.append({"return": total, "length": steps, "x": float(info.get("x_position", float("nan"))),
+                         "flipped_fraction": flipped / steps})
+    return episodes
+
+
+def train_sb3(env_id: str, seed: int, steps: int) -> list[dict]:
+    import numpy as np
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    values = {k: v for k, v in ZOO_PPO[env_id].items() if k != "net"}
+    env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=values["gamma"])  # as the zoo does
+    policy_kwargs = dict(log_std_init=-2, ortho_init=False, activation_fn=torch.nn.ReLU,
+                         net_arch=dict(pi=[256, 256], vf=[256, 256]))
+    model = PPO("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0, **values)
+    model.learn(total_timesteps=steps)
+    env.training = False  # frozen statistics, as SB3's and the zoo's evaluation use them
+
+    def act(obs):
+        return model.predict(obs, deterministic=True)[0]
+
+    return evaluate(env_id, act, lambda obs: env.normalize_obs(np.asarray(obs, dtype=np.float32)))
+
+
+def train_policygrad(env_id: str, seed: int, steps: int) -> list[dict]:
+    import policygrad as pg
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = pg.make_config("ppo", env_id=env_id, total_steps=steps, seed=seed, progress=False, tensorboard=False,
+                             eval_episodes=EVAL_EPISODES)
+        result = pg.train(cfg, run_dir=Path(tmp) / "run")
+        agent = pg.load(Path(tmp) / "run")
+        episodes = evaluate(env_id, lambda obs: agent.act(obs, deterministic=True), lambda obs: obs)  # act normalizes
+    built_in = result.evaluation.returns  # the trainer's own evaluation of the same episodes, as a cross-check
+    return [{**e, "trainer_return": r} for e, r in zip(episodes, built_in, strict=True)]
+
+
+def work(spec: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    episodes = (train_sb3 if spec["lib"] == "sb3" else train_policygrad)(spec["env_id"], spec["seed"], spec["steps"])
+    return {"episodes": episodes, "wall_seconds": time.perf_counter() - start}
+
+
+def spawn(spec: dict) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:300]}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def render(rows: list[dict], total: int, started: str, here: str, steps: int) -> str:
+    lines = [
+        "# PPO with the zoo's values on MuJoCo v5: policygrad and Stable-Baselines3, same seeds",
+        "",
+        f"Written by `benchmarks/sb3_same_seeds.py`, commit {here}, started {started} UTC; {len(rows)} of {total} "
+        f"runs done. Each run: {steps:,} steps, then {EVAL_EPISODES} deterministic episodes from seeds "
+        f"{EVAL_SEED}..{EVAL_SEED + EVAL_EPISODES - 1}. Published (the zoo, v3, one run): "
+        + ", ".join(f"{env} {score:,}" for env, score in PUBLISHED.items())
+        + ". 'x' is the distance run by the end of an episode; 'upside down' counts the episodes that spent "
+        "more than half their steps with |root pitch| > pi/2.",
+        "",
+        "| environment | library | seed | mean +- std | min | max | mean length | mean x | upside down | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(rows, key=lambda r: (r["env_id"], r["lib"], r["seed"])):
+        if "error" in row:
+            lines.append(f"| {row['env_id']} | {row['lib']} | {row['seed']} | failed: {row['error']} | | | | | | |")
+            continue
+        eps = row["episodes"]
+        returns = [e["return"] for e in eps]
+        flipped = sum(e["flipped_fraction"] > 0.5 for e in eps)
+        lines.append(f"| {row['env_id']} | {row['lib']} | {row['seed']} | {statistics.mean(returns):.1f} +- "
+                     f"{statistics.pstdev(returns):.1f} | {min(returns):.1f} | {max(returns):.1f} | "
+                     f"{statistics.mean(e['length'] for e in eps):.0f} | {statistics.mean(e['x'] for e in eps):.1f} | "
+                     f"{flipped} of {len(eps)} | {row['wall_seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="+", default=list(ZOO_PPO), choices=list(ZOO_PPO))
+    parser.add_argument("--libs", nargs="+", default=["sb3", "policygrad"], choices=["sb3", "policygrad"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=HERE / "sb3_same_seeds.md")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print("RESULT " + json.dumps(work(json.loads(args.worker))), flush=True)
+        return
+    log, here = args.out.with_suffix(".jsonl"), commit()
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    log.unlink(missing_ok=True)
+    specs = [{"env_id": env_id, "lib": lib, "seed": seed, "steps": args.steps}
+             for env_id in args.envs for seed in args.seeds for lib in args.libs]
+    rows: list[dict] = []
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+        futures = {pool.submit(spawn, spec): spec for spec in specs}
+        for future in as_completed(futures):
+            row = {**futures[future], **future.result()}
+            rows.append(row)
+            with log.open("a") as f:
+                f.write(json.dumps({**row, "commit": here}) + "\n")
+            args.out.write_text(render(rows, len(specs), started, here, args.steps))
+            print(f"{row['env_id']} {row['lib']} seed {row['seed']}: {row.get('error') or 'done'}", flush=True)
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
