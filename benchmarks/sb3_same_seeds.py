@@ -1,8 +1,9 @@
-"""PPO with RL Baselines3 Zoo's values on MuJoCo: policygrad and Stable-Baselines3 on the same seeds.
+"""PPO and A2C with RL Baselines3 Zoo's values on MuJoCo: policygrad and Stable-Baselines3 on the same seeds.
 
-    .venv/bin/python benchmarks/sb3_same_seeds.py [--envs HalfCheetah-v5 Hopper-v5] [--libs sb3 policygrad]
+    .venv/bin/python benchmarks/sb3_same_seeds.py [--algo ppo|a2c] [--envs HalfCheetah-v5 Hopper-v5]
+                                                  [--libs sb3 policygrad]
                                                   [--seeds 1 2] [--steps 1000000] [--workers 2]
-                                                  [--out benchmarks/sb3_same_seeds.md]
+                                                  [--out benchmarks/sb3_same_seeds_ALGO.md]
 
 The question it answers: when policygrad's preset (the zoo's values field for field) ends below the zoo's
 published score (v3 environments, one run each), is that an implementation difference or the seed and the
@@ -34,14 +35,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from continuous import SB3_HALFCHEETAH, commit  # noqa: E402  (the zoo's values, as the speed section uses them)
 
-# The zoo's hyperparams/ppo.yml (v3 entries), as SB3 keywords; policygrad's presets translate the same values.
-ZOO_PPO = {
-    "HalfCheetah-v5": dict(**SB3_HALFCHEETAH, net="256x256 relu"),
-    "Hopper-v5": dict(n_steps=512, batch_size=32, gamma=0.999, learning_rate=9.80828e-05, ent_coef=0.00229519,
-                      clip_range=0.2, n_epochs=5, gae_lambda=0.99, max_grad_norm=0.7, vf_coef=0.835671,
-                      net="256x256 relu"),
+# The zoo's hyperparams/ppo.yml and a2c.yml (v3/v4 entries), as SB3 keywords; policygrad's presets
+# translate the same values. PPO's MuJoCo entries use 256x256 ReLU networks without orthogonal init and a
+# log std of -2; A2C's are SB3's defaults (64x64 tanh, orthogonal init, log std 0, 5-step returns, RMSprop).
+ZOO = {
+    "ppo": {
+        "HalfCheetah-v5": dict(SB3_HALFCHEETAH),
+        "Hopper-v5": dict(n_steps=512, batch_size=32, gamma=0.999, learning_rate=9.80828e-05,
+                          ent_coef=0.00229519, clip_range=0.2, n_epochs=5, gae_lambda=0.99, max_grad_norm=0.7,
+                          vf_coef=0.835671),
+    },
+    "a2c": {"HalfCheetah-v5": {}},
 }
-PUBLISHED = {"HalfCheetah-v5": 5819, "Hopper-v5": 2410}  # the zoo's benchmark.md, v3, 1M steps, one run
+PUBLISHED = {("ppo", "HalfCheetah-v5"): 5819, ("ppo", "Hopper-v5"): 2410,  # the zoo's benchmark.md, v3, 1M steps,
+             ("a2c", "HalfCheetah-v5"): 3041}  # one run each
 EVAL_EPISODES = 20
 EVAL_SEED = 10_000  # policygrad's evaluation seeds: episode i starts from seed 10,000 + i
 
@@ -67,18 +74,22 @@ def evaluate(env_id: str, act, normalize) -> list[dict]:
     return episodes
 
 
-def train_sb3(env_id: str, seed: int, steps: int) -> list[dict]:
+def train_sb3(algo: str, env_id: str, seed: int, steps: int) -> list[dict]:
     import numpy as np
     import torch
-    from stable_baselines3 import PPO
+    from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    values = {k: v for k, v in ZOO_PPO[env_id].items() if k != "net"}
-    env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=values["gamma"])  # as the zoo does
-    policy_kwargs = dict(log_std_init=-2, ortho_init=False, activation_fn=torch.nn.ReLU,
-                         net_arch=dict(pi=[256, 256], vf=[256, 256]))
-    model = PPO("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0, **values)
+    values = ZOO[algo][env_id]
+    # the zoo gives VecNormalize the algorithm's gamma (0.99, SB3's default, where the entry has none)
+    env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=values.get("gamma", 0.99))
+    if algo == "ppo":
+        policy_kwargs = dict(log_std_init=-2, ortho_init=False, activation_fn=torch.nn.ReLU,
+                             net_arch=dict(pi=[256, 256], vf=[256, 256]))
+        model = PPO("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0, **values)
+    else:
+        model = A2C("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **values)
     model.learn(total_timesteps=steps)
     env.training = False  # frozen statistics, as SB3's and the zoo's evaluation use them
 
@@ -88,11 +99,11 @@ def train_sb3(env_id: str, seed: int, steps: int) -> list[dict]:
     return evaluate(env_id, act, lambda obs: env.normalize_obs(np.asarray(obs, dtype=np.float32)))
 
 
-def train_policygrad(env_id: str, seed: int, steps: int) -> list[dict]:
+def train_policygrad(algo: str, env_id: str, seed: int, steps: int) -> list[dict]:
     import policygrad as pg
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = pg.make_config("ppo", env_id=env_id, total_steps=steps, seed=seed, progress=False, tensorboard=False,
+        cfg = pg.make_config(algo, env_id=env_id, total_steps=steps, seed=seed, progress=False, tensorboard=False,
                              eval_episodes=EVAL_EPISODES)
         result = pg.train(cfg, run_dir=Path(tmp) / "run")
         agent = pg.load(Path(tmp) / "run")
@@ -106,7 +117,8 @@ def work(spec: dict) -> dict:
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    episodes = (train_sb3 if spec["lib"] == "sb3" else train_policygrad)(spec["env_id"], spec["seed"], spec["steps"])
+    train = train_sb3 if spec["lib"] == "sb3" else train_policygrad
+    episodes = train(spec["algo"], spec["env_id"], spec["seed"], spec["steps"])
     return {"episodes": episodes, "wall_seconds": time.perf_counter() - start}
 
 
@@ -119,14 +131,14 @@ def spawn(spec: dict) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def render(rows: list[dict], total: int, started: str, here: str, steps: int) -> str:
+def render(algo: str, rows: list[dict], total: int, started: str, here: str, steps: int) -> str:
     lines = [
-        "# PPO with the zoo's values on MuJoCo v5: policygrad and Stable-Baselines3, same seeds",
+        f"# {algo.upper()} with the zoo's values on MuJoCo v5: policygrad and Stable-Baselines3, same seeds",
         "",
         f"Written by `benchmarks/sb3_same_seeds.py`, commit {here}, started {started} UTC; {len(rows)} of {total} "
         f"runs done. Each run: {steps:,} steps, then {EVAL_EPISODES} deterministic episodes from seeds "
         f"{EVAL_SEED}..{EVAL_SEED + EVAL_EPISODES - 1}. Published (the zoo, v3, one run): "
-        + ", ".join(f"{env} {score:,}" for env, score in PUBLISHED.items())
+        + ", ".join(f"{env} {score:,}" for (a, env), score in PUBLISHED.items() if a == algo)
         + ". 'x' is the distance run by the end of an episode; 'upside down' counts the episodes that spent "
         "more than half their steps with |root pitch| > pi/2.",
         "",
@@ -149,21 +161,27 @@ def render(rows: list[dict], total: int, started: str, here: str, steps: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", nargs="+", default=list(ZOO_PPO), choices=list(ZOO_PPO))
+    parser.add_argument("--algo", default="ppo", choices=list(ZOO))
+    parser.add_argument("--envs", nargs="+", help="default: every environment with zoo values for --algo")
     parser.add_argument("--libs", nargs="+", default=["sb3", "policygrad"], choices=["sb3", "policygrad"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=HERE / "sb3_same_seeds.md")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/sb3_same_seeds_ALGO.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.envs = args.envs or list(ZOO[args.algo])
+    args.out = args.out or HERE / f"sb3_same_seeds_{args.algo}.md"
+    unknown = [env_id for env_id in args.envs if env_id not in ZOO[args.algo]]
+    if unknown:
+        parser.error(f"--envs {unknown}: {args.algo} has zoo values for {list(ZOO[args.algo])} only")
     if args.worker:
         print("RESULT " + json.dumps(work(json.loads(args.worker))), flush=True)
         return
     log, here = args.out.with_suffix(".jsonl"), commit()
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     log.unlink(missing_ok=True)
-    specs = [{"env_id": env_id, "lib": lib, "seed": seed, "steps": args.steps}
+    specs = [{"algo": args.algo, "env_id": env_id, "lib": lib, "seed": seed, "steps": args.steps}
              for env_id in args.envs for seed in args.seeds for lib in args.libs]
     rows: list[dict] = []
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
@@ -173,7 +191,7 @@ def main() -> None:
             rows.append(row)
             with log.open("a") as f:
                 f.write(json.dumps({**row, "commit": here}) + "\n")
-            args.out.write_text(render(rows, len(specs), started, here, args.steps))
+            args.out.write_text(render(args.algo, rows, len(specs), started, here, args.steps))
             print(f"{row['env_id']} {row['lib']} seed {row['seed']}: {row.get('error') or 'done'}", flush=True)
     print(args.out.read_text())
 
