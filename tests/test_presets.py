@@ -30,6 +30,18 @@ def test_every_issue_environment_has_presets():
     for env_id in ("Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "HalfCheetah-v5",
                    "Hopper-v5"):
         assert env_id in available("ppo"), env_id
+    for algo in ("ppo", "a2c"):  # issue 16's continuous-control list
+        for env_id in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Swimmer-v5", "LunarLanderContinuous-v3",
+                       "Pendulum-v1"):
+            assert env_id in available(algo), (algo, env_id)
+
+
+def test_a_preset_may_share_values_through_a_yaml_merge_key():
+    # a2c.yaml's MuJoCo entries are HalfCheetah's values (<<: *a2c-mujoco), Swimmer with its own gamma
+    cheetah, swimmer = (make_config("a2c", env_id=env_id) for env_id in ("HalfCheetah-v5", "Swimmer-v5"))
+    assert "<<" not in _load("a2c")["Hopper-v5"]
+    assert (swimmer.num_steps, swimmer.optimizer, swimmer.reward_norm) == (cheetah.num_steps, "rmsprop", "scale")
+    assert (cheetah.gamma, swimmer.gamma) == (0.99, 0.9999)
 
 
 def test_unknown_preset_is_a_clear_error():

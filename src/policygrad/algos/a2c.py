@@ -14,12 +14,11 @@ gradients. Defaults follow Stable-Baselines3 / CleanRL's A2C (5 steps, RMSprop, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import torch
-
-from policygrad.algos.base import Algorithm, AlgorithmState, Iteration, Update, gradient_step
+from policygrad.algos.base import Iteration, Update, gradient_step
 from policygrad.algos.on_policy import (
+    FixedHorizonAlgorithm,
     FixedHorizonConfig,
     FixedHorizonLoop,
     FlatBatch,
@@ -53,7 +52,7 @@ class A2CConfig(FixedHorizonConfig):
     algo: str = field(default="a2c", init=False, metadata={"help": "algorithm", "internal": True})
 
 
-class A2C(Algorithm):
+class A2C(FixedHorizonAlgorithm):
     """Synchronous advantage actor-critic: one gradient step per ``num_envs`` x ``num_steps`` rollout."""
 
     Config: ClassVar[type[FixedHorizonConfig]] = A2CConfig  # OneStepActorCritic swaps in its own
@@ -103,15 +102,3 @@ class A2C(Algorithm):
         policy = losses.policy_gradient_loss(dist.log_prob(data.actions[index]), advantages[index])
         loss, _ = losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)
         return self.noise.half_sq_norm(loss, actor), len(index)
-
-    def state(self) -> AlgorithmState:
-        data, tensors = self.loop.state()
-        if self.noise is not None:  # only then: checkpoints without the diagnostic stay as they were
-            data.update(self.noise.state())
-        return data, tensors
-
-    def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
-                   fresh_seed: int) -> None:
-        self.loop.load_state(data, tensors, exact, fresh_seed)
-        if self.noise is not None:
-            self.noise.load_state(data)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from policygrad.algos.base import (
+    Algorithm,
     AlgorithmState,
     Iteration,
     Update,
@@ -283,6 +284,26 @@ class FixedHorizonLoop:
 
 
 # -- the gradient noise scale (opt-in: grad_noise_scale) ------------------------------------------------
+class FixedHorizonAlgorithm(Algorithm):
+    """An algorithm built on a :class:`FixedHorizonLoop` (``self.loop``) with the optional gradient noise
+    scale diagnostic (``self.noise``, None when off): its state is theirs."""
+
+    loop: FixedHorizonLoop
+    noise: GradientNoiseScale | None
+
+    def state(self) -> AlgorithmState:
+        data, tensors = self.loop.state()
+        if self.noise is not None:  # only then: checkpoints without the diagnostic stay as they were
+            data.update(self.noise.state())
+        return data, tensors
+
+    def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
+                   fresh_seed: int) -> None:
+        self.loop.load_state(data, tensors, exact, fresh_seed)
+        if self.noise is not None:
+            self.noise.load_state(data)
+
+
 def noise_scale_terms(small_sq_norm: float, big_sq_norm: float, small: int, big: int) -> tuple[float, float]:
     """Unbiased estimates of tr(Sigma) and |G|^2 from the squared norms of two gradients of one loss at
     one point, averaged over ``small`` and ``big`` samples (McCandlish et al. 2018, "An Empirical Model

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
-from policygrad.algos.base import Algorithm, AlgorithmState, Iteration, Update, gradient_step
+from policygrad.algos.base import Iteration, Update, gradient_step
 from policygrad.algos.on_policy import (
+    FixedHorizonAlgorithm,
     FixedHorizonConfig,
     FixedHorizonLoop,
     FlatBatch,
@@ -125,7 +125,7 @@ def minibatch_bounds(rows: int, num_minibatches: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
-class PPO(Algorithm):
+class PPO(FixedHorizonAlgorithm):
     """Proximal policy optimisation, clipped: update_epochs x num_minibatches steps per rollout."""
 
     Config = PPOConfig
@@ -153,18 +153,6 @@ class PPO(Algorithm):
             return result
 
         return self.loop.iterate(update)
-
-    def state(self) -> AlgorithmState:
-        data, tensors = self.loop.state()
-        if self.noise is not None:  # only then: checkpoints without the diagnostic stay as they were
-            data.update(self.noise.state())
-        return data, tensors
-
-    def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
-                   fresh_seed: int) -> None:
-        self.loop.load_state(data, tensors, exact, fresh_seed)
-        if self.noise is not None:
-            self.noise.load_state(data)
 
     def half_sq_norm(self, mb: FlatBatch, advantages: torch.Tensor | None, clip: float) -> tuple[float, int]:
         """For ``grad_noise_scale``: |gradient|^2 over the actor's parameters of the minibatch loss on a
