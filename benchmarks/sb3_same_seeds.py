@@ -135,19 +135,22 @@ def render(algo: str, rows: list[dict], total: int, started: str, here: str, ste
     lines = [
         f"# {algo.upper()} with the zoo's values on MuJoCo v5: policygrad and Stable-Baselines3, same seeds",
         "",
-        f"Written by `benchmarks/sb3_same_seeds.py`, commit {here}, started {started} UTC; {len(rows)} of {total} "
+        f"Written by `benchmarks/sb3_same_seeds.py`, commit {here}, started {started} UTC (runs from "
+        f"{len({r['commit'] for r in rows}) or 1} invocation(s): each row names its commit); {len(rows)} of {total} "
         f"runs done. Each run: {steps:,} steps, then {EVAL_EPISODES} deterministic episodes from seeds "
         f"{EVAL_SEED}..{EVAL_SEED + EVAL_EPISODES - 1}. Published (the zoo, v3, one run): "
         + ", ".join(f"{env} {score:,}" for (a, env), score in PUBLISHED.items() if a == algo)
         + ". 'x' is the distance run by the end of an episode; 'upside down' counts the episodes that spent "
         "more than half their steps with |root pitch| > pi/2.",
         "",
-        "| environment | library | seed | mean +- std | min | max | mean length | mean x | upside down | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| environment | library | seed | mean +- std | min | max | mean length | mean x | upside down | wall s "
+        "| commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (r["env_id"], r["lib"], r["seed"])):
         if "error" in row:
-            lines.append(f"| {row['env_id']} | {row['lib']} | {row['seed']} | failed: {row['error']} | | | | | | |")
+            lines.append(f"| {row['env_id']} | {row['lib']} | {row['seed']} | failed: {row['error']} | | | | | | | "
+                         f"{row['commit']} |")
             continue
         eps = row["episodes"]
         returns = [e["return"] for e in eps]
@@ -155,7 +158,7 @@ def render(algo: str, rows: list[dict], total: int, started: str, here: str, ste
         lines.append(f"| {row['env_id']} | {row['lib']} | {row['seed']} | {statistics.mean(returns):.1f} +- "
                      f"{statistics.pstdev(returns):.1f} | {min(returns):.1f} | {max(returns):.1f} | "
                      f"{statistics.mean(e['length'] for e in eps):.0f} | {statistics.mean(e['x'] for e in eps):.1f} | "
-                     f"{flipped} of {len(eps)} | {row['wall_seconds']:.0f} |")
+                     f"{flipped} of {len(eps)} | {row['wall_seconds']:.0f} | {row['commit']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -168,6 +171,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, help="default: benchmarks/sb3_same_seeds_ALGO.md")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs recorded in OUT's .jsonl (SB3's do not depend on policygrad's commit) "
+                             "and run only the others")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.envs = args.envs or list(ZOO[args.algo])
@@ -180,18 +186,25 @@ def main() -> None:
         return
     log, here = args.out.with_suffix(".jsonl"), commit()
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-    log.unlink(missing_ok=True)
+    rows: list[dict] = []
+    if args.resume and log.exists():
+        rows = [r for r in map(json.loads, log.read_text().splitlines()) if "error" not in r]
+    elif log.exists():
+        log.unlink()
+    key = ("algo", "env_id", "lib", "seed", "steps")
     specs = [{"algo": args.algo, "env_id": env_id, "lib": lib, "seed": seed, "steps": args.steps}
              for env_id in args.envs for seed in args.seeds for lib in args.libs]
-    rows: list[dict] = []
+    specs = [s for s in specs if not any(all(r[k] == s[k] for k in key) for r in rows)]
+    total = len(rows) + len(specs)
+    args.out.write_text(render(args.algo, rows, total, started, here, args.steps))
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         futures = {pool.submit(spawn, spec): spec for spec in specs}
         for future in as_completed(futures):
-            row = {**futures[future], **future.result()}
+            row = {**futures[future], **future.result(), "commit": here}
             rows.append(row)
             with log.open("a") as f:
-                f.write(json.dumps({**row, "commit": here}) + "\n")
-            args.out.write_text(render(args.algo, rows, len(specs), started, here, args.steps))
+                f.write(json.dumps(row) + "\n")
+            args.out.write_text(render(args.algo, rows, total, started, here, args.steps))
             print(f"{row['env_id']} {row['lib']} seed {row['seed']}: {row.get('error') or 'done'}", flush=True)
     print(args.out.read_text())
 
