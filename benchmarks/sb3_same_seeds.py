@@ -135,10 +135,10 @@ def render(algo: str, rows: list[dict], total: int, started: str, here: str, ste
     lines = [
         f"# {algo.upper()} with the zoo's values on MuJoCo v5: policygrad and Stable-Baselines3, same seeds",
         "",
-        f"Written by `benchmarks/sb3_same_seeds.py`, commit {here}, started {started} UTC (runs from "
-        f"{len({r['commit'] for r in rows}) or 1} invocation(s): each row names its commit); {len(rows)} of {total} "
-        f"runs done. Each run: {steps:,} steps, then {EVAL_EPISODES} deterministic episodes from seeds "
-        f"{EVAL_SEED}..{EVAL_SEED + EVAL_EPISODES - 1}. Published (the zoo, v3, one run): "
+        f"Written by `benchmarks/sb3_same_seeds.py` at commit {here}, {started} UTC; the runs come from "
+        f"{len({r['commit'] for r in rows}) or 1} invocation(s), each row names the commit it ran at; "
+        f"{len(rows)} of {total} runs done. Each run: {steps:,} steps, then {EVAL_EPISODES} deterministic "
+        f"episodes from seeds {EVAL_SEED}..{EVAL_SEED + EVAL_EPISODES - 1}. Published (the zoo, v3, one run): "
         + ", ".join(f"{env} {score:,}" for (a, env), score in PUBLISHED.items() if a == algo)
         + ". 'x' is the distance run by the end of an episode; 'upside down' counts the episodes that spent "
         "more than half their steps with |root pitch| > pi/2.",

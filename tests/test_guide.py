@@ -218,3 +218,48 @@ def test_command_lines_run(block: Block, in_tmp, capsys):
     for line in command_lines(block.code):
         argv = shlex.split(line, comments=True)
         assert main(argv[1:]) == 0, f"`{line}` failed: {capsys.readouterr().err}"
+
+
+CONTINUOUS_RESULTS = GUIDE.parents[1] / "benchmarks" / "CONTINUOUS.jsonl"
+
+
+def test_continuous_control_section_quotes_the_benchmark_run():
+    """Every score in the guide's table of continuous-control results is the one benchmarks/continuous.py
+    recorded for that algorithm, environment and seed (re-run it, re-quote it), and every run is quoted."""
+    part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
+    recorded = {(r["algo"], r["env_id"], r["seed"]): r["mean"] for r in
+                map(json.loads, CONTINUOUS_RESULTS.read_text().splitlines()) if r["kind"] == "learn"}
+    quoted = set()
+    for line in part.splitlines():
+        row = re.match(r"\| (PPO|A2C)(?: \(gSDE\))? (\S+), \S+ \| ([\d, -]+) \| ([^|]+) \|", line)
+        if row is None:
+            continue
+        algo, env_id, seeds, scores = row.group(1).lower(), row.group(2), row.group(3), row.group(4)
+        first, _, last = seeds.partition("-")
+        seeds = list(range(int(first), int(last) + 1)) if last else [int(s) for s in seeds.split(", ")]
+        scores = re.sub(r"\([^)]*\)", "", scores)  # "(+- 2,264.2 over its 20 episodes)" is not a score
+        numbers = [float(n.replace(",", "")) for n in re.findall(r"-?[\d,]+\.\d", scores)]
+        assert numbers == [round(recorded[(algo, env_id, s)], 1) for s in seeds], line
+        quoted |= {(algo, env_id, s) for s in seeds}
+    missing = set(recorded) - quoted
+    assert not missing, f"runs of {CONTINUOUS_RESULTS.name} the guide does not quote: {missing}"
+
+
+def test_continuous_control_section_quotes_sb3_on_the_same_seeds():
+    """The same-seed table: policygrad's score from CONTINUOUS.jsonl, SB3's from sb3_same_seeds_ALGO.jsonl."""
+    part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
+    ours = {(r["algo"], r["env_id"], r["seed"]): r["mean"] for r in
+            map(json.loads, CONTINUOUS_RESULTS.read_text().splitlines()) if r["kind"] == "learn"}
+    rows = 0
+    for line in part.splitlines():
+        row = re.match(r"\| (PPO|A2C) (\S+) \| (\d) \| (-?[\d,]+\.\d)[^|]* \| (-?[\d,]+\.\d) \|", line)
+        if row is None:
+            continue
+        algo, env_id, seed = row.group(1).lower(), row.group(2), int(row.group(3))
+        sb3_runs = CONTINUOUS_RESULTS.parent / f"sb3_same_seeds_{algo}.jsonl"
+        sb3 = {(r["env_id"], r["seed"]): sum(e["return"] for e in r["episodes"]) / len(r["episodes"])
+               for r in map(json.loads, sb3_runs.read_text().splitlines()) if r["lib"] == "sb3"}
+        assert float(row.group(4).replace(",", "")) == round(ours[(algo, env_id, seed)], 1), line
+        assert float(row.group(5).replace(",", "")) == round(sb3[(env_id, seed)], 1), line
+        rows += 1
+    assert rows == 6
