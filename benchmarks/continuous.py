@@ -109,8 +109,9 @@ def work_speed(spec: dict) -> dict:
     return {"sps": result.global_step / result.seconds, "steps": result.global_step}
 
 
-def spawn(spec: dict) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
+def spawn(spec: dict, script: str | Path = __file__) -> dict:
+    """Run ``script --worker SPEC`` in a fresh process; its last ``RESULT {json}`` line, or the error."""
+    cmd = [sys.executable, str(Path(script).resolve()), "--worker", json.dumps(spec)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from continuous import SB3_HALFCHEETAH, commit  # noqa: E402  (the zoo's values, as the speed section uses them)
+from continuous import SB3_HALFCHEETAH, commit, spawn  # noqa: E402  (the zoo's values, as the speed section uses them)
 
 # The zoo's hyperparams/ppo.yml and a2c.yml (v3/v4 entries), as SB3 keywords; policygrad's presets
 # translate the same values. PPO's MuJoCo entries use 256x256 ReLU networks without orthogonal init and a
@@ -122,15 +120,6 @@ def work(spec: dict) -> dict:
     return {"episodes": episodes, "wall_seconds": time.perf_counter() - start}
 
 
-def spawn(spec: dict) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:300]}
-    return json.loads(lines[-1][len("RESULT "):])
-
-
 def render(algo: str, rows: list[dict], total: int, started: str, here: str, steps: int) -> str:
     lines = [
         f"# {algo.upper()} with the zoo's values on MuJoCo v5: policygrad and Stable-Baselines3, same seeds",
@@ -198,7 +187,7 @@ def main() -> None:
     total = len(rows) + len(specs)
     args.out.write_text(render(args.algo, rows, total, started, here, args.steps))
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(spawn, spec): spec for spec in specs}
+        futures = {pool.submit(spawn, spec, __file__): spec for spec in specs}
         for future in as_completed(futures):
             row = {**futures[future], **future.result(), "commit": here}
             rows.append(row)
