@@ -92,7 +92,8 @@ class A2C(FixedHorizonAlgorithm):
         random half of ``data`` (its policy terms: the only ones that reach them), at the current
         parameters, with the advantages normalised over all of ``data`` (as the step's own loss has
         them), and the half's size."""
-        assert self.noise is not None  # only called with the diagnostic on
+        if self.noise is None:
+            raise RuntimeError("half_sq_norm is part of grad_noise_scale, which is off in this run")
         cfg = self.cfg
         index = random_half(len(data), self.noise.rng)
         advantages = losses.normalize(data.advantages) if cfg.norm_adv else data.advantages

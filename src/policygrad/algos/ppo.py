@@ -105,8 +105,8 @@ def ppo_minibatch_loss(cfg: PPOConfig, agent: PolicyNetwork, mb: FlatBatch, adva
     if advantages is None:
         # Normalising per minibatch (not per batch) is what the reference implementations do (detail 7).
         advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
-    if fused and fused_loss_supported(agent, cfg.clip_vloss):
-        assert isinstance(agent, ActorCritic)  # fused_loss_supported accepts only the built-in network
+    # fused_loss_supported accepts only the built-in network; the isinstance says so to the type checker
+    if fused and isinstance(agent, ActorCritic) and fused_loss_supported(agent, cfg.clip_vloss):
         return fused_ppo_loss(agent, mb.obs, mb.actions, mb.log_probs, advantages, mb.targets, clip, cfg.vf_coef,
                               cfg.ent_coef)
     dist, values = agent.dist_and_value(mb.obs)
@@ -159,7 +159,8 @@ class PPO(FixedHorizonAlgorithm):
         random half of ``mb`` (its policy terms: the only ones that reach them), at the current
         parameters, with the advantages normalised over the whole of ``mb`` (as its own loss has
         them), and the half's size."""
-        assert self.noise is not None  # only called with the diagnostic on
+        if self.noise is None:
+            raise RuntimeError("half_sq_norm is part of grad_noise_scale, which is off in this run")
         cfg = self.cfg
         if advantages is None:
             advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
