@@ -356,6 +356,26 @@ def test_missing_preset_file_is_one_line(tmp_path, capsys):
     assert rc == 2 and "cannot read it" in err, err
 
 
+def test_a_run_from_a_preset_file_resumes_and_evaluates_after_the_file_is_deleted(tmp_path, monkeypatch, capsys):
+    """The run's records hold every value the file gave: resume, eval and the record itself must not need
+    the file again (it used to be read again, relative to the current directory)."""
+    monkeypatch.chdir(tmp_path)
+    Path("mine.yaml").write_text("learning_rate: 0.0012\nnum_steps: 16\n")
+    assert main(["train", "a2c", "--env", "CartPole-v1", "--preset", "mine.yaml", "--run-dir", "run", "--total-steps",
+                 "128", "--eval-episodes", "2", "--progress", "false", "--tensorboard", "false"]) == 0
+    Path("mine.yaml").unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["resume", "../run", "--total-steps", "256"]) == 0, capsys.readouterr().err
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["config"]["preset"] == "mine.yaml" and record["config"]["learning_rate"] == 0.0012
+    assert record["preset_values"] == {"learning_rate": 0.0012, "num_steps": 16}  # kept from the first record
+    assert record["config"]["total_steps"] == 256 and len(record["resumes"]) == 1
+    assert main(["eval", "../run", "--episodes", "2"]) == 0, capsys.readouterr().err
+
+
 def test_policygrad_report_rewrites_a_tuning_report_the_same(tuned, capsys):
     result, _ = tuned
     before = (result.study_dir / "report.md").read_text()

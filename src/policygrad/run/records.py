@@ -11,6 +11,7 @@ field and why.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
 
@@ -18,6 +19,7 @@ import gymnasium as gym
 from torch import nn
 
 from policygrad.core.config import Config, user_fields
+from policygrad.run.presets import is_preset_file
 
 
 def _type_ok(annotation: str, value: Any) -> bool:
@@ -94,4 +96,11 @@ def config_from_record(values: Any, trust_env: bool = False, source: str = "conf
                              f"not {type(value).__name__}")
     check_env_trusted(values.get("env_id", config_cls.env_id), trust_env, source)
     check_network_trusted(values.get("network", ""), trust_env if trust_network is None else trust_network, source)
+    preset = values.get("preset")
+    if is_preset_file(preset):
+        # The record holds every field's value, and recorded values win over a preset's: the file adds
+        # nothing, and reading it again would only fail once it is moved, deleted or relative to another
+        # directory. Its name stays in the config, saying where the values came from.
+        del values["preset"]
+        return dataclasses.replace(make_config(algo, preset="none", **values), preset=preset)
     return make_config(algo, **values)

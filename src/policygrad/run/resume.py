@@ -172,10 +172,11 @@ def checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
     return logs
 
 
-def previous_resumes(path: Path) -> list:
-    """The ``resumes`` list of the run's config.json so far (empty if unreadable)."""
+def previous_record(path: Path) -> dict:
+    """The run's config.json as written so far (empty if missing or unreadable)."""
     try:
-        resumes = json.loads((path / "config.json").read_text()).get("resumes", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    return resumes if isinstance(resumes, list) else []
+        record = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+

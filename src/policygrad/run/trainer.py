@@ -63,8 +63,8 @@ from policygrad.run.checkpoint import (
     write_json,
 )
 from policygrad.run.logger import RunLogger
-from policygrad.run.presets import preset_values
-from policygrad.run.resume import ResumePoint, checked_logs, prepare_resume, previous_resumes
+from policygrad.run.presets import is_preset_file, preset_values
+from policygrad.run.resume import ResumePoint, checked_logs, prepare_resume, previous_record
 from policygrad.run.snapshot import decode, encode, restore_vec_env_state, rng_state, set_rng_state, vec_env_state
 
 log = logging.getLogger("policygrad")
@@ -132,10 +132,13 @@ def lock_run_dir(path: Path) -> Iterator[None]:
         lock.release()
 
 
-def run_record(cfg: Config, device: torch.device) -> dict:
+def run_record(cfg: Config, device: torch.device, recorded_preset: dict | None = None) -> dict:
+    """What config.json says about a run; ``recorded_preset``: the preset's values as the run's first
+    record gave them (a resumed run keeps them: its preset file may be gone or edited since)."""
     return {
         "config": cfg.to_dict(),
-        "preset_values": preset_values(cfg.algo, cfg.env_id, cfg.preset)[1],
+        "preset_values": preset_values(cfg.algo, cfg.env_id, cfg.preset)[1] if recorded_preset is None
+        else recorded_preset,
         "device_used": str(device),
         "versions": {"policygrad": __version__, "torch": torch.__version__,
                      "gymnasium": gymnasium.__version__, "numpy": np.__version__,
@@ -385,13 +388,16 @@ def _run_locked(config: Config, path: Path, point: ResumePoint | None,
     observation_space, action_space = env_spaces(config.env_id)
     network = build_network(config, observation_space, action_space,
                             with_value=algo_cls.needs_value(config), module=module).to(device)
-    record = run_record(config, device)
+    previous = previous_record(path) if point is not None else {}
+    kept = previous.get("preset_values") if is_preset_file(config.preset) else None
+    record = run_record(config, device, kept if isinstance(kept, dict) else None)
     run_state: dict[str, Any] = {}
     state_tensors: dict[str, torch.Tensor] = {}
     if point is not None:
         load_model_state(point.folder, network, device)
         run_state, state_tensors = load_run_state(point.folder, device="cpu")
-        record["resumes"] = previous_resumes(path) + [
+        resumes = previous.get("resumes", [])
+        record["resumes"] = (resumes if isinstance(resumes, list) else []) + [
             {"from": str(point.folder.relative_to(path)), "global_step": point.global_step,
              "time": time.strftime("%Y-%m-%d %H:%M:%S")}]
     write_json(path / "config.json", record)
