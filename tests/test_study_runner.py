@@ -218,3 +218,32 @@ def test_a_failing_run_is_recorded_and_a_dead_worker_retried_once(tmp_path, monk
     assert "killed by SIGKILL" in rows["4"]["error"] and "2 times" in rows["4"]["error"]
     assert "seed=3: its worker process died (killed by SIGKILL); retrying it" in out
     assert "boom" in (tmp_path / "a2c_faulty_envs_FailsBySeed_seeds" / "runs" / "seed=2" / "error.txt").read_text()
+
+
+def process_id_task(task):
+    """A LocalBackend task function (importable by the spawned workers): which process ran the task."""
+    from policygrad.studies.tasks import DONE, TaskResult
+
+    return TaskResult(task.run_id, DONE, str(os.getpid()))
+
+
+def test_the_local_backend_keeps_its_workers_between_calls_until_closed():
+    """A tuning calls run_all once per generation: its workers are spawned once, not per call."""
+    from policygrad.studies.runner import LocalBackend
+    from policygrad.studies.tasks import RunTask
+
+    backend = LocalBackend(fn=process_id_task, echo=None)
+    tasks = [RunTask(f"t{i}", "", None) for i in range(4)]
+    try:
+        first = {r.error for r in backend.run_all(tasks, 2)}
+        second = {r.error for r in backend.run_all(tasks, 2)}
+        assert len(first) == 2 and second == first  # the same two processes ran both calls
+        fewer = {r.error for r in backend.run_all(tasks[:2], 1)}
+        assert len(fewer) == 1 and fewer < first and len(backend.pool) == 1  # the extra worker was stopped
+    finally:
+        processes = [worker.proc for worker in backend.pool]
+        backend.close()
+    for process in processes:
+        process.join(30)
+        assert not process.is_alive() and process.exitcode == 0
+    assert backend.pool == []

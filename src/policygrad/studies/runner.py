@@ -222,11 +222,17 @@ class LocalBackend:
     """K worker processes on this machine (spawn: no state inherited from the caller), each running
     one task at a time with ``fn`` (default :func:`execute`). A worker that dies while running a task
     is replaced, and its task given to a worker again, ``retries`` times at most (then failed); ``echo``
-    says so."""
+    says so.
+
+    The workers outlive a ``run_all`` that ends normally and take the next call's tasks (a tuning calls
+    it once per generation of trials: a fresh spawned worker costs seconds of imports each time), until
+    :meth:`close`; one that is interrupted stops them. Whoever makes a LocalBackend closes it
+    (:func:`open_backend`, or the study or tuning that made its own)."""
 
     def __init__(self, fn: Callable[[Any], TaskResult] = execute, retries: int = 1,
                  echo: Callable[[str], None] | None = print) -> None:
         self.fn, self.retries, self.echo = fn, retries, echo
+        self.pool: list[_Worker] = []  # idle between calls
 
     def default_workers(self) -> int:
         return default_workers()
@@ -234,8 +240,14 @@ class LocalBackend:
     def describe(self, workers: int) -> str:
         return f"{workers} worker process{'es' * (workers != 1)}"
 
-    def close(self) -> None:  # nothing outlives run_all
-        pass
+    def close(self) -> None:
+        """Tell the idle workers to exit, without waiting for them (an interpreter with torch takes a
+        second or two to tear down; multiprocessing reaps them later)."""
+        pool, self.pool = self.pool, []
+        for worker in pool:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+            worker.conn.close()
 
     def __enter__(self) -> LocalBackend:
         return self
@@ -253,7 +265,9 @@ class LocalBackend:
         pending: deque[RunTask] = deque(tasks)
         deaths: dict[str, int] = {}
         results: dict[str, TaskResult] = {}
-        pool: list[_Worker] = []
+        pool = self.pool
+        while len(pool) > workers:  # workers kept from a call that used more
+            pool.pop().stop(0)
 
         def finish(result: TaskResult) -> None:
             results[result.run_id] = result
@@ -302,14 +316,10 @@ class LocalBackend:
                     worker.stop(0)
                     pool.remove(worker)
         finally:
-            interrupted = bool(pending) or any(w.task is not None for w in pool)
-            for worker in pool:
-                if interrupted:
+            if pending or any(w.task is not None for w in pool):  # interrupted: no worker is kept
+                for worker in pool:
                     worker.stop(0)
-                else:  # idle: told to exit, and not waited for (an interpreter with torch takes a second or
-                    with contextlib.suppress(OSError):  # two to tear down; multiprocessing reaps it later)
-                        worker.conn.send(None)
-                    worker.conn.close()
+                pool.clear()
         return [results[t.run_id] for t in tasks if t.run_id in results]
 
 
@@ -442,7 +452,9 @@ def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | N
 
     say = echo or (lambda text: None)
     runs = expand(spec) if runs is None else list(runs)  # every config built: a bad spec stops here
-    backend = backend or LocalBackend(echo=echo)
+    if backend is None:  # the worker processes are this call's: closed when it ends
+        with open_backend("local", echo=echo) as local:
+            return run_study(spec, out_dir, workers, resume=resume, backend=local, echo=echo, runs=runs)
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ValueError(f"workers={workers!r} is invalid: expected an integer >= 1")
     study_dir = Path(out_dir) / spec.name

@@ -62,7 +62,6 @@ from policygrad.studies.grid import point_config
 from policygrad.studies.runner import (
     DONE,
     Backend,
-    LocalBackend,
     RunTask,
     TaskResult,
     one_line,
@@ -299,6 +298,9 @@ def run_tune(spec: TuneSpec, out_dir: str | Path = "studies", workers: int = 1, 
     Every problem with the spec or the directory is a ValueError before any run starts."""
     from policygrad.env_check import preflight
 
+    if backend is None:  # the worker processes are this call's: closed when it ends
+        with open_backend("local", echo=echo) as local:
+            return run_tune(spec, out_dir, workers, resume=resume, backend=local, echo=echo)
     say = echo or (lambda text: None)
     space = spec.check()
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
@@ -319,7 +321,7 @@ def run_tune(spec: TuneSpec, out_dir: str | Path = "studies", workers: int = 1, 
                 write_text_atomic(study_dir / TUNE_FILE, json.dumps(spec.to_dict(), indent=2) + "\n")
             (study_dir / RUNS_DIR).mkdir(exist_ok=True)
             # the Optuna study is created here, under the lock: two processes starting together create one
-            tuner = Tuner(spec, space, study_dir, workers, backend or LocalBackend(echo=echo), say)
+            tuner = Tuner(spec, space, study_dir, workers, backend, say)
         done = len(tuner.study.get_trials(deepcopy=False))
         say(f"tune {study_dir}: {spec.algo} on {spec.env_id}, {spec.trials} trials x {len(spec.seeds)} seeds x "
             f"{spec.total_steps} steps ({done} trials there already), {workers} at a time; objective: mean "
