@@ -263,3 +263,27 @@ def test_continuous_control_section_quotes_sb3_on_the_same_seeds():
         assert float(row.group(5).replace(",", "")) == round(sb3[(env_id, seed)], 1), line
         rows += 1
     assert rows == 6
+
+
+def test_a2c_halfcheetah_table_quotes_its_runs():
+    """The A2C HalfCheetah seeds table: before the statistics change (CONTINUOUS.jsonl's seeds 1-2 and
+    sb3_same_seeds_a2c.jsonl's 3-6), after it (a2c_halfcheetah_5b50f06.jsonl) and SB3's."""
+    part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
+    bench = CONTINUOUS_RESULTS.parent
+
+    def means(path: Path, lib: str) -> dict[int, float]:
+        return {r["seed"]: sum(e["return"] for e in r["episodes"]) / len(r["episodes"])
+                for r in map(json.loads, path.read_text().splitlines())
+                if r["lib"] == lib and r["env_id"] == "HalfCheetah-v5"}
+
+    before = {r["seed"]: r["mean"] for r in map(json.loads, CONTINUOUS_RESULTS.read_text().splitlines())
+              if r["kind"] == "learn" and r["algo"] == "a2c" and r["env_id"] == "HalfCheetah-v5"}
+    expected = {"policygrad before 5b50f06": {**before, **means(bench / "sb3_same_seeds_a2c.jsonl", "policygrad")},
+                "policygrad at 5b50f06": means(bench / "a2c_halfcheetah_5b50f06.jsonl", "policygrad"),
+                "Stable-Baselines3 2.9.2": means(bench / "sb3_same_seeds_a2c.jsonl", "sb3")}
+    found = {}
+    for line in part.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] in expected:
+            found[cells[0]] = {seed: float(c.replace(",", "")) for seed, c in enumerate(cells[1:], 1) if c}
+    assert found == {name: {s: round(v, 1) for s, v in runs.items()} for name, runs in expected.items()}
