@@ -128,37 +128,27 @@ def test_numpy_acting_on_normalized_observations_equals_dist_and_value(hidden_si
         assert np.allclose(values, net.value(obs).numpy(), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("observe_while_collecting", [False, True], ids=["after-update", "per-step"])
 @pytest.mark.parametrize("num_envs", [1, 3])
-def test_collector_in_numpy_learns_the_statistics_and_rewards_of_the_torch_collector(num_envs, observe_while_collecting,
-                                                                                   monkeypatch):
+def test_collector_in_numpy_learns_the_statistics_and_rewards_of_the_torch_collector(num_envs, monkeypatch):
     """With an environment blind to the actions, the NumPy collector (one env: the direct env step,
     the NumPy merges) and the torch one see the same experience: the same observations, scaled
-    rewards and statistics, bit for bit, and values up to float rounding. Both ways of feeding the
-    observation statistics: after each rollout's update (now), and per step (checkpoints before it)."""
+    rewards and statistics, bit for bit, and values up to float rounding."""
     def build():
         torch.manual_seed(0)
         envs = make_vec_env("test_fast_continuous:ActionBlindEnv", num_envs)
         net = ActorCritic(envs.single_observation_space, envs.single_action_space, hidden_sizes=(256, 256),
                           activation="relu", init="torch-default", normalize_obs=True,
                           reward_scaler=RewardScaler(num_envs, gamma=0.99))
-        collector = FixedHorizonCollector(envs, net, num_steps=25, seed=3)
-        collector.observe_while_collecting = observe_while_collecting
-        return envs, net, collector
-
-    def collect(collector):  # as FixedHorizonLoop does around its update
-        batch = copy.deepcopy(collector.collect())
-        collector.observe_rollout()
-        return batch
+        return envs, net, FixedHorizonCollector(envs, net, num_steps=25, seed=3)
 
     envs, net, collector = build()
     assert collector._numpy_actor() is not None
-    batches = [collect(collector) for _ in range(3)]
+    batches = [copy.deepcopy(collector.collect()) for _ in range(3)]
     monkeypatch.setattr(rollout, "numpy_actor_class", lambda agent, rows: None)
     plain_envs, plain_net, plain_collector = build()
     assert plain_collector._numpy_actor() is None
     for batch in batches:
-        plain = collect(plain_collector)
+        plain = plain_collector.collect()
         for name in ("obs", "rewards", "terminated", "truncated", "valid", "next_obs"):
             assert torch.equal(getattr(batch, name), getattr(plain, name)), name
         assert torch.allclose(batch.values, plain.values, rtol=1e-5, atol=1e-5)
@@ -305,7 +295,6 @@ def test_a_run_resumed_from_a_checkpoint_without_the_speed_paths_goes_on_as_it_b
     old = {k: v for k, v in data.items() if k != "speed_paths"}
     run.load_state(old, tensors, fresh_seed=0)
     assert run.algo.loop.speed_paths == 1 and run.algo.loop.collector._numpy_actor() is None
-    assert run.algo.loop.collector.observe_while_collecting
     calls = []
     original = ppo.fused_ppo_loss
     ppo.fused_ppo_loss = lambda *args: calls.append(1) or original(*args)
@@ -313,13 +302,9 @@ def test_a_run_resumed_from_a_checkpoint_without_the_speed_paths_goes_on_as_it_b
         run.algo.iterate()
         assert calls == []
         run.load_state(data, tensors, fresh_seed=0)
-        assert run.algo.loop.speed_paths == 3 and run.algo.loop.collector._numpy_actor() is not None
-        assert not run.algo.loop.collector.observe_while_collecting
+        assert run.algo.loop.speed_paths == 2 and run.algo.loop.collector._numpy_actor() is not None
         run.algo.iterate()
         assert calls
-        saved_by_2 = {**data, "speed_paths": 2}  # NumPy acting and the fused loss, statistics fed per step
-        run.load_state(saved_by_2, tensors, fresh_seed=0)
-        assert run.algo.loop.collector._numpy_actor() is not None and run.algo.loop.collector.observe_while_collecting
     finally:
         ppo.fused_ppo_loss = original
         run.close()

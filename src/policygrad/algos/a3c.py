@@ -172,7 +172,6 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: PolicyNetwork, optimizer:
                             f"{nonfinite} updates in a row (max_nonfinite_updates={cfg.max_nonfinite_updates}); "
                             "the shared network keeps its last finite parameters")
                     terms = {}  # nothing was learned: no loss terms to average
-            collector.observe_rollout()  # the worker's own statistics, after its gradient (as the loop does)
             episodes = [(e.ret, e.length) for e in envs.pop_episodes()]
             messages.put(("update", rank, batch.rewards.numel(), step_now, episodes, terms))
             if step_now >= cfg.total_steps:

@@ -47,10 +47,7 @@ OPTIMIZERS = ("adam", "rmsprop")
 # earlier policygrad goes on as it began, so that it ends with the weights it would have ended with.
 # 1: networks with observation normalization act through torch; PPO's loss is the plain one.
 # 2: they act in NumPy (fast/numpy_acting.py); PPO's Gaussian loss is fused (fast/fused_loss.py).
-# 3: a rollout's observations join the normalization statistics after its update, not while it is
-#    collected (FixedHorizonCollector.observe_rollout): before, the update normalized them with statistics
-#    that had moved since the policy acted on them, and PPO's ratio started away from 1.
-SPEED_PATHS = 3
+SPEED_PATHS = 2
 
 
 def estimator_option(default: str) -> Any:
@@ -263,7 +260,6 @@ class FixedHorizonLoop:
             estimate = estimate_advantages(batch, self.agent, cfg)
             data = FlatBatch.from_batch(batch, estimate.advantages, estimate.targets)
             result = update(apply_reward_norm(data, self.agent, cfg.reward_norm))
-        self.collector.observe_rollout()
         result.metrics["charts/learning_rate"] = self.learning_rate
         return Iteration(steps=cfg.num_envs * cfg.num_steps, episodes=self.envs.pop_episodes(),
                          metrics=result.metrics, skipped_steps=result.skipped_steps)
@@ -279,7 +275,6 @@ class FixedHorizonLoop:
         self.steps_done = checked_int(data, "steps_done")
         self.speed_paths = min(checked_int(data, "speed_paths", 1), SPEED_PATHS)  # (absent: saved before them)
         self.collector.normalized_in_numpy = self.speed_paths >= 2
-        self.collector.observe_while_collecting = self.speed_paths < 3
         if "sampling_rng" in data:  # checkpoints from before NumPy acting sampled with torch only
             self.collector.sampling_rng = checked_generator(data, "sampling_rng")
         if exact:

@@ -200,12 +200,6 @@ class FixedHorizonCollector:
         # False: networks with observation normalization act through torch (a run resumed from a
         # checkpoint of a policygrad that acted so goes on as it began: on_policy.SPEED_PATHS)
         self.normalized_in_numpy = True
-        # False (now): the normalization statistics stay as they are during a rollout and take in its
-        # observations when :meth:`observe_rollout` is called, after the update, so that the update
-        # normalizes each observation exactly as the policy did when acting on it (PPO's ratio starts
-        # at 1). True: each observation joined them as it came (runs resumed from checkpoints before
-        # on_policy.SPEED_PATHS 3), and the update normalized the stored ones with later statistics.
-        self.observe_while_collecting = False
 
     def _numpy_actor(self) -> NumpyActor | None:
         """The NumPy acting step with this moment's weights, or None where acting stays in torch."""
@@ -225,21 +219,19 @@ class FixedHorizonCollector:
         writes the action, log-prob and value into the buffers' row t, and returns the actions as
         the environment takes them. In NumPy where supported, else through ``acting_forward``."""
         agent = self.agent
-        observing = self.observe_while_collecting
         actor = self._numpy_actor()
         if actor is not None:
             stats = agent.obs_normalizer.stats if agent.obs_normalizer is not None else None
 
             def act_numpy(t: int, obs: torch.Tensor) -> np.ndarray:
-                if stats is not None and observing:  # agent.observe(obs), in NumPy for one copy
+                if stats is not None:  # agent.observe(obs), in NumPy for one copy
                     stats.update_numpy(obs_np[t])
                 return actor.act(obs_np[t], act_np[t], logp_np[t], value_np[t])
             return act_numpy
         forward = acting_forward(agent, expected_rows=self.num_steps * self.envs.num_envs)
 
         def act_torch(t: int, obs: torch.Tensor) -> np.ndarray:
-            if observing:
-                agent.observe(obs)
+            agent.observe(obs)
             dist, value = forward(obs)
             actions, log_probs = dist.sample_with_log_prob()
             if value is None:  # has_value was checked in __init__: a network that broke its contract
@@ -274,8 +266,7 @@ class FixedHorizonCollector:
                 else:  # agent.learning_rewards, in NumPy
                     scaler.scale_numpy(reward, terminated | truncated, valid_np[t], rew_np[t])
             else:
-                if self.observe_while_collecting:
-                    agent.observe(obs)
+                agent.observe(obs)
                 dist, value = forward(obs)
                 actions, log_probs = dist.sample_with_log_prob()
                 if value is None:  # has_value was checked in __init__: a network that broke its contract
@@ -295,9 +286,3 @@ class FixedHorizonCollector:
             truncated=self.trunc_buf, valid=self.valid_buf, next_obs=self.next_obs,
             log_probs=self.logp_buf, values=self.value_buf,
         )
-
-    def observe_rollout(self) -> None:
-        """After the update on the last rollout: its observations (every row the policy acted on, as
-        each was observed while collecting before) join the normalization statistics, in one merge."""
-        if not self.observe_while_collecting:
-            self.agent.observe(self.obs_buf.reshape(-1, *self.obs_buf.shape[2:]))
