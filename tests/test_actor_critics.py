@@ -138,3 +138,18 @@ def test_a_rollout_without_transitions_changes_nothing(algo):
     assert "losses/policy" not in iteration.metrics and iteration.steps == 4
     assert all(torch.equal(before[k], v) for k, v in agent.state_dict().items())
     assert "losses/policy" in learner.iterate().metrics
+
+
+def test_fixed_horizon_steps_refuse_a_whole_episode_batch():
+    """A batch from collect_episodes has no values or log-probs of collection: a ValueError saying so."""
+    from policygrad.algos.on_policy import estimate_advantages
+    from policygrad.algos.rollout import collect_episodes
+    from policygrad.core.envs import make_vec_env
+    from policygrad.core.networks import build_agent
+
+    cfg = pg.make_config("a2c", env_id="CartPole-v1")
+    envs = make_vec_env("CartPole-v1", 2)
+    agent = build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True)
+    batch, _, _ = collect_episodes(envs, agent, 2, seed=0)
+    with pytest.raises(ValueError, match="a fixed-horizon batch is needed"):
+        estimate_advantages(batch, agent, cfg)

@@ -88,6 +88,15 @@ class FixedHorizonConfig(Config):
         return self.num_envs * self.num_steps
 
 
+def collected(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch.log_probs`` and ``batch.values``, which a fixed-horizon collection sets; a whole-episode
+    batch (neither) is a ValueError here rather than a confusing failure further down."""
+    if batch.values is None or batch.log_probs is None:
+        raise ValueError("a fixed-horizon batch is needed (values and log-probs of collection): this one "
+                         "comes from a whole-episode collection")
+    return batch.log_probs, batch.values
+
+
 def bootstrap_values(batch: Batch, agent: PolicyNetwork) -> torch.Tensor:
     """V(s_{t+1}) for every step: the stored values shifted by one, then V(next_obs) at the horizon.
 
@@ -98,10 +107,10 @@ def bootstrap_values(batch: Batch, agent: PolicyNetwork) -> torch.Tensor:
     Under NEXT_STEP autoreset the observation stored after an episode's last step is that episode's
     final observation, so the shifted values bootstrap a truncated episode correctly too.
     """
-    assert batch.values is not None, "fixed-horizon batches carry the values of collection"
+    _, values = collected(batch)
     with torch.no_grad():
         last = agent.value(batch.next_obs).unsqueeze(0)
-    return torch.cat([batch.values[1:], last])
+    return torch.cat([values[1:], last])
 
 
 @torch.no_grad()
@@ -109,8 +118,7 @@ def estimate_advantages(batch: Batch, agent: PolicyNetwork, cfg: FixedHorizonCon
     """Advantages and value targets of a fixed-horizon batch by ``cfg.advantage_estimator`` (no
     gradient); the estimator's own parameters come from ``cfg``. Rows of autoreset steps
     (``batch.valid`` False) hold numbers that no loss may use."""
-    assert batch.values is not None, "fixed-horizon batches carry the values of collection"
-    return returns.estimate(cfg.advantage_estimator, rewards=batch.rewards, values=batch.values,
+    return returns.estimate(cfg.advantage_estimator, rewards=batch.rewards, values=collected(batch)[1],
                             next_values=bootstrap_values(batch, agent), terminated=batch.terminated,
                             truncated=batch.truncated, gamma=cfg.gamma, params=vars(cfg))
 
@@ -144,8 +152,8 @@ class FlatBatch:
     def from_batch(cls, batch: Batch, advantages: torch.Tensor, targets: torch.Tensor) -> FlatBatch:
         """The rows of ``batch`` that are real transitions (one gather per field; views when every
         row is one, as in most short rollouts)."""
-        assert batch.log_probs is not None and batch.values is not None  # a fixed-horizon collection sets both
-        fields = (batch.obs, batch.actions, batch.log_probs, batch.values, advantages, targets)
+        log_probs, values = collected(batch)
+        fields = (batch.obs, batch.actions, log_probs, values, advantages, targets)
         valid = batch.flat(batch.valid)
         if bool(valid.all()):
             return cls(*(batch.flat(x) for x in fields))

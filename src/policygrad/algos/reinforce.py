@@ -65,7 +65,8 @@ class Reinforce(Algorithm):
         cfg = self.cfg
         batch, episodes, steps = collect_episodes(self.envs, self.agent, cfg.episodes_per_update, seed=self.next_seed,
                                                   training=True)
-        assert batch is not None  # collect_episodes stores the batch by default
+        if batch is None:  # collect_episodes stores the batch unless told not to
+            raise RuntimeError("collect_episodes returned no batch although store=True")
         self.next_seed = None
         T, N = batch.rewards.shape
         weights = batch.valid.float().reshape(-1)
