@@ -20,7 +20,7 @@ from policygrad.algos.rollout import FixedHorizonCollector
 from policygrad.core import losses
 from policygrad.core.envs import make_vec_env
 from policygrad.core.networks import ActorCritic
-from policygrad.core.normalization import RewardScaler, RunningMeanStd
+from policygrad.core.normalization import PRIOR_COUNT, RewardScaler, RunningMeanStd
 from policygrad.fast.flat_optim import FlatAdam
 from policygrad.fast.fused_loss import fused_loss_supported
 from policygrad.fast.numpy_acting import NumpyGaussianActor, numpy_actor_class, sampling_generator
@@ -157,7 +157,7 @@ def test_collector_in_numpy_learns_the_statistics_and_rewards_of_the_torch_colle
         for name in ("mean", "var", "count"):
             assert torch.equal(getattr(a, name), getattr(b, name)), name
     assert torch.equal(net.reward_scaler.running_return, plain_net.reward_scaler.running_return)
-    assert net.obs_normalizer.stats.count.item() == 75 * num_envs
+    assert net.obs_normalizer.stats.count.item() == 75 * num_envs + PRIOR_COUNT
     assert envs.pop_episodes() == plain_envs.pop_episodes() != []
 
 

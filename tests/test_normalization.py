@@ -1,22 +1,43 @@
 """Running statistics and how observation normalization is saved, reloaded and frozen."""
 
 import numpy as np
+import pytest
 import torch
 
 import policygrad as pg
-from policygrad.core.normalization import RewardScaler, RunningMeanStd
+from policygrad.core.normalization import PRIOR_COUNT, RewardScaler, RunningMeanStd
 
 
-def test_running_statistics_equal_numpy_over_the_same_stream():
+def with_prior(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy's mean and variance of ``samples`` merged with the prior: mean 0 and variance 1 weighing
+    PRIOR_COUNT samples (the starting point of Gymnasium's wrappers and SB3's VecNormalize)."""
+    n, total = len(samples), len(samples) + PRIOR_COUNT
+    mean, var = samples.mean(0), samples.var(0)
+    return mean * n / total, (PRIOR_COUNT + var * n + mean**2 * PRIOR_COUNT * n / total) / total
+
+
+def test_running_statistics_equal_numpy_over_the_same_stream_with_the_prior():
     rng = np.random.default_rng(0)
     stream = [rng.normal(3.0, 2.0, size=(n, 3)) for n in (1, 7, 50, 2, 300)]
     stats = RunningMeanStd((3,))
     for chunk in stream:
         stats.update(torch.as_tensor(chunk))
     everything = np.concatenate(stream)
-    assert np.allclose(stats.mean.numpy(), everything.mean(0), atol=1e-12)
-    assert np.allclose(stats.var.numpy(), everything.var(0), atol=1e-12)
-    assert stats.count.item() == len(everything)
+    mean, var = with_prior(everything)
+    assert np.allclose(stats.mean.numpy(), mean, atol=1e-12)
+    assert np.allclose(stats.var.numpy(), var, atol=1e-12)
+    assert stats.count.item() == len(everything) + PRIOR_COUNT
+    assert not np.allclose(var, everything.var(0), atol=1e-8, rtol=0)  # the prior is still measurable here
+
+
+def test_a_first_sample_is_scaled_by_the_prior_not_clipped():
+    """From nothing, one sample's variance is 0 and a first reward of 0.02 became 0.02 / 1e-4, clipped
+    to 10; with the prior its variance is ~1e-4, as in SB3 (whose first HalfCheetah reward is ~1.9)."""
+    scaler = RewardScaler(num_envs=1, gamma=0.99)
+    first = scaler.scale(torch.tensor([0.02]), torch.zeros(1, dtype=torch.bool), torch.ones(1, dtype=torch.bool))
+    _, var = with_prior(np.array([0.02]))
+    assert first.item() == pytest.approx(0.02 / np.sqrt(var + 1e-8), rel=1e-6)
+    assert 1.0 < first.item() < 3.0
 
 
 def test_reward_scaler_divides_by_the_std_of_the_discounted_return():
@@ -24,8 +45,8 @@ def test_reward_scaler_divides_by_the_std_of_the_discounted_return():
     ones, no = torch.ones(1), torch.zeros(1, dtype=torch.bool)
     for _ in range(3):  # discounted returns 1, 1.5, 1.75
         scaled = scaler.scale(ones, no, torch.ones(1, dtype=torch.bool))
-    std = np.sqrt(np.var([1.0, 1.5, 1.75]) + 1e-8)
-    assert scaled.item() == np.float32(1.0 / std)
+    std = np.sqrt(with_prior(np.array([1.0, 1.5, 1.75]))[1] + 1e-8)
+    assert scaled.item() == pytest.approx(1.0 / std, rel=1e-6)
 
 
 def test_obs_stats_saved_reloaded_identical_and_frozen_in_evaluation(tmp_path):
@@ -56,6 +77,7 @@ def test_popart_preserves_outputs_when_its_statistics_change():
     net.update_value_stats(torch.tensor([100.0, 120.0, 80.0, 140.0]))
     after = net.value(obs).detach()
     assert torch.allclose(before, after, atol=1e-4)
-    assert net.popart.stats.mean.item() == 110.0
-    # The loss sees normalized targets: (110 - mean) / std = 0.
-    assert net.normalize_values(torch.tensor([110.0])).abs().item() < 1e-6
+    mean = with_prior(np.array([100.0, 120.0, 80.0, 140.0]))[0]
+    assert net.popart.stats.mean.item() == pytest.approx(mean, rel=1e-12)  # 110, less the prior's 1e-4 / 4 of it
+    # The loss sees normalized targets: (mean - mean) / std = 0.
+    assert net.normalize_values(torch.tensor([mean], dtype=torch.float32)).abs().item() < 1e-6

@@ -14,13 +14,19 @@ import torch
 from torch import nn
 
 REWARD_NORMS = ("none", "scale", "standardize", "popart")
+PRIOR_COUNT = 1e-4  # the weight of RunningMeanStd's starting point (mean 0, variance 1), in samples
 
 
 class RunningMeanStd(nn.Module):
     """Mean and (population) variance of every sample seen so far, per feature.
 
     Batches are merged with the parallel algorithm of Chan et al. (1979), in float64 so that long
-    runs do not drift: the result equals NumPy's ``mean`` and ``var`` over the whole stream.
+    runs do not drift: the result equals NumPy's ``mean`` and ``var`` over the whole stream, plus a
+    prior of mean 0 and variance 1 with the weight of ``PRIOR_COUNT`` samples. The prior is the
+    convention of Gymnasium's normalization wrappers, SB3's VecNormalize and CleanRL, and it matters
+    at the first sample: from nothing, one sample has variance 0, so a run's first reward was divided
+    by sqrt(1e-8) and clipped to 10 whatever its size (HalfCheetah's first value target came out nine
+    times SB3's). After 100 samples the prior weighs 1e-6 of the whole.
 
     A single sample on the CPU (one environment's observation or discounted return, every step of a
     one-env collection) is merged by :meth:`update_numpy` in NumPy, on views of the buffers: the same
@@ -36,7 +42,7 @@ class RunningMeanStd(nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
         self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
-        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("count", torch.full((), PRIOR_COUNT, dtype=torch.float64))
 
     @torch.no_grad()
     def update(self, batch: torch.Tensor) -> None:
