@@ -266,8 +266,9 @@ def test_continuous_control_section_quotes_sb3_on_the_same_seeds():
 
 
 def test_a2c_halfcheetah_table_quotes_its_runs():
-    """The A2C HalfCheetah seeds table: policygrad (CONTINUOUS.jsonl's seeds 1-2 and sb3_same_seeds_a2c.jsonl's
-    3-6), the reverted statistics experiment (a2c_halfcheetah_5b50f06.jsonl) and SB3's."""
+    """The A2C HalfCheetah seeds table: policygrad before the statistics' prior (continuous_bc1ea25.jsonl's
+    seeds 1-2 and sb3_same_seeds_a2c.jsonl's 3-6), the reverted statistics experiment
+    (a2c_halfcheetah_5b50f06.jsonl), the prior (a2c_halfcheetah_prior.jsonl) and SB3's."""
     part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
     bench = CONTINUOUS_RESULTS.parent
 
@@ -276,11 +277,15 @@ def test_a2c_halfcheetah_table_quotes_its_runs():
                 for r in map(json.loads, path.read_text().splitlines())
                 if r["lib"] == lib and r["env_id"] == "HalfCheetah-v5"}
 
-    before = {r["seed"]: r["mean"] for r in map(json.loads, CONTINUOUS_RESULTS.read_text().splitlines())
+    old_run = (bench / "continuous_bc1ea25.jsonl").read_text().splitlines()
+    before = {r["seed"]: r["mean"] for r in map(json.loads, old_run)
               if r["kind"] == "learn" and r["algo"] == "a2c" and r["env_id"] == "HalfCheetah-v5"}
-    expected = {"policygrad": {**before, **means(bench / "sb3_same_seeds_a2c.jsonl", "policygrad")},
+    expected = {"policygrad, statistics from nothing (before 769b15a)":
+                    {**before, **means(bench / "sb3_same_seeds_a2c.jsonl", "policygrad")},
                 "policygrad, statistics after the update (5b50f06, reverted)":
                     means(bench / "a2c_halfcheetah_5b50f06.jsonl", "policygrad"),
+                "policygrad, statistics from VecNormalize's prior (769b15a)":
+                    means(bench / "a2c_halfcheetah_prior.jsonl", "policygrad"),
                 "Stable-Baselines3 2.9.2": means(bench / "sb3_same_seeds_a2c.jsonl", "sb3")}
     found = {}
     for line in part.splitlines():
