@@ -33,7 +33,8 @@ class Agent:
         """Environment actions for ``obs`` (one observation, or a batch ``(B, *obs_shape)``)."""
         space = self.network.observation_space
         obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        assert space.shape is not None  # every supported observation space has a shape
+        if space.shape is None:  # every supported observation space has one; a custom space may not
+            raise ValueError(f"act() needs an observation space with a shape, not {space}")
         single = obs_t.dim() == len(space.shape)
         if single:
             obs_t = obs_t.unsqueeze(0)

@@ -392,7 +392,8 @@ class GradientNoiseScale:
         """|the step's gradient|^2 over the actor's parameters, before clipping: their ``.grad`` after
         :func:`policygrad.algos.base.gradient_step`, with its clipping factor (computed from the
         global pre-clip norm ``step_norm`` exactly as it did) divided out."""
-        assert self.actor is not None  # half_sq_norm's caller found them first
+        if self.actor is None:  # half_sq_norm's caller finds the actor's parameters first
+            raise RuntimeError("step_sq_norm needs the actor's parameters: call half_sq_norm first")
         scale = min(1.0, max_grad_norm / (step_norm + 1e-6)) if max_grad_norm > 0 else 1.0
         grads = [p.grad for p in self.actor if p.grad is not None]
         return float(sum(g.pow(2).sum() for g in grads)) / scale ** 2 if grads else math.nan

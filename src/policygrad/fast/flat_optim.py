@@ -34,6 +34,14 @@ else:
     _OptimizerBase = object
 
 
+
+def allocated_grad(param: torch.Tensor) -> torch.Tensor:
+    """The flat parameter's gradient buffer: FlatParameters allocates it once and only ever zeroes it
+    in place, so a missing one is a bug here, not a user's mistake."""
+    if param.grad is None:
+        raise RuntimeError("the flat gradient buffer was released: FlatParameters allocates it once")
+    return param.grad
+
 class FlatParameters:
     """``params`` rebound as views of one flat parameter ``param``, their gradients as views of
     ``param.grad`` (allocated now, zeroed in place from then on)."""
@@ -95,9 +103,7 @@ class FlatOptimizer(_OptimizerBase):
     def flat_grad(self) -> torch.Tensor:
         """The gradients of every parameter, gathered (see :meth:`FlatParameters.gather_gradients`)."""
         self.flat.gather_gradients()
-        grad = self.flat.param.grad
-        assert grad is not None  # allocated by FlatParameters, only ever zeroed in place
-        return grad
+        return allocated_grad(self.flat.param)
 
     def step(self, closure=None):
         self.flat.gather_gradients()
@@ -105,9 +111,7 @@ class FlatOptimizer(_OptimizerBase):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         # The parameters' gradients are views of this buffer: they are zeroed, never dropped.
-        grad = self.flat.param.grad
-        assert grad is not None  # allocated by FlatParameters, only ever zeroed in place
-        grad.zero_()
+        allocated_grad(self.flat.param).zero_()
         self.flat.gather_gradients(keep=False)
 
     def state_dict(self) -> dict[str, Any]:
@@ -195,8 +199,7 @@ class FlatAdam(FlatOptimizer, torch.optim.Adam):
         step = state["step"]
         with torch.no_grad():
             torch._foreach_add_([step], 1)
-            grad = param.grad
-            assert grad is not None  # allocated by FlatParameters, only ever zeroed in place
+            grad = allocated_grad(param)
             torch._fused_adam_([param], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [step],
                                amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
                                weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
