@@ -34,13 +34,13 @@ else:
     _OptimizerBase = object
 
 
-
 def allocated_grad(param: torch.Tensor) -> torch.Tensor:
     """The flat parameter's gradient buffer: FlatParameters allocates it once and only ever zeroes it
     in place, so a missing one is a bug here, not a user's mistake."""
     if param.grad is None:
         raise RuntimeError("the flat gradient buffer was released: FlatParameters allocates it once")
     return param.grad
+
 
 class FlatParameters:
     """``params`` rebound as views of one flat parameter ``param``, their gradients as views of
