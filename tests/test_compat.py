@@ -1,5 +1,6 @@
 """Runs written by an earlier policygrad (tests/data/prechange, made at commit b9f1e03, before the
-package was laid out by layer) still load, act as they did, and resume to the very same weights."""
+package was laid out by layer) still load, act as they did, and resume to the same weights: within
+cross-CPU rounding of the files written elsewhere (bit for bit on one machine is tests/test_resume.py)."""
 
 import json
 import shutil
@@ -34,5 +35,11 @@ def test_a_prechange_run_resumes_from_its_periodic_checkpoint_to_the_same_final_
     before = load_file(str(PRECHANGE / name / "checkpoint" / "model.safetensors"))
     after = load_file(str(run / "checkpoint" / "model.safetensors"))
     assert sorted(before) == sorted(after)
+    # The final weights in PRECHANGE were computed on another machine: a CPU with other vector units
+    # (AVX2 vs AVX-512) rounds the last bits of a sum differently, and over a thousand steps that
+    # reaches about 1e-8 (seen: 1.1e-8). Bit-exact resume is a same-machine property, asserted in
+    # tests/test_resume.py with both runs computed in one test; here the bound only has to tell
+    # "resumed from the old format to the same training" from "resumed to something else" (a wrong
+    # optimizer state or RNG stream moves the weights by 1e-4 and more).
     for key in before:
-        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+        np.testing.assert_allclose(after[key], before[key], rtol=1e-5, atol=1e-6, err_msg=key)
