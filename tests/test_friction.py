@@ -73,7 +73,7 @@ def test_eval_keeps_trainings_eval_json_and_writes_a_file_named_after_its_settin
 def test_eval_on_a_full_disk_is_one_line_naming_the_file_and_the_way_out(tmp_path, capsys, monkeypatch):
     import errno
 
-    import policygrad.run.checkpoint as checkpoint
+    import policygrad.run.files as files
     from policygrad.core.errors import RunWriteError
 
     run = make_run(tmp_path / "run")
@@ -81,7 +81,7 @@ def test_eval_on_a_full_disk_is_one_line_naming_the_file_and_the_way_out(tmp_pat
     def full_disk(path, data):
         raise RunWriteError.from_os_error("file", path, OSError(errno.ENOSPC, "No space left on device"))
 
-    monkeypatch.setattr(checkpoint, "write_json", full_disk)
+    monkeypatch.setattr(files, "write_json_atomic", full_disk)
     assert main(["eval", str(run), "--episodes", "1"]) == 2
     err = capsys.readouterr().err
     assert "training failed" not in err and "cannot write" in err and "--out" in err

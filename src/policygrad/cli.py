@@ -229,7 +229,8 @@ def eval_output(folder: Path, deterministic: bool, episodes: int, seed: int) -> 
 def cmd_eval(argv: Sequence[str]) -> int:
     from policygrad.agent import load
     from policygrad.evaluation import evaluate
-    from policygrad.run.checkpoint import checkpoint_to_load, read_manifest, write_json
+    from policygrad.run.checkpoint import checkpoint_to_load, read_manifest
+    from policygrad.run.files import write_json_atomic
 
     parser = Parser(prog="policygrad eval", description="Evaluate a trained run (its final checkpoint/, or a "
                     "checkpoint folder such as RUN_DIR/checkpoints/step_N) and write the result to "
@@ -257,9 +258,9 @@ def cmd_eval(argv: Sequence[str]) -> int:
     print(result)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_json(out, {**result.to_dict(), "episodes": args.episodes, "checkpoint": str(folder),
+        write_json_atomic(out, {**result.to_dict(), "episodes": args.episodes, "checkpoint": str(folder),
                          "global_step": global_step, "device": args.device})
-    except (OSError, RunWriteError) as exc:  # write_json reports a full disk as RunWriteError
+    except (OSError, RunWriteError) as exc:  # write_json_atomic reports a full disk as RunWriteError
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise ValueError(f"cannot write {out} ({reason}): pass --out FILE.json somewhere writable") from None
     print(f"wrote {out}")

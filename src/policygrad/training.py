@@ -16,8 +16,8 @@ from policygrad.core.user_network import class_spec, network_class
 from policygrad.env_check import preflight
 from policygrad.evaluation import EvalResult, evaluate
 from policygrad.plots import plot_runs
-from policygrad.run.checkpoint import write_json
 from policygrad.run.configure import check_runnable
+from policygrad.run.files import write_json_atomic
 from policygrad.run.resume import ResumePoint, find_resume_point, resume_config
 from policygrad.run.trainer import RunOutcome, run_training
 
@@ -65,7 +65,7 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     def finish(outcome: RunOutcome) -> None:  # under the run directory's lock, like the training
         agent = Agent(outcome.network, config, outcome.device)
         evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True, seed=config.eval_seed)
-        write_json(outcome.run_dir / "eval.json", evaluation.to_dict())
+        write_json_atomic(outcome.run_dir / "eval.json", evaluation.to_dict())
         plot_runs([outcome.run_dir], outcome.run_dir / "learning_curve.png")
         evaluated.append((agent, evaluation))
 

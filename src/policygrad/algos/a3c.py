@@ -14,16 +14,12 @@ end of training, on Ctrl-C, when a worker raises (its traceback is reported), or
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import json
 import math
 import os
 import queue as queue_module
-import signal
-import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -55,6 +51,7 @@ from policygrad.core.config import _fail, option
 from policygrad.core.envs import Episode, env_spaces, make_vec_env
 from policygrad.core.errors import NonFiniteError, TrainingError
 from policygrad.core.networks import PolicyNetwork, build_agent
+from policygrad.core.processes import interrupts_deferred, starting_children, stop_children
 from policygrad.core.runtime import seed_everything
 from policygrad.core.user_network import UserNetwork, check_importable
 
@@ -244,69 +241,13 @@ def raise_worker_error(message: tuple) -> None:
     raise WorkerFailed(f"A3C worker {rank} raised; all workers were stopped:\n{trace}")
 
 
-@contextlib.contextmanager
-def interrupts_deferred():
-    """Turn Ctrl-C into a flag the coordinator checks between messages.
-
-    A KeyboardInterrupt raised at an arbitrary point could land inside ``Queue.get`` halfway through
-    reading a message, leaving the pipe mid-message: draining it while stopping the workers would then
-    block for ever. Deferring the interrupt to a point between messages keeps the pipe whole.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False  # signals only reach the main thread: nothing to defer
-        return
-    received = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.set())
+def drain(messages) -> None:
+    """Empty the queue: what stopping workers still send is of no use once the run is over."""
     try:
-        yield received.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextlib.contextmanager
-def main_module_hidden():
-    """Start spawned workers without re-running the user's ``__main__``.
-
-    Spawn re-imports the parent's main script in every child, so a script that calls ``train`` without
-    an ``if __name__ == "__main__":`` guard would start training again in each worker. Workers only
-    need ``policygrad`` itself, so while they start we hide where ``__main__`` came from.
-    """
-    main = sys.modules["__main__"]
-    saved = {name: getattr(main, name) for name in ("__spec__", "__file__") if hasattr(main, name)}
-    main.__spec__ = None
-    if hasattr(main, "__file__"):
-        del main.__file__
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(main, name, value)
-
-
-def stop_workers(workers: list, stop, messages, timeout: float = 5.0) -> None:
-    """Ask every worker to stop, then terminate and finally kill the ones that don't.
-
-    While waiting, keep emptying the queue: a worker cannot exit while its last messages are stuck in
-    a full pipe (the multiprocessing docs' "joining processes that use queues" deadlock).
-    """
-    stop.set()
-    workers = [proc for proc in workers if proc.pid is not None]  # never started: nothing to stop
-    deadline = time.monotonic() + timeout
-    while any(proc.is_alive() for proc in workers) and time.monotonic() < deadline:
-        try:
-            while True:
-                messages.get_nowait()
-        except (queue_module.Empty, OSError, EOFError):
-            pass
-        for proc in workers:
-            proc.join(0.02)
-    for proc in workers:
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(1.0)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
+        while True:
+            messages.get_nowait()
+    except (queue_module.Empty, OSError, EOFError):
+        pass
 
 
 class A3C(AsynchronousAlgorithm):
@@ -347,7 +288,7 @@ class A3C(AsynchronousAlgorithm):
         aggregator = RunAggregator(sink, cfg.log_every, start_step)
         updates = 0
         try:
-            with main_module_hidden():
+            with starting_children():
                 for proc in workers:
                     proc.start()
             (sink.run_dir / "workers.json").write_text(json.dumps({"pids": [p.pid for p in workers]}))
@@ -374,7 +315,7 @@ class A3C(AsynchronousAlgorithm):
                 else:
                     raise KeyboardInterrupt
         finally:
-            stop_workers(workers, stop, messages)
+            stop_children(workers, stop.set, drain=lambda: drain(messages))
             messages.cancel_join_thread()
             aggregator.flush(final=True)  # also on failure: the counters then say how far it got
         return AsyncResult(counter.value, updates, optimizer)

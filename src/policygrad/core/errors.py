@@ -1,6 +1,15 @@
-"""Errors a run can end with (bad input is ValueError, raised before anything runs)."""
+"""The errors policygrad raises on purpose: bad input (UserInputError, raised before anything runs)
+and the ways a run can end (TrainingError and its kinds). Anything else that escapes is a bug."""
 
 import errno
+
+
+class UserInputError(ValueError):
+    """The caller's input is wrong (a field's value, a path, a name): the message names what and says
+    what is allowed. The command line reports it in one line with exit code 2; any other exception
+    reaching it is a bug in policygrad and is reported as one (exit code 1).
+
+    A ValueError subclass, so ``except ValueError`` in users' code keeps catching it."""
 
 
 class TrainingError(RuntimeError):
@@ -21,7 +30,7 @@ class RunWriteError(TrainingError):
         return cls(cannot_write(what, path, exc))
 
 
-class RunDirInUseError(ValueError):
+class RunDirInUseError(UserInputError):
     """Another process is training or resuming into the run directory (it holds the run's lock)."""
 
 

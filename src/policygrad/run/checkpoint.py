@@ -10,8 +10,9 @@ log positions), a SHA-256 of each tensor file and one of the manifest's own cont
 Loading reads only tensors and JSON, so an untrusted checkpoint can never run code; every file is
 checked against its checksum before it is used, and every mismatch is a ValueError naming the file.
 
-Writes are crash-safe: a checkpoint folder is written as a hidden temporary folder beside its final
-place, every file and the folder are fsynced, and only then is it renamed into place. A crash leaves
+Writes are crash-safe (all of them through :mod:`policygrad.run.files`): a checkpoint folder is
+written as a hidden temporary folder beside its final place, every file and the folder are fsynced,
+and only then is it renamed into place. A crash leaves
 the old folder or the new one, never a mix. Periodic checkpoints live in ``RUN_DIR/checkpoints/``
 as ``step_000012345/`` folders; ``checkpoints/latest`` names the newest complete one and is itself
 replaced atomically after that folder exists, so it only ever names a complete checkpoint. A write
@@ -21,13 +22,10 @@ checkpoint and ``latest`` as they were, and raises RunWriteError naming the path
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +33,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from policygrad.core.errors import RunWriteError
 from policygrad.fast.flat_optim import saved_parameters
+from policygrad.run import files
 
 FORMAT_VERSION = 2  # 2: manifest checksum, run state, folder-atomic writes
 READABLE_VERSIONS = (1, 2)
@@ -47,94 +45,10 @@ CHECKPOINTS_DIR, LATEST_FILE = "checkpoints", "latest"
 STEP_NAME = re.compile(r"step_\d{9,}")
 
 
-# -- crash-safe writing ------------------------------------------------------------------------------
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry (a rename is durable only once its directory is); a no-op where the
-    platform cannot open directories."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _discard(path: Path) -> None:
-    """Delete what a failed write left (a file or a folder), if it can be: never raises."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(OSError):
-            path.unlink(missing_ok=True)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write ``path`` through a temporary file; on failure (a full disk, a read-only directory) the
-    old file stays as it was, the temporary one goes, and RunWriteError names ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        _discard(tmp)
-        raise RunWriteError.from_os_error("file", path, exc) from exc
-    fsync_dir(path.parent)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, fsync, rename)."""
-    _atomic_write(Path(path), lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
-
-
-def _remove_dir(path: Path) -> None:
-    """Delete a folder so that no half-deleted copy is ever seen under its name: rename, then delete."""
-    trash = path.with_name(f".{path.name}.trash-{os.getpid()}")
-    os.replace(path, trash)
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def _publish(tmp: Path, folder: Path) -> None:
-    """Move the complete folder ``tmp`` to ``folder``, replacing any folder already there."""
-    fsync_dir(tmp)
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(folder, old)
-        try:
-            os.replace(tmp, folder)
-        except OSError:
-            os.replace(old, folder)  # put the previous folder back
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, folder)
-    fsync_dir(folder.parent)
-
-
 def clean_leftovers(run_dir: str | Path) -> list[Path]:
-    """Delete what interrupted writes left behind (hidden ``.NAME.tmp-PID``, ``.old-``, ``.trash-``
-    folders) in a run directory and its ``checkpoints/``; returns what was deleted. Only call it
-    while no other process writes to the run."""
-    removed = []
-    for where in (Path(run_dir), Path(run_dir) / CHECKPOINTS_DIR):
-        if not where.is_dir():
-            continue
-        for path in where.iterdir():
-            if path.name.startswith(".") and re.search(r"\.(tmp|old|trash)-\d+$", path.name):
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-                removed.append(path)
-    return removed
+    """Undo what interrupted writes left in a run directory and its ``checkpoints/`` (see
+    :func:`policygrad.run.files.clean_leftovers`); returns what was deleted."""
+    return files.clean_leftovers(Path(run_dir), Path(run_dir) / CHECKPOINTS_DIR)
 
 
 # -- the manifest ------------------------------------------------------------------------------------
@@ -171,7 +85,6 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
         if code is None:
             raise
         raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from exc
-    _fsync_file(path)
     return _sha256(path)
 
 
@@ -189,13 +102,8 @@ def save_checkpoint(
     ``run_state`` (JSON) and ``state_tensors`` make it resumable: everything beyond the weights and
     the optimizer that the run needs to continue exactly. The folder appears complete or not at all.
     """
-    folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    try:  # a full disk or a read-only directory: the folder already there stays, the temporary one goes
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
+
+    def fill(tmp: Path) -> None:
         manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": config, "counters": counters,
                                     "sha256": {MODEL_FILE: _save_tensors(tmp / MODEL_FILE, model.state_dict())}}
         if optimizer is not None:
@@ -207,12 +115,9 @@ def save_checkpoint(
             manifest["sha256"][STATE_FILE] = _save_tensors(tmp / STATE_FILE, state_tensors or {})
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _fsync_file(tmp / MANIFEST_FILE)
-        _publish(tmp, folder)
-    except OSError as exc:
-        _discard(tmp)
-        raise RunWriteError.from_os_error("checkpoint", folder, exc) from exc
-    return folder
+
+    # a full disk or a read-only directory: the folder already there stays, the temporary one goes
+    return files.write_folder(folder, fill, what="checkpoint")
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
@@ -401,7 +306,7 @@ def checkpoint_to_load(path: str | Path) -> Path:
 
 def set_latest(run_dir: str | Path, folder: Path) -> None:
     root = Path(run_dir) / CHECKPOINTS_DIR
-    _atomic_write(root / LATEST_FILE, lambda tmp: tmp.write_text(folder.name + "\n"))
+    files.write_text_atomic(root / LATEST_FILE, folder.name + "\n")
 
 
 def save_periodic(run_dir: str | Path, global_step: int, keep: int, **checkpoint: Any) -> Path:
@@ -411,7 +316,7 @@ def save_periodic(run_dir: str | Path, global_step: int, keep: int, **checkpoint
     set_latest(run_dir, folder)
     for old in periodic_checkpoints(run_dir)[:-keep]:
         if old != folder:
-            _remove_dir(old)
+            files.remove_folder(old)
     return folder
 
 
@@ -420,5 +325,5 @@ def remove_checkpoints_after(run_dir: str | Path, global_step: int) -> list[Path
     recomputes that future); returns them."""
     newer = [p for p in periodic_checkpoints(run_dir) if int(p.name.split("_")[1]) > global_step]
     for path in newer:
-        _remove_dir(path)
+        files.remove_folder(path)
     return newer

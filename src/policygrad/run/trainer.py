@@ -60,8 +60,8 @@ from policygrad.run.checkpoint import (
     load_run_state,
     save_checkpoint,
     save_periodic,
-    write_json,
 )
+from policygrad.run.files import write_json_atomic
 from policygrad.run.logger import RunLogger
 from policygrad.run.presets import is_preset_file, preset_values
 from policygrad.run.resume import ResumePoint, checked_logs, prepare_resume, previous_record
@@ -400,7 +400,7 @@ def _run_locked(config: Config, path: Path, point: ResumePoint | None,
         record["resumes"] = (resumes if isinstance(resumes, list) else []) + [
             {"from": str(point.folder.relative_to(path)), "global_step": point.global_step,
              "time": time.strftime("%Y-%m-%d %H:%M:%S")}]
-    write_json(path / "config.json", record)
+    write_json_atomic(path / "config.json", record)
     logs = checked_logs(point.folder, run_state.get("logs")) if point is not None else None
     logger = RunLogger(path, config.total_steps, config.tensorboard, config.progress, resume=logs,
                        evals=config.eval_every > 0)

@@ -45,6 +45,7 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
+from policygrad.run import files as run_files
 from policygrad.run.checkpoint import CHECKPOINT_DIR, CHECKPOINTS_DIR, LATEST_FILE, STEP_NAME, read_manifest
 from policygrad.run.logger import EPISODES_FILE, EVALS_FILE, METRICS_FILE
 from policygrad.studies.tasks import EVAL_FILE, FAILED, RunTask, TaskResult, execute, one_line, warm_up
@@ -91,32 +92,17 @@ def checked_path(root: Path, rel: str) -> Path:
     return root.joinpath(*parts)
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically (temporary file, then rename), creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # the name clean_leftovers removes
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_folder(folder: Path, files: Mapping[str, bytes]) -> None:
-    """Replace ``folder`` by one holding ``files`` (names inside it) at once: written beside it under a
-    hidden name, then renamed, so that a killed driver leaves either the old folder or the new one."""
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for rel, data in files.items():
-        target = checked_path(tmp, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, folder)
+    """Replace ``folder`` by one holding ``files`` (names inside it, checked) at once, so that a killed
+    driver leaves either the old folder or the new one."""
+
+    def fill(staged: Path) -> None:
+        for rel, data in files.items():
+            target = checked_path(staged, rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+    run_files.write_folder(folder, fill)
 
 
 def split_folders(files: Mapping[str, bytes]) -> tuple[dict[str, dict[str, bytes]], dict[str, bytes]]:
@@ -146,9 +132,9 @@ def write_checkpoint(run_dir: Path, files: Mapping[str, bytes], keep: Sequence[s
     latest = f"{CHECKPOINTS_DIR}/{LATEST_FILE}"
     for rel, data in rest.items():
         if rel != latest:
-            write_file(checked_path(run_dir, rel), data)
+            run_files.write_bytes_atomic(checked_path(run_dir, rel), data)
     if latest in rest:
-        write_file(checked_path(run_dir, latest), rest[latest])
+        run_files.write_bytes_atomic(checked_path(run_dir, latest), rest[latest])
     root = run_dir / CHECKPOINTS_DIR
     if root.is_dir():
         for old in root.iterdir():
@@ -167,11 +153,11 @@ def write_final(run_dir: Path, files: Mapping[str, bytes]) -> None:
             write_folder(checked_path(run_dir, folder), inside)
     for rel, data in rest.items():
         if rel != EVAL_FILE:
-            write_file(checked_path(run_dir, rel), data)
+            run_files.write_bytes_atomic(checked_path(run_dir, rel), data)
     if CHECKPOINT_DIR in folders:
         write_folder(run_dir / CHECKPOINT_DIR, folders[CHECKPOINT_DIR])
     if EVAL_FILE in rest:
-        write_file(run_dir / EVAL_FILE, rest[EVAL_FILE])
+        run_files.write_bytes_atomic(run_dir / EVAL_FILE, rest[EVAL_FILE])
     for path in sorted(run_dir.rglob("*"), reverse=True):  # deepest first: files before their folders
         here = path.relative_to(run_dir)
         if here.parts[0].startswith(".") or here.as_posix() in files:

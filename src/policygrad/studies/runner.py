@@ -28,7 +28,6 @@ import json
 import multiprocessing.connection
 import os
 import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,7 +37,9 @@ from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
 
+from policygrad.core.processes import exit_reason, exit_with_parent, starting_children, stop_children
 from policygrad.run.checkpoint import CHECKPOINT_DIR, read_manifest
+from policygrad.run.files import write_text_atomic
 from policygrad.run.logger import EVALS_FILE
 from policygrad.studies.grid import GridRun, expand
 from policygrad.studies.spec import (
@@ -51,7 +52,6 @@ from policygrad.studies.spec import (
     make_spec,
     read_spec,
     write_spec,
-    write_text_atomic,
 )
 
 # One run's task, result and execution live in studies/tasks.py (below every backend, so that the Ray
@@ -139,13 +139,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, fn: Callable[[Any]
     """A worker process: tasks in, results out, until told to stop (None) or the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
 
-    def watch_parent() -> None:  # a SIGKILLed parent cannot stop us: stop by ourselves (the run's
-        while True:              # checkpoints stay, and the run's lock is released with the process)
-            time.sleep(0.2)
-            if os.getppid() != parent_pid:
-                os._exit(3)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
+    exit_with_parent(parent_pid)  # the run's checkpoints stay, and its lock goes with the process
     warm_up()
     while True:
         try:
@@ -169,52 +163,21 @@ def _worker_main(conn: multiprocessing.connection.Connection, fn: Callable[[Any]
         conn.send(fn(task))
 
 
-@contextlib.contextmanager
-def _one_thread_per_worker() -> Iterator[None]:
-    """Spawned workers inherit the environment: one OpenMP/MKL thread each, set before torch loads."""
-    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-    saved = {name: os.environ.get(name) for name in names}
-    for name in names:
-        os.environ.setdefault(name, "1")
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def exit_reason(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-exitcode).name}"
-        return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
-
-
 class _Worker:
     def __init__(self, ctx: Any, fn: Callable[[Any], TaskResult]) -> None:
-        from policygrad.algos.a3c import main_module_hidden
-
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, fn, os.getpid()), name="policygrad-study-worker")
-        with _one_thread_per_worker(), main_module_hidden():  # never re-run the user's script in a worker
+        with starting_children():  # never re-run the user's script in a worker
             self.proc.start()
         child.close()
         self.task: RunTask | None = None
 
     def stop(self, timeout: float) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.send(None)
-        self.proc.join(timeout)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(2.0)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join()
+        def ask() -> None:
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+
+        stop_children([self.proc], ask, timeout)
         self.conn.close()
 
 

@@ -10,7 +10,6 @@ ValueError with a one-line message naming it; the command line turns it into exi
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from policygrad.algos import algorithm
 from policygrad.core.config import Config, check_field_names, user_fields
+from policygrad.run.files import write_text_atomic
 
 STUDY_FILE, RESULTS_FILE, RUNS_DIR = "study.json", "results.csv", "runs"
 SPEC_FORMAT = 1
@@ -282,15 +282,6 @@ def read_spec(study_dir: Path) -> StudySpec:
 def write_spec(study_dir: Path, spec: StudySpec) -> None:
     """``STUDY_DIR/study.json``, written atomically, keys in the spec's order."""
     write_text_atomic(Path(study_dir) / STUDY_FILE, json.dumps(spec.to_dict(), indent=2) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def check_same_study(study_dir: Path, spec: StudySpec) -> bool:

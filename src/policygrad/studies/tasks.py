@@ -136,11 +136,11 @@ def finish_evaluation(run_dir: Path, config: Config) -> None:
     from policygrad.agent import load
     from policygrad.evaluation import evaluate
     from policygrad.plots import plot_runs
-    from policygrad.run.checkpoint import write_json
+    from policygrad.run.files import write_json_atomic
 
     agent = load(run_dir, trust_env=True)
     evaluation = evaluate(agent, episodes=config.eval_episodes, deterministic=True, seed=config.eval_seed)
-    write_json(run_dir / EVAL_FILE, evaluation.to_dict())
+    write_json_atomic(run_dir / EVAL_FILE, evaluation.to_dict())
     plot_runs([run_dir], run_dir / "learning_curve.png")
 
 

@@ -58,6 +58,7 @@ import yaml
 from filelock import FileLock, Timeout
 
 from policygrad.core.config import Config, user_fields
+from policygrad.run.files import write_text_atomic
 from policygrad.studies.grid import point_config
 from policygrad.studies.runner import (
     DONE,
@@ -68,7 +69,7 @@ from policygrad.studies.runner import (
     open_backend,
     summarize,
 )
-from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, RUNS_DIR, format_value, write_text_atomic
+from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, RUNS_DIR, format_value
 from policygrad.studies.tune_space import Space
 from policygrad.studies.tune_spec import (
     BEST_PRESET,
