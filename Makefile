@@ -27,7 +27,7 @@ test: lint
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow -s --timeout 7200
 
-# Side-by-side speed against Stable-Baselines3 (about 20 minutes; writes benchmarks/RESULTS.md).
+# Side-by-side speed against Stable-Baselines3 (about 20 minutes; writes benchmarks/results/RESULTS.md).
 # BENCH_ARGS=--quick for a smoke run of every section.
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)

@@ -4,7 +4,7 @@
 
 Steps per second are read from each run's metrics.csv between its first and last timed rows, so
 process start-up (spawning workers, importing torch) is not counted. Results go to
-benchmarks/a3c_scaling.md.
+benchmarks/results/a3c_scaling.md.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=60_000)
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("a3c_scaling.md"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "a3c_scaling.md")
     args = parser.parse_args()
     results: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,7 +8,7 @@ Needs the ``bench`` extra (``pip install -c constraints.txt -e '.[bench]'``: Sta
 Every measurement runs in a fresh subprocess of this script (so that each contender's peak memory is
 its own and no import or thread setting leaks between them), and the contenders are alternated
 (A B, B A, ...) so that drift in the machine's load hits them alike. One run writes every figure to
-``benchmarks/RESULTS.md`` (``--quick``: ``RESULTS-quick.md``).
+``benchmarks/results/RESULTS.md`` (``--quick``: ``RESULTS-quick.md``).
 
 Both libraries run with one torch thread: on a small, shared CPU a second thread spin-waiting in
 OpenMP made Stable-Baselines3 up to 10x slower in trials, a loss no fair comparison should count.
@@ -542,7 +542,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run of every section")
     parser.add_argument("--sections", default="rollout,train,solve", help="comma-separated subset")
-    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/RESULTS.md (--quick: "
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/RESULTS.md (--quick: "
                         "RESULTS-quick.md)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -550,7 +550,7 @@ def main() -> None:
         spec = json.loads(args.worker)
         print("RESULT " + json.dumps(WORKERS[spec["section"]](spec)), flush=True)
         return
-    out = args.out or HERE / ("RESULTS-quick.md" if args.quick else "RESULTS.md")
+    out = args.out or HERE / "results" / ("RESULTS-quick.md" if args.quick else "RESULTS.md")
     sections = args.sections.split(",")
     started = time.perf_counter()
     load_start = os.getloadavg()[0]

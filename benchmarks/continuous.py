@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/continuous.py [--workers 2] [--only ppo:HalfCheetah-v5 ...] [--quick]
                                               [--skip-speed | --skip-learning] [--resume]
-                                              [--out benchmarks/CONTINUOUS.md]
+                                              [--out benchmarks/results/CONTINUOUS.md]
 
 Two sections, written to one Markdown file:
 
@@ -213,7 +213,7 @@ def main() -> None:
     parser.add_argument("--speed-steps", type=int, default=20_480)
     parser.add_argument("--speed-rounds", type=int, default=3)
     parser.add_argument("--resume", action="store_true", help="keep results recorded at this commit")
-    parser.add_argument("--out", type=Path, default=HERE / "CONTINUOUS.md")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "CONTINUOUS.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

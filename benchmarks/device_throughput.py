@@ -1,6 +1,6 @@
 """Training steps per second on the CPU and on CUDA, side by side on one machine.
 
-    python benchmarks/device_throughput.py [--rounds 2] [--out benchmarks/device_throughput.md]
+    python benchmarks/device_throughput.py [--rounds 2] [--out benchmarks/results/device_throughput.md]
 
 Each row trains the same config once per device per round, devices alternating, each in a fresh
 process (so CUDA's start-up and the CPU's thread pool don't leak from one to the other). Steps per
@@ -67,7 +67,7 @@ def run_once(algo: str, fields: dict, device: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=HERE / "device_throughput.md")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "device_throughput.md")
     args = parser.parse_args()
 
     import torch

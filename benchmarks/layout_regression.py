@@ -11,7 +11,7 @@ and environments built outside the clock) with the training-throughput settings 
 median of the ratios of neighbouring measurements. On a shared 2-core machine the clock is noisy, so
 the script also counts the Python function calls of 30 iterations of each algorithm under cProfile
 (after 5 warm-up iterations): a deterministic measure of the work each commit does per iteration.
-Writes ``benchmarks/layout_regression.md``.
+Writes ``benchmarks/results/layout_regression.md``.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--old", required=True, help="the commit to compare against")
     parser.add_argument("--new", default="HEAD")
     parser.add_argument("--rounds", type=int, default=5, help="measurements of each commit per algorithm")
-    parser.add_argument("--out", type=Path, default=HERE / "layout_regression.md")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "layout_regression.md")
     args = parser.parse_args()
     revs = {name: subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
                                  check=True).stdout.strip() for name, rev in (("old", args.old), ("new", args.new))}

@@ -7,7 +7,7 @@ sequence of calls, each with 2 trivial tasks on 2 workers, two ways, alternated 
 same load: one backend for every call (as now), and a new backend per call (as before). The tasks do
 nothing, so the times are the overhead alone.
 
-Run: ``python benchmarks/local_backend_reuse.py``; writes ``benchmarks/local_backend_reuse.md``.
+Run: ``python benchmarks/local_backend_reuse.py``; writes ``benchmarks/results/local_backend_reuse.md``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from policygrad.studies.tasks import DONE, RunTask, TaskResult
 
 CALLS = 8  # generations of a tuning of 16 trials on 2 workers
 ROUNDS = 3
-OUT = Path(__file__).with_suffix(".md")
+OUT = Path(__file__).parent / "results" / Path(__file__).with_suffix(".md").name
 
 
 def nothing(task: RunTask) -> TaskResult:

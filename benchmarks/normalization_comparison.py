@@ -8,7 +8,7 @@ where a method is a value of ``reward_norm`` (none | scale | standardize | popar
 ``normalize_obs`` off, plus ``normalize_obs`` on for ``none`` and ``scale``. The loop runs seed by
 seed and rotates the order of the methods from one seed to the next, so slow phases of a shared
 machine hit every method alike. Each run ends with the library's deterministic evaluation (its own
-seed, 10000). Results go to benchmarks/normalization.md: per method, the min / median / max over
+seed, 10000). Results go to benchmarks/results/normalization.md: per method, the min / median / max over
 seeds of the evaluation mean and of the training wall seconds, then every run.
 """
 
@@ -59,7 +59,7 @@ def main() -> None:
                         "Pendulum preset collects 4096 per rollout: 49152 is 12 rollouts)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N for every method")
     parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("normalization.md"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "normalization.md")
     args = parser.parse_args()
 
     results: dict[str, list[tuple[int, float, float, int]]] = {label: [] for label, _ in METHODS}

@@ -1,4 +1,4 @@
-"""One Pendulum-v1 training run, printed as one line: the rows of benchmarks/pendulum_ladder.md.
+"""One Pendulum-v1 training run, printed as one line: the rows of benchmarks/results/pendulum_ladder.md.
 
     .venv/bin/python benchmarks/pendulum_ladder.py a2c --seed 1 --steps 1000000 --fields '{"log_std_init": -0.5}'
     .venv/bin/python benchmarks/pendulum_ladder.py sb3-a2c --seed 1 --steps 200000 [--sde]

@@ -20,7 +20,7 @@ out. The cluster binds to 127.0.0.2 only, with its own temporary directory; it i
 
     .venv/bin/python benchmarks/ray_overhead.py [--repeats 3] [--total-steps 10000]
 
-Writes benchmarks/ray_overhead.md.
+Writes benchmarks/results/ray_overhead.md.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--total-steps", type=int, default=10_000)
-    parser.add_argument("--out", type=Path, default=HERE / "ray_overhead.md")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "ray_overhead.md")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="pgbench", dir="/tmp"))
     setup_ray_env(base)

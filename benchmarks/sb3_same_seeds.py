@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/sb3_same_seeds.py [--algo ppo|a2c] [--envs HalfCheetah-v5 Hopper-v5]
                                                   [--libs sb3 policygrad]
                                                   [--seeds 1 2] [--steps 1000000] [--workers 2]
-                                                  [--out benchmarks/sb3_same_seeds_ALGO.md]
+                                                  [--out benchmarks/results/sb3_same_seeds_ALGO.md]
 
 The question it answers: when policygrad's preset (the zoo's values field for field) ends below the zoo's
 published score (v3 environments, one run each), is that an implementation difference or the seed and the
@@ -161,14 +161,14 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, help="default: benchmarks/sb3_same_seeds_ALGO.md")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/sb3_same_seeds_ALGO.md")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs recorded in OUT's .jsonl (SB3's do not depend on policygrad's commit) "
                              "and run only the others")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.envs = args.envs or list(ZOO[args.algo])
-    args.out = args.out or HERE / f"sb3_same_seeds_{args.algo}.md"
+    args.out = args.out or HERE / "results" / f"sb3_same_seeds_{args.algo}.md"
     unknown = [env_id for env_id in args.envs if env_id not in ZOO[args.algo]]
     if unknown:
         parser.error(f"--envs {unknown}: {args.algo} has zoo values for {list(ZOO[args.algo])} only")

@@ -9,7 +9,7 @@ which is written once at the end whatever the workers, excluded) and of the runs
 
     .venv/bin/python benchmarks/study_parallel.py [--repeats 1] [--total-steps 20000]
 
-Writes benchmarks/study_parallel.md.
+Writes benchmarks/results/study_parallel.md.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--total-steps", type=int, default=20_000)
-    parser.add_argument("--out", type=Path, default=HERE / "study_parallel.md")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "study_parallel.md")
     args = parser.parse_args()
     order = [w for i in range(args.repeats) for w in ((1, 2) if i % 2 == 0 else (2, 1))]
     times: dict[int, list[tuple[float, float]]] = {1: [], 2: []}

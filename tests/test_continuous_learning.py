@@ -2,7 +2,7 @@
 
 Pendulum-v1 cannot show this in a fast test for the one-pass methods: REINFORCE, one-step
 actor-critic, A2C and A3C take hundreds of thousands of steps to improve on it (measured in
-benchmarks/pendulum_ladder.md; Stable-Baselines3's A2C with its tuned Pendulum values is no better at
+benchmarks/results/pendulum_ladder.md; Stable-Baselines3's A2C with its tuned Pendulum values is no better at
 200k steps). PPO improves on Pendulum in 40k steps (tests/test_actor_critics.py) because it reuses
 each batch for many gradient steps. So the fast check here runs on ReachTargetEnv
 (tests/probe_envs.py), a small continuous-control task with the features that matter: a Box action

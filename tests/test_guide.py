@@ -37,7 +37,7 @@ RUNGS = {
     "PPO": ("losses.ppo_clip_loss", "algos/ppo.py", "update_epochs", "num_minibatches", "target_kl",
             "diag/approx_kl", "diag/clipfrac"),
 }
-NORMALIZATION_RESULTS = GUIDE.parents[1] / "benchmarks" / "normalization.md"
+NORMALIZATION_RESULTS = GUIDE.parents[1] / "benchmarks" / "results" / "normalization.md"
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def test_command_lines_run(block: Block, in_tmp, capsys):
         assert main(argv[1:]) == 0, f"`{line}` failed: {capsys.readouterr().err}"
 
 
-CONTINUOUS_RESULTS = GUIDE.parents[1] / "benchmarks" / "CONTINUOUS.jsonl"
+CONTINUOUS_RESULTS = GUIDE.parents[1] / "benchmarks" / "results" / "CONTINUOUS.jsonl"
 
 
 def test_continuous_control_section_quotes_the_benchmark_run():
@@ -266,9 +266,9 @@ def test_continuous_control_section_quotes_sb3_on_the_same_seeds():
 
 
 def test_a2c_halfcheetah_table_quotes_its_runs():
-    """The A2C HalfCheetah seeds table: policygrad before the statistics' prior (continuous_bc1ea25.jsonl's
+    """The A2C HalfCheetah seeds table: policygrad before the statistics' prior (continuous_before_prior.jsonl's
     seeds 1-2 and sb3_same_seeds_a2c.jsonl's 3-6), the reverted statistics experiment
-    (a2c_halfcheetah_5b50f06.jsonl), the prior (a2c_halfcheetah_prior.jsonl) and SB3's."""
+    (a2c_halfcheetah_stats_after_update.jsonl), the prior (a2c_halfcheetah_prior.jsonl) and SB3's."""
     part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
     bench = CONTINUOUS_RESULTS.parent
 
@@ -277,13 +277,13 @@ def test_a2c_halfcheetah_table_quotes_its_runs():
                 for r in map(json.loads, path.read_text().splitlines())
                 if r["lib"] == lib and r["env_id"] == "HalfCheetah-v5"}
 
-    old_run = (bench / "continuous_bc1ea25.jsonl").read_text().splitlines()
+    old_run = (bench / "continuous_before_prior.jsonl").read_text().splitlines()
     before = {r["seed"]: r["mean"] for r in map(json.loads, old_run)
               if r["kind"] == "learn" and r["algo"] == "a2c" and r["env_id"] == "HalfCheetah-v5"}
     expected = {"policygrad, statistics from nothing (before 769b15a)":
                     {**before, **means(bench / "sb3_same_seeds_a2c.jsonl", "policygrad")},
                 "policygrad, statistics after the update (5b50f06, reverted)":
-                    means(bench / "a2c_halfcheetah_5b50f06.jsonl", "policygrad"),
+                    means(bench / "a2c_halfcheetah_stats_after_update.jsonl", "policygrad"),
                 "policygrad, statistics from VecNormalize's prior (769b15a)":
                     means(bench / "a2c_halfcheetah_prior.jsonl", "policygrad"),
                 "Stable-Baselines3 2.9.2": means(bench / "sb3_same_seeds_a2c.jsonl", "sb3")}

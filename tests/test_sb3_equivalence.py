@@ -1,7 +1,7 @@
 """policygrad's A2C against Stable-Baselines3's, number for number (issue 16).
 
 With the zoo's HalfCheetah A2C values the two libraries score differently on the same seeds
-(benchmarks/sb3_same_seeds_a2c.md). These tests separate the update from everything around it:
+(benchmarks/results/sb3_same_seeds_a2c.md). These tests separate the update from everything around it:
 
 - the update: SB3 trains on HalfCheetah-v5 behind its VecNormalize; policygrad's A2C, built from SB3's
   initial weights with normalization off, replays SB3's normalized observations and rewards and takes
