@@ -9,10 +9,11 @@ import json
 import pytest
 
 import policygrad as pg
+from policygrad.core.errors import UserInputError
 
 
 def error_of(**changes) -> str:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(UserInputError) as info:  # a ValueError: the command line exits 2 on it, not 1
         pg.ReinforceConfig(**changes)
     return str(info.value)
 
@@ -231,3 +232,17 @@ def test_reinforce_popart_without_a_value_baseline_is_refused(baseline):
 
 def test_a3c_config_is_part_of_the_public_api():
     assert "A3CConfig" in pg.__all__ and pg.A3CConfig().algo == "a3c"
+
+
+@pytest.mark.parametrize("build", [
+    lambda: pg.make_config("ppo", learnin_rate=0.1),  # an unknown field
+    lambda: pg.make_config("ppo", env_id="NoSuchEnv-v0"),
+    lambda: pg.make_config("not_an_algo"),
+    lambda: pg.make_config("ppo", num_minibatches=3),  # not a divisor of the batch
+    lambda: pg.make_config("ppo", device="no_such_device"),
+])
+def test_bad_input_is_a_user_input_error(build):
+    """What the caller got wrong is a UserInputError (a ValueError subclass): the command line reports it
+    as bad input (exit 2); any other exception is reported as a bug in policygrad."""
+    with pytest.raises(UserInputError):
+        build()

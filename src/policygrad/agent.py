@@ -11,6 +11,7 @@ from torch import nn
 from policygrad.algos import algorithm
 from policygrad.core.config import Config
 from policygrad.core.envs import env_spaces
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.user_network import build_network
 from policygrad.run.checkpoint import MANIFEST_FILE, checkpoint_to_load, load_model_state, read_manifest
@@ -34,7 +35,7 @@ class Agent:
         space = self.network.observation_space
         obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
         if space.shape is None:  # every supported observation space has one; a custom space may not
-            raise ValueError(f"act() needs an observation space with a shape, not {space}")
+            raise UserInputError(f"act() needs an observation space with a shape, not {space}")
         single = obs_t.dim() == len(space.shape)
         if single:
             obs_t = obs_t.unsqueeze(0)
@@ -47,7 +48,7 @@ def load(run_dir: str | Path, device: str = "cpu", trust_env: bool = False, netw
     checks every file against the manifest's checksums and every config value's type, and never runs
     code from the files: an ``env_id`` naming a Python module (``module:Class``) is refused unless
     ``trust_env`` (or the module is already imported and names an environment class). A run directory
-    without a final ``checkpoint/`` (a killed run) is a ValueError naming its newest periodic
+    without a final ``checkpoint/`` (a killed run) is a UserInputError naming its newest periodic
     checkpoint, which you may load by passing that folder.
 
     A run with your own network (the config's ``network``, ``module:Class``) is rebuilt as

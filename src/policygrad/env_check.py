@@ -28,6 +28,8 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
+from policygrad.core.errors import UserInputError
+
 log = logging.getLogger("policygrad")
 
 HUGE_REWARD = 1e6
@@ -246,14 +248,14 @@ def check_env(env_id: str, steps: int = 300, seed: int = 0, gymnasium_checker: b
 
 
 def preflight(env_id: str) -> list[Finding]:
-    """The cheap check ``train`` runs first: errors raise ValueError (nothing has run yet), warnings
+    """The cheap check ``train`` runs first: errors raise UserInputError (nothing has run yet), warnings
     are logged. Returns the warnings."""
     findings = check_env(env_id, steps=30, gymnasium_checker=False)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
-        raise ValueError(f"env_id={env_id!r} fails the environment check: "
-                         + "; ".join(f"[{f.check}] {f.message}" for f in errors)
-                         + " (policygrad check-env ENV_ID explains; train(..., check_env=False) skips the check)")
+        raise UserInputError(f"env_id={env_id!r} fails the environment check: "
+                             + "; ".join(f"[{f.check}] {f.message}" for f in errors)
+                             + " (policygrad check-env ENV_ID explains; train(..., check_env=False) skips the check)")
     for finding in findings:
         log.warning("env_id=%r: %s", env_id, finding.message)
     return findings

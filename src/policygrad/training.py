@@ -11,6 +11,7 @@ from torch import nn
 
 from policygrad.agent import Agent
 from policygrad.core.config import Config
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.user_network import class_spec, network_class
 from policygrad.env_check import preflight
@@ -52,10 +53,10 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
         point = find_resume_point(resume_from, trust_env)
         config = resume_config(point, config)
         if run_dir is not None and Path(run_dir).resolve() != point.run_dir.resolve():
-            raise ValueError(f"run_dir={str(run_dir)!r}: a resumed run continues in its own directory "
-                             f"({point.run_dir}); copy that directory first to branch off it")
+            raise UserInputError(f"run_dir={str(run_dir)!r}: a resumed run continues in its own directory "
+                                 f"({point.run_dir}); copy that directory first to branch off it")
     elif not isinstance(config, Config):
-        raise ValueError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not {type(config).__name__}")
+        raise UserInputError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not {type(config).__name__}")
     check_runnable(config)
     config = with_network(config, network)
     if check_env:
@@ -82,9 +83,9 @@ def with_network(config: Config, network: nn.Module | None) -> Config:
             network_class(config.network)
         return config
     if not isinstance(network, nn.Module) or isinstance(network, PolicyNetwork):
-        raise ValueError(f"network: expected your own torch.nn.Module, not {type(network).__name__}")
+        raise UserInputError(f"network: expected your own torch.nn.Module, not {type(network).__name__}")
     spec = class_spec(type(network))
     if config.network and config.network != spec:
-        raise ValueError(f"network={config.network!r} names another class than the module given ({spec}): "
-                         "leave the config's network empty or give an instance of that class")
+        raise UserInputError(f"network={config.network!r} names another class than the module given ({spec}): "
+                             "leave the config's network empty or give an instance of that class")
     return config if config.network else config.replace(network=spec)

@@ -10,6 +10,7 @@ import torch
 
 from policygrad.agent import Agent
 from policygrad.core.envs import make_env_fn
+from policygrad.core.errors import UserInputError
 from policygrad.core.runtime import seeded_sampling
 
 
@@ -20,13 +21,13 @@ def record_video(agent: Agent, out_dir: str | Path, episodes: int = 3, determini
     try:
         import moviepy  # noqa: F401  (RecordVideo needs it; say so before playing anything)
     except ImportError:
-        raise ValueError("recording video needs moviepy: pip install 'policygrad[video]'") from None
+        raise UserInputError("recording video needs moviepy: pip install 'policygrad[video]'") from None
     out_dir = Path(out_dir)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # render off-screen: no display needed or probed
     try:
         env = make_env_fn(agent.env_id, render_mode="rgb_array")()
     except TypeError:
-        raise ValueError(f"{agent.env_id} cannot render frames (no render_mode='rgb_array')") from None
+        raise UserInputError(f"{agent.env_id} cannot render frames (no render_mode='rgb_array')") from None
     env = gym.wrappers.RecordVideo(env, str(out_dir), episode_trigger=lambda _: True, name_prefix="eval",
                                    disable_logger=True)
     try:

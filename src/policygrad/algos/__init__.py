@@ -14,6 +14,7 @@ from policygrad.algos.actor_critic import OneStepActorCritic
 from policygrad.algos.base import Algorithm, AsynchronousAlgorithm
 from policygrad.algos.ppo import PPO
 from policygrad.algos.reinforce import Reinforce
+from policygrad.core.errors import UserInputError
 
 AlgorithmClass = type[Algorithm] | type[AsynchronousAlgorithm]
 
@@ -27,9 +28,9 @@ ALGORITHMS: dict[str, AlgorithmClass] = {
 
 
 def algorithm(name: str) -> AlgorithmClass:
-    """The algorithm class called ``name``; ValueError naming the known ones otherwise."""
+    """The algorithm class called ``name``; UserInputError naming the known ones otherwise."""
     if name not in ALGORITHMS:
         close = difflib.get_close_matches(str(name), list(ALGORITHMS), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"algo={name!r} is not an algorithm: expected one of {' | '.join(ALGORITHMS)}.{hint}")
+        raise UserInputError(f"algo={name!r} is not an algorithm: expected one of {' | '.join(ALGORITHMS)}.{hint}")
     return ALGORITHMS[name]

@@ -47,9 +47,9 @@ from policygrad.algos.on_policy import (
     set_learning_rate,
 )
 from policygrad.algos.rollout import Batch, FixedHorizonCollector
-from policygrad.core.config import _fail, option
+from policygrad.core.config import option, reject_value
 from policygrad.core.envs import Episode, env_spaces, make_vec_env
-from policygrad.core.errors import NonFiniteError, TrainingError
+from policygrad.core.errors import NonFiniteError, TrainingError, UserInputError
 from policygrad.core.networks import PolicyNetwork, build_agent
 from policygrad.core.processes import interrupts_deferred, starting_children, stop_children
 from policygrad.core.runtime import seed_everything
@@ -78,11 +78,11 @@ class A3CConfig(FixedHorizonConfig):
         super().__post_init__()
         self._positive_int("num_workers", "log_every")
         if self.reward_norm in ("popart", "standardize"):
-            _fail("reward_norm", self.reward_norm, "none | scale for a3c (popart's statistics and per-batch "
-                  "standardisation do not survive Hogwild updates; use norm_adv for the latter)")
+            reject_value("reward_norm", self.reward_norm, "none | scale for a3c (popart's statistics and per-batch "
+                         "standardisation do not survive Hogwild updates; use norm_adv for the latter)")
         if self.device not in ("auto", "cpu"):
-            raise ValueError(f"device={self.device!r} is invalid for a3c: workers run on the CPU "
-                             "(use cpu; auto means cpu for a3c)")
+            raise UserInputError(f"device={self.device!r} is invalid for a3c: workers run on the CPU "
+                                 "(use cpu; auto means cpu for a3c)")
 
 
 class WorkerFailed(TrainingError):

@@ -24,6 +24,7 @@ from torch import nn
 
 from policygrad.core.config import Config
 from policygrad.core.envs import Episode, VecEnv
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 from policygrad.fast.flat_optim import FlatAdam, FlatOptimizer, FlatRMSprop
 
@@ -139,7 +140,7 @@ def make_optimizer(params: Iterable[nn.Parameter], learning_rate: float, name: s
     if name == "rmsprop":
         return (FlatRMSprop if flat else torch.optim.RMSprop)(params, lr=learning_rate, alpha=0.99, eps=1e-5,
                                                               foreach=True)
-    raise ValueError(f"optimizer={name!r} is invalid: expected adam | rmsprop")
+    raise UserInputError(f"optimizer={name!r} is invalid: expected adam | rmsprop")
 
 
 @dataclass(frozen=True)
@@ -196,25 +197,25 @@ def nonfinite_term(metrics: dict[str, float]) -> str:
 
 # -- checking what a checkpoint handed back (it comes from a file: never trust its types) -------------
 def checked_int(data: dict[str, Any], key: str, default: int | None = None) -> int:
-    """``data[key]`` as an integer >= 0; ValueError naming the key otherwise."""
+    """``data[key]`` as an integer >= 0; UserInputError naming the key otherwise."""
     value = data.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"the checkpoint's {key}={value!r} is not an integer >= 0")
+        raise UserInputError(f"the checkpoint's {key}={value!r} is not an integer >= 0")
     return value
 
 
 def checked_generator(data: dict[str, Any], key: str) -> np.random.Generator:
-    """``data[key]`` as a NumPy Generator; ValueError otherwise."""
+    """``data[key]`` as a NumPy Generator; UserInputError otherwise."""
     value = data.get(key)
     if not isinstance(value, np.random.Generator):
-        raise ValueError(f"the checkpoint's {key} is not a NumPy random generator")
+        raise UserInputError(f"the checkpoint's {key} is not a NumPy random generator")
     return value
 
 
 def checked_tensor(tensors: dict[str, torch.Tensor], key: str, like: torch.Tensor) -> torch.Tensor:
-    """``tensors[key]`` on ``like``'s device; ValueError unless it has ``like``'s shape and dtype."""
+    """``tensors[key]`` on ``like``'s device; UserInputError unless it has ``like``'s shape and dtype."""
     value = tensors.get(key)
     if value is None or value.shape != like.shape or value.dtype != like.dtype:
-        raise ValueError(f"the checkpoint's {key} is missing or does not fit (expected {like.dtype} "
-                         f"{tuple(like.shape)})")
+        raise UserInputError(f"the checkpoint's {key} is missing or does not fit (expected {like.dtype} "
+                             f"{tuple(like.shape)})")
     return value.to(like.device)

@@ -38,8 +38,9 @@ from policygrad.algos.base import (
 )
 from policygrad.algos.rollout import Batch, FixedHorizonCollector
 from policygrad.core import losses, returns
-from policygrad.core.config import Config, _fail, option
+from policygrad.core.config import Config, option, reject_value
 from policygrad.core.envs import VecEnv
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -79,8 +80,9 @@ class FixedHorizonConfig(Config):
         if self.reward_norm == "standardize" and self.norm_adv:
             # Standardising the whole batch and then each minibatch again changes nothing worth a
             # switch: say so rather than let a comparison of the two look like a difference.
-            _fail("reward_norm", self.reward_norm, "none | scale | popart while norm_adv is on (norm_adv already "
-                  "standardises the advantages; pass --norm-adv false to standardise per batch instead)")
+            reject_value("reward_norm", self.reward_norm, "none | scale | popart while norm_adv is on (norm_adv "
+                         "already standardises the advantages; pass --norm-adv false to standardise per batch "
+                         "instead)")
 
     @property
     def batch_size(self) -> int:
@@ -423,7 +425,7 @@ class GradientNoiseScale:
             return
         for key in ("noise_scale_trace", "noise_scale_sq_norm"):
             if not isinstance(data.get(key), (int, float)) or isinstance(data.get(key), bool):
-                raise ValueError(f"the checkpoint's {key}={data.get(key)!r} is not a number")
+                raise UserInputError(f"the checkpoint's {key}={data.get(key)!r} is not a number")
         self.trace, self.sq_norm = float(data["noise_scale_trace"]), float(data["noise_scale_sq_norm"])
         self.rng = checked_generator(data, "noise_scale_rng")
         self.calls = checked_int(data, "noise_scale_calls", 0)

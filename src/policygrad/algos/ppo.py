@@ -33,7 +33,7 @@ from policygrad.algos.on_policy import (
     random_half,
 )
 from policygrad.core import losses
-from policygrad.core.config import _fail, option
+from policygrad.core.config import option, reject_value
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import ActorCritic, PolicyNetwork
 from policygrad.fast.fused_loss import fused_loss_supported, fused_ppo_loss
@@ -80,10 +80,10 @@ class PPOConfig(FixedHorizonConfig):
         self._positive_int("num_minibatches", "update_epochs")
         self._non_negative("target_kl")
         if not isinstance(self.clip_coef, (int, float)) or not self.clip_coef > 0:
-            _fail("clip_coef", self.clip_coef, "a number > 0")
+            reject_value("clip_coef", self.clip_coef, "a number > 0")
         if self.batch_size % self.num_minibatches != 0:
-            _fail("num_minibatches", self.num_minibatches,
-                  f"a divisor of batch_size = num_envs * num_steps = {self.batch_size}")
+            reject_value("num_minibatches", self.num_minibatches,
+                         f"a divisor of batch_size = num_envs * num_steps = {self.batch_size}")
 
     @property
     def minibatch_size(self) -> int:

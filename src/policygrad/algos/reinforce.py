@@ -16,8 +16,9 @@ import torch
 from policygrad.algos.base import Algorithm, AlgorithmState, Iteration, gradient_step, make_optimizer
 from policygrad.algos.rollout import collect_episodes
 from policygrad.core import losses, returns
-from policygrad.core.config import Config, _fail, option
+from policygrad.core.config import Config, option, reject_value
 from policygrad.core.envs import VecEnv
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 
 
@@ -40,11 +41,12 @@ class ReinforceConfig(Config):
         self._choice("return_type", ("total", "reward_to_go"))
         self._choice("baseline", ("none", "mean", "value"))
         if self.reward_norm == "popart" and self.baseline != "value":
-            _fail("reward_norm", self.reward_norm, f"none | scale | standardize with baseline={self.baseline!r} "
-                  "(popart normalizes the targets of a learned value baseline: add --baseline value)")
+            reject_value("reward_norm", self.reward_norm, f"none | scale | standardize with "
+                         f"baseline={self.baseline!r} (popart normalizes the targets of a learned value baseline: add "
+                         "--baseline value)")
         if self.num_envs > self.episodes_per_update:
-            _fail("num_envs", self.num_envs, f"at most episodes_per_update={self.episodes_per_update}"
-                  " (a copy with no episode to play would only waste steps)")
+            reject_value("num_envs", self.num_envs, f"at most episodes_per_update={self.episodes_per_update}"
+                         " (a copy with no episode to play would only waste steps)")
 
 
 class Reinforce(Algorithm):
@@ -129,6 +131,6 @@ class Reinforce(Algorithm):
                    fresh_seed: int) -> None:
         next_seed = data.get("next_seed")
         if next_seed is not None and not isinstance(next_seed, int):
-            raise ValueError(f"the checkpoint's next_seed={next_seed!r} is not an integer or null")
+            raise UserInputError(f"the checkpoint's next_seed={next_seed!r} is not an integer or null")
         # Not exact: the environments were not restored, so the next collection resets them itself.
         self.next_seed = next_seed if exact else fresh_seed

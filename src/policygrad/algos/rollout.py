@@ -15,6 +15,7 @@ import torch
 
 from policygrad.core.distributions import action_dtype, action_shape
 from policygrad.core.envs import Episode, VecEnv, make_vec_env
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import ActorCritic, PolicyNetwork
 from policygrad.core.runtime import seeded_sampling
 from policygrad.fast.fused_acting import acting_forward
@@ -142,7 +143,7 @@ def evaluation_episodes(network: PolicyNetwork, env_id: str, episodes: int, dete
     training's random state, so evaluating between two iterations leaves the run as it would have been.
     """
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes <= 0:
-        raise ValueError(f"episodes={episodes!r} is invalid: expected an integer > 0")
+        raise UserInputError(f"episodes={episodes!r} is invalid: expected an integer > 0")
     device = torch.device(device) if device is not None else next(network.parameters()).device
     envs = make_vec_env(env_id, min(episodes, num_envs or 8), device=device)
     was_training = network.training
@@ -175,7 +176,7 @@ class FixedHorizonCollector:
         space = envs.single_observation_space
         T, N, device = num_steps, envs.num_envs, envs.device
         if space.shape is None:
-            raise ValueError(f"observation space {space} has no shape: a fixed-horizon buffer cannot hold it")
+            raise UserInputError(f"observation space {space} has no shape: a fixed-horizon buffer cannot hold it")
         if not agent.has_value:  # the values are stored for the advantages of every fixed-horizon algorithm
             raise ValueError("collecting a fixed horizon needs a network with a value head")
         self.obs_buf = torch.zeros((T, N, *space.shape), device=device)

@@ -2,10 +2,11 @@
 
 A config is a frozen dataclass and plain data. Every field carries a one-line help text in its
 metadata (it becomes ``--help`` on the command line and the table of ``policygrad list``). Bad values
-raise ``ValueError`` naming the field, the value and what is allowed, at construction, never deep
-inside training. Building a config checks values and nothing else: whether its environment exists
-and fits, and whether its device exists, are checked by ``make_config`` and ``train()``
-(:mod:`policygrad.run.configure`). Derived values are properties, not fields filled in later.
+raise :class:`~policygrad.core.errors.UserInputError` (a ``ValueError``) naming the field, the value
+and what is allowed, at construction, never deep inside training. Building a config checks values
+and nothing else: whether its environment exists and fits, and whether its device exists, are
+checked by ``make_config`` and ``train()`` (:mod:`policygrad.run.configure`). Derived values are
+properties, not fields filled in later.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
+
+from policygrad.core.errors import UserInputError
 
 ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu", "leaky_relu")
 INIT_SCHEMES = ("orthogonal", "xavier", "kaiming", "torch-default")
@@ -28,8 +31,10 @@ def option(default: Any, help: str, **kwargs: Any) -> Any:
     return field(default=default, metadata={"help": help, **kwargs})
 
 
-def _fail(name: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+def reject_value(name: str, value: Any, allowed: str) -> NoReturn:
+    """Raise UserInputError ``NAME=VALUE is invalid: expected ALLOWED``: the one form of every refused
+    field value, in configs and in the checks that need the environment (``make_config``)."""
+    raise UserInputError(f"{name}={value!r} is invalid: expected {allowed}")
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
@@ -45,7 +50,7 @@ class Config:
     total_steps: int = option(100_000, "environment steps to train for")
     seed: int = option(1, "the one seed every random number derives from")
     # cpu by default: on the MLPs this library builds, an H100 trained 0.35-0.42x as fast as one CPU core
-    # on the CartPole and Pendulum presets and 0.91x at 64 envs x 256x256 (benchmarks/device_throughput.md).
+    # on the CartPole and Pendulum presets and 0.91x at 64 envs x 256x256 (benchmarks/results/device_throughput.md).
     device: str = option("cpu", "cpu | cuda | mps | auto (auto: CUDA, then MPS, then CPU)")
     num_envs: int = option(8, "parallel copies of the environment, stepped as one vector env")
     hidden_sizes: tuple[int, ...] = option((64, 64), "widths of the hidden layers of each MLP")
@@ -93,68 +98,68 @@ class Config:
 
     def __post_init__(self) -> None:
         if not isinstance(self.env_id, str) or not self.env_id:
-            _fail("env_id", self.env_id, "a Gymnasium id such as 'CartPole-v1' or 'module:Class'")
+            reject_value("env_id", self.env_id, "a Gymnasium id such as 'CartPole-v1' or 'module:Class'")
         self._positive_int("total_steps", "num_envs", "torch_threads", "eval_episodes", "keep_checkpoints",
                            "max_nonfinite_updates")
         if (not isinstance(self.checkpoint_every, int) or isinstance(self.checkpoint_every, bool)
                 or self.checkpoint_every < 0):
-            _fail("checkpoint_every", self.checkpoint_every, "an integer >= 0 (0: only the final checkpoint)")
+            reject_value("checkpoint_every", self.checkpoint_every, "an integer >= 0 (0: only the final checkpoint)")
         if (not isinstance(self.eval_every, int) or isinstance(self.eval_every, bool)
                 or self.eval_every < 0):
-            _fail("eval_every", self.eval_every, "an integer >= 0 (0: only the final evaluation)")
+            reject_value("eval_every", self.eval_every, "an integer >= 0 (0: only the final evaluation)")
         for name in ("seed", "eval_seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                _fail(name, value, "an integer >= 0")
+                reject_value(name, value, "an integer >= 0")
         self._choice("device", DEVICES)
         module_name, _, attr = self.network.partition(":") if isinstance(self.network, str) else ("", "", "")
         if not isinstance(self.network, str) or (self.network and not (module_name and attr)):
-            _fail("network", self.network, "'' (the built-in MLP) or 'module:Class', e.g. 'my_nets:ConvPolicy'")
+            reject_value("network", self.network, "'' (the built-in MLP) or 'module:Class', e.g. 'my_nets:ConvPolicy'")
         self._choice("activation", ACTIVATIONS)
         self._choice("init", INIT_SCHEMES)
         self._choice("reward_norm", ("none", "scale", "standardize", "popart"))
-        # Type checks first: a string or a bare int must be a ValueError naming the field, not a
+        # Type checks first: a string or a bare int must be a UserInputError naming the field, not a
         # TypeError from the comparison or the iteration below.
         if not isinstance(self.hidden_sizes, (tuple, list)) or not self.hidden_sizes or any(
                 not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden_sizes):
-            _fail("hidden_sizes", self.hidden_sizes, "one or more positive integers, e.g. (64, 64)")
+            reject_value("hidden_sizes", self.hidden_sizes, "one or more positive integers, e.g. (64, 64)")
         if (not isinstance(self.learning_rate, (int, float)) or isinstance(self.learning_rate, bool)
                 or not self.learning_rate > 0):
-            _fail("learning_rate", self.learning_rate, "a number > 0")
+            reject_value("learning_rate", self.learning_rate, "a number > 0")
         self._in_unit_interval("gamma")
         self._non_negative("ent_coef", "vf_coef", "max_grad_norm")
         from policygrad.core.distributions import LOG_STD_MAX, LOG_STD_MIN
 
         if (not isinstance(self.log_std_init, (int, float)) or isinstance(self.log_std_init, bool)
                 or not LOG_STD_MIN <= self.log_std_init <= LOG_STD_MAX):
-            _fail("log_std_init", self.log_std_init, f"a number in [{LOG_STD_MIN}, {LOG_STD_MAX}]")
+            reject_value("log_std_init", self.log_std_init, f"a number in [{LOG_STD_MIN}, {LOG_STD_MAX}]")
         if (not isinstance(self.sde_sample_freq, int) or isinstance(self.sde_sample_freq, bool)
                 or not (self.sde_sample_freq == -1 or self.sde_sample_freq >= 1)):
-            _fail("sde_sample_freq", self.sde_sample_freq, "-1 (once per rollout) or an integer >= 1")
+            reject_value("sde_sample_freq", self.sde_sample_freq, "-1 (once per rollout) or an integer >= 1")
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def _positive_int(self, *names: str) -> None:
         for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                _fail(name, value, "an integer > 0")
+                reject_value(name, value, "an integer > 0")
 
     def _non_negative(self, *names: str) -> None:
         for name in names:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
-                _fail(name, value, "a finite number >= 0")
+                reject_value(name, value, "a finite number >= 0")
 
     def _in_unit_interval(self, *names: str) -> None:
         for name in names:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                _fail(name, value, "a number in [0, 1]")
+                reject_value(name, value, "a number in [0, 1]")
 
     def _choice(self, name: str, allowed: tuple[str, ...]) -> None:
         value = getattr(self, name)
         if value not in allowed:
-            _fail(name, value, "one of " + " | ".join(allowed))
+            reject_value(name, value, "one of " + " | ".join(allowed))
 
     # -- public -------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -162,7 +167,7 @@ class Config:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def replace(self, **changes: Any) -> Config:
-        """A copy with ``changes`` applied and validated (unknown names raise ValueError)."""
+        """A copy with ``changes`` applied and validated (unknown names raise UserInputError)."""
         check_field_names(type(self), changes)
         return dataclasses.replace(self, **changes)
 
@@ -177,11 +182,11 @@ def user_fields(config_cls: type[Config]) -> list[dataclasses.Field]:
 
 
 def check_field_names(config_cls: type[Config], values: dict[str, Any]) -> None:
-    """Raise ValueError naming any key of ``values`` that is not a field of ``config_cls``."""
+    """Raise UserInputError naming any key of ``values`` that is not a field of ``config_cls``."""
     names = [f.name for f in user_fields(config_cls)]
     for key in values:
         if key not in names:
-            raise ValueError(
+            raise UserInputError(
                 f"{key!r} is not a field of {config_cls.__name__}.{did_you_mean(key, names)}"
                 " (policygrad list shows them all)"
             )

@@ -19,6 +19,8 @@ from torch import nn
 from torch.distributions import Bernoulli, Beta, Categorical, Normal
 from torch.nn import functional as F
 
+from policygrad.core.errors import UserInputError
+
 
 class ActionDistribution:
     """The interface every policy head returns. Shapes: B batch rows, actions ``(B, *action_shape)``."""
@@ -433,27 +435,27 @@ DISTRIBUTIONS = ("auto", "categorical", *BOX_KINDS)
 
 
 def check_action_space(space: gym.Space, kind: str = "auto") -> None:
-    """Raise ValueError unless a head of ``kind`` can act in ``space``."""
+    """Raise UserInputError unless a head of ``kind`` can act in ``space``."""
     if kind not in DISTRIBUTIONS:
-        raise ValueError(f"distribution={kind!r} is invalid: expected one of {' | '.join(DISTRIBUTIONS)}")
+        raise UserInputError(f"distribution={kind!r} is invalid: expected one of {' | '.join(DISTRIBUTIONS)}")
     if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
         if kind not in ("auto", "categorical"):
-            raise ValueError(f"distribution={kind!r} does not fit the discrete action space {space}: "
-                             "leave it at auto")
+            raise UserInputError(f"distribution={kind!r} does not fit the discrete action space {space}: "
+                                 "leave it at auto")
         return
     if isinstance(space, gym.spaces.Box):
         if kind == "categorical":
-            raise ValueError(f"distribution='categorical' does not fit the continuous action space {space}: "
-                             f"expected one of {' | '.join(BOX_KINDS)}")
+            raise UserInputError(f"distribution='categorical' does not fit the continuous action space {space}: "
+                                 f"expected one of {' | '.join(BOX_KINDS)}")
         if len(space.shape) != 1:
-            raise ValueError(f"action space {space}: Box actions must be a vector (one dimension)")
+            raise UserInputError(f"action space {space}: Box actions must be a vector (one dimension)")
         bounded = bool(np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)))
         if kind in ("tanh", "beta") and not bounded:
-            raise ValueError(f"distribution={kind!r} needs finite action bounds; {space} is unbounded: "
-                             "use gaussian")
+            raise UserInputError(f"distribution={kind!r} needs finite action bounds; {space} is unbounded: "
+                                 "use gaussian")
         return
-    raise ValueError(f"action space {space} is not supported: expected Discrete, MultiDiscrete, "
-                     "MultiBinary or Box")
+    raise UserInputError(f"action space {space} is not supported: expected Discrete, MultiDiscrete, "
+                         "MultiBinary or Box")
 
 
 def make_head(space: gym.Space, in_features: int, kind: str = "auto", sde_sample_freq: int = -1) -> ActionHead:

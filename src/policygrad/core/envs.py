@@ -28,14 +28,14 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from policygrad.core.config import did_you_mean
-from policygrad.core.errors import NonFiniteError
+from policygrad.core.errors import NonFiniteError, UserInputError
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise ValueError unless ``env_id`` is a registered Gymnasium id or an importable ``module:attr``."""
+    """Raise UserInputError unless ``env_id`` is a registered Gymnasium id or an importable ``module:attr``."""
     if not isinstance(env_id, str) or not env_id:
-        raise ValueError(f"env_id={env_id!r} is invalid: expected a Gymnasium id such as 'CartPole-v1' or "
-                         "'module:Class'")
+        raise UserInputError(f"env_id={env_id!r} is invalid: expected a Gymnasium id such as 'CartPole-v1' or "
+                             "'module:Class'")
     if env_id in gym.registry:
         return
     if ":" in env_id:
@@ -43,11 +43,11 @@ def check_env_id(env_id: str) -> None:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise ValueError(f"env_id={env_id!r}: cannot import module {module_name!r} ({exc})") from None
+            raise UserInputError(f"env_id={env_id!r}: cannot import module {module_name!r} ({exc})") from None
         if not callable(getattr(module, attr, None)):
-            raise ValueError(f"env_id={env_id!r}: module {module_name!r} has no callable {attr!r}")
+            raise UserInputError(f"env_id={env_id!r}: module {module_name!r} has no callable {attr!r}")
         return
-    raise ValueError(
+    raise UserInputError(
         f"env_id={env_id!r} is not a registered Gymnasium environment.{did_you_mean(env_id, list(gym.registry))}"
     )
 
@@ -74,7 +74,7 @@ def make_gym_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector
         )
     mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if mode != AutoresetMode.NEXT_STEP:  # our masking logic relies on it; refuse anything else loudly
-        raise ValueError(f"env_id={env_id!r}: vector env autoreset mode {mode} is not NEXT_STEP")
+        raise UserInputError(f"env_id={env_id!r}: vector env autoreset mode {mode} is not NEXT_STEP")
     return env
 
 
@@ -274,7 +274,7 @@ def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
     except ValueError:
         raise
     except Exception as exc:  # a missing extra (MuJoCo, Box2D) or a broken user env: say which, in one line
-        raise ValueError(f"env_id={env_id!r} could not be made: {type(exc).__name__}: {exc}") from exc
+        raise UserInputError(f"env_id={env_id!r} could not be made: {type(exc).__name__}: {exc}") from exc
     try:
         return env.observation_space, env.action_space
     finally:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import ActionDistribution, BoxHead, GSDEHead, make_head
+from policygrad.core.errors import UserInputError
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
 
 ACTIVATION_LAYERS = {
@@ -39,7 +40,7 @@ def obs_size(space: gym.Space) -> int:
         return int(space.n)
     if isinstance(space, gym.spaces.Box):
         return int(np.prod(space.shape))
-    raise ValueError(f"observation space {space} is not supported: use Box or Discrete observations")
+    raise UserInputError(f"observation space {space} is not supported: use Box or Discrete observations")
 
 
 _FUNCTIONAL = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
@@ -85,7 +86,7 @@ def init_layer(layer: nn.Linear, scheme: str, gain: float) -> None:
         nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
         layer.weight.data.mul_(gain / HIDDEN_GAIN)
     else:
-        raise ValueError(f"init={scheme!r} is invalid: expected orthogonal | xavier | kaiming | torch-default")
+        raise UserInputError(f"init={scheme!r} is invalid: expected orthogonal | xavier | kaiming | torch-default")
     nn.init.zeros_(layer.bias)
 
 
@@ -202,7 +203,7 @@ class ActorCritic(PolicyNetwork):
         self.observation_space = observation_space
         self.action_space = action_space
         if normalize_obs and not isinstance(observation_space, gym.spaces.Box):
-            raise ValueError(f"normalize_obs=True needs Box observations, not {observation_space}")
+            raise UserInputError(f"normalize_obs=True needs Box observations, not {observation_space}")
         self.obs_normalizer = (ObservationNormalizer(observation_space.shape)
                                if normalize_obs and isinstance(observation_space, gym.spaces.Box) else None)
         self.reward_scaler = reward_scaler
@@ -221,8 +222,8 @@ class ActorCritic(PolicyNetwork):
         init_layer(self.policy_head.last_layer, init, POLICY_GAIN)
         if log_std_init != 0.0:
             if not isinstance(self.policy_head, (BoxHead, GSDEHead)):  # the heads with init_log_std
-                raise ValueError(f"log_std_init={log_std_init} needs a Gaussian or tanh head; "
-                                 f"{action_space} has no std to set")
+                raise UserInputError(f"log_std_init={log_std_init} needs a Gaussian or tanh head; "
+                                     f"{action_space} has no std to set")
             self.policy_head.init_log_std(log_std_init)
         if self.value_body is not None:
             init_mlp(self.value_body, init)

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from policygrad.core.errors import UserInputError
+
 
 def _zeros_if_none(x: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(like) if x is None else x
@@ -134,7 +136,7 @@ def nstep_returns(
     The sum stops early at an episode's end (bootstrapping only when truncated) and at the horizon.
     """
     if n < 1:
-        raise ValueError(f"n={n!r} is invalid: expected an integer >= 1")
+        raise UserInputError(f"n={n!r} is invalid: expected an integer >= 1")
     T = rewards.shape[0]
     if n >= T:  # every sum runs to its episode's end or the horizon: the bootstrapped reward-to-go
         return reward_to_go(rewards=rewards, terminated=terminated, truncated=truncated, gamma=gamma,
@@ -214,7 +216,7 @@ def register_estimator(name: str, params: tuple[str, ...] = (), help: str = "") 
     returns an :class:`Estimate`. ``advantage_estimator=name`` then selects it in any config."""
     def register(fn: Callable[..., Estimate]) -> Callable[..., Estimate]:
         if name in ESTIMATORS and ESTIMATORS[name].fn is not fn:
-            raise ValueError(f"an advantage estimator called {name!r} is already registered")
+            raise UserInputError(f"an advantage estimator called {name!r} is already registered")
         ESTIMATORS[name] = Estimator(fn, tuple(params), help or (fn.__doc__ or "").strip().splitlines()[0])
         return fn
     return register
@@ -226,7 +228,7 @@ def estimate(name: str, *, rewards: torch.Tensor, values: torch.Tensor, next_val
     """Run the registered estimator ``name``. ``params`` may hold more than it takes (a whole config's
     fields): only the names it declared are passed on."""
     if name not in ESTIMATORS:
-        raise ValueError(f"advantage_estimator={name!r} is invalid: expected one of " + " | ".join(ESTIMATORS))
+        raise UserInputError(f"advantage_estimator={name!r} is invalid: expected one of " + " | ".join(ESTIMATORS))
     estimator = ESTIMATORS[name]
     own = {key: (params or {})[key] for key in estimator.params}
     return estimator.fn(rewards=rewards, values=values, next_values=next_values, terminated=terminated,

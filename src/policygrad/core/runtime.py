@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from policygrad.core.errors import UserInputError
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is not available is an error."""
@@ -19,11 +21,11 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' is not available on this machine (torch.cuda.is_available() is False)")
+        raise UserInputError("device='cuda' is not available on this machine (torch.cuda.is_available() is False)")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device='mps' is not available on this machine")
+        raise UserInputError("device='mps' is not available on this machine")
     if name not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device={name!r} is invalid: expected auto | cpu | cuda | mps")
+        raise UserInputError(f"device={name!r} is invalid: expected auto | cpu | cuda | mps")
     return torch.device(name)
 
 

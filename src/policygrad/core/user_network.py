@@ -28,7 +28,7 @@ Observation normalization, reward scaling and PopArt work as with the built-in n
 rescales a one-input linear layer that the library puts after your value). The fast acting paths
 (``fast/``) are for the built-in MLP only: a user network always acts through ``dist_and_value``.
 Outputs are checked on every call; the first check runs when the network is built, on two zero
-observations in eval mode, so a wrong shape is a ValueError naming the expected one before training.
+observations in eval mode, so a wrong shape is a UserInputError naming the expected one before training.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import ActionDistribution, ActionHead, BoxHead, make_head
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork, build_agent
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
 
@@ -56,17 +57,17 @@ def class_spec(cls: type) -> str:
 
 def network_class(spec: str) -> type[nn.Module]:
     """The ``nn.Module`` class that ``spec`` (``'module:Class'``) names; imports the module.
-    ValueError naming the ``network`` field when it cannot be imported or is not a module class."""
+    UserInputError naming the ``network`` field when it cannot be imported or is not a module class."""
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"network={spec!r}: cannot import module {module_name!r} ({exc})") from None
+        raise UserInputError(f"network={spec!r}: cannot import module {module_name!r} ({exc})") from None
     target: Any = module
     for name in attr.split("."):
         target = getattr(target, name, None)
     if not (isinstance(target, type) and issubclass(target, nn.Module)):
-        raise ValueError(f"network={spec!r}: module {module_name!r} has no torch.nn.Module class {attr!r}")
+        raise UserInputError(f"network={spec!r}: module {module_name!r} has no torch.nn.Module class {attr!r}")
     return target
 
 
@@ -74,8 +75,8 @@ def _bare_head(space: gym.Space, kind: str) -> tuple[ActionHead, int, str]:
     """The built-in head for ``space`` without its linear layer (the user's module computes what that
     layer would), the number of outputs its ``distribution()`` takes, and a description of them."""
     if kind == "gsde":  # its noise is a function of the hidden features, which only the built-in MLP exposes
-        raise ValueError("distribution='gsde' needs the built-in MLP (its last hidden features); "
-                         "with your own network use gaussian, gaussian_state_std, tanh or beta")
+        raise UserInputError("distribution='gsde' needs the built-in MLP (its last hidden features); "
+                             "with your own network use gaussian, gaussian_state_std, tanh or beta")
     head = make_head(space, 1, kind)
     width = head.last_layer.out_features
     del head.out
@@ -113,11 +114,11 @@ class UserNetwork(PolicyNetwork):
     ) -> None:
         super().__init__()
         if not isinstance(module, nn.Module) or isinstance(module, PolicyNetwork):
-            raise ValueError(f"network: expected your own torch.nn.Module, not {type(module).__name__}")
+            raise UserInputError(f"network: expected your own torch.nn.Module, not {type(module).__name__}")
         self.name = name or class_spec(type(module))
         self.observation_space, self.action_space = observation_space, action_space
         if normalize_obs and not isinstance(observation_space, gym.spaces.Box):
-            raise ValueError(f"normalize_obs=True needs Box observations, not {observation_space}")
+            raise UserInputError(f"normalize_obs=True needs Box observations, not {observation_space}")
         self.obs_normalizer = (ObservationNormalizer(observation_space.shape)
                                if normalize_obs and isinstance(observation_space, gym.spaces.Box) else None)
         self.reward_scaler = reward_scaler
@@ -125,7 +126,8 @@ class UserNetwork(PolicyNetwork):
         self.head, self.width, self.outputs = _bare_head(action_space, distribution)
         if log_std_init != 0.0:
             if not isinstance(self.head, BoxHead):
-                raise ValueError(f"log_std_init={log_std_init} needs a Gaussian head; {action_space} has no std to set")
+                raise UserInputError(f"log_std_init={log_std_init} needs a Gaussian head; {action_space} has no std "
+                                     "to set")
             # Only the library's own free log std starts there: a state-dependent std is your network's
             # output (start it there), and beta has none (both ignore it, so a preset's value stops neither)
             if self.head.kind == "gaussian":
@@ -137,9 +139,9 @@ class UserNetwork(PolicyNetwork):
         self.value_method = self.value_method and not self.forward_value
         self._has_value = with_value
         if with_value and not (self.forward_value or self.value_method):
-            raise ValueError(f"network={self.name!r} returns no value V(s), which {algo or 'this algorithm'} needs: "
-                             "return (params, value) from forward(obs), or define value(obs) "
-                             "(only REINFORCE without baseline=value trains a policy alone)")
+            raise UserInputError(f"network={self.name!r} returns no value V(s), which {algo or 'this algorithm'} "
+                                 "needs: return (params, value) from forward(obs), or define value(obs) "
+                                 "(only REINFORCE without baseline=value trains a policy alone)")
         self.popart = PopArt() if popart and with_value else None
         # PopArt keeps V(s) unchanged by rescaling the value's last linear layer: the library's own
         # one-input layer after your value, starting as the identity
@@ -149,13 +151,13 @@ class UserNetwork(PolicyNetwork):
             nn.init.zeros_(self.value_affine.bias)
 
     # -- checking what the module returns ------------------------------------------------------------
-    def _shape_error(self, what: str, got: Any, rows: int) -> ValueError:
+    def _shape_error(self, what: str, got: Any, rows: int) -> UserInputError:
         shape = (f"shape {tuple(got.shape)}" if isinstance(got, torch.Tensor)
                  else got if isinstance(got, str) else f"a {type(got).__name__}")
         kind = f" with distribution={self.head.kind!r}" if isinstance(self.head, BoxHead) else ""
-        return ValueError(f"network={self.name!r}: {what} returned {shape}; {self.action_space} actions{kind} "
-                          f"need {self.outputs} of shape (B, {self.width}), here ({rows}, {self.width}), "
-                          "or (params, value)")
+        return UserInputError(f"network={self.name!r}: {what} returned {shape}; {self.action_space} actions{kind} "
+                              f"need {self.outputs} of shape (B, {self.width}), here ({rows}, {self.width}), "
+                              "or (params, value)")
 
     def _split(self, out: Any, rows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``forward``'s output as (params ``(B, width)``, value ``(B,)`` or None), checked."""
@@ -171,8 +173,8 @@ class UserNetwork(PolicyNetwork):
     def _checked_value(self, value: Any, rows: int, what: str) -> torch.Tensor:
         if not isinstance(value, torch.Tensor) or tuple(value.shape) not in ((rows,), (rows, 1)):
             got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"network={self.name!r}: {what} (the value V(s)) is {got}; expected shape (B,) "
-                             f"or (B, 1), here ({rows},)")
+            raise UserInputError(f"network={self.name!r}: {what} (the value V(s)) is {got}; expected shape (B,) "
+                                 f"or (B, 1), here ({rows},)")
         return value.reshape(rows)
 
     @torch.no_grad()
@@ -188,8 +190,8 @@ class UserNetwork(PolicyNetwork):
             try:
                 out = self.module(obs)
             except Exception as exc:
-                raise ValueError(f"network={self.name!r}: forward(obs) failed on float32 observations of shape "
-                                 f"{(2, *shape)} ({type(exc).__name__}: {exc})") from exc
+                raise UserInputError(f"network={self.name!r}: forward(obs) failed on float32 observations of shape "
+                                     f"{(2, *shape)} ({type(exc).__name__}: {exc})") from exc
             value = self._split(out, 2)[1]
             if with_value and value is None and self.value_method:
                 self._method_value(obs)
@@ -257,10 +259,10 @@ def build_network(cfg: Any, observation_space: gym.Space, action_space: gym.Spac
         try:
             module = cls(observation_space, action_space)
         except TypeError as exc:
-            raise ValueError(f"network={cfg.network!r}: {cls.__qualname__}(observation_space, action_space) "
-                             f"failed ({exc}); a network named in a config is built from the two spaces alone "
-                             "(from Python, pass your module instead: pg.train(config, network=...), "
-                             "pg.load(path, network=...))") from exc
+            raise UserInputError(f"network={cfg.network!r}: {cls.__qualname__}(observation_space, action_space) "
+                                 f"failed ({exc}); a network named in a config is built from the two spaces alone "
+                                 "(from Python, pass your module instead: pg.train(config, network=...), "
+                                 "pg.load(path, network=...))") from exc
     return UserNetwork(module, observation_space, action_space, with_value=with_value, distribution=cfg.distribution,
                        log_std_init=cfg.log_std_init, normalize_obs=cfg.normalize_obs,
                        reward_scaler=RewardScaler(cfg.num_envs, cfg.gamma) if cfg.reward_norm == "scale" else None,
@@ -268,7 +270,7 @@ def build_network(cfg: Any, observation_space: gym.Space, action_space: gym.Spac
 
 
 def check_importable(network: PolicyNetwork, why: str) -> None:
-    """ValueError unless a user network's class can be imported by name (other processes rebuild it
+    """UserInputError unless a user network's class can be imported by name (other processes rebuild it
     from its name: A3C's spawned workers); nothing to check for the built-in network."""
     if not isinstance(network, UserNetwork):
         return
@@ -279,5 +281,5 @@ def check_importable(network: PolicyNetwork, why: str) -> None:
     except ValueError:
         importable = False
     if not importable:
-        raise ValueError(f"network={spec!r}: {why}, so the class must be importable by name from a module "
-                         "(not __main__, not defined inside a function): put it in a .py file on the Python path")
+        raise UserInputError(f"network={spec!r}: {why}, so the class must be importable by name from a module "
+                             "(not __main__, not defined inside a function): put it in a .py file on the Python path")

@@ -8,17 +8,19 @@ from typing import Any
 
 import yaml
 
+from policygrad.core.errors import UserInputError
+
 
 def read_yaml(path: str | Path, what: str) -> Any:
-    """The data in the YAML file ``path``; ValueError ``"{what} {path}: ..."`` when it cannot be read or
+    """The data in the YAML file ``path``; UserInputError ``"{what} {path}: ..."`` when it cannot be read or
     parsed (with the line of the first syntax error)."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise ValueError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
+        raise UserInputError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ValueError(f"{what} {path}: not valid YAML{where}") from None
+        raise UserInputError(f"{what} {path}: not valid YAML{where}") from None

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from policygrad.core.errors import UserInputError
+
 if TYPE_CHECKING:  # FlatOptimizer is a mixin over a torch.optim class: type it as one
     _OptimizerBase = torch.optim.Optimizer
 else:
@@ -49,13 +51,13 @@ class FlatParameters:
     def __init__(self, params) -> None:
         self.params = list(params)
         if not self.params:
-            raise ValueError("an optimizer needs at least one parameter")
+            raise UserInputError("an optimizer needs at least one parameter")
         first = self.params[0]
         if any(p.device != first.device or p.dtype != first.dtype for p in self.params):
-            raise ValueError("a flat optimizer needs every parameter on one device with one dtype")
+            raise UserInputError("a flat optimizer needs every parameter on one device with one dtype")
         if any(hasattr(p, "_flat_optimizer_buffer") for p in self.params):
-            raise ValueError("these parameters are already stepped by a flat optimizer: make one per network "
-                             "(or pass flat=False)")
+            raise UserInputError("these parameters are already stepped by a flat optimizer: make one per network "
+                                 "(or pass flat=False)")
         self.sizes = [p.numel() for p in self.params]
         self.param = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
         self.param.grad = torch.zeros_like(self.param)
@@ -135,8 +137,8 @@ class FlatOptimizer(_OptimizerBase):
         groups = state_dict["param_groups"]
         count = len(self.flat.params)
         if len(groups) != 1 or list(groups[0]["params"]) != list(range(count)):
-            raise ValueError(f"the saved state is for {sum(len(g['params']) for g in groups)} parameters in "
-                             f"{len(groups)} groups, this optimizer has {count} in one")
+            raise UserInputError(f"the saved state is for {sum(len(g['params']) for g in groups)} parameters in "
+                                 f"{len(groups)} groups, this optimizer has {count} in one")
         saved = state_dict["state"]
         entries: dict[str, Any] = {}
         if saved:

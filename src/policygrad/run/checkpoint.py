@@ -8,7 +8,7 @@ hyperparameters, the run state that is not tensors (Python/NumPy random states, 
 log positions), a SHA-256 of each tensor file and one of the manifest's own content.
 
 Loading reads only tensors and JSON, so an untrusted checkpoint can never run code; every file is
-checked against its checksum before it is used, and every mismatch is a ValueError naming the file.
+checked against its checksum before it is used, and every mismatch is a UserInputError naming the file.
 
 Writes are crash-safe (all of them through :mod:`policygrad.run.files`): a checkpoint folder is
 written as a hidden temporary folder beside its final place, every file and the folder are fsynced,
@@ -33,6 +33,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from policygrad.core.errors import UserInputError
 from policygrad.fast.flat_optim import saved_parameters
 from policygrad.run import files
 
@@ -121,31 +122,31 @@ def save_checkpoint(
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
-    """The checkpoint's JSON manifest, checked for format version and integrity; ValueError naming
+    """The checkpoint's JSON manifest, checked for format version and integrity; UserInputError naming
     what is wrong if it is missing, unreadable, corrupted or from a newer policygrad."""
     path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
-        raise ValueError(f"{folder}: no checkpoint here ({MANIFEST_FILE} is missing)")
+        raise UserInputError(f"{folder}: no checkpoint here ({MANIFEST_FILE} is missing)")
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ValueError(f"{path}: not valid JSON, so not a checkpoint manifest ({exc})") from None
+        raise UserInputError(f"{path}: not valid JSON, so not a checkpoint manifest ({exc})") from None
     if not isinstance(manifest, dict):
-        raise ValueError(f"{path}: not a checkpoint manifest (a JSON object was expected)")
+        raise UserInputError(f"{path}: not a checkpoint manifest (a JSON object was expected)")
     version = manifest.get("format_version")
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {version} is newer than this policygrad reads "
-                         f"({FORMAT_VERSION}); upgrade policygrad")
+        raise UserInputError(f"{path}: checkpoint format {version} is newer than this policygrad reads "
+                             f"({FORMAT_VERSION}); upgrade policygrad")
     if version not in READABLE_VERSIONS or isinstance(version, bool):
-        raise ValueError(f"{path}: unknown checkpoint format version {version!r} (this policygrad reads "
-                         f"{', '.join(map(str, READABLE_VERSIONS))})")
+        raise UserInputError(f"{path}: unknown checkpoint format version {version!r} (this policygrad reads "
+                             f"{', '.join(map(str, READABLE_VERSIONS))})")
     if version >= 2 and manifest.get("manifest_sha256") != _manifest_digest(manifest):
-        raise ValueError(f"{path}: checksum mismatch (the manifest is corrupted or was edited)")
+        raise UserInputError(f"{path}: checksum mismatch (the manifest is corrupted or was edited)")
     for key, kind in (("config", dict), ("counters", dict), ("sha256", dict)):
         if not isinstance(manifest.get(key), kind):
-            raise ValueError(f"{path}: the manifest's {key!r} is missing or not a JSON object")
+            raise UserInputError(f"{path}: the manifest's {key!r} is missing or not a JSON object")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in manifest["sha256"].items()):
-        raise ValueError(f"{path}: the manifest's 'sha256' must map file names to hex digests")
+        raise UserInputError(f"{path}: the manifest's 'sha256' must map file names to hex digests")
     return manifest
 
 
@@ -153,43 +154,43 @@ def _load_checked(folder: Path, name: str, manifest: dict[str, Any], device: str
     path = folder / name
     expected = manifest["sha256"].get(name)
     if expected is None or not path.is_file():
-        raise ValueError(f"{path}: missing from the checkpoint")
+        raise UserInputError(f"{path}: missing from the checkpoint")
     if _sha256(path) != expected:
-        raise ValueError(f"{path}: checksum mismatch (the file is truncated, corrupted or was replaced)")
+        raise UserInputError(f"{path}: checksum mismatch (the file is truncated, corrupted or was replaced)")
     try:
         return load_file(str(path), device=str(device))
     except Exception as exc:  # safetensors parses a header and raw bytes: it never runs code
-        raise ValueError(f"{path}: not a safetensors file ({type(exc).__name__}: {exc})") from None
+        raise UserInputError(f"{path}: not a safetensors file ({type(exc).__name__}: {exc})") from None
 
 
 def verify_checkpoint(folder: str | Path) -> dict[str, Any]:
     """Check a whole checkpoint without a network to load it into: manifest, then every file it
-    lists (present, checksum, parses as safetensors). Returns the manifest; ValueError otherwise."""
+    lists (present, checksum, parses as safetensors). Returns the manifest; UserInputError otherwise."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     for name in manifest["sha256"]:
         if name not in (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE):
-            raise ValueError(f"{folder}: the manifest lists an unexpected file {name!r}")
+            raise UserInputError(f"{folder}: the manifest lists an unexpected file {name!r}")
         _load_checked(folder, name, manifest, "cpu")
     return manifest
 
 
 def load_model_state(folder: str | Path, model: torch.nn.Module, device: str | torch.device = "cpu") -> dict:
     """Load the network's weights into ``model`` (strict: missing or extra keys, wrong shapes and
-    dtypes raise ValueError naming them, before anything is copied); returns the manifest."""
+    dtypes raise UserInputError naming them, before anything is copied); returns the manifest."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     state = _load_checked(folder, MODEL_FILE, manifest, device)
     expected = model.state_dict()
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
-        raise ValueError(f"{folder}: checkpoint does not fit the network: missing {missing}, unexpected {extra}")
+        raise UserInputError(f"{folder}: checkpoint does not fit the network: missing {missing}, unexpected {extra}")
     for key, tensor in state.items():
         if tensor.shape != expected[key].shape:
-            raise ValueError(f"{folder}: {key} has shape {tuple(tensor.shape)}, the network expects "
-                             f"{tuple(expected[key].shape)}")
+            raise UserInputError(f"{folder}: {key} has shape {tuple(tensor.shape)}, the network expects "
+                                 f"{tuple(expected[key].shape)}")
         if tensor.dtype != expected[key].dtype:
-            raise ValueError(f"{folder}: {key} has dtype {tensor.dtype}, the network expects {expected[key].dtype}")
+            raise UserInputError(f"{folder}: {key} has dtype {tensor.dtype}, the network expects {expected[key].dtype}")
     model.load_state_dict(state)
     return manifest
 
@@ -199,22 +200,22 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: Any, optimizer: tor
     """Rebuild a torch optimizer state dict, checking it against ``optimizer``'s parameters."""
     if not (isinstance(meta, dict) and isinstance(meta.get("param_groups"), list)
             and all(isinstance(g, dict) for g in meta["param_groups"]) and isinstance(meta.get("scalars", {}), dict)):
-        raise ValueError(f"{where}: the optimizer's hyperparameters are malformed")
+        raise UserInputError(f"{where}: the optimizer's hyperparameters are malformed")
     params = saved_parameters(optimizer)
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         index, _, key = name.partition(".")
         if not index.isdigit() or int(index) >= len(params) or not key:
-            raise ValueError(f"{where}: optimizer tensor {name!r} does not belong to any of the "
-                             f"{len(params)} parameters")
+            raise UserInputError(f"{where}: optimizer tensor {name!r} does not belong to any of the "
+                                 f"{len(params)} parameters")
         shape = tuple(params[int(index)].shape)
         if value.dim() > 0 and tuple(value.shape) != shape:
-            raise ValueError(f"{where}: optimizer tensor {name!r} has shape {tuple(value.shape)}, its "
-                             f"parameter has {shape}")
+            raise UserInputError(f"{where}: optimizer tensor {name!r} has shape {tuple(value.shape)}, its "
+                                 f"parameter has {shape}")
         state.setdefault(int(index), {})[key] = value
     for index, entries in meta.get("scalars", {}).items():
         if not (str(index).isdigit() and isinstance(entries, dict)):
-            raise ValueError(f"{where}: the optimizer's scalar state is malformed")
+            raise UserInputError(f"{where}: the optimizer's scalar state is malformed")
         state.setdefault(int(index), {}).update(entries)
     return {"state": dict(sorted(state.items())), "param_groups": meta["param_groups"]}
 
@@ -229,16 +230,16 @@ def load_optimizer_state(folder: str | Path, optimizer: torch.optim.Optimizer,
     try:
         optimizer.load_state_dict(state)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{folder}: the optimizer state does not fit this optimizer ({exc})") from None
+        raise UserInputError(f"{folder}: the optimizer state does not fit this optimizer ({exc})") from None
 
 
 def load_run_state(folder: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict[str, torch.Tensor]]:
-    """The run state (JSON part and tensors) of a resumable checkpoint; ValueError if it has none."""
+    """The run state (JSON part and tensors) of a resumable checkpoint; UserInputError if it has none."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     if not isinstance(manifest.get("run_state"), dict):
-        raise ValueError(f"{folder}: this checkpoint cannot be resumed from (it holds weights only: it was "
-                         "written when a run stopped mid-update, or by an older policygrad)")
+        raise UserInputError(f"{folder}: this checkpoint cannot be resumed from (it holds weights only: it was "
+                             "written when a run stopped mid-update, or by an older policygrad)")
     return manifest["run_state"], _load_checked(folder, STATE_FILE, manifest, device)
 
 
@@ -263,9 +264,9 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
         return None
     name = pointer.read_bytes().decode("utf-8", errors="replace").strip()
     if not STEP_NAME.fullmatch(name):  # never a path: a crafted pointer cannot lead outside the run
-        raise ValueError(f"{pointer}: names {name[:40]!r}, which is not a checkpoint folder name (step_NNNNNNNNN)")
+        raise UserInputError(f"{pointer}: names {name[:40]!r}, which is not a checkpoint folder name (step_NNNNNNNNN)")
     if not (root / name).is_dir():
-        raise ValueError(f"{pointer}: names {name}, which does not exist")
+        raise UserInputError(f"{pointer}: names {name}, which does not exist")
     return root / name
 
 
@@ -283,25 +284,25 @@ def newest_periodic(run_dir: str | Path) -> Path | None:
 def checkpoint_to_load(path: str | Path) -> Path:
     """The folder ``policygrad.load(path)`` reads: the run directory's final ``checkpoint/``, or ``path``
     itself (a checkpoint folder). A run without a final checkpoint (killed, or still training) is a
-    ValueError that names its newest periodic checkpoint: loading one is left to the caller, who
+    UserInputError that names its newest periodic checkpoint: loading one is left to the caller, who
     passes that folder, so that a half-trained agent is never taken for the finished one."""
     path = Path(path)
     if (path / CHECKPOINT_DIR).is_dir() or (path / MANIFEST_FILE).is_file():
         return path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
     if not path.is_dir():
-        raise ValueError(f"{path}: no checkpoint here (no such run directory or checkpoint folder)")
+        raise UserInputError(f"{path}: no checkpoint here (no such run directory or checkpoint folder)")
     periodic = newest_periodic(path)
     if periodic is not None:
-        raise ValueError(f"{path}: no final checkpoint ({CHECKPOINT_DIR}/ is missing: the run was stopped before "
-                         f"it finished, is still training, or {CHECKPOINT_DIR}/ was deleted); its newest periodic "
-                         f"checkpoint is {periodic} (step {int(periodic.name.split('_')[1])}): load or evaluate "
-                         f"that folder, or finish the run with policygrad resume {path}")
+        raise UserInputError(f"{path}: no final checkpoint ({CHECKPOINT_DIR}/ is missing: the run was stopped before "
+                             f"it finished, is still training, or {CHECKPOINT_DIR}/ was deleted); its newest periodic "
+                             f"checkpoint is {periodic} (step {int(periodic.name.split('_')[1])}): load or evaluate "
+                             f"that folder, or finish the run with policygrad resume {path}")
     if (path / "config.json").is_file():
-        raise ValueError(f"{path}: no checkpoint here (a run directory with neither {CHECKPOINT_DIR}/ nor "
-                         f"{CHECKPOINTS_DIR}/step_N/: the run stopped before its first checkpoint, or they were "
-                         "deleted)")
-    raise ValueError(f"{path}: no checkpoint here (neither a run directory: no config.json, {CHECKPOINT_DIR}/ or "
-                     f"{CHECKPOINTS_DIR}/; nor a checkpoint folder: no {MANIFEST_FILE})")
+        raise UserInputError(f"{path}: no checkpoint here (a run directory with neither {CHECKPOINT_DIR}/ nor "
+                             f"{CHECKPOINTS_DIR}/step_N/: the run stopped before its first checkpoint, or they were "
+                             "deleted)")
+    raise UserInputError(f"{path}: no checkpoint here (neither a run directory: no config.json, {CHECKPOINT_DIR}/ or "
+                         f"{CHECKPOINTS_DIR}/; nor a checkpoint folder: no {MANIFEST_FILE})")
 
 
 def set_latest(run_dir: str | Path, folder: Path) -> None:

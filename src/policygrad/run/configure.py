@@ -4,7 +4,7 @@ checks that need the environment or the device (:func:`check_runnable`).
 A config object is plain data: constructing one validates its values and touches nothing else
 (:mod:`policygrad.core.config`). Whether its environment exists, whether that environment's spaces
 fit the networks and action heads it asks for, and whether its device exists are questions about
-this machine, asked here, before any training step, with the same one-line ValueErrors.
+this machine, asked here, before any training step, with the same one-line UserInputErrors.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 import gymnasium as gym
 
 from policygrad.algos import algorithm
-from policygrad.core.config import Config, _fail, coerce_field_values, user_fields
+from policygrad.core.config import Config, coerce_field_values, reject_value, user_fields
 from policygrad.core.distributions import check_action_space
 from policygrad.core.envs import check_env_id, env_spaces
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import obs_size
 from policygrad.core.runtime import resolve_device
 from policygrad.run.presets import preset_values
@@ -26,14 +27,14 @@ log = logging.getLogger("policygrad")
 
 
 def check_runnable(config: Config) -> None:
-    """Raise ValueError unless ``config`` can run here: its environment can be made, its spaces fit
+    """Raise UserInputError unless ``config`` can run here: its environment can be made, its spaces fit
     the networks and heads it builds, and an explicit device exists on this machine."""
     check_env_id(config.env_id)
     observation_space, action_space = env_spaces(config.env_id)
     obs_size(observation_space)
     check_action_space(action_space, config.distribution)
     if config.log_std_init != 0.0 and not isinstance(action_space, gym.spaces.Box):
-        _fail("log_std_init", config.log_std_init, f"0 here: the discrete {action_space} has no std to start")
+        reject_value("log_std_init", config.log_std_init, f"0 here: the discrete {action_space} has no std to start")
     if config.device != "auto":
         resolve_device(config.device)  # an explicit device this machine lacks fails now, not mid-run
 
@@ -52,10 +53,10 @@ def _fit_num_envs(config_cls: type[Config], merged: dict[str, Any], given: dict[
     if num_envs <= episodes:
         return
     if "num_envs" in given:
-        raise ValueError(f"num_envs={num_envs} is invalid with episodes_per_update={episodes}: each copy plays a "
-                         f"share of an update's episodes, so expected num_envs <= episodes_per_update; lower "
-                         f"--num-envs (num_envs) to at most {episodes}, or raise --episodes-per-update "
-                         f"(episodes_per_update) to at least {num_envs}")
+        raise UserInputError(f"num_envs={num_envs} is invalid with episodes_per_update={episodes}: each copy plays a "
+                             f"share of an update's episodes, so expected num_envs <= episodes_per_update; lower "
+                             f"--num-envs (num_envs) to at most {episodes}, or raise --episodes-per-update "
+                             f"(episodes_per_update) to at least {num_envs}")
     source = f"preset {preset}'s" if "num_envs" in merged else "default"
     log.warning("num_envs=%d (the %s %d, lowered to episodes_per_update=%d: each copy plays a share of an "
                 "update's episodes); set --num-envs (num_envs) to choose", episodes, source, num_envs, episodes)

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from policygrad.core.errors import UserInputError
 from policygrad.core.yaml_files import read_yaml
 
 
@@ -24,7 +25,7 @@ def _load(algo: str) -> dict[str, dict[str, Any]]:
         return {}
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"preset file {path} must map environment ids to field values")
+        raise UserInputError(f"preset file {path} must map environment ids to field values")
     return data
 
 
@@ -43,20 +44,21 @@ def is_preset_file(preset: str) -> bool:
 
 
 def read_preset_file(path: str | Path) -> dict[str, Any]:
-    """The ``field: value`` mapping of a preset file (``yaml.safe_load``: data only); ValueError in one
+    """The ``field: value`` mapping of a preset file (``yaml.safe_load``: data only); UserInputError in one
     line when it cannot be read or is not such a mapping. Field names and values are checked by the
     config that ``make_config`` builds from them."""
     data = read_yaml(path, "preset file")
     data = {} if data is None else data
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise ValueError(f"preset file {path}: expected a mapping of config fields to values (field: value per line)")
+        raise UserInputError(f"preset file {path}: expected a mapping of config fields to values (field: value per "
+                             "line)")
     nested = next((k for k, v in data.items() if isinstance(v, dict)), None)
     if nested is not None:
-        raise ValueError(f"preset file {path}: {nested} maps to a mapping; expected field: value per line (a file "
-                         "of presets per environment is not a preset)")
+        raise UserInputError(f"preset file {path}: {nested} maps to a mapping; expected field: value per line (a file "
+                             "of presets per environment is not a preset)")
     reserved = next((k for k in data if k in PRESET_FILE_RESERVED), None)
     if reserved is not None:
-        raise ValueError(f"preset file {path}: {reserved} cannot be set by a preset (give it on the command line)")
+        raise UserInputError(f"preset file {path}: {reserved} cannot be set by a preset (give it on the command line)")
     return data
 
 
@@ -74,5 +76,5 @@ def preset_values(algo: str, env_id: str, preset: str = "auto") -> tuple[str, di
         return name, dict(table[name])
     if preset == "auto":
         return "none", {}
-    raise ValueError(f"preset={preset!r} does not exist for {algo}: expected auto | none | a file PATH.yaml | "
-                     + " | ".join(available(algo)))
+    raise UserInputError(f"preset={preset!r} does not exist for {algo}: expected auto | none | a file PATH.yaml | "
+                         + " | ".join(available(algo)))

@@ -5,7 +5,7 @@ config is built (which then validates ranges and choices), nothing is ever evalu
 ``env_id`` of the form ``module:attr`` (which would import and run that module's code) is accepted
 only when the caller trusts the file, or when the module is already imported and the attribute is
 an environment class; so is a ``network`` (``module:Class``, a user's ``torch.nn.Module``), with
-``nn.Module`` classes in place of environment classes. A refusal is a ValueError saying which
+``nn.Module`` classes in place of environment classes. A refusal is a UserInputError saying which
 field and why.
 """
 
@@ -19,6 +19,7 @@ import gymnasium as gym
 from torch import nn
 
 from policygrad.core.config import Config, user_fields
+from policygrad.core.errors import UserInputError
 from policygrad.run.presets import is_preset_file
 
 
@@ -46,7 +47,7 @@ def check_env_trusted(env_id: Any, trust_env: bool, source: str) -> None:
     target = getattr(module, attr, None) if module is not None else None
     if isinstance(target, type) and issubclass(target, gym.Env):
         return
-    raise ValueError(
+    raise UserInputError(
         f"{source}: env_id={env_id!r} names Python code (module {module_name!r}, {attr!r}); making the "
         "environment would import and run it. If you trust this file, pass trust_env=True (command line: "
         "--trust-env), or import the module yourself first (then an env class is accepted)")
@@ -63,7 +64,7 @@ def check_network_trusted(network: Any, trust: bool, source: str) -> None:
         target = getattr(target, name, None)
     if isinstance(target, type) and issubclass(target, nn.Module):
         return
-    raise ValueError(
+    raise UserInputError(
         f"{source}: network={network!r} names Python code (module {module_name!r}, {attr!r}); building the "
         "network would import and run it. If you trust this file, pass trust_env=True (command line: "
         "--trust-env), import the module yourself first (then an nn.Module class is accepted), or pass "
@@ -80,20 +81,20 @@ def config_from_record(values: Any, trust_env: bool = False, source: str = "conf
     from policygrad.run.configure import make_config
 
     if not isinstance(values, dict):
-        raise ValueError(f"{source}: the config must be a JSON object, not {type(values).__name__}")
+        raise UserInputError(f"{source}: the config must be a JSON object, not {type(values).__name__}")
     values = dict(values)
     algo = values.pop("algo", None)
     if not isinstance(algo, str):
-        raise ValueError(f"{source}: algo={algo!r} is not an algorithm name")
+        raise UserInputError(f"{source}: algo={algo!r} is not an algorithm name")
     config_cls = algorithm(algo).Config
     fields = {f.name: f for f in user_fields(config_cls)}
     for name, value in values.items():
         if name not in fields:
-            raise ValueError(f"{source}: {name!r} is not a field of {config_cls.__name__}")
+            raise UserInputError(f"{source}: {name!r} is not a field of {config_cls.__name__}")
         annotation = str(fields[name].type)
         if not _type_ok(annotation, value):
-            raise ValueError(f"{source}: {name}={value!r} is invalid: expected a value of type {annotation}, "
-                             f"not {type(value).__name__}")
+            raise UserInputError(f"{source}: {name}={value!r} is invalid: expected a value of type {annotation}, "
+                                 f"not {type(value).__name__}")
     check_env_trusted(values.get("env_id", config_cls.env_id), trust_env, source)
     check_network_trusted(values.get("network", ""), trust_env if trust_network is None else trust_network, source)
     preset = values.get("preset")

@@ -15,6 +15,7 @@ from typing import Any
 
 from policygrad.algos.base import checked_int
 from policygrad.core.config import Config
+from policygrad.core.errors import UserInputError
 from policygrad.run.checkpoint import (
     CHECKPOINT_DIR,
     CHECKPOINTS_DIR,
@@ -97,12 +98,12 @@ def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> Resum
         folder = path
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         if path.name != CHECKPOINT_DIR and path.parent.name != "checkpoints":
-            raise ValueError(f"{path}: a checkpoint to resume from must be RUN_DIR/checkpoint or "
-                             "RUN_DIR/checkpoints/step_N (the run directory continues with it)")
+            raise UserInputError(f"{path}: a checkpoint to resume from must be RUN_DIR/checkpoint or "
+                                 "RUN_DIR/checkpoints/step_N (the run directory continues with it)")
     elif path.is_dir():
         run_dir = path
         candidates = []
-        latest = latest_checkpoint(run_dir)  # ValueError if the pointer is bad: say so, do not guess
+        latest = latest_checkpoint(run_dir)  # UserInputError if the pointer is bad: say so, do not guess
         if latest is not None:
             candidates.append((_resumable_step(latest), 0, latest))
         final = run_dir / CHECKPOINT_DIR
@@ -111,17 +112,17 @@ def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> Resum
         if latest is not None and candidates[0][0] is None:
             others = ", ".join(p.name for p in periodic_checkpoints(run_dir) if p != latest) or "none"
             verify_checkpoint(latest)  # raises with what is wrong
-            raise ValueError(f"{latest}: cannot be resumed from (other checkpoints: {others})")
+            raise UserInputError(f"{latest}: cannot be resumed from (other checkpoints: {others})")
         candidates = [c for c in candidates if c[0] is not None]
         if not candidates:
-            raise ValueError(f"{run_dir}: no resumable checkpoint: {_what_is_there(run_dir, latest)}")
+            raise UserInputError(f"{run_dir}: no resumable checkpoint: {_what_is_there(run_dir, latest)}")
         folder = max(candidates)[2]
     else:
-        raise ValueError(f"{path}: no such run directory or checkpoint")
+        raise UserInputError(f"{path}: no such run directory or checkpoint")
     manifest = verify_checkpoint(folder)
     if not isinstance(manifest.get("run_state"), dict):
-        raise ValueError(f"{folder}: this checkpoint holds weights only (written when the run stopped "
-                         "mid-update): it cannot be resumed from")
+        raise UserInputError(f"{folder}: this checkpoint holds weights only (written when the run stopped "
+                             "mid-update): it cannot be resumed from")
     config = config_from_record(manifest["config"], trust_env, source=str(folder / MANIFEST_FILE))
     return ResumePoint(folder, run_dir, manifest, config)
 
@@ -132,16 +133,16 @@ def resume_config(point: ResumePoint, config: Config | None) -> Config:
     if config is None:
         config = point.config
     elif not isinstance(config, Config):
-        raise ValueError(f"train() takes a config or None when resuming, not {type(config).__name__}")
+        raise UserInputError(f"train() takes a config or None when resuming, not {type(config).__name__}")
     saved, given = point.config.to_dict(), config.to_dict()
     changed = [k for k in given if k not in RESUME_MAY_CHANGE and given[k] != saved.get(k)]
     if changed:
         diffs = ", ".join(f"{k}={given[k]!r} (checkpoint: {saved.get(k)!r})" for k in changed)
-        raise ValueError(f"the config differs from the checkpoint's in what a step computes: {diffs}; only "
-                         f"{', '.join(RESUME_MAY_CHANGE)} may change when resuming")
+        raise UserInputError(f"the config differs from the checkpoint's in what a step computes: {diffs}; only "
+                             f"{', '.join(RESUME_MAY_CHANGE)} may change when resuming")
     if point.global_step >= config.total_steps:
-        raise ValueError(f"{point.run_dir}: the run is complete ({point.global_step} of total_steps="
-                         f"{config.total_steps}); pass a larger total_steps (--total-steps) to train on")
+        raise UserInputError(f"{point.run_dir}: the run is complete ({point.global_step} of total_steps="
+                             f"{config.total_steps}); pass a larger total_steps (--total-steps) to train on")
     return config
 
 
@@ -162,13 +163,13 @@ def checked_logs(folder: Path, logs: Any) -> dict[str, Any]:
     from policygrad.run.logger import EPISODES_FILE, EVALS_FILE, METRICS_FILE
 
     if not isinstance(logs, dict):
-        raise ValueError(f"{folder}: the checkpoint's log positions are missing")
+        raise UserInputError(f"{folder}: the checkpoint's log positions are missing")
     for key in (METRICS_FILE, EPISODES_FILE, "global_step", "updates"):
         checked_int(logs, key)
     if EVALS_FILE in logs:  # absent in checkpoints of runs without periodic evaluations (and older ones)
         checked_int(logs, EVALS_FILE)
     if not isinstance(logs.get("wall_time"), (int, float)) or not 0 <= logs["wall_time"] < math.inf:
-        raise ValueError(f"{folder}: the checkpoint's wall_time={logs.get('wall_time')!r} is not a number >= 0")
+        raise UserInputError(f"{folder}: the checkpoint's wall_time={logs.get('wall_time')!r} is not a number >= 0")
     return logs
 
 

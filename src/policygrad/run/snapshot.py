@@ -14,7 +14,7 @@ flags). This module captures those as data and puts them back, without pickle:
   ``MjData``, a subprocess pipe) cannot be captured: it is reported, and resume then starts new
   episodes instead of pretending to be exact.
 - :func:`restore_env` writes a snapshot back into an environment of the same structure (same classes
-  and attribute names, checked first: a mismatch is a ValueError naming the attribute).
+  and attribute names, checked first: a mismatch is a UserInputError naming the attribute).
 - :func:`rng_state` / :func:`set_rng_state`: Python and NumPy states as JSON, torch's as tensors.
 """
 
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from policygrad.core.envs import VecEnv
+from policygrad.core.errors import UserInputError
 
 # dtype kinds an encoded array may have: bool, integers, floats, bytes and text (never objects)
 ARRAY_KINDS = "biufSU"
@@ -82,64 +83,64 @@ def _dtype(text: Any) -> np.dtype:
     except TypeError:
         dtype = None
     if dtype is None or dtype.kind not in ARRAY_KINDS:
-        raise ValueError(f"dtype {text!r} is not a numeric dtype")
+        raise UserInputError(f"dtype {text!r} is not a numeric dtype")
     return dtype
 
 
 def decode(data: Any) -> Any:
-    """The value :func:`encode` made ``data`` from; ValueError for anything it would not have made."""
+    """The value :func:`encode` made ``data`` from; UserInputError for anything it would not have made."""
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
     if isinstance(data, list):
         return [decode(v) for v in data]
     if not isinstance(data, dict):
-        raise ValueError(f"unexpected {type(data).__name__} in a snapshot")
+        raise UserInputError(f"unexpected {type(data).__name__} in a snapshot")
     tags = [t for t in TAGS if t in data]
     if len(tags) != 1:
-        raise ValueError(f"unexpected object with keys {sorted(data)[:5]} in a snapshot")
+        raise UserInputError(f"unexpected object with keys {sorted(data)[:5]} in a snapshot")
     tag = tags[0]
     if tag == "__ndarray__":
         dtype, shape, flat = _dtype(data[tag]), data.get("shape"), data.get("data")
         if not (isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)
                 and isinstance(flat, list) and len(flat) == int(np.prod(shape, dtype=np.int64))
                 and all(isinstance(x, str if dtype.kind in "SU" else (bool, int, float)) for x in flat)):
-            raise ValueError("malformed array in a snapshot (shape and data do not fit)")
+            raise UserInputError("malformed array in a snapshot (shape and data do not fit)")
         if dtype.kind == "S":
             flat = [x.encode("latin-1") for x in flat]
         return np.array(flat, dtype=dtype).reshape(shape)
     if tag == "__scalar__":
         value = data.get("value")
         if not isinstance(value, (bool, int, float)):
-            raise ValueError("malformed NumPy scalar in a snapshot")
+            raise UserInputError("malformed NumPy scalar in a snapshot")
         dtype = _dtype(data[tag])
         if dtype.kind not in "biuf":
-            raise ValueError("malformed NumPy scalar in a snapshot")
+            raise UserInputError("malformed NumPy scalar in a snapshot")
         return dtype.type(value)
     if tag == "__tuple__":
         if not isinstance(data[tag], list):
-            raise ValueError("malformed tuple in a snapshot")
+            raise UserInputError("malformed tuple in a snapshot")
         return tuple(decode(v) for v in data[tag])
     if tag == "__dict__":
         pairs = data[tag]
         if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
-            raise ValueError("malformed dict in a snapshot")
+            raise UserInputError("malformed dict in a snapshot")
         return {_hashable(decode(k)): decode(v) for k, v in pairs}
     if tag == "__generator__":
         name = data[tag]
         if name not in BIT_GENERATORS:
-            raise ValueError(f"bit generator {name!r} is not one of {', '.join(BIT_GENERATORS)}")
+            raise UserInputError(f"bit generator {name!r} is not one of {', '.join(BIT_GENERATORS)}")
         bit_generator = getattr(np.random, name)()
         try:
             bit_generator.state = decode(data.get("state"))
         except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"malformed {name} state in a snapshot ({exc})") from None
+            raise UserInputError(f"malformed {name} state in a snapshot ({exc})") from None
         return np.random.Generator(bit_generator)
     if tag == "__random_state__":
         generator = np.random.RandomState()
         try:
             generator.set_state(decode(data[tag]))
         except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"malformed RandomState in a snapshot ({exc})") from None
+            raise UserInputError(f"malformed RandomState in a snapshot ({exc})") from None
         return generator
     py_generator = random.Random()  # "__py_random__"
     py_generator.setstate(python_random_state(decode(data[tag])))
@@ -148,7 +149,7 @@ def decode(data: Any) -> Any:
 
 def _hashable(key: Any) -> Any:
     if isinstance(key, (list, dict, np.ndarray)):
-        raise ValueError("malformed dict key in a snapshot")
+        raise UserInputError("malformed dict key in a snapshot")
     return key
 
 
@@ -158,7 +159,7 @@ def python_random_state(state: Any) -> tuple:
             and isinstance(state[1], (tuple, list)) and len(state[1]) == 625
             and all(isinstance(w, int) and not isinstance(w, bool) and 0 <= w < 2**32 for w in state[1])
             and state[1][-1] <= 624 and (state[2] is None or isinstance(state[2], float))):
-        raise ValueError("malformed Python random state")
+        raise UserInputError("malformed Python random state")
     return 3, tuple(state[1]), state[2]
 
 
@@ -181,12 +182,12 @@ def set_rng_state(data: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Non
     torch_state = tensors.get("rng.torch")
     current = torch.get_rng_state()
     if torch_state is None or torch_state.dtype != current.dtype or torch_state.shape != current.shape:
-        raise ValueError("the torch random state is missing or malformed")
+        raise UserInputError("the torch random state is missing or malformed")
     probe = np.random.RandomState()
     try:
         probe.set_state(numpy_state)  # validate before touching the global generator
     except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"malformed NumPy random state ({exc})") from None
+        raise UserInputError(f"malformed NumPy random state ({exc})") from None
     random.setstate(python)
     np.random.set_state(numpy_state)
     torch.set_rng_state(torch_state)
@@ -291,7 +292,7 @@ def _check_new_names(obj: Any, tree: dict[str, Any], path: str) -> None:
             continue
         default = inspect.getattr_static(type(obj), name)  # a class-level default such as None is fine
         if callable(default) or hasattr(type(default), "__get__"):
-            raise ValueError(f"the saved environment state would overwrite {path}.{name}, which is not data")
+            raise UserInputError(f"the saved environment state would overwrite {path}.{name}, which is not data")
     for name, sub in tree["envs"].items():
         child = getattr(obj, name)
         if isinstance(sub, list):
@@ -308,7 +309,7 @@ def restore_env(env: Any, tree: dict[str, Any]) -> None:
     live, _ = snapshot_env(env)
     diff = _first_difference(tree, live, "")
     if diff:
-        raise ValueError(f"the saved environment state does not fit {type(env).__name__}: {diff}")
+        raise UserInputError(f"the saved environment state does not fit {type(env).__name__}: {diff}")
     decoded = _decode_tree(tree)
     _check_new_names(env, decoded, type(env).__name__)
     _write(env, decoded, set())
@@ -352,17 +353,17 @@ def vec_env_state(envs: VecEnv) -> dict[str, Any]:
 
 def restore_vec_env_state(envs: VecEnv, state: Any) -> bool:  # a dict from vec_env_state, read back: checked here
     """Restore :func:`vec_env_state`'s data into ``envs``; returns False when the environments' own
-    state was not saved (the caller then starts new episodes). ValueError if the state does not fit."""
+    state was not saved (the caller then starts new episodes). UserInputError if the state does not fit."""
     try:
         arrays = [decode(state[k]) for k in ("returns", "lengths", "needs_reset")]
         step_count = state["step_count"]
     except (KeyError, TypeError) as exc:
-        raise ValueError(f"the saved environment state is malformed ({exc!r} is missing)") from None
+        raise UserInputError(f"the saved environment state is malformed ({exc!r} is missing)") from None
     for name, value, dtype in zip(("returns", "lengths", "needs_reset"), arrays, (np.float64, np.int64, bool)):
         if not isinstance(value, np.ndarray) or value.shape != (envs.num_envs,) or value.dtype != dtype:
-            raise ValueError(f"the saved environment state's {name} does not fit {envs.num_envs} copies")
+            raise UserInputError(f"the saved environment state's {name} does not fit {envs.num_envs} copies")
     if not isinstance(step_count, int) or step_count < 0:
-        raise ValueError(f"the saved environment step count {step_count!r} is not an integer >= 0")
+        raise UserInputError(f"the saved environment step count {step_count!r} is not an integer >= 0")
     if state.get("env") is not None:
         restore_env(envs.env, state["env"])
     returns, lengths, needs_reset = arrays

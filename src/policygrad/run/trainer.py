@@ -48,7 +48,7 @@ from policygrad.algos.base import Algorithm, AsynchronousAlgorithm, checked_int,
 from policygrad.algos.rollout import evaluation_episodes
 from policygrad.core.config import Config
 from policygrad.core.envs import env_spaces, make_vec_env
-from policygrad.core.errors import NonFiniteError, RunDirInUseError, RunWriteError, cannot_write
+from policygrad.core.errors import NonFiniteError, RunDirInUseError, RunWriteError, UserInputError, cannot_write
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.runtime import resolve_device, seed_everything
 from policygrad.core.user_network import build_network
@@ -93,8 +93,8 @@ def prepare_run_dir(path: Path, overwrite: bool) -> Path:
     entries = [p for p in path.iterdir() if p.name not in (LOCK_FILE, LOCK_PID_FILE)] if path.is_dir() else []
     if entries:
         if not overwrite:
-            raise ValueError(f"run_dir={str(path)!r} already exists and is not empty: choose another "
-                             "--run-dir, pass --overwrite, or continue it with policygrad resume")
+            raise UserInputError(f"run_dir={str(path)!r} already exists and is not empty: choose another "
+                                 "--run-dir, pass --overwrite, or continue it with policygrad resume")
         for entry in entries:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     path.mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,7 @@ def lock_run_dir(path: Path) -> Iterator[None]:
             f"run_dir={str(path)!r} is in use by another policygrad process (PID {pid if pid.isdigit() else '?'}), "
             "which is training or resuming it: wait for it to end or stop it, or choose another --run-dir") from None
     except OSError as exc:
-        raise ValueError(f"run_dir={str(path)!r}: {cannot_write('the lock file', path / LOCK_FILE, exc)}") from exc
+        raise UserInputError(f"run_dir={str(path)!r}: {cannot_write('the lock file', path / LOCK_FILE, exc)}") from exc
     try:
         yield
     finally:
