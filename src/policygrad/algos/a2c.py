@@ -61,11 +61,11 @@ class A2C(FixedHorizonAlgorithm):
     def needs_value(cfg: FixedHorizonConfig) -> bool:
         return True
 
-    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, agent: PolicyNetwork) -> None:
-        self.cfg, self.agent = cfg, agent
-        self.loop = FixedHorizonLoop(cfg, envs, agent)
+    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, network: PolicyNetwork) -> None:
+        self.cfg, self.network = cfg, network
+        self.loop = FixedHorizonLoop(cfg, envs, network)
         self.optimizer = self.loop.optimizer
-        self.params = list(agent.parameters())  # listed once, not per gradient step
+        self.params = list(network.parameters())  # listed once, not per gradient step
         # OneStepActorCritic runs this class with its own config, which has no grad_noise_scale field.
         on = getattr(cfg, "grad_noise_scale", False)
         # One step in four measured: A2C's steps are so small that measuring each would add a third to them.
@@ -77,7 +77,7 @@ class A2C(FixedHorizonAlgorithm):
     def update(self, data: FlatBatch) -> Update:
         cfg = self.cfg
         half = self.half_sq_norm(data) if self.noise is not None and self.noise.due() else None
-        loss, metrics = actor_critic_loss(self.agent, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
+        loss, metrics = actor_critic_loss(self.network, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
         step = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
         metrics["diag/grad_norm"] = step.norm
         if self.noise is not None:
@@ -97,9 +97,9 @@ class A2C(FixedHorizonAlgorithm):
         cfg = self.cfg
         index = random_half(len(data), self.noise.rng)
         advantages = losses.normalize(data.advantages) if cfg.norm_adv else data.advantages
-        actor = self.noise.actor_parameters(self.agent, data.obs, self.params)
+        actor = self.noise.actor_parameters(self.network, data.obs, self.params)
         # The policy's terms only: the value loss does not reach the actor's parameters.
-        dist = self.agent.dist(data.obs[index])
+        dist = self.network.dist(data.obs[index])
         policy = losses.policy_gradient_loss(dist.log_prob(data.actions[index]), advantages[index])
         loss, _ = losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)
         return self.noise.half_sq_norm(loss, actor), len(index)

@@ -67,7 +67,7 @@ class Algorithm(ABC):
         """Whether the network needs a value head under ``cfg``."""
 
     @abstractmethod
-    def __init__(self, cfg: Any, envs: VecEnv, agent: PolicyNetwork) -> None: ...
+    def __init__(self, cfg: Any, envs: VecEnv, network: PolicyNetwork) -> None: ...
 
     @abstractmethod
     def iterate(self) -> Iteration:

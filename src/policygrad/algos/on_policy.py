@@ -99,7 +99,7 @@ def collected(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     return batch.log_probs, batch.values
 
 
-def bootstrap_values(batch: Batch, agent: PolicyNetwork) -> torch.Tensor:
+def bootstrap_values(batch: Batch, network: PolicyNetwork) -> torch.Tensor:
     """V(s_{t+1}) for every step: the stored values shifted by one, then V(next_obs) at the horizon.
 
     ======== ========== ====================================================================
@@ -111,17 +111,17 @@ def bootstrap_values(batch: Batch, agent: PolicyNetwork) -> torch.Tensor:
     """
     _, values = collected(batch)
     with torch.no_grad():
-        last = agent.value(batch.next_obs).unsqueeze(0)
+        last = network.value(batch.next_obs).unsqueeze(0)
     return torch.cat([values[1:], last])
 
 
 @torch.no_grad()
-def estimate_advantages(batch: Batch, agent: PolicyNetwork, cfg: FixedHorizonConfig) -> returns.Estimate:
+def estimate_advantages(batch: Batch, network: PolicyNetwork, cfg: FixedHorizonConfig) -> returns.Estimate:
     """Advantages and value targets of a fixed-horizon batch by ``cfg.advantage_estimator`` (no
     gradient); the estimator's own parameters come from ``cfg``. Rows of autoreset steps
     (``batch.valid`` False) hold numbers that no loss may use."""
     return returns.estimate(cfg.advantage_estimator, rewards=batch.rewards, values=collected(batch)[1],
-                            next_values=bootstrap_values(batch, agent), terminated=batch.terminated,
+                            next_values=bootstrap_values(batch, network), terminated=batch.terminated,
                             truncated=batch.truncated, gamma=cfg.gamma, params=vars(cfg))
 
 
@@ -185,22 +185,22 @@ def has_transitions(batch: Batch) -> bool:
     return bool(batch.valid.any())
 
 
-def apply_reward_norm(data: FlatBatch, agent: PolicyNetwork, reward_norm: str) -> FlatBatch:
+def apply_reward_norm(data: FlatBatch, network: PolicyNetwork, reward_norm: str) -> FlatBatch:
     """What ``reward_norm`` does once a batch's advantages exist (``scale`` already acted on the rewards
     during collection): ``standardize`` standardises the advantages over the whole batch; ``popart``
     merges the value targets into PopArt's statistics (the critic's outputs are preserved)."""
     if reward_norm == "standardize":
         data.advantages = losses.normalize(data.advantages)
     elif reward_norm == "popart":
-        agent.update_value_stats(data.targets)
+        network.update_value_stats(data.targets)
     return data
 
 
-def critic_loss(agent: PolicyNetwork, values: torch.Tensor, data: FlatBatch,
+def critic_loss(network: PolicyNetwork, values: torch.Tensor, data: FlatBatch,
                 clip_coef: float | None = None) -> torch.Tensor:
     """The value loss in the units the critic learns in (PopArt-normalized when on, else raw);
     ``clip_coef`` clips the update around the collection-time values (PPO2's value clipping)."""
-    scale = agent.normalize_values
+    scale = network.normalize_values
     old = scale(data.values) if clip_coef is not None else None
     return losses.value_loss(scale(values), scale(data.targets), old_values=old, clip_coef=clip_coef)
 
@@ -219,15 +219,15 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) ->
         group["lr"] = learning_rate
 
 
-def actor_critic_loss(agent: PolicyNetwork, data: FlatBatch, norm_adv: bool, vf_coef: float,
+def actor_critic_loss(network: PolicyNetwork, data: FlatBatch, norm_adv: bool, vf_coef: float,
                       ent_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
     """-E[log pi(a|s) A] + vf_coef * critic loss - ent_coef * E[H], in one batched pass with gradient
     (collection kept no graph); returns the total and its named terms. A2C, A3C's workers and the
     one-step actor-critic differ only in the advantages they feed it."""
-    dist, values = agent.dist_and_value(data.obs)
+    dist, values = network.dist_and_value(data.obs)
     adv = losses.normalize(data.advantages) if norm_adv else data.advantages
     policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv)
-    value = critic_loss(agent, values, data)
+    value = critic_loss(network, values, data)
     loss, entropy = losses.with_entropy_bonus(policy + vf_coef * value, dist.entropy, ent_coef)
     with torch.no_grad():  # one read of the device for all four numbers
         ev = losses.explained_variance_tensor(data.values, data.targets)
@@ -246,10 +246,10 @@ class FixedHorizonLoop:
     answer the contract's ``state``/``load_state`` with them.
     """
 
-    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, agent: PolicyNetwork) -> None:
-        self.cfg, self.envs, self.agent = cfg, envs, agent
-        self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate, cfg.optimizer)
-        self.collector = FixedHorizonCollector(envs, agent, cfg.num_steps, seed=cfg.seed)
+    def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, network: PolicyNetwork) -> None:
+        self.cfg, self.envs, self.network = cfg, envs, network
+        self.optimizer = make_optimizer(network.parameters(), cfg.learning_rate, cfg.optimizer)
+        self.collector = FixedHorizonCollector(envs, network, cfg.num_steps, seed=cfg.seed)
         self.steps_done = 0
         self.learning_rate = cfg.learning_rate
         self.speed_paths = SPEED_PATHS
@@ -267,9 +267,9 @@ class FixedHorizonLoop:
         self.steps_done += batch.rewards.numel()
         result = Update(metrics={})
         if has_transitions(batch):
-            estimate = estimate_advantages(batch, self.agent, cfg)
+            estimate = estimate_advantages(batch, self.network, cfg)
             data = FlatBatch.from_batch(batch, estimate.advantages, estimate.targets)
-            result = update(apply_reward_norm(data, self.agent, cfg.reward_norm))
+            result = update(apply_reward_norm(data, self.network, cfg.reward_norm))
         result.metrics["charts/learning_rate"] = self.learning_rate
         return Iteration(steps=cfg.num_envs * cfg.num_steps, episodes=self.envs.pop_episodes(),
                          metrics=result.metrics, skipped_steps=result.skipped_steps)
@@ -375,12 +375,12 @@ class GradientNoiseScale:
         self.calls += 1
         return (self.calls - 1) % self.every == 0
 
-    def actor_parameters(self, agent: PolicyNetwork, obs: torch.Tensor,
+    def actor_parameters(self, network: PolicyNetwork, obs: torch.Tensor,
                          params: list[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
         """The parameters of ``params`` that V(s) does not depend on (found once, by differentiating
         V of one observation); all of them if every one does."""
         if self.actor is None:
-            reached = torch.autograd.grad(agent.value(obs[:1]).sum(), params, allow_unused=True)
+            reached = torch.autograd.grad(network.value(obs[:1]).sum(), params, allow_unused=True)
             self.actor = [p for p, g in zip(params, reached) if g is None] or list(params)
         return self.actor
 

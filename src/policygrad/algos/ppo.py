@@ -91,7 +91,7 @@ class PPOConfig(FixedHorizonConfig):
         return self.batch_size // self.num_minibatches
 
 
-def ppo_minibatch_loss(cfg: PPOConfig, agent: PolicyNetwork, mb: FlatBatch, advantages: torch.Tensor | None = None,
+def ppo_minibatch_loss(cfg: PPOConfig, network: PolicyNetwork, mb: FlatBatch, advantages: torch.Tensor | None = None,
                        clip_coef: float | None = None,
                        fused: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The PPO loss on one minibatch, and its named terms, still tensors (the update reads them once,
@@ -106,13 +106,13 @@ def ppo_minibatch_loss(cfg: PPOConfig, agent: PolicyNetwork, mb: FlatBatch, adva
         # Normalising per minibatch (not per batch) is what the reference implementations do (detail 7).
         advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
     # fused_loss_supported accepts only the built-in network; the isinstance says so to the type checker
-    if fused and isinstance(agent, ActorCritic) and fused_loss_supported(agent, cfg.clip_vloss):
-        return fused_ppo_loss(agent, mb.obs, mb.actions, mb.log_probs, advantages, mb.targets, clip, cfg.vf_coef,
+    if fused and isinstance(network, ActorCritic) and fused_loss_supported(network, cfg.clip_vloss):
+        return fused_ppo_loss(network, mb.obs, mb.actions, mb.log_probs, advantages, mb.targets, clip, cfg.vf_coef,
                               cfg.ent_coef)
-    dist, values = agent.dist_and_value(mb.obs)
+    dist, values = network.dist_and_value(mb.obs)
     log_probs = dist.log_prob(mb.actions)
     policy = losses.ppo_clip_loss(log_probs, mb.log_probs, advantages, clip)
-    value = critic_loss(agent, values, mb, clip if cfg.clip_vloss else None)
+    value = critic_loss(network, values, mb, clip if cfg.clip_vloss else None)
     loss, entropy = losses.with_entropy_bonus(policy + cfg.vf_coef * value, dist.entropy, cfg.ent_coef)
     return loss, {"losses/policy": policy, "losses/value": value, "losses/entropy": entropy,
                   "log_probs": log_probs.detach()}
@@ -134,11 +134,11 @@ class PPO(FixedHorizonAlgorithm):
     def needs_value(cfg: PPOConfig) -> bool:
         return True
 
-    def __init__(self, cfg: PPOConfig, envs: VecEnv, agent: PolicyNetwork) -> None:
-        self.cfg, self.agent = cfg, agent
-        self.loop = FixedHorizonLoop(cfg, envs, agent)
+    def __init__(self, cfg: PPOConfig, envs: VecEnv, network: PolicyNetwork) -> None:
+        self.cfg, self.network = cfg, network
+        self.loop = FixedHorizonLoop(cfg, envs, network)
         self.optimizer = self.loop.optimizer
-        self.params = list(agent.parameters())  # listed once, not per gradient step
+        self.params = list(network.parameters())  # listed once, not per gradient step
         self.noise = GradientNoiseScale(cfg.seed) if cfg.grad_noise_scale else None
 
     def iterate(self) -> Iteration:
@@ -165,9 +165,9 @@ class PPO(FixedHorizonAlgorithm):
         if advantages is None:
             advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
         index = random_half(len(mb), self.noise.rng)
-        actor = self.noise.actor_parameters(self.agent, mb.obs, self.params)
+        actor = self.noise.actor_parameters(self.network, mb.obs, self.params)
         # The policy's terms only: the value loss does not reach the actor's parameters.
-        dist = self.agent.dist(mb.obs[index])
+        dist = self.network.dist(mb.obs[index])
         policy = losses.ppo_clip_loss(dist.log_prob(mb.actions[index]), mb.log_probs[index], advantages[index], clip)
         loss, _ = losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)
         return self.noise.half_sq_norm(loss, actor), len(index)
@@ -197,7 +197,7 @@ class PPO(FixedHorizonAlgorithm):
             shuffled = data if whole else data.rows(torch.randperm(len(data), device=data.log_probs.device))
             for start, end in bounds:
                 mb = shuffled if whole else shuffled.rows(slice(start, end))
-                loss, terms = ppo_minibatch_loss(cfg, self.agent, mb, advantages, clip, self.loop.speed_paths >= 2)
+                loss, terms = ppo_minibatch_loss(cfg, self.network, mb, advantages, clip, self.loop.speed_paths >= 2)
                 records.append((terms, mb.log_probs))
                 # Early stop on the KL of the policy about to be stepped (as SB3 does): the step that
                 # would push it further from pi_old is never taken.

@@ -58,14 +58,14 @@ class Reinforce(Algorithm):
     def needs_value(cfg: ReinforceConfig) -> bool:
         return cfg.baseline == "value"
 
-    def __init__(self, cfg: ReinforceConfig, envs: VecEnv, agent: PolicyNetwork) -> None:
-        self.cfg, self.envs, self.agent = cfg, envs, agent
-        self.optimizer = make_optimizer(agent.parameters(), cfg.learning_rate)
+    def __init__(self, cfg: ReinforceConfig, envs: VecEnv, network: PolicyNetwork) -> None:
+        self.cfg, self.envs, self.network = cfg, envs, network
+        self.optimizer = make_optimizer(network.parameters(), cfg.learning_rate)
         self.next_seed: int | None = cfg.seed  # the first reset is seeded, later ones continue its RNG
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
-        batch, episodes, steps = collect_episodes(self.envs, self.agent, cfg.episodes_per_update, seed=self.next_seed,
+        batch, episodes, steps = collect_episodes(self.envs, self.network, cfg.episodes_per_update, seed=self.next_seed,
                                                   training=True)
         if batch is None:  # collect_episodes stores the batch unless told not to
             raise RuntimeError("collect_episodes returned no batch although store=True")
@@ -75,10 +75,10 @@ class Reinforce(Algorithm):
 
         # V(s_{t+1}) bootstraps truncated episodes: the values of the stored observations shifted by one.
         next_values = None
-        if self.agent.has_value:
+        if self.network.has_value:
             with torch.no_grad():
                 all_obs = torch.cat([batch.flat(batch.obs), batch.next_obs])
-                next_values = self.agent.value(all_obs)[N:].reshape(T, N)
+                next_values = self.network.value(all_obs)[N:].reshape(T, N)
 
         rtg = returns.reward_to_go(rewards=batch.rewards, terminated=batch.terminated, truncated=batch.truncated,
                                    gamma=cfg.gamma, next_values=next_values)
@@ -92,11 +92,11 @@ class Reinforce(Algorithm):
             valid = batch.valid
             signal = losses.normalize(signal.reshape(-1), valid.reshape(-1).float()).reshape(T, N)
             rtg = losses.normalize(rtg.reshape(-1), valid.reshape(-1).float()).reshape(T, N)
-        if self.agent.has_value:  # PopArt (if on) adapts to this batch's targets before the value pass
-            self.agent.update_value_stats(rtg.reshape(-1)[batch.valid.reshape(-1)])
+        if self.network.has_value:  # PopArt (if on) adapts to this batch's targets before the value pass
+            self.network.update_value_stats(rtg.reshape(-1)[batch.valid.reshape(-1)])
 
         # One batched pass over every stored observation: log-probs and values, with gradient.
-        dist, values = self.agent.dist_and_value(batch.flat(batch.obs))
+        dist, values = self.network.dist_and_value(batch.flat(batch.obs))
         log_probs = dist.log_prob(batch.flat(batch.actions))
         signal = signal.reshape(-1)
         if cfg.baseline == "mean":
@@ -110,14 +110,14 @@ class Reinforce(Algorithm):
         loss, entropy = losses.with_entropy_bonus(policy_loss, dist.entropy, cfg.ent_coef, weights)
         metrics = {"losses/policy": policy_loss.item(), "losses/entropy": entropy.item()}
         if cfg.baseline == "value":
-            value_loss = losses.value_loss(self.agent.normalize_values(values.reshape(-1)),
-                                           self.agent.normalize_values(rtg.reshape(-1)), weights)
+            value_loss = losses.value_loss(self.network.normalize_values(values.reshape(-1)),
+                                           self.network.normalize_values(rtg.reshape(-1)), weights)
             loss = loss + cfg.vf_coef * value_loss
             valid = batch.valid.reshape(-1)
             metrics["losses/value"] = value_loss.item()
             metrics["diag/explained_variance"] = losses.explained_variance(
                 values.reshape(-1)[valid].detach(), rtg.reshape(-1)[valid])
-        step = gradient_step(self.optimizer, loss, list(self.agent.parameters()), cfg.max_grad_norm)
+        step = gradient_step(self.optimizer, loss, list(self.network.parameters()), cfg.max_grad_norm)
         metrics["diag/grad_norm"] = step.norm
         metrics["charts/learning_rate"] = cfg.learning_rate
         metrics["charts/batch_transitions"] = float(weights.sum())

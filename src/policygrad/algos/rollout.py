@@ -66,7 +66,7 @@ def split_quota(episodes: int, num_envs: int) -> list[int]:
 @torch.no_grad()
 def collect_episodes(
     envs: VecEnv,
-    agent: PolicyNetwork,
+    network: PolicyNetwork,
     episodes: int,
     deterministic: bool = False,
     seed: int | None = None,
@@ -80,7 +80,7 @@ def collect_episodes(
     invalid. Fixing the shares up front, rather than stopping at the first ``episodes`` to finish,
     avoids favouring short episodes (which finish first) in the batch.
 
-    ``training`` feeds observations and rewards to the agent's normalization statistics (evaluation
+    ``training`` feeds observations and rewards to the network's normalization statistics (evaluation
     leaves them frozen). Returns the batch (None unless ``store``), the finished episodes, and the
     number of environment steps taken (every copy, every step: what the collection cost).
     The per-copy bookkeeping is NumPy on the host, where it costs a microsecond a step.
@@ -89,8 +89,8 @@ def collect_episodes(
     done_count = np.zeros_like(quota)
     obs = envs.reset(seed=seed)
     envs.pop_episodes()
-    forward = acting_forward(agent, with_value=False, expected_rows=32 * envs.num_envs)  # episodes run for a while
-    scale_rewards = training and agent.reward_scaler is not None
+    forward = acting_forward(network, with_value=False, expected_rows=32 * envs.num_envs)  # episodes run for a while
+    scale_rewards = training and network.reward_scaler is not None
     keys = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
     columns: dict[str, list] = {k: [] for k in keys}
     finished: list[Episode] = []
@@ -100,17 +100,17 @@ def collect_episodes(
         if steps >= max_steps * envs.num_envs:
             raise RuntimeError(f"episodes did not end within {max_steps} steps: does the env have a time limit?")
         if training:
-            agent.observe(obs)
+            network.observe(obs)
         if not deterministic:
-            agent.reset_exploration(envs.num_envs, steps // envs.num_envs)
+            network.reset_exploration(envs.num_envs, steps // envs.num_envs)
         dist, _ = forward(obs)
         actions = dist.mode() if deterministic else dist.sample()
-        next_obs, reward, terminated, truncated, valid = envs.step_arrays(agent.to_env(actions))
+        next_obs, reward, terminated, truncated, valid = envs.step_arrays(network.to_env(actions))
         steps += envs.num_envs
         counted = valid & (done_count < quota)
         ended = terminated | truncated
         if scale_rewards:
-            reward = agent.learning_rewards(torch.as_tensor(reward, dtype=torch.float32, device=envs.device),
+            reward = network.learning_rewards(torch.as_tensor(reward, dtype=torch.float32, device=envs.device),
                                             *(torch.as_tensor(x, device=envs.device) for x in (ended, counted)))
         for episode in envs.pop_episodes():
             if done_count[episode.env_index] < quota[episode.env_index]:
@@ -171,13 +171,13 @@ class FixedHorizonCollector:
     Categorical and Gaussian heads of plain MLPs) act in NumPy, sampling from ``sampling_rng``.
     """
 
-    def __init__(self, envs: VecEnv, agent: PolicyNetwork, num_steps: int, seed: int) -> None:
-        self.envs, self.agent, self.num_steps = envs, agent, num_steps
+    def __init__(self, envs: VecEnv, network: PolicyNetwork, num_steps: int, seed: int) -> None:
+        self.envs, self.network, self.num_steps = envs, network, num_steps
         space = envs.single_observation_space
         T, N, device = num_steps, envs.num_envs, envs.device
         if space.shape is None:
             raise UserInputError(f"observation space {space} has no shape: a fixed-horizon buffer cannot hold it")
-        if not agent.has_value:  # the values are stored for the advantages of every fixed-horizon algorithm
+        if not network.has_value:  # the values are stored for the advantages of every fixed-horizon algorithm
             raise ValueError("collecting a fixed horizon needs a network with a value head")
         self.obs_buf = torch.zeros((T, N, *space.shape), device=device)
         act_space = envs.single_action_space
@@ -204,14 +204,14 @@ class FixedHorizonCollector:
 
     def _numpy_actor(self) -> NumpyActor | None:
         """The NumPy acting step with this moment's weights, or None where acting stays in torch."""
-        agent = self.agent
-        actor_class = numpy_actor_class(agent, self.envs.num_envs) if self._views is not None else None
-        if actor_class is None or not isinstance(agent, ActorCritic):  # (never for another network)
+        network = self.network
+        actor_class = numpy_actor_class(network, self.envs.num_envs) if self._views is not None else None
+        if actor_class is None or not isinstance(network, ActorCritic):  # (never for another network)
             return None
-        if agent.obs_normalizer is not None and not self.normalized_in_numpy:
+        if network.obs_normalizer is not None and not self.normalized_in_numpy:
             return None
         if type(self._actor) is not actor_class or not self._actor.refresh():
-            self._actor = actor_class(agent, self.envs.num_envs, self.sampling_rng)
+            self._actor = actor_class(network, self.envs.num_envs, self.sampling_rng)
         self._actor.generator = self.sampling_rng  # a resumed run puts back a saved one
         return self._actor
 
@@ -219,42 +219,42 @@ class FixedHorizonCollector:
         """``act(t, obs)`` for collecting on the CPU: acts on row t (``obs`` is its tensor view),
         writes the action, log-prob and value into the buffers' row t, and returns the actions as
         the environment takes them. In NumPy where supported, else through ``acting_forward``."""
-        agent = self.agent
+        network = self.network
         actor = self._numpy_actor()
         if actor is not None:
-            stats = agent.obs_normalizer.stats if agent.obs_normalizer is not None else None
+            stats = network.obs_normalizer.stats if network.obs_normalizer is not None else None
 
             def act_numpy(t: int, obs: torch.Tensor) -> np.ndarray:
-                if stats is not None:  # agent.observe(obs), in NumPy for one copy
+                if stats is not None:  # network.observe(obs), in NumPy for one copy
                     stats.update_numpy(obs_np[t])
                 return actor.act(obs_np[t], act_np[t], logp_np[t], value_np[t])
             return act_numpy
-        forward = acting_forward(agent, expected_rows=self.num_steps * self.envs.num_envs)
+        forward = acting_forward(network, expected_rows=self.num_steps * self.envs.num_envs)
 
         def act_torch(t: int, obs: torch.Tensor) -> np.ndarray:
-            agent.observe(obs)
+            network.observe(obs)
             dist, value = forward(obs)
             actions, log_probs = dist.sample_with_log_prob()
             if value is None:  # has_value was checked in __init__: a network that broke its contract
                 raise RuntimeError("the network returned no value although it has a value head")
             act_np[t], logp_np[t], value_np[t] = actions.numpy(), log_probs.numpy(), value.numpy()
-            return agent.to_env(actions)
+            return network.to_env(actions)
         return act_torch
 
     @torch.no_grad()
     def collect(self) -> Batch:
-        agent, envs = self.agent, self.envs
+        network, envs = self.network, self.envs
         on_host = self._views is not None
         self.obs_buf[0] = self.next_obs
         if self._views is not None:  # on_host
             obs_np, act_np, logp_np, value_np, rew_np, term_np, trunc_np, valid_np = self._views
             act = self._host_acting(obs_np, act_np, logp_np, value_np)
         else:
-            forward = acting_forward(agent, expected_rows=self.num_steps * envs.num_envs)
-        scaler = agent.reward_scaler  # None: the rewards are learnt as they come
+            forward = acting_forward(network, expected_rows=self.num_steps * envs.num_envs)
+        scaler = network.reward_scaler  # None: the rewards are learnt as they come
         last = self.num_steps - 1
         for t, obs in enumerate(self._obs_rows):
-            agent.reset_exploration(envs.num_envs, t)  # gSDE: new noise when due (others: nothing)
+            network.reset_exploration(envs.num_envs, t)  # gSDE: new noise when due (others: nothing)
             if on_host:
                 next_obs, reward, terminated, truncated, valid = envs.step_arrays(act(t, obs))
                 if t < last:
@@ -264,21 +264,21 @@ class FixedHorizonCollector:
                 term_np[t], trunc_np[t], valid_np[t] = terminated, truncated, valid
                 if scaler is None:
                     rew_np[t] = reward
-                else:  # agent.learning_rewards, in NumPy
+                else:  # network.learning_rewards, in NumPy
                     scaler.scale_numpy(reward, terminated | truncated, valid_np[t], rew_np[t])
             else:
-                agent.observe(obs)
+                network.observe(obs)
                 dist, value = forward(obs)
                 actions, log_probs = dist.sample_with_log_prob()
                 if value is None:  # has_value was checked in __init__: a network that broke its contract
                     raise RuntimeError("the network returned no value although it has a value head")
                 self.act_buf[t], self.logp_buf[t], self.value_buf[t] = actions, log_probs, value
-                step = envs.step(agent.to_env(actions))
+                step = envs.step(network.to_env(actions))
                 if t < last:
                     self.obs_buf[t + 1] = step.obs
                 else:
                     self.next_obs = step.obs
-                self.rew_buf[t] = agent.learning_rewards(step.reward, step.terminated | step.truncated, step.valid)
+                self.rew_buf[t] = network.learning_rewards(step.reward, step.terminated | step.truncated, step.valid)
                 self.term_buf[t] = step.terminated
                 self.trunc_buf[t] = step.truncated
                 self.valid_buf[t] = step.valid

@@ -32,8 +32,8 @@ FusedSnapshot = tuple[list[FusedLayer], torch.Tensor, torch.Tensor, int]
 
 
 @torch.no_grad()
-def acting_forward(agent: PolicyNetwork, with_value: bool = True, expected_rows: int = 0) -> ActingForward:
-    """``agent.dist_and_value`` for acting, with the weights of this moment: valid until they change
+def acting_forward(network: PolicyNetwork, with_value: bool = True, expected_rows: int = 0) -> ActingForward:
+    """``network.dist_and_value`` for acting, with the weights of this moment: valid until they change
     or ``acting_forward`` is called again (collectors take one per collection).
 
     ``expected_rows``: how many observations the snapshot will act on in all (a collector's
@@ -44,17 +44,17 @@ def acting_forward(agent: PolicyNetwork, with_value: bool = True, expected_rows:
     so does any network but the built-in :class:`ActorCritic` (a user's module: only it knows its layers)
     and a gSDE head (its noise needs the last hidden features, which the fused product does not keep).
     """
-    value = with_value and agent.has_value
-    if not isinstance(agent, ActorCritic) or isinstance(agent.policy_head, GSDEHead) or max(
-            layer.out_features for layer in agent.policy_body if isinstance(layer, nn.Linear)) > FUSE_MAX_WIDTH:
+    value = with_value and network.has_value
+    if not isinstance(network, ActorCritic) or isinstance(network.policy_head, GSDEHead) or max(
+            layer.out_features for layer in network.policy_body if isinstance(layer, nn.Linear)) > FUSE_MAX_WIDTH:
         if value:
-            return agent.dist_and_value
-        return lambda obs: (agent.dist(obs), None)
-    layers, head_weight, head_bias, n_policy = fused_snapshot(agent, value, expected_rows >= SIGMOID_MIN_ROWS)
-    distribution, value_output = agent.policy_head.distribution, agent.value_output
+            return network.dist_and_value
+        return lambda obs: (network.dist(obs), None)
+    layers, head_weight, head_bias, n_policy = fused_snapshot(network, value, expected_rows >= SIGMOID_MIN_ROWS)
+    distribution, value_output = network.policy_head.distribution, network.value_output
 
     def forward(obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor | None]:
-        x = agent.preprocess(obs)
+        x = network.preprocess(obs)
         for weight, bias, act in layers:
             x = act(nn.functional.linear(x, weight, bias))
         out = nn.functional.linear(x, head_weight, bias=head_bias)
@@ -66,24 +66,24 @@ def acting_forward(agent: PolicyNetwork, with_value: bool = True, expected_rows:
 
 
 @torch.no_grad()
-def fused_acting_weights(agent: ActorCritic) -> FusedSnapshot:
+def fused_acting_weights(network: ActorCritic) -> FusedSnapshot:
     """A snapshot of the fused policy-and-value weights that :func:`acting_forward` uses, tanh layers
     in their sigmoid form: ``(weight, bias, activation)`` layers (``torch.sigmoid_`` or the layer's
     own activation), the head's weight and bias (policy outputs first, V(s) last) and the policy's
     output count. For acting outside torch (:mod:`policygrad.fast.numpy_acting`): the next snapshot
     rewrites these buffers in place, so views of them hold this snapshot's weights only until then."""
-    return fused_snapshot(agent, True, True)
+    return fused_snapshot(network, True, True)
 
 
-def fused_snapshot(agent: ActorCritic, value: bool, sigmoid: bool) -> FusedSnapshot:
+def fused_snapshot(network: ActorCritic, value: bool, sigmoid: bool) -> FusedSnapshot:
     """Copy the parameters into the fused layout (built on first use, per device and dtype);
     returns its ``(weight, bias, activation)`` layers, head weight and bias, and policy width."""
     # The layouts are a cache of views into the network's parameters, so they live with the network.
-    cache = agent.__dict__.setdefault("_fused_layouts", {})
-    like = agent.policy_head.last_layer.weight
+    cache = network.__dict__.setdefault("_fused_layouts", {})
+    like = network.policy_head.last_layer.weight
     layout = cache.get(value)
     if layout is None or layout["device"] != like.device or layout["dtype"] != like.dtype:
-        layout = cache[value] = _fused_layout(agent, value)
+        layout = cache[value] = _fused_layout(network, value)
     torch._foreach_copy_(layout["dst"], layout["src"])  # one call for every parameter
     if not (sigmoid and layout["tanh"]):
         return layout["layers"], layout["head_weight"], layout["head_bias"], layout["n_policy"]
@@ -101,10 +101,10 @@ def fused_snapshot(agent: ActorCritic, value: bool, sigmoid: bool) -> FusedSnaps
     return layers, layout["head_weight"], layout["head_bias"], layout["n_policy"]
 
 
-def _fused_layout(agent: ActorCritic, value: bool) -> dict[str, Any]:
+def _fused_layout(network: ActorCritic, value: bool) -> dict[str, Any]:
     """Buffers for the fused MLP (``(out, in)`` weights, zero off the diagonal blocks) and the
     (buffer view, parameter) pairs a snapshot copies."""
-    like = agent.policy_head.last_layer.weight
+    like = network.policy_head.last_layer.weight
     zeros = functools.partial(torch.zeros, device=like.device, dtype=like.dtype)
     dst: list[torch.Tensor] = []
     src: list[torch.Tensor] = []
@@ -121,10 +121,11 @@ def _fused_layout(agent: ActorCritic, value: bool) -> dict[str, Any]:
             row, col = row + rows, col + cols
         return buffer
 
-    separate = value and agent.value_body is not None
-    policy_linear = [m for m in agent.policy_body if isinstance(m, nn.Linear)]
-    value_linear = [m for m in agent.value_body if isinstance(m, nn.Linear)] if separate and agent.value_body else []
-    activations = [activation_function(m) for m in agent.policy_body if not isinstance(m, nn.Linear)]
+    separate = value and network.value_body is not None
+    policy_linear = [m for m in network.policy_body if isinstance(m, nn.Linear)]
+    value_body = network.value_body if separate else None
+    value_linear = [m for m in value_body if isinstance(m, nn.Linear)] if value_body else []
+    activations = [activation_function(m) for m in network.policy_body if not isinstance(m, nn.Linear)]
     layers = []
     for k, (linear, act) in enumerate(zip(policy_linear, activations)):
         parts = [linear] + ([value_linear[k]] if separate else [])
@@ -133,12 +134,12 @@ def _fused_layout(agent: ActorCritic, value: bool) -> dict[str, Any]:
         weight = place(zeros(out_features, in_features), [p.weight for p in parts], diagonal=k > 0)
         bias = place(zeros(out_features), [p.bias for p in parts], diagonal=False)
         layers.append((weight, bias, act))
-    heads = [agent.policy_head.last_layer] + ([agent.value_head] if value and agent.value_head else [])
+    heads = [network.policy_head.last_layer] + ([network.value_head] if value and network.value_head else [])
     in_features = sum(h.in_features for h in heads) if separate else heads[0].in_features
     head_weight = place(zeros(sum(h.out_features for h in heads), in_features), [h.weight for h in heads],
                         diagonal=separate)
     head_bias = place(zeros(sum(h.out_features for h in heads)), [h.bias for h in heads], diagonal=False)
-    tanh = all(type(m) is nn.Tanh for m in agent.policy_body if not isinstance(m, nn.Linear))
+    tanh = all(type(m) is nn.Tanh for m in network.policy_body if not isinstance(m, nn.Linear))
     return {"device": like.device, "dtype": like.dtype, "dst": dst, "src": src, "layers": layers, "tanh": tanh,
             "head_weight": head_weight, "head_bias": head_bias,
-            "n_policy": agent.policy_head.last_layer.out_features}
+            "n_policy": network.policy_head.last_layer.out_features}

@@ -34,11 +34,11 @@ HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 LossTerms = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
-def fused_loss_supported(agent: PolicyNetwork, clip_vloss: bool) -> bool:
-    """Whether :func:`fused_ppo_loss` computes ``ppo_minibatch_loss`` for ``agent``."""
-    head = agent.policy_head if isinstance(agent, ActorCritic) else None
+def fused_loss_supported(network: PolicyNetwork, clip_vloss: bool) -> bool:
+    """Whether :func:`fused_ppo_loss` computes ``ppo_minibatch_loss`` for ``network``."""
+    head = network.policy_head if isinstance(network, ActorCritic) else None
     return (isinstance(head, BoxHead) and head.kind == "gaussian" and head.log_std is not None
-            and agent.value_head is not None and agent.popart is None and not clip_vloss)
+            and network.value_head is not None and network.popart is None and not clip_vloss)
 
 
 def _run_mlp(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
@@ -48,19 +48,19 @@ def _run_mlp(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def fused_ppo_loss(agent: ActorCritic, obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
+def fused_ppo_loss(network: ActorCritic, obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
                    advantages: torch.Tensor, targets: torch.Tensor, clip: float, vf_coef: float,
                    ent_coef: float) -> LossTerms:
-    """``ppo_minibatch_loss`` (without value clipping) for an agent :func:`fused_loss_supported` accepts:
+    """``ppo_minibatch_loss`` (without value clipping) for a network :func:`fused_loss_supported` accepts:
     the loss and its terms ``losses/policy``, ``losses/value``, ``losses/entropy`` and ``log_probs``
     (detached). ``advantages``: the minibatch's, already normalised if they are to be."""
-    head = agent.policy_head
-    assert isinstance(head, BoxHead) and head.log_std is not None and agent.value_head is not None
-    x = agent.preprocess(obs)
-    features = _run_mlp(agent.policy_body, x)
+    head = network.policy_head
+    assert isinstance(head, BoxHead) and head.log_std is not None and network.value_head is not None
+    x = network.preprocess(obs)
+    features = _run_mlp(network.policy_body, x)
     mean = nn.functional.linear(features, head.out.weight, head.out.bias)
-    value_features = features if agent.value_body is None else _run_mlp(agent.value_body, x)
-    values = nn.functional.linear(value_features, agent.value_head.weight, agent.value_head.bias).squeeze(-1)
+    value_features = features if network.value_body is None else _run_mlp(network.value_body, x)
+    values = nn.functional.linear(value_features, network.value_head.weight, network.value_head.bias).squeeze(-1)
     loss, policy, value, entropy, log_probs = GaussianPPOLoss.apply(
         mean, head.log_std, values, actions, old_log_probs, advantages, targets, clip, vf_coef, ent_coef)
     return loss, {"losses/policy": policy, "losses/value": value, "losses/entropy": entropy, "log_probs": log_probs}

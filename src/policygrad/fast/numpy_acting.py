@@ -61,31 +61,31 @@ def sampling_generator(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 0x5A3])
 
 
-def numpy_actor_class(agent: PolicyNetwork, rows: int) -> type[NumpyActor] | None:
-    """The NumPy actor that computes what ``agent.acting_forward`` does on ``rows`` observations a
+def numpy_actor_class(network: PolicyNetwork, rows: int) -> type[NumpyActor] | None:
+    """The NumPy actor that computes what ``network.acting_forward`` does on ``rows`` observations a
     step, with every matrix product on one BLAS thread; None where acting must stay in torch (always
     for a network other than the built-in ActorCritic)."""
-    if not isinstance(agent, ActorCritic):
+    if not isinstance(network, ActorCritic):
         return None
-    if agent.value_body is not None and list(map(type, agent.value_body)) != list(map(type, agent.policy_body)):
+    if network.value_body is not None and list(map(type, network.value_body)) != list(map(type, network.policy_body)):
         return None
-    linear = [m for m in agent.policy_body if isinstance(m, nn.Linear)]
-    head = agent.policy_head
+    linear = [m for m in network.policy_body if isinstance(m, nn.Linear)]
+    head = network.policy_head
     actor = NumpyCategoricalActor if isinstance(head, CategoricalHead) else (
         NumpyGaussianActor if isinstance(head, BoxHead) and head.kind == "gaussian" else None)
     valid = (head.last_layer.weight.device.type == "cpu"
-             and all(p.dtype == torch.float32 for p in agent.parameters())
-             and isinstance(agent.observation_space, gym.spaces.Box)
-             and (agent.obs_normalizer is None or agent.obs_normalizer.stats.mean.device.type == "cpu")
-             and agent.has_value and agent.popart is None
-             and all(type(m) in NUMPY_LAYERS for m in agent.policy_body if not isinstance(m, nn.Linear))
+             and all(p.dtype == torch.float32 for p in network.parameters())
+             and isinstance(network.observation_space, gym.spaces.Box)
+             and (network.obs_normalizer is None or network.obs_normalizer.stats.mean.device.type == "cpu")
+             and network.has_value and network.popart is None
+             and all(type(m) in NUMPY_LAYERS for m in network.policy_body if not isinstance(m, nn.Linear))
              and max(m.out_features for m in linear) <= FUSE_MAX_WIDTH
              and all(rows * m.in_features * m.out_features <= SINGLE_THREAD_PRODUCT for m in linear))
     return actor if valid else None
 
 
-def numpy_acting_supported(agent: PolicyNetwork, rows: int) -> bool:
-    return numpy_actor_class(agent, rows) is not None
+def numpy_acting_supported(network: PolicyNetwork, rows: int) -> bool:
+    return numpy_actor_class(network, rows) is not None
 
 
 def _branch_weights(weight: torch.Tensor, branches: int, first: bool) -> np.ndarray:
@@ -111,10 +111,10 @@ class NumpyActor:
     arithmetic, which is what costs at 64 rows, while an extra NumPy call does not.
     """
 
-    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator) -> None:
-        layers, head_weight, head_bias, n = fused_acting_weights(agent)
-        branches = 1 if agent.value_body is None else 2
-        self.agent, self.generator, self.rows, self.n_outputs = agent, generator, rows, n
+    def __init__(self, network: ActorCritic, rows: int, generator: np.random.Generator) -> None:
+        layers, head_weight, head_bias, n = fused_acting_weights(network)
+        branches = 1 if network.value_body is None else 2
+        self.network, self.generator, self.rows, self.n_outputs = network, generator, rows, n
         self._head_buffer = head_weight  # the snapshot's buffers, which later snapshots rewrite in place
         self.layers = []
         for k, (weight, bias, activation) in enumerate(layers):
@@ -128,7 +128,7 @@ class NumpyActor:
         # over the value's features (the last branch); the bias as a one-element view, since an
         # indexed element would be a copy that later snapshots do not reach
         self.value_head = (head_w[n, -width:], head_b[n:n + 1])
-        self.normalizer = agent.obs_normalizer
+        self.normalizer = network.obs_normalizer
         if self.normalizer is not None:
             shape = self.normalizer.stats.mean.shape
             self.normalized = np.empty((rows, *shape), np.float32)
@@ -147,7 +147,7 @@ class NumpyActor:
         another device or dtype), so that this actor's views no longer see it: make a new actor."""
         if self.normalizer is not None:
             self._read_stats()
-        return fused_acting_weights(self.agent)[1] is self._head_buffer
+        return fused_acting_weights(self.network)[1] is self._head_buffer
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
         """``ObservationNormalizer(obs)`` with the statistics of this moment: (obs - mean) / std in
@@ -189,11 +189,11 @@ class NumpyActor:
 class NumpyCategoricalActor(NumpyActor):
     """Categorical actions (int64 indices) by inverse CDF, for a ``Discrete`` space."""
 
-    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator) -> None:
-        super().__init__(agent, rows, generator)
+    def __init__(self, network: ActorCritic, rows: int, generator: np.random.Generator) -> None:
+        super().__init__(network, rows, generator)
         n = self.n_outputs
-        assert isinstance(agent.policy_head, CategoricalHead)  # numpy_actor_class picks this actor only for it
-        self.start = agent.policy_head.start  # a Discrete space may start at non-zero
+        assert isinstance(network.policy_head, CategoricalHead)  # numpy_actor_class picks this actor only for it
+        self.start = network.policy_head.start  # a Discrete space may start at non-zero
         # The sampling arrays are action-major, (n, rows): a reduction over the actions is then a
         # few vectorised operations on whole rows rather than a loop over every batch row
         self.logits = np.empty((n, rows), np.float32)
@@ -240,9 +240,9 @@ class NumpyGaussianActor(NumpyActor):
     std (the ``gaussian`` Box head); the environment gets them clipped to the bounds, the buffers
     unclipped (as ``BoxHead.to_env`` does)."""
 
-    def __init__(self, agent: ActorCritic, rows: int, generator: np.random.Generator) -> None:
-        super().__init__(agent, rows, generator)
-        head, dim = agent.policy_head, self.n_outputs
+    def __init__(self, network: ActorCritic, rows: int, generator: np.random.Generator) -> None:
+        super().__init__(network, rows, generator)
+        head, dim = network.policy_head, self.n_outputs
         assert isinstance(head, BoxHead)  # numpy_actor_class picks this actor only for the gaussian head
         self._read_std()
         self.low, self.high = head.low.numpy(), head.high.numpy()
@@ -253,7 +253,7 @@ class NumpyGaussianActor(NumpyActor):
     def _read_std(self) -> None:
         # The std is a parameter, constant over a snapshot: its log and the Gaussian's normaliser
         # are computed once per snapshot (torch's Normal computes them per call)
-        head = self.agent.policy_head
+        head = self.network.policy_head
         assert isinstance(head, BoxHead) and head.log_std is not None  # the gaussian head's free parameter
         std = head.log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
         self.std = std.numpy()
