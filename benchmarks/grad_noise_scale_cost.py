@@ -20,6 +20,7 @@ networks a step's time is mostly per-call overhead, not arithmetic).
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 
@@ -56,12 +57,11 @@ def measure(algo: str, env_id: str) -> str:
         gradient_step(learner.optimizer, loss, learner.params, cfg.max_grad_norm)
         return time.perf_counter() - start
 
+    policy_loss = functools.partial(learner.policy_loss, clip=cfg.clip_coef) if algo == "ppo" else learner.policy_loss
+
     def half() -> float:
         start = time.perf_counter()
-        if algo == "ppo":
-            learner.half_sq_norm(rows, None, cfg.clip_coef)
-        else:
-            learner.half_sq_norm(rows)
+        learner.hook.half_batch_sq_norm(rows, policy_loss)
         return time.perf_counter() - start
 
     def collect() -> float:

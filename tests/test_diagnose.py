@@ -22,7 +22,8 @@ import pytest
 import torch
 
 import policygrad as pg
-from policygrad.algos.on_policy import FlatBatch, GradientNoiseScale, estimate_advantages, noise_scale_terms
+from policygrad.algos.grad_noise import noise_generator, noise_scale_terms
+from policygrad.algos.on_policy import FlatBatch, estimate_advantages
 from policygrad.algos.ppo import PPO, ppo_minibatch_loss
 from policygrad.cli import main
 from policygrad.core import losses
@@ -158,7 +159,7 @@ def test_noise_scale_terms_of_all_halves_are_the_per_sample_statistics():
     rows = len(mb)
     assert rows == 8
     adv = losses.normalize(mb.advantages)
-    actor = algo.noise.actor_parameters(agent, mb.obs, algo.params)
+    actor = algo.hook.actor_parameters(mb.obs)
     assert {id(p) for p in actor} == {id(p) for n, p in agent.named_parameters() if n.startswith("policy")}
     per_row = []
     for i in range(rows):
@@ -171,7 +172,7 @@ def test_noise_scale_terms_of_all_halves_are_the_per_sample_statistics():
     for half in itertools.combinations(range(rows), rows // 2):
         index = torch.tensor(half)
         loss, _ = ppo_minibatch_loss(cfg, agent, mb.rows(index), adv[index])
-        terms.append(noise_scale_terms(algo.noise.half_sq_norm(loss, actor), full, rows // 2, rows))
+        terms.append(noise_scale_terms(algo.hook.actor_sq_norm(loss), full, rows // 2, rows))
     trace, sq_norm = np.mean(terms, axis=0)
     assert trace == pytest.approx(trace_direct, rel=1e-4)
     assert sq_norm == pytest.approx(full - trace_direct / rows, rel=1e-4)
@@ -195,7 +196,7 @@ def test_logged_noise_scale_is_the_direct_computation_and_training_is_unchanged(
     data = FlatBatch.from_batch(batch, est.advantages, est.targets)
     envs.close()
     before = {n: p.detach().clone() for n, p in agent.named_parameters()}
-    index = torch.from_numpy(GradientNoiseScale(cfg.seed).rng.permutation(len(data))[: len(data) // 2])
+    index = torch.from_numpy(noise_generator(cfg.seed).permutation(len(data))[: len(data) // 2])
     metrics = learner.update(data).metrics
     with torch.no_grad():
         for n, p in agent.named_parameters():
@@ -237,16 +238,16 @@ def test_noise_scale_state_travels_with_checkpoints():
         return PPO(config, envs, build_agent(config, envs.single_observation_space, envs.single_action_space, True))
 
     first, second = ppo(cfg), ppo(cfg)
-    first.noise.trace, first.noise.sq_norm = 3.0, 0.5
-    first.noise.rng.random(5)
+    first.hook.trace, first.hook.sq_norm = 3.0, 0.5
+    first.hook.rng.random(5)
     data, tensors = first.state()
     second.load_state(data, tensors, exact=True, fresh_seed=0)
-    assert (second.noise.trace, second.noise.sq_norm) == (3.0, 0.5) and second.noise.update() == 6.0
-    assert second.noise.rng.bit_generator.state == first.noise.rng.bit_generator.state
+    assert (second.hook.trace, second.hook.sq_norm) == (3.0, 0.5) and second.hook.update() == 6.0
+    assert second.hook.rng.bit_generator.state == first.hook.rng.bit_generator.state
     plain = ppo(cfg.replace(grad_noise_scale=False))
     assert not any(key.startswith("noise_scale") for key in plain.state()[0])
     second.load_state(plain.state()[0], tensors, exact=True, fresh_seed=0)  # an older checkpoint: kept as is
-    assert second.noise.trace == 3.0
+    assert second.hook.trace == 3.0
     with pytest.raises(ValueError, match="noise_scale_trace"):
         second.load_state({**data, "noise_scale_trace": "x"}, tensors, exact=True, fresh_seed=0)
     envs.close()

@@ -235,7 +235,7 @@ def minibatch(net: ActorCritic, rows: int = 64) -> FlatBatch:
 
 @pytest.mark.parametrize("shared_trunk,activation,ent_coef", [(False, "relu", 0.01), (True, "tanh", 0.0),
                                                               (False, "tanh", 0.0)])
-def test_fused_ppo_loss_equals_the_plain_loss_and_its_gradient(shared_trunk, activation, ent_coef, monkeypatch):
+def test_fused_ppo_loss_equals_the_plain_loss_and_its_gradient(shared_trunk, activation, ent_coef):
     torch.manual_seed(0)
     net = ActorCritic(ActionBlindEnv.observation_space, gym.spaces.Box(-1.0, 1.0, (6,)), hidden_sizes=(64, 64),
                       activation=activation, shared_trunk=shared_trunk, normalize_obs=True)
@@ -247,10 +247,9 @@ def test_fused_ppo_loss_equals_the_plain_loss_and_its_gradient(shared_trunk, act
     advantages = losses.normalize(mb.advantages)
     params = list(net.parameters())
     assert fused_loss_supported(net, cfg.clip_vloss)
-    loss, terms = ppo.ppo_minibatch_loss(cfg, net, mb, advantages, 0.1)
+    loss, terms = ppo.ppo_minibatch_loss(cfg, net, mb, advantages, 0.1, fused=True)
     grads = torch.autograd.grad(loss, params)
-    monkeypatch.setattr(ppo, "fused_loss_supported", lambda agent, clip_vloss: False)
-    plain_loss, plain_terms = ppo.ppo_minibatch_loss(cfg, net, mb, advantages, 0.1)
+    plain_loss, plain_terms = ppo.ppo_minibatch_loss(cfg, net, mb, advantages, 0.1, fused=False)
     plain_grads = torch.autograd.grad(plain_loss, params)
     assert torch.allclose(loss, plain_loss, rtol=1e-5, atol=1e-6)
     for key in plain_terms:
@@ -288,13 +287,22 @@ def test_a_run_resumed_from_a_checkpoint_without_the_speed_paths_goes_on_as_it_b
                          update_epochs=1, normalize_obs=True, device="cpu")
     net = ActorCritic(*env_spaces("Pendulum-v1"), normalize_obs=True)
     run = SynchronousRun(cfg, algorithm("ppo"), net, torch.device("cpu"))
-    run.algo.iterate()
+    assert run.algo.fused_loss  # decided once, at construction: no minibatch asks again
+    asked = []
+    supported = ppo.fused_loss_supported
+    ppo.fused_loss_supported = lambda *args: asked.append(1) or supported(*args)
+    try:
+        run.algo.iterate()
+    finally:
+        ppo.fused_loss_supported = supported
+    assert asked == []
     data, tensors = run.state()
     data = json.loads(json.dumps(data))
     assert run.algo.loop.collector._numpy_actor() is not None
     old = {k: v for k, v in data.items() if k != "speed_paths"}
     run.load_state(old, tensors, fresh_seed=0)
     assert run.algo.loop.speed_paths == 1 and run.algo.loop.collector._numpy_actor() is None
+    assert not run.algo.loop.fast_paths and not run.algo.fused_loss
     calls = []
     original = ppo.fused_ppo_loss
     ppo.fused_ppo_loss = lambda *args: calls.append(1) or original(*args)
@@ -303,6 +311,7 @@ def test_a_run_resumed_from_a_checkpoint_without_the_speed_paths_goes_on_as_it_b
         assert calls == []
         run.load_state(data, tensors, fresh_seed=0)
         assert run.algo.loop.speed_paths == 2 and run.algo.loop.collector._numpy_actor() is not None
+        assert run.algo.loop.fast_paths and run.algo.fused_loss
         run.algo.iterate()
         assert calls
     finally:

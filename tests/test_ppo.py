@@ -64,3 +64,54 @@ def test_explained_variance_known_cases():
     assert losses.explained_variance(targets, targets) == pytest.approx(1.0)
     assert losses.explained_variance(torch.full((4,), 2.5), targets) == pytest.approx(0.0)
     assert math.isnan(losses.explained_variance(targets, torch.ones(4)))
+
+
+# -- target_kl: the early stop of an update's epochs ------------------------------------------------------
+
+def test_target_kl_stops_before_the_step_of_the_first_minibatch_past_1x_the_target(monkeypatch):
+    """On fixed data, with the minibatches' approx KL measured in a run that never stops: a target just
+    below the second minibatch's KL (its first above 0) stops the update there, before that step, at
+    1x the target (CleanRL's threshold; SB3's 1.5x would not stop here), with one step taken in one
+    epoch. Removing the stop, moving it after the step or to the end of the epoch fails this test."""
+    import policygrad as pg
+    from policygrad.algos import ppo
+    from policygrad.algos.on_policy import FlatBatch, estimate_advantages
+    from policygrad.core.envs import make_vec_env
+    from policygrad.core.networks import build_agent
+
+    def run(target_kl: float) -> tuple[list[float], int, dict[str, float]]:
+        """The approx KL of each minibatch loss computed, the gradient steps taken, and the metrics."""
+        cfg = pg.make_config("ppo", env_id="CartPole-v1", preset="none", num_envs=2, num_steps=32, num_minibatches=4,
+                             update_epochs=3, learning_rate=0.01, target_kl=target_kl, progress=False)
+        torch.manual_seed(0)
+        envs = make_vec_env("CartPole-v1", cfg.num_envs)
+        network = build_agent(cfg, envs.single_observation_space, envs.single_action_space, True)
+        learner = ppo.PPO(cfg, envs, network)
+        batch = learner.loop.collector.collect()
+        estimate = estimate_advantages(batch, network, cfg)
+        data = FlatBatch.from_batch(batch, estimate.advantages, estimate.targets)
+        envs.close()
+        kls, steps = [], []
+        loss_of, step_of = ppo.ppo_minibatch_loss, ppo.gradient_step
+
+        def measured_loss(cfg, network, mb, *args):
+            loss, terms = loss_of(cfg, network, mb, *args)
+            kls.append(losses.approx_kl(terms["log_probs"], mb.log_probs))
+            return loss, terms
+
+        monkeypatch.setattr(ppo, "ppo_minibatch_loss", measured_loss)
+        monkeypatch.setattr(ppo, "gradient_step", lambda *args: steps.append(1) or step_of(*args))
+        torch.manual_seed(1)  # the same minibatch shuffles in every run
+        metrics = learner.update(data).metrics
+        monkeypatch.undo()
+        return kls, len(steps), metrics
+
+    kls, steps, metrics = run(target_kl=0.0)  # never stops: every minibatch's KL before its step
+    assert steps == 12 and metrics["diag/epochs"] == 3
+    assert kls[0] < 1e-9 < kls[1]  # the first minibatch meets the collecting policy itself
+    target = kls[1] / 1.25  # exceeded 1.25x: stopped at 1x, not at SB3's 1.5x
+    assert kls[0] < target
+    kls_stopped, steps, metrics = run(target_kl=target)
+    assert kls_stopped == kls[:2]  # the same two minibatches, then the stop
+    assert steps == 1 and metrics["diag/epochs"] == 1
+    assert metrics["diag/approx_kl"] > 0  # the stopped minibatch's KL is in the update's diagnostics

@@ -16,16 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import torch
+
 from policygrad.algos.base import Iteration, Update, gradient_step
+from policygrad.algos.grad_noise import GradientNoiseScale
 from policygrad.algos.on_policy import (
     FixedHorizonAlgorithm,
     FixedHorizonConfig,
     FixedHorizonLoop,
     FlatBatch,
-    GradientNoiseScale,
+    UpdateHook,
     actor_critic_loss,
     estimator_option,
-    random_half,
 )
 from policygrad.core import losses
 from policygrad.core.config import option
@@ -67,39 +69,29 @@ class A2C(FixedHorizonAlgorithm):
         self.optimizer = self.loop.optimizer
         self.params = list(network.parameters())  # listed once, not per gradient step
         # OneStepActorCritic runs this class with its own config, which has no grad_noise_scale field.
-        on = getattr(cfg, "grad_noise_scale", False)
         # One step in four measured: A2C's steps are so small that measuring each would add a third to them.
-        self.noise = GradientNoiseScale(cfg.seed, every=NOISE_EVERY) if on else None
+        self.hook = (GradientNoiseScale(cfg.seed, network, cfg.max_grad_norm, every=NOISE_EVERY)
+                     if getattr(cfg, "grad_noise_scale", False) else UpdateHook())
 
     def iterate(self) -> Iteration:
         return self.loop.iterate(self.update)
 
     def update(self, data: FlatBatch) -> Update:
         cfg = self.cfg
-        half = self.half_sq_norm(data) if self.noise is not None and self.noise.due() else None
         loss, metrics = actor_critic_loss(self.network, data, cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
+        self.hook.before_step(data, self.policy_loss, epoch=1)
         step = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
+        self.hook.after_step(step, len(data))
         metrics["diag/grad_norm"] = step.norm
-        if self.noise is not None:
-            if half is not None and step.finite:
-                self.noise.add_pair(half[0], half[1], self.noise.step_sq_norm(step.norm, cfg.max_grad_norm),
-                                    len(data))
-            metrics["diag/grad_noise_scale"] = self.noise.update()
+        self.hook.after_update(metrics)
         return Update(metrics, skipped_steps=int(not step.finite))
 
-    def half_sq_norm(self, data: FlatBatch) -> tuple[float, int]:
-        """For ``grad_noise_scale``: |gradient|^2 over the actor's parameters of the step's loss on a
-        random half of ``data`` (its policy terms: the only ones that reach them), at the current
-        parameters, with the advantages normalised over all of ``data`` (as the step's own loss has
-        them), and the half's size."""
-        if self.noise is None:
-            raise RuntimeError("half_sq_norm is part of grad_noise_scale, which is off in this run")
+    def policy_loss(self, rows: FlatBatch, index: torch.Tensor) -> torch.Tensor:
+        """The terms of the step's loss on ``rows`` that reach the policy's own parameters (the policy
+        gradient and the entropy bonus), on ``rows[index]``, with the advantages normalised over all
+        of ``rows`` as that loss has them (for the hook: :class:`UpdateHook`)."""
         cfg = self.cfg
-        index = random_half(len(data), self.noise.rng)
-        advantages = losses.normalize(data.advantages) if cfg.norm_adv else data.advantages
-        actor = self.noise.actor_parameters(self.network, data.obs, self.params)
-        # The policy's terms only: the value loss does not reach the actor's parameters.
-        dist = self.network.dist(data.obs[index])
-        policy = losses.policy_gradient_loss(dist.log_prob(data.actions[index]), advantages[index])
-        loss, _ = losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)
-        return self.noise.half_sq_norm(loss, actor), len(index)
+        advantages = losses.normalize(rows.advantages) if cfg.norm_adv else rows.advantages
+        dist = self.network.dist(rows.obs[index])
+        policy = losses.policy_gradient_loss(dist.log_prob(rows.actions[index]), advantages[index])
+        return losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)[0]

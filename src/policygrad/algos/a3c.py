@@ -41,9 +41,9 @@ from policygrad.algos.on_policy import (
     FixedHorizonConfig,
     FlatBatch,
     actor_critic_loss,
-    annealed_learning_rate,
     estimate_advantages,
     has_transitions,
+    linear_schedule,
     set_learning_rate,
 )
 from policygrad.algos.rollout import Batch, FixedHorizonCollector
@@ -154,7 +154,7 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: PolicyNetwork, optimizer:
                     nonfinite = 0
                     for g, p in zip(global_params, local_params):
                         g.grad = p.grad  # this process's view of the global parameters; the step writes shared memory
-                    lr = annealed_learning_rate(cfg.learning_rate, step_now, cfg.total_steps, cfg.anneal_lr)
+                    lr = linear_schedule(cfg.learning_rate, step_now, cfg.total_steps, cfg.anneal_lr)
                     set_learning_rate(optimizer, lr)
                     optimizer.step()
                     terms["charts/learning_rate"] = lr

@@ -9,26 +9,26 @@ how many gradient steps it takes:
 - :class:`FixedHorizonConfig`: the fields these algorithms share, validated in one place;
 - :func:`estimate_advantages`: the configured estimator on a batch, bootstrapping from the critic;
 - :class:`FlatBatch`: the batch as ``(B,)`` rows, B = T * N, indexable by minibatch;
-- :func:`annealed_learning_rate`: linear learning-rate decay over ``total_steps``;
+- :func:`linear_schedule`: a value decayed linearly to 0 over ``total_steps`` (the learning rate, PPO's clip);
 - :func:`actor_critic_loss`: the policy-gradient + critic + entropy loss of A2C, A3C and TD(0) AC;
 - :class:`FixedHorizonLoop`: schedule, collection, advantages and bookkeeping around an update, and
   the state it carries between iterations (checkpoints save it);
-- :class:`GradientNoiseScale`: the opt-in ``diag/grad_noise_scale`` of PPO and A2C (McCandlish et al. 2018).
+- :class:`UpdateHook`: what an update tells an observer of its gradient steps (the opt-in gradient noise
+  scale, :mod:`policygrad.algos.grad_noise`), and :class:`FixedHorizonAlgorithm`, which holds one.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from policygrad.algos.base import (
     Algorithm,
     AlgorithmState,
+    GradientCheck,
     Iteration,
     Update,
     checked_generator,
@@ -40,14 +40,15 @@ from policygrad.algos.rollout import Batch, FixedHorizonCollector
 from policygrad.core import losses, returns
 from policygrad.core.config import Config, option, reject_value
 from policygrad.core.envs import VecEnv
-from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 
 OPTIMIZERS = ("adam", "rmsprop")
-# Which speed paths a run computes with, saved in its checkpoints: a run resumed from a checkpoint of an
-# earlier policygrad goes on as it began, so that it ends with the weights it would have ended with.
-# 1: networks with observation normalization act through torch; PPO's loss is the plain one.
+# Which speed paths a run computes with, saved in its checkpoints ("speed_paths"): the version of the
+# arithmetic, as the fast paths round differently from the plain ones. A run resumed from a checkpoint of
+# an earlier policygrad goes on as it began, so that it ends with the weights it would have ended with.
+# 1 (or absent): networks with observation normalization act through torch; PPO's loss is the plain one.
 # 2: they act in NumPy (fast/numpy_acting.py); PPO's Gaussian loss is fused (fast/fused_loss.py).
+# FixedHorizonLoop.fast_paths says which of the two a run is on.
 SPEED_PATHS = 2
 
 
@@ -177,6 +178,11 @@ class FlatBatch:
         return losses.explained_variance(self.values, self.targets)
 
 
+# (rows, index) -> the loss terms of a step on ``rows`` that reach the policy's own parameters, on
+# ``rows[index]``, with the advantages normalised over all of ``rows`` as the step's loss has them.
+PolicyLoss = Callable[[FlatBatch, torch.Tensor], torch.Tensor]
+
+
 def has_transitions(batch: Batch) -> bool:
     """Whether a rollout holds any real transition. It holds none when every copy spent it between
     episodes: fixed-length episodes (Pendulum's 200 steps) end together in all copies, and with
@@ -205,13 +211,14 @@ def critic_loss(network: PolicyNetwork, values: torch.Tensor, data: FlatBatch,
     return losses.value_loss(scale(values), scale(data.targets), old_values=old, clip_coef=clip_coef)
 
 
-def annealed_learning_rate(learning_rate: float, steps_done: int, total_steps: int, anneal: bool) -> float:
-    """The step size for an update after ``steps_done`` environment steps: decays linearly from
-    ``learning_rate`` at the start to 0 at ``total_steps`` when ``anneal`` (Huang et al. 2022, "The 37
-    implementation details of PPO", detail 4), constant otherwise."""
+def linear_schedule(start: float, steps_done: int, total_steps: int, anneal: bool) -> float:
+    """A hyperparameter's value for an update after ``steps_done`` environment steps: ``start`` decayed
+    linearly to 0 at ``total_steps`` when ``anneal``, constant otherwise. The learning rate's schedule
+    (Huang et al. 2022, "The 37 implementation details of PPO", detail 4), and PPO's clip coefficient's
+    with ``anneal_clip``."""
     if not anneal:
-        return learning_rate
-    return learning_rate * max(0.0, 1.0 - steps_done / total_steps)
+        return start
+    return start * max(0.0, 1.0 - steps_done / total_steps)
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
@@ -254,14 +261,20 @@ class FixedHorizonLoop:
         self.learning_rate = cfg.learning_rate
         self.speed_paths = SPEED_PATHS
 
+    @property
+    def fast_paths(self) -> bool:
+        """Whether this run computes with the fast paths of :data:`SPEED_PATHS` 2 (normalized observations
+        acting in NumPy, PPO's fused Gaussian loss): a new run does; a run resumed from a checkpoint
+        saved before them does not, and ends as it would have without the interruption."""
+        return self.speed_paths >= 2
+
     def iterate(self, update: Callable[[FlatBatch], Update]) -> Iteration:
         """One iteration of a fixed-horizon algorithm: set the learning rate, collect, estimate the
         advantages and value targets (``cfg.advantage_estimator``), normalise, and ``update`` on the
         flat batch. A rollout without transitions (see :func:`has_transitions`) is counted and skips
         normalisation and update: PopArt's statistics and every loss would turn NaN on no rows."""
         cfg = self.cfg
-        self.learning_rate = annealed_learning_rate(cfg.learning_rate, self.steps_done, cfg.total_steps,
-                                                    cfg.anneal_lr)
+        self.learning_rate = linear_schedule(cfg.learning_rate, self.steps_done, cfg.total_steps, cfg.anneal_lr)
         set_learning_rate(self.optimizer, self.learning_rate)
         batch = self.collector.collect()
         self.steps_done += batch.rewards.numel()
@@ -284,7 +297,7 @@ class FixedHorizonLoop:
                    fresh_seed: int) -> None:
         self.steps_done = checked_int(data, "steps_done")
         self.speed_paths = min(checked_int(data, "speed_paths", 1), SPEED_PATHS)  # (absent: saved before them)
-        self.collector.normalized_in_numpy = self.speed_paths >= 2
+        self.collector.normalized_in_numpy = self.fast_paths
         if "sampling_rng" in data:  # checkpoints from before NumPy acting sampled with torch only
             self.collector.sampling_rng = checked_generator(data, "sampling_rng")
         if exact:
@@ -293,139 +306,45 @@ class FixedHorizonLoop:
             self.collector.next_obs = self.envs.reset(seed=fresh_seed)
 
 
-# -- the gradient noise scale (opt-in: grad_noise_scale) ------------------------------------------------
+class UpdateHook:
+    """What an algorithm tells about each gradient step of an update to an observer that changes none
+    of them (a diagnostic: :class:`policygrad.algos.grad_noise.GradientNoiseScale`). The observer adds
+    its metrics at the end of the update, and what it carries goes into checkpoints with the
+    algorithm's state. This one observes nothing: an algorithm holds it when no diagnostic is on, so
+    that its update reads the same either way."""
+
+    def before_step(self, rows: FlatBatch, policy_loss: PolicyLoss, epoch: int) -> None:
+        """Before a gradient step on ``rows`` in the update's ``epoch``-th pass over its batch (from 1);
+        ``policy_loss(rows, index)``: the step's loss terms that reach the policy's own parameters, on
+        ``rows[index]``, with the advantages as the step's loss normalised them over all of ``rows``."""
+
+    def after_step(self, step: GradientCheck, rows: int) -> None:
+        """After that step on ``rows`` rows: taken, or skipped as non-finite (``step.finite``)."""
+
+    def after_update(self, metrics: dict[str, float]) -> None:
+        """At the end of the update: add this observer's metrics to the update's ``metrics``."""
+
+    def state(self) -> dict[str, Any]:
+        """What the observer carries between updates (plain data, as :data:`AlgorithmState`'s)."""
+        return {}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        """Put back :meth:`state` (``data`` comes from a file: check it)."""
+
+
 class FixedHorizonAlgorithm(Algorithm):
-    """An algorithm built on a :class:`FixedHorizonLoop` (``self.loop``) with the optional gradient noise
-    scale diagnostic (``self.noise``, None when off): its state is theirs."""
+    """An algorithm built on a :class:`FixedHorizonLoop` (``self.loop``) that reports its gradient steps
+    to ``self.hook`` (an :class:`UpdateHook`): its state is theirs."""
 
     loop: FixedHorizonLoop
-    noise: GradientNoiseScale | None
+    hook: UpdateHook
 
     def state(self) -> AlgorithmState:
         data, tensors = self.loop.state()
-        if self.noise is not None:  # only then: checkpoints without the diagnostic stay as they were
-            data.update(self.noise.state())
+        data.update(self.hook.state())  # the plain hook adds nothing: checkpoints without a diagnostic are as before
         return data, tensors
 
     def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
                    fresh_seed: int) -> None:
         self.loop.load_state(data, tensors, exact, fresh_seed)
-        if self.noise is not None:
-            self.noise.load_state(data)
-
-
-def noise_scale_terms(small_sq_norm: float, big_sq_norm: float, small: int, big: int) -> tuple[float, float]:
-    """Unbiased estimates of tr(Sigma) and |G|^2 from the squared norms of two gradients of one loss at
-    one point, averaged over ``small`` and ``big`` samples (McCandlish et al. 2018, "An Empirical Model
-    of Large-Batch Training", appendix A.1): E|G_B|^2 = |G|^2 + tr(Sigma) / B for a mean over B
-    samples, so two batch sizes give two equations in the two unknowns:
-
-        tr(Sigma) ~ (|G_small|^2 - |G_big|^2) / (1/small - 1/big)
-        |G|^2     ~ (big |G_big|^2 - small |G_small|^2) / (big - small)
-
-    Sigma is the covariance of one sample's gradient. Either estimate may come out negative on one
-    pair; only their averages over many pairs are meaningful (:class:`GradientNoiseScale`)."""
-    if not 0 < small < big:
-        raise ValueError(f"noise_scale_terms needs 0 < small < big, got small={small}, big={big}")
-    trace = (small_sq_norm - big_sq_norm) / (1.0 / small - 1.0 / big)
-    sq_norm = (big * big_sq_norm - small * small_sq_norm) / (big - small)
-    return trace, sq_norm
-
-
-def random_half(rows: int, rng: np.random.Generator) -> torch.Tensor:
-    """The indices of ``rows // 2`` of ``rows`` rows, drawn without replacement from ``rng`` (a NumPy
-    Generator of the algorithm's own: drawing from torch's would change the run's minibatch shuffles)."""
-    return torch.from_numpy(rng.permutation(rows)[: rows // 2])
-
-
-class GradientNoiseScale:
-    """The simple gradient noise scale B_simple = tr(Sigma) / |G|^2 (McCandlish et al. 2018) of the
-    policy's gradient, in transitions, logged as ``diag/grad_noise_scale`` when a config sets
-    ``grad_noise_scale``.
-
-    B_simple is the batch size at which a gradient step's noise is as large as its signal: the paper's
-    estimate of the critical batch size, beyond which larger batches buy little per sample. Each
-    measured gradient step (PPO: those of each iteration's first epoch; A2C: one iteration's step in
-    ``every``) also takes the gradient
-    of the same loss, at the same parameters, on a random half of the step's rows
-    (:func:`random_half`), with the advantages as the whole step normalised them, so that both are
-    means of one set of per-transition terms. Its squared norm and that of the step's own gradient
-    give tr(Sigma) and |G|^2 by :func:`noise_scale_terms`. One pair is very noisy, so the logged value
-    is the ratio of exponential moving averages (``decay`` per iteration) of the two, as the paper does.
-
-    Both norms are over the policy's own parameters, those the value loss does not reach (the whole
-    actor with separate networks; the policy head with a shared trunk): the critic's regression
-    gradient is large and consistent early in training and would otherwise make the noise scale
-    that of the critic. Sigma is the spread of the per-transition gradients within the rollout, the
-    noise PPO's and A2C's minibatches see. The extra half-batch pass draws only on its own NumPy
-    Generator: the training itself is the same, bit for bit, with the diagnostic on or off.
-    """
-
-    def __init__(self, seed: int, decay: float = 0.9, every: int = 1) -> None:
-        self.rng = np.random.default_rng([seed, 0x6E5])  # its own stream, apart from everything the run draws
-        self.decay = decay
-        self.every, self.calls = every, 0  # measure one update in ``every`` (A2C's are too cheap to measure all)
-        self.trace = 0.0  # EMAs of the two estimates; their ratio needs no start-up correction
-        self.sq_norm = 0.0
-        self.pending: list[tuple[float, float]] = []
-        self.actor: list[torch.nn.Parameter] | None = None
-
-    def due(self) -> bool:
-        """Whether this update is one to measure (the first, then one in ``every``)."""
-        self.calls += 1
-        return (self.calls - 1) % self.every == 0
-
-    def actor_parameters(self, network: PolicyNetwork, obs: torch.Tensor,
-                         params: list[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
-        """The parameters of ``params`` that V(s) does not depend on (found once, by differentiating
-        V of one observation); all of them if every one does."""
-        if self.actor is None:
-            reached = torch.autograd.grad(network.value(obs[:1]).sum(), params, allow_unused=True)
-            self.actor = [p for p, g in zip(params, reached) if g is None] or list(params)
-        return self.actor
-
-    def half_sq_norm(self, loss: torch.Tensor, actor: list[torch.nn.Parameter]) -> float:
-        """|gradient of ``loss``|^2 over ``actor``, without touching ``.grad`` (the step's own
-        gradient is computed afterwards, as usual)."""
-        grads = torch.autograd.grad(loss, actor, allow_unused=True)
-        return float(sum(g.pow(2).sum() for g in grads if g is not None))
-
-    def step_sq_norm(self, step_norm: float, max_grad_norm: float) -> float:
-        """|the step's gradient|^2 over the actor's parameters, before clipping: their ``.grad`` after
-        :func:`policygrad.algos.base.gradient_step`, with its clipping factor (computed from the
-        global pre-clip norm ``step_norm`` exactly as it did) divided out."""
-        if self.actor is None:  # half_sq_norm's caller finds the actor's parameters first
-            raise RuntimeError("step_sq_norm needs the actor's parameters: call half_sq_norm first")
-        scale = min(1.0, max_grad_norm / (step_norm + 1e-6)) if max_grad_norm > 0 else 1.0
-        grads = [p.grad for p in self.actor if p.grad is not None]
-        return float(sum(g.pow(2).sum() for g in grads)) / scale ** 2 if grads else math.nan
-
-    def add_pair(self, half_sq_norm: float, half_rows: int, step_sq_norm: float, rows: int) -> None:
-        """One measured step: the squared norms of the half-batch gradient and of the step's gradient."""
-        if math.isfinite(half_sq_norm) and math.isfinite(step_sq_norm) and 0 < half_rows < rows:
-            self.pending.append(noise_scale_terms(half_sq_norm, step_sq_norm, half_rows, rows))
-
-    def update(self) -> float:
-        """Fold this iteration's pairs into the moving averages; the current B_simple (nan until the
-        averaged |G|^2 is positive)."""
-        if self.pending:
-            trace, sq_norm = (float(np.mean(x)) for x in zip(*self.pending))
-            self.pending.clear()
-            self.trace = self.decay * self.trace + (1 - self.decay) * trace
-            self.sq_norm = self.decay * self.sq_norm + (1 - self.decay) * sq_norm
-        return self.trace / self.sq_norm if self.sq_norm > 0 else math.nan
-
-    def state(self) -> dict[str, Any]:
-        return {"noise_scale_trace": self.trace, "noise_scale_sq_norm": self.sq_norm, "noise_scale_rng": self.rng,
-                "noise_scale_calls": self.calls}
-
-    def load_state(self, data: dict[str, Any]) -> None:
-        """Put back :meth:`state`; a checkpoint from a run without the diagnostic starts it afresh."""
-        if "noise_scale_rng" not in data:
-            return
-        for key in ("noise_scale_trace", "noise_scale_sq_norm"):
-            if not isinstance(data.get(key), (int, float)) or isinstance(data.get(key), bool):
-                raise UserInputError(f"the checkpoint's {key}={data.get(key)!r} is not a number")
-        self.trace, self.sq_norm = float(data["noise_scale_trace"]), float(data["noise_scale_sq_norm"])
-        self.rng = checked_generator(data, "noise_scale_rng")
-        self.calls = checked_int(data, "noise_scale_calls", 0)
+        self.hook.load_state(data)

@@ -15,22 +15,24 @@ Implementation details follow Huang et al. 2022, "The 37 implementation details 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from policygrad.algos.base import Iteration, Update, gradient_step
+from policygrad.algos.grad_noise import GradientNoiseScale
 from policygrad.algos.on_policy import (
     FixedHorizonAlgorithm,
     FixedHorizonConfig,
     FixedHorizonLoop,
     FlatBatch,
-    GradientNoiseScale,
-    annealed_learning_rate,
+    UpdateHook,
     critic_loss,
     estimator_option,
-    random_half,
+    linear_schedule,
 )
 from policygrad.core import losses
 from policygrad.core.config import option, reject_value
@@ -65,7 +67,13 @@ class PPOConfig(FixedHorizonConfig):
     ent_coef: float = option(0.0, "weight of the entropy bonus")
     vf_coef: float = option(0.5, "weight of the value loss")
     max_grad_norm: float = option(0.5, "clip the global gradient norm to this (0: no clipping)")
-    target_kl: float = option(0.0, "stop the iteration's epochs once approx KL exceeds this (0: never)")
+    # Stops at 1x target_kl, as CleanRL does (SB3 and Spinning Up stop at 1.5x): the number given is the
+    # limit kept, not two thirds of it. Checked where SB3 checks, on each minibatch before its step, so
+    # the step that would move the policy further is never taken (CleanRL checks after each epoch).
+    # To reproduce an SB3 run with target_kl=x, pass 1.5x.
+    target_kl: float = option(0.0, "stop the update's epochs at the first minibatch whose approx KL from the "
+                              "collecting policy exceeds this, before its step (1x this value, as CleanRL; SB3 "
+                              "stops at 1.5x: pass 1.5 times SB3's value to match it) (0: never)")
     grad_noise_scale: bool = option(False, "log diag/grad_noise_scale, the gradient noise scale B_simple = "
                                     "tr(Sigma)/|G|^2 of the policy's gradient in transitions (McCandlish et al. "
                                     "2018), from the first epoch's minibatch gradients and one more on half of "
@@ -93,22 +101,23 @@ class PPOConfig(FixedHorizonConfig):
 
 def ppo_minibatch_loss(cfg: PPOConfig, network: PolicyNetwork, mb: FlatBatch, advantages: torch.Tensor | None = None,
                        clip_coef: float | None = None,
-                       fused: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                       fused: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The PPO loss on one minibatch, and its named terms, still tensors (the update reads them once,
     at its end): ``losses/policy``, ``losses/value``, ``losses/entropy`` and ``log_probs`` (detached:
     approx KL and clipfrac are computed from them and ``mb.log_probs``, measuring the policy that
     produced the loss, before this minibatch's step). ``advantages``: the minibatch's advantages
     already normalised, when the caller has them; ``clip_coef``: this update's (annealed) clip, if
-    not ``cfg.clip_coef``. The Gaussian head of the built-in network takes the same loss with its last
-    steps fused (:mod:`policygrad.fast.fused_loss`), unless not ``fused``."""
+    not ``cfg.clip_coef``. ``fused``: the same loss with its last steps fused
+    (:mod:`policygrad.fast.fused_loss`), for a network :func:`fused_loss_supported` accepts."""
     clip = cfg.clip_coef if clip_coef is None else clip_coef
     if advantages is None:
         # Normalising per minibatch (not per batch) is what the reference implementations do (detail 7).
         advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
-    # fused_loss_supported accepts only the built-in network; the isinstance says so to the type checker
-    if fused and isinstance(network, ActorCritic) and fused_loss_supported(network, cfg.clip_vloss):
-        return fused_ppo_loss(network, mb.obs, mb.actions, mb.log_probs, advantages, mb.targets, clip, cfg.vf_coef,
-                              cfg.ent_coef)
+    if fused:
+        if not isinstance(network, ActorCritic):  # fused_loss_supported accepts the built-in network only
+            raise RuntimeError(f"the fused PPO loss takes the built-in ActorCritic, not {type(network).__name__}")
+        return fused_ppo_loss(network, mb.obs, mb.actions, mb.log_probs, advantages, mb.targets, clip,
+                              cfg.vf_coef, cfg.ent_coef)
     dist, values = network.dist_and_value(mb.obs)
     log_probs = dist.log_prob(mb.actions)
     policy = losses.ppo_clip_loss(log_probs, mb.log_probs, advantages, clip)
@@ -139,12 +148,23 @@ class PPO(FixedHorizonAlgorithm):
         self.loop = FixedHorizonLoop(cfg, envs, network)
         self.optimizer = self.loop.optimizer
         self.params = list(network.parameters())  # listed once, not per gradient step
-        self.noise = GradientNoiseScale(cfg.seed) if cfg.grad_noise_scale else None
+        # Whether the minibatches take the fused loss (the plain one's numbers, faster), decided once:
+        # where the network's head has it. load_state keeps a run begun before it on the plain loss.
+        self.fused_loss = fused_loss_supported(network, cfg.clip_vloss)
+        self.hook = (GradientNoiseScale(cfg.seed, network, cfg.max_grad_norm, max_pairs=NOISE_PAIRS)
+                     if cfg.grad_noise_scale else UpdateHook())
+
+    def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
+                   fresh_seed: int) -> None:
+        """The loop's and the hook's state; a run from a checkpoint saved before the fused loss existed
+        goes on with the plain one (:data:`~policygrad.algos.on_policy.SPEED_PATHS`)."""
+        super().load_state(data, tensors, exact, fresh_seed)
+        self.fused_loss = self.loop.fast_paths and fused_loss_supported(self.network, self.cfg.clip_vloss)
 
     def iterate(self) -> Iteration:
         cfg = self.cfg
         # The same linear decay as the learning rate, from the steps done before this rollout.
-        clip = annealed_learning_rate(cfg.clip_coef, self.loop.steps_done, cfg.total_steps, cfg.anneal_clip)
+        clip = linear_schedule(cfg.clip_coef, self.loop.steps_done, cfg.total_steps, cfg.anneal_clip)
 
         def update(data: FlatBatch) -> Update:
             result = self.update(data, clip)
@@ -154,23 +174,16 @@ class PPO(FixedHorizonAlgorithm):
 
         return self.loop.iterate(update)
 
-    def half_sq_norm(self, mb: FlatBatch, advantages: torch.Tensor | None, clip: float) -> tuple[float, int]:
-        """For ``grad_noise_scale``: |gradient|^2 over the actor's parameters of the minibatch loss on a
-        random half of ``mb`` (its policy terms: the only ones that reach them), at the current
-        parameters, with the advantages normalised over the whole of ``mb`` (as its own loss has
-        them), and the half's size."""
-        if self.noise is None:
-            raise RuntimeError("half_sq_norm is part of grad_noise_scale, which is off in this run")
+    def policy_loss(self, rows: FlatBatch, index: torch.Tensor, clip: float) -> torch.Tensor:
+        """The terms of the minibatch loss on ``rows`` that reach the policy's own parameters (the
+        clipped surrogate and the entropy bonus), on ``rows[index]``, with the advantages normalised
+        over all of ``rows`` as that loss has them (for the hook: :class:`UpdateHook`)."""
         cfg = self.cfg
-        if advantages is None:
-            advantages = losses.normalize(mb.advantages) if cfg.norm_adv else mb.advantages
-        index = random_half(len(mb), self.noise.rng)
-        actor = self.noise.actor_parameters(self.network, mb.obs, self.params)
-        # The policy's terms only: the value loss does not reach the actor's parameters.
-        dist = self.network.dist(mb.obs[index])
-        policy = losses.ppo_clip_loss(dist.log_prob(mb.actions[index]), mb.log_probs[index], advantages[index], clip)
-        loss, _ = losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)
-        return self.noise.half_sq_norm(loss, actor), len(index)
+        advantages = losses.normalize(rows.advantages) if cfg.norm_adv else rows.advantages
+        dist = self.network.dist(rows.obs[index])
+        policy = losses.ppo_clip_loss(dist.log_prob(rows.actions[index]), rows.log_probs[index], advantages[index],
+                                      clip)
+        return losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)[0]
 
     def update(self, data: FlatBatch, clip_coef: float | None = None) -> Update:
         """``update_epochs`` passes over ``data``, each shuffled and cut into ``num_minibatches``
@@ -188,28 +201,25 @@ class PPO(FixedHorizonAlgorithm):
         bounds = minibatch_bounds(len(data), cfg.num_minibatches)
         whole = len(bounds) == 1
         advantages = losses.normalize(data.advantages) if whole and cfg.norm_adv else None
+        policy_loss = functools.partial(self.policy_loss, clip=clip)
         records: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []
         grad_norm, stepped, skipped, epochs = 0.0, 0, 0, 0
         stop = False
         while epochs < cfg.update_epochs and not stop and bounds:
             epochs += 1
-            noise = self.noise if epochs == 1 else None  # grad_noise_scale measures the first epoch's steps
             shuffled = data if whole else data.rows(torch.randperm(len(data), device=data.log_probs.device))
             for start, end in bounds:
                 mb = shuffled if whole else shuffled.rows(slice(start, end))
-                loss, terms = ppo_minibatch_loss(cfg, self.network, mb, advantages, clip, self.loop.speed_paths >= 2)
+                loss, terms = ppo_minibatch_loss(cfg, self.network, mb, advantages, clip, self.fused_loss)
                 records.append((terms, mb.log_probs))
-                # Early stop on the KL of the policy about to be stepped (as SB3 does): the step that
-                # would push it further from pi_old is never taken.
+                # target_kl (see PPOConfig): the KL of the policy about to be stepped; the step that would
+                # push it further from pi_old is never taken.
                 if cfg.target_kl > 0 and losses.approx_kl(terms["log_probs"], mb.log_probs) > cfg.target_kl:
                     stop = True
                     break
-                half = None
-                if noise is not None and len(noise.pending) < NOISE_PAIRS:
-                    half = self.half_sq_norm(mb, advantages, clip)
+                self.hook.before_step(mb, policy_loss, epochs)
                 step = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
-                if noise is not None and half is not None and step.finite:
-                    noise.add_pair(half[0], half[1], noise.step_sq_norm(step.norm, cfg.max_grad_norm), len(mb))
+                self.hook.after_step(step, len(mb))
                 grad_norm += step.norm
                 skipped += not step.finite
                 stepped += 1
@@ -223,6 +233,5 @@ class PPO(FixedHorizonAlgorithm):
                 metrics.update(zip(MINIBATCH_KEYS, torch.stack(means).tolist()))
         metrics["diag/grad_norm"] = grad_norm / stepped if stepped else math.nan
         metrics["diag/epochs"] = float(epochs)
-        if self.noise is not None:
-            metrics["diag/grad_noise_scale"] = self.noise.update()
+        self.hook.after_update(metrics)
         return Update(metrics, skipped_steps=skipped)
