@@ -1,13 +1,17 @@
-"""The policygrad command: smoke runs of every subcommand, and one-line errors with exit code 2."""
+"""The policygrad command: smoke runs of every subcommand; bad input is one line and exit code 2, a bug
+in policygrad is exit code 1 and says so; help is argparse's at every level."""
 
 import json
+import re
 import subprocess
 import sys
 
+import gymnasium
 import pytest
 import torch
 
-from policygrad.cli import main
+from policygrad.cli import build_parser, main
+from policygrad.core.errors import RunWriteError, TrainingError, UserInputError
 
 FAST = ["--total-steps", "2000", "--progress", "false", "--tensorboard", "false", "--eval-episodes", "3"]
 
@@ -53,6 +57,22 @@ def test_train_eval_plot_list(tmp_path, capsys, monkeypatch):
     (["eval", "/nonexistent/run"], "no checkpoint"),
     (["plot", "/nonexistent/run"], "not a run directory"),
     (["frobnicate"], "unknown command"),
+    (["train"], "expected an algorithm first: one of reinforce"),
+    (["train", "reinforce", "--total-steps", "lots"], "argument --total-steps"),
+    (["train", "reinforce", "--normalize-obs", "maybe"], "expected true or false"),
+    (["resume", "/nonexistent/run", "--checkpoint", "../x"], "not a checkpoint name"),
+    (["check-env", "CartPole-v1", "--steps", "0"], "--steps=0"),
+    (["sweep"], "or --resume STUDY_DIR"),
+    (["sweep", "ppo", "--vary", "learning_rate"], "expected FIELD=V1,V2"),
+    (["sweep", "ppo", "--vary", "learning_rat=0.1,0.2"], "not a field of PPOConfig"),
+    (["sweep", "ppo", "--backend", "rya"], "Did you mean ray"),
+    (["study", "lr"], "--algo"),
+    (["study", "lrr", "--algo", "ppo"], "unknown study 'lrr'"),
+    (["tune"], "or --resume STUDY_DIR"),
+    (["tune", "ppo"], "needs --trials"),
+    (["diagnose"], "gradients"),
+    (["compare", "--methods", "ppo"], "--env"),
+    (["report", "/a", "/b"], "several only with --aggregate"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, needle, capsys, tmp_path):
     if argv[:2] == ["train", "reinforce"]:
@@ -91,3 +111,116 @@ def test_presets_apply_under_explicit_values_and_are_recorded(tmp_path):
     assert main(["train", "reinforce", "--run-dir", str(plain), "--preset", "none", *FAST]) == 0
     record = json.loads((plain / "config.json").read_text())
     assert record["config"]["preset"] == "none" and record["preset_values"] == {}
+
+
+# -- what ends how: bad input (2), a bug in policygrad (1), --debug, help ----------------------------------
+def fail_inside_training(monkeypatch, exc: Exception) -> None:
+    """Make ``train`` raise ``exc`` from inside the library, where no user input is parsed any more."""
+    def train(config, **kwargs):
+        raise exc
+
+    monkeypatch.setattr("policygrad.training.train", train)
+
+
+def test_an_unexpected_value_error_is_reported_as_a_bug_with_a_log_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fail_inside_training(monkeypatch, ValueError("internal"))
+    assert main(["train", "reinforce", "--total-steps", "300"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "bug in policygrad" in err and "not a mistake in your input" in err and "ValueError: internal" in err
+    assert "Traceback" not in err and "policygrad train: error:" not in err  # not reported as bad input
+    logs = list((tmp_path / "cache" / "policygrad").glob("error-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in err
+    log = logs[0].read_text()
+    assert "Traceback (most recent call last)" in log and "ValueError: internal" in log
+    assert "command: policygrad train reinforce --total-steps 300" in log
+
+
+def test_debug_prints_the_traceback_instead_of_writing_a_log(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fail_inside_training(monkeypatch, KeyError("internal"))
+    assert main(["--debug", "train", "reinforce", "--total-steps", "300"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "KeyError: 'internal'" in err
+    assert "bug in policygrad" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "cache").exists()
+
+    assert main(["--debug", "train", "reinforce", "--learning-rate", "-1", "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err  # bad input: still exit 2, with the traceback of where it was refused
+    assert "Traceback" in err and "learning_rate=-1" in err.strip().splitlines()[-1]
+
+
+def test_a_bug_without_a_writable_cache_prints_its_traceback(tmp_path, capsys, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # a file: no folder can be made under it
+    fail_inside_training(monkeypatch, RuntimeError("internal"))
+    assert main(["train", "reinforce"]) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: internal" in err and "Traceback" in err and "no log file" in err
+
+
+@pytest.mark.parametrize("exc,code,needle", [
+    (UserInputError("bad value"), 2, "error: bad value"),
+    (TrainingError("diverged"), 1, "training failed: diverged"),
+    (RunWriteError("disk full"), 1, "error: disk full"),
+    (gymnasium.error.NameNotFound("Environment `Nope` doesn't exist."), 2, "Nope"),
+    (KeyboardInterrupt(), 130, "interrupted"),
+])
+def test_how_a_command_ends_is_its_exit_code(exc, code, needle, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fail_inside_training(monkeypatch, exc)
+    assert main(["train", "reinforce"]) == code
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "bug" not in err
+    assert not (tmp_path / "cache").exists()
+
+
+COMMANDS = ["train", "resume", "eval", "check-env", "plot", "sweep", "study", "report", "compare", "tune", "diagnose",
+            "list"]
+
+
+def test_help_lists_every_command_with_a_line_of_its_own(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    listing = out.split("COMMAND\n", 1)[1].split("\n\n", 1)[0]
+    listed = re.findall(r"^ {4}(\S+)\s*\n?\s*(\S.*)$", listing, flags=re.MULTILINE)  # name, its line of help
+    assert sorted(name for name, _ in listed) == sorted(COMMANDS) and all(len(line) > 20 for _, line in listed)
+    parser_commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert sorted(parser_commands) == sorted(COMMANDS)
+    assert main([]) == 2 and "COMMAND" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["train", "--help"], ["reinforce", "ppo", "ALGO --help"]),
+    (["train", "ppo", "--help"], ["--clip-coef", "--env ENV_ID", "--run-dir"]),
+    (["sweep", "--help"], ["--resume STUDY_DIR", "ALGO"]),
+    (["sweep", "a2c", "--help"], ["--vary", "--seeds", "--gae-lambda", "--backend"]),
+    (["study", "--help"], ["architecture", "reward-norm"]),
+    (["study", "lr", "--help"], ["--algo ALGO", "--seeds", "--dry-run"]),
+    (["study", "lr", "--algo", "ppo", "--help"], ["--clip-coef", "--seeds"]),
+    (["tune", "--help"], ["--resume STUDY_DIR", "--trials"]),
+    (["tune", "ppo", "--help"], ["--seeds-per-trial", "--objective", "--clip-coef"]),
+    (["compare", "--help"], ["--methods", "--shared"]),
+    (["diagnose", "gradients", "--help"], ["--estimators", "--batch-episodes"]),
+    (["report", "--help"], ["--aggregate OUT_DIR", "--baseline"]),
+])
+def test_every_level_has_argparse_help_and_returns_0(argv, needles, capsys):
+    assert main(argv) == 0  # no SystemExit out of main
+    out = capsys.readouterr().out
+    assert out.startswith("usage: policygrad ") and all(n in out for n in needles), out
+
+
+def test_flags_shared_by_a_parent_may_come_before_or_after_algo(monkeypatch):
+    seen = {}
+
+    def tune(algo, env_id, trials, **options):
+        seen.update(options, algo=algo, trials=trials)
+        return type("Result", (), {"best": {}, "handed_over": False, "trials": []})()
+
+    monkeypatch.setattr("policygrad.tune.search.tune", tune)
+    assert main(["tune", "--workers", "2", "ppo", "--trials", "3", "--backend", "ray"]) == 0
+    assert seen["workers"] == 2 and seen["trials"] == 3 and seen["backend"] == "ray" and seen["algo"] == "ppo"
+    assert main(["tune", "--trials", "4", "ppo", "--workers", "3"]) == 0
+    assert seen["workers"] == 3 and seen["trials"] == 4 and seen["backend"] == "local"

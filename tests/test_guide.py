@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from policygrad.cli import main, parse_count
+from policygrad.cli import main
+from policygrad.cli.parsing import parse_count
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
 SKIP_MARK = "# not run in tests"
