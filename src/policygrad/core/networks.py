@@ -55,7 +55,7 @@ def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return nn.functional.linear(x, layer.weight, layer.bias)
 
 
-def _run_mlp(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+def run_mlp(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """``body(x)`` without a module call per layer (on small networks the calls cost more than the
     arithmetic). The numbers are exactly ``body(x)``'s."""
     for layer in body:
@@ -257,13 +257,13 @@ class ActorCritic(PolicyNetwork):
             head.reset_noise(rows)
 
     def dist(self, obs: torch.Tensor) -> ActionDistribution:
-        return self.policy_distribution(_run_mlp(self.policy_body, self.preprocess(obs)))
+        return self.policy_distribution(run_mlp(self.policy_body, self.preprocess(obs)))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         if self.value_head is None:
             raise RuntimeError("this network has no value head (with_value=False)")
         body = self.policy_body if self.value_body is None else self.value_body
-        return self.value_output(_linear(self.value_head, _run_mlp(body, self.preprocess(obs))).squeeze(-1))
+        return self.value_output(_linear(self.value_head, run_mlp(body, self.preprocess(obs))).squeeze(-1))
 
     def value_layer(self) -> nn.Linear:
         assert self.value_head is not None  # PopArt is made only with a value head
@@ -272,11 +272,11 @@ class ActorCritic(PolicyNetwork):
     def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
         """Both heads in one pass over the shared trunk (if any)."""
         x = self.preprocess(obs)
-        features = _run_mlp(self.policy_body, x)
+        features = run_mlp(self.policy_body, x)
         dist = self.policy_distribution(features)
         if self.value_head is None:
             return dist, torch.zeros(x.shape[0], device=x.device)
-        value_features = features if self.value_body is None else _run_mlp(self.value_body, x)
+        value_features = features if self.value_body is None else run_mlp(self.value_body, x)
         return dist, self.value_output(_linear(self.value_head, value_features).squeeze(-1))
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:

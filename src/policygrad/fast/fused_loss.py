@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import LOG_STD_MAX, LOG_STD_MIN, BoxHead
-from policygrad.core.networks import ActorCritic, PolicyNetwork, activation_function
+from policygrad.core.networks import ActorCritic, PolicyNetwork, run_mlp
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -41,13 +41,6 @@ def fused_loss_supported(network: PolicyNetwork, clip_vloss: bool) -> bool:
             and network.value_head is not None and network.popart is None and not clip_vloss)
 
 
-def _run_mlp(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    for layer in body:
-        x = nn.functional.linear(x, layer.weight, layer.bias) if type(layer) is nn.Linear \
-            else activation_function(layer)(x)
-    return x
-
-
 def fused_ppo_loss(network: ActorCritic, obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
                    advantages: torch.Tensor, targets: torch.Tensor, clip: float, vf_coef: float,
                    ent_coef: float) -> LossTerms:
@@ -57,9 +50,9 @@ def fused_ppo_loss(network: ActorCritic, obs: torch.Tensor, actions: torch.Tenso
     head = network.policy_head
     assert isinstance(head, BoxHead) and head.log_std is not None and network.value_head is not None
     x = network.preprocess(obs)
-    features = _run_mlp(network.policy_body, x)
+    features = run_mlp(network.policy_body, x)
     mean = nn.functional.linear(features, head.out.weight, head.out.bias)
-    value_features = features if network.value_body is None else _run_mlp(network.value_body, x)
+    value_features = features if network.value_body is None else run_mlp(network.value_body, x)
     values = nn.functional.linear(value_features, network.value_head.weight, network.value_head.bias).squeeze(-1)
     loss, policy, value, entropy, log_probs = GaussianPPOLoss.apply(
         mean, head.log_std, values, actions, old_log_probs, advantages, targets, clip, vf_coef, ent_coef)
