@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from policygrad.studies.runner import LocalBackend
-from policygrad.studies.tasks import DONE, RunTask, TaskResult
+from policygrad.studies.backends.local import LocalBackend
+from policygrad.studies.backends.run_task import DONE, RunTask, TaskResult
 
 CALLS = 8  # generations of a tuning of 16 trials on 2 workers
 ROUNDS = 3

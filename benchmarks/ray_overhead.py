@@ -53,13 +53,14 @@ def one_study(backend, total_steps: int, out: Path, name: str) -> tuple[float, l
 
     spec = make_spec("ppo", "CartPole-v1", {"learning_rate": [1e-3, 2.5e-3, 5e-3]}, seeds=4, total_steps=total_steps,
                      eval_every=min(1000, total_steps), fixed={"checkpoint_every": 4096}, name=name)
-    report, runner.write_report = runner.write_report, lambda study_dir, echo: None  # the same for both: left out
+    # the report is the same for both: left out
+    report, runner.write_report_or_say = runner.write_report_or_say, lambda study_dir, echo: None
     try:
         start = time.perf_counter()
         result = runner.run_study(spec, out, 2, backend=backend, echo=None)
         seconds = time.perf_counter() - start
     finally:
-        runner.write_report = report
+        runner.write_report_or_say = report
     if result.failed:
         raise SystemExit(f"{len(result.failed)} runs failed: {result.failed[0]['error']}")
     return seconds, result.results
@@ -77,8 +78,8 @@ def main() -> None:
     import torch
     from ray.cluster_utils import Cluster
 
-    from policygrad.studies.ray_backend import RayBackend
-    from policygrad.studies.runner import LocalBackend
+    from policygrad.studies.backends.local import LocalBackend
+    from policygrad.studies.backends.ray_cluster import RayBackend
 
     load_before = os.getloadavg()
     start = time.perf_counter()

@@ -25,12 +25,13 @@ from pathlib import Path
 import torch
 
 from policygrad.studies import runner
+from policygrad.studies.backends.local import LocalBackend
 from policygrad.studies.spec import make_spec
 
 HERE = Path(__file__).resolve().parent
 
 
-class TimedBackend(runner.LocalBackend):
+class TimedBackend(LocalBackend):
     """The local backend, timing its run_all (the runs alone)."""
 
     seconds = 0.0
@@ -47,13 +48,14 @@ def one_study(workers: int, total_steps: int, out: Path) -> tuple[float, float, 
     spec = make_spec("ppo", "CartPole-v1", {"learning_rate": [1e-3, 2.5e-3, 5e-3]}, seeds=4, total_steps=total_steps,
                      eval_every=1000, name=f"bench_w{workers}")
     backend = TimedBackend()
-    report, runner.write_report = runner.write_report, lambda study_dir, echo: None  # the same for both: left out
+    # the report is the same for both: left out
+    report, runner.write_report_or_say = runner.write_report_or_say, lambda study_dir, echo: None
     try:
         start = time.perf_counter()
         result = runner.run_study(spec, out, workers, backend=backend, echo=None)
         total = time.perf_counter() - start
     finally:
-        runner.write_report = report
+        runner.write_report_or_say = report
     failed = result.failed
     if failed:
         raise SystemExit(f"{len(failed)} runs failed: {failed[0]['error']}")

@@ -13,9 +13,9 @@ from scipy import stats
 import policygrad as pg
 from policygrad.algos.rollout import evaluation_episodes
 from policygrad.cli import main
-from policygrad.studies import compare as cmp
-from policygrad.studies.runner import execute
-from policygrad.studies.stats import holm, pairwise, ranking
+from policygrad.compare import methods as cmp
+from policygrad.reporting.statistics import holm, pairwise, ranking
+from policygrad.studies.backends.run_task import execute
 
 
 def read_csv(path):

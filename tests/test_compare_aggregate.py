@@ -10,7 +10,7 @@ from test_study_report import make_study, render_in_chromium
 
 from policygrad.cli import main
 from policygrad.studies.aggregate import TAUS, aggregate, aggregate_method, normalize, write_aggregate_report
-from policygrad.studies.report import load_study
+from policygrad.studies.results import load_study
 
 # env A: random mean 10, best ppo mean 110 (span 100); env B: random mean -500, best a2c mean -100 (span 400)
 ENV_A = {("ppo",): [100.0, 110.0, 120.0], ("a2c",): [60.0, 60.0, 60.0], ("random",): [0.0, 10.0, 20.0]}

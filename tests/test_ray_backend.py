@@ -29,7 +29,7 @@ import pytest
 
 import policygrad as pg
 from policygrad.cli import main
-from policygrad.studies.ray_backend import checked_path, read_tree, write_final
+from policygrad.studies.backends.transfer import checked_path, read_tree, write_final
 
 try:
     import ray
@@ -154,7 +154,7 @@ def test_a_study_on_a_two_node_cluster_equals_the_local_study(cluster, reference
 @needs_ray
 def test_a_node_removed_mid_study_the_run_resumes_elsewhere_and_the_study_completes(cluster, slow_reference,
                                                                                      tmp_path):
-    from policygrad.studies.ray_backend import RayBackend
+    from policygrad.studies.backends.ray_cluster import RayBackend
 
     said: list[str] = []
     backend = RayBackend(cluster.address, echo=said.append)
@@ -206,7 +206,7 @@ def test_a_node_removed_mid_study_the_run_resumes_elsewhere_and_the_study_comple
 
 @needs_ray
 def test_a_failing_run_is_recorded_and_killed_worker_processes_are_retried_a_bounded_number_of_times(cluster, tmp_path):
-    from policygrad.studies.ray_backend import RayBackend
+    from policygrad.studies.backends.ray_cluster import RayBackend
 
     # faulty_envs.FailsBySeed: seed 2 raises (failed, not retried), seed 3 SIGKILLs its worker process
     # once (retried, done), seed 4 every time (failed once its retries are spent: 1 here)

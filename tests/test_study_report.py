@@ -13,9 +13,10 @@ import pytest
 import policygrad as pg
 from policygrad.cli import main
 from policygrad.plots import group_runs
-from policygrad.studies import plots as study_plots
-from policygrad.studies.report import load_study, parse_value, resolve_baseline, write_report
-from policygrad.studies.stats import compare, summarize
+from policygrad.reporting.statistics import compare, summarize
+from policygrad.studies import figures
+from policygrad.studies.report import resolve_baseline, write_report
+from policygrad.studies.results import load_study, parse_value, read_evals
 
 CHROMIUM = Path("/usr/bin/chromium")
 RESULT_COLUMNS = ["run_id", "seed", "status", "final_eval", "auc", "steps_to_threshold", "wall_seconds", "error"]
@@ -159,9 +160,9 @@ def test_tuple_values_categorical_axis_and_a_chosen_baseline(tmp_path):
     assert "## Tests against the baseline (hidden_sizes = 256x256)" in md
     assert "| 256x256 (baseline) |" in md and "reached" not in md  # no threshold: no column
     assert "hidden_sizes = 64x64: significantly lower than the baseline" in md
-    assert not study_plots.log_scale([(64, 64), (256, 256)]) and study_plots.log_scale([1e-4, 1e-3, 1e-2])
-    assert not study_plots.log_scale([0.9, 0.99]) and not study_plots.log_scale([0.0, 1.0, 100.0])
-    assert study_plots.log_scale([1e-3, 1e-2]) and not study_plots.log_scale([16, 128])
+    assert not figures.log_scale([(64, 64), (256, 256)]) and figures.log_scale([1e-4, 1e-3, 1e-2])
+    assert not figures.log_scale([0.9, 0.99]) and not figures.log_scale([0.0, 1.0, 100.0])
+    assert figures.log_scale([1e-3, 1e-2]) and not figures.log_scale([16, 128])
 
 
 def test_results_csv_as_python_writes_tuples(tmp_path):
@@ -196,15 +197,15 @@ def test_cli_report_errors_are_one_line(tmp_path, capsys):
 
 def test_study_plots_draw_from_run_directories(lr_study, tmp_path):
     groups = {"0.001": sorted((lr_study / "runs").glob("learning_rate=0.001__*"))}
-    assert study_plots.read_evals(groups["0.001"][0])[0].tolist() == [0, 250, 500, 750, 1000]
-    for draw, name in ((study_plots.learning_curves, "curves.svg"), (study_plots.episode_rewards, "episodes.png")):
+    assert read_evals(groups["0.001"][0])[0].tolist() == [0, 250, 500, 750, 1000]
+    for draw, name in ((figures.learning_curves, "curves.svg"), (figures.episode_rewards, "episodes.png")):
         out = draw(groups, tmp_path / name)
         assert out.stat().st_size > 1000
-    no_evals = study_plots.learning_curves({"x": [tmp_path / "missing"]}, tmp_path / "empty.svg")
+    no_evals = figures.learning_curves({"x": [tmp_path / "missing"]}, tmp_path / "empty.svg")
     assert "no evaluations during training" in no_evals.read_text()  # matplotlib keeps text as a comment
-    no_episodes = study_plots.episode_rewards({"x": [tmp_path / "missing"]}, tmp_path / "no_episodes.svg")
+    no_episodes = figures.episode_rewards({"x": [tmp_path / "missing"]}, tmp_path / "no_episodes.svg")
     assert "no finished training episode" in no_episodes.read_text()
-    out = study_plots.sensitivity("learning_rate", [0.001, 0.01], {"final_eval": [[1.0, 2.0], [3.0]]},
+    out = figures.sensitivity("learning_rate", [0.001, 0.01], {"final_eval": [[1.0, 2.0], [3.0]]},
                                   tmp_path / "sens.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -235,7 +236,7 @@ def test_plot_groups_runs_by_their_differing_fields(tmp_path):
 
 
 def test_mean_ci_band_is_the_bootstrap_per_point():
-    from policygrad.plots import mean_ci_band
+    from policygrad.reporting.statistics import mean_ci_band
 
     curves = np.array([[1.0, 10.0, 5.0], [2.0, 10.0, 7.0], [3.0, 10.0, 9.0], [4.0, 10.0, 11.0]])
     mean, low, high = mean_ci_band(curves)

@@ -20,7 +20,7 @@ from policygrad.algos.rollout import evaluation_episodes
 from policygrad.cli import main
 from policygrad.studies.grid import expand
 from policygrad.studies.named import named_spec
-from policygrad.studies.runner import area_under_curve
+from policygrad.studies.results import area_under_curve
 from policygrad.studies.spec import make_spec, read_spec, write_spec
 
 TESTS = Path(__file__).parent
@@ -222,15 +222,15 @@ def test_a_failing_run_is_recorded_and_a_dead_worker_retried_once(tmp_path, monk
 
 def process_id_task(task):
     """A LocalBackend task function (importable by the spawned workers): which process ran the task."""
-    from policygrad.studies.tasks import DONE, TaskResult
+    from policygrad.studies.backends.run_task import DONE, TaskResult
 
     return TaskResult(task.run_id, DONE, str(os.getpid()))
 
 
 def test_the_local_backend_keeps_its_workers_between_calls_until_closed():
     """A tuning calls run_all once per generation: its workers are spawned once, not per call."""
-    from policygrad.studies.runner import LocalBackend
-    from policygrad.studies.tasks import RunTask
+    from policygrad.studies.backends.local import LocalBackend
+    from policygrad.studies.backends.run_task import RunTask
 
     backend = LocalBackend(fn=process_id_task, echo=None)
     tasks = [RunTask(f"t{i}", "", None) for i in range(4)]

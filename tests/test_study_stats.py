@@ -1,4 +1,4 @@
-"""policygrad.studies.stats against values computed by hand or directly by scipy on fixed data, and its
+"""policygrad.reporting.statistics against values computed by hand or directly by scipy on fixed data, and its
 degenerate cases (one seed, zero variance, failed runs, no difference)."""
 
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from policygrad.studies import stats as st
+from policygrad.reporting import statistics as st
 
 X = [1.0, 2.0, 3.0, 4.0, 5.0]
 Y = [3.0, 4.0, 5.0, 6.0, 7.0]

@@ -1,18 +1,21 @@
 """Learning curves from run directories (Q23). One run, or runs that differ only in their seed: every
 episode's return, faint, and a smoothed line per run. Runs whose configs differ in other fields: one
 colour per group of equal values, the mean over the group's seeds of their smoothed curves with a 95%
-bootstrap confidence band (``scipy.stats.bootstrap``)."""
+bootstrap confidence band (:func:`policygrad.reporting.statistics.mean_ci_band`)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from policygrad.core.errors import UserInputError
+from policygrad.reporting.figures import pyplot, save
+from policygrad.reporting.formatting import format_value
+from policygrad.reporting.statistics import mean_ci_band
 from policygrad.run.logger import EPISODES_FILE
 
 # Config fields that say how a run was kept, not what was trained: runs differing only in these (and
@@ -25,7 +28,7 @@ def read_episodes(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(global_step, return)`` arrays of every finished episode of a run."""
     path = Path(run_dir) / EPISODES_FILE
     if not path.is_file():
-        raise ValueError(f"{run_dir}: not a run directory ({EPISODES_FILE} is missing)")
+        raise UserInputError(f"{run_dir}: not a run directory ({EPISODES_FILE} is missing)")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     steps = np.array([float(r["global_step"]) for r in rows])
@@ -59,17 +62,6 @@ def run_label(run_dir: Path) -> str:
     return run_dir.name
 
 
-def format_value(value: object) -> str:
-    """A config value as people write it: 0.001, 64x64, true."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "x".join(format_value(v) for v in value)
-    return str(value)
-
-
 def group_runs(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
     """Runs grouped by the config fields in which they differ (bookkeeping fields, the seed and eval_*
     aside): label (``learning_rate=0.001, gamma=0.99``) -> run directories, in first-seen order.
@@ -87,28 +79,10 @@ def group_runs(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
               and len({shown(c.get(k)) for c in known}) > 1]
     groups: dict[str, list[Path]] = {}
     for d, cfg in zip(dirs, configs):
-        label = ", ".join(f"{k}={format_value(cfg.get(k))}" for k in varied) if cfg else (d.name if known else "")
+        label = ", ".join(f"{k}={format_value(cfg.get(k), short=True)}" for k in varied) if cfg else \
+            (d.name if known else "")
         groups.setdefault(label, []).append(d)
     return groups
-
-
-def mean_ci_band(curves: np.ndarray, confidence: float = 0.95, n_resamples: int = 2_000,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over rows (seeds) of ``curves`` ``(seeds, points)``, and a percentile-bootstrap
-    ``confidence`` interval of that mean at each point (``scipy.stats.bootstrap``, a fixed seed). One
-    row: the band is NaN (there is no spread to resample)."""
-    from scipy import stats
-
-    curves = np.atleast_2d(np.asarray(curves, dtype=float))
-    mean = curves.mean(axis=0)
-    if curves.shape[0] < 2:
-        return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # constant points: their interval is the point
-        result = stats.bootstrap((curves,), np.mean, axis=0, vectorized=True, n_resamples=n_resamples,
-                                 confidence_level=confidence, method="percentile",
-                                 random_state=np.random.default_rng(seed))
-    return mean, np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
 
 
 def aligned_curves(runs: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 200
@@ -128,16 +102,11 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, window: int = 20,
     suffix). Runs that differ only in their seed: one line per run. Runs whose configs differ in other
     fields: grouped by those values, one colour per group, the mean of the group's smoothed curves
     with a 95% bootstrap band over its seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not run_dirs:
-        raise ValueError("plot needs at least one run directory")
+        raise UserInputError("plot needs at least one run directory")
     episodes = {Path(d): read_episodes(d) for d in run_dirs}  # every directory checked before drawing
     groups = group_runs(list(run_dirs))
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = pyplot().subplots(figsize=(8, 4.5))
     if len(groups) == 1:
         for i, run_dir in enumerate(map(Path, run_dirs)):
             steps, rets = episodes[run_dir]
@@ -167,8 +136,4 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, window: int = 20,
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save(fig, out)

@@ -2,7 +2,7 @@
 
 Methods: the policygrad algorithms (each with its preset for the environment), ``sb3:ALGO``
 (Stable-Baselines3's dqn, ppo, a2c, sac, td3 with RL Baselines3 Zoo's hyperparameters,
-:mod:`policygrad.studies.zoo`; the optional extra ``policygrad[compare]``) and ``random`` (a uniform
+:mod:`policygrad.compare.zoo`; the optional extra ``policygrad[compare]``) and ``random`` (a uniform
 random policy, the floor). Every method gets the same protocol: ``total_steps`` environment steps,
 a deterministic evaluation at step 0, every ``eval_every`` steps and at the end, each on
 ``eval_episodes`` episodes of fresh environment copies reset from ``eval_seed``, ``eval_seed + 1``,
@@ -35,9 +35,13 @@ import numpy as np
 from policygrad.algos import ALGORITHMS
 from policygrad.core.config import Config
 from policygrad.core.envs import env_spaces, make_vec_env
+from policygrad.core.errors import UserInputError
+from policygrad.run.files import write_json_atomic
 from policygrad.run.logger import EVALS_COLUMNS, EVALS_FILE
+from policygrad.studies.backends import Backend
+from policygrad.studies.backends.run_task import EVAL_FILE
 from policygrad.studies.grid import ExternalRun, GridRun, expand
-from policygrad.studies.runner import EVAL_FILE, Backend, StudyResult, run_study
+from policygrad.studies.runner import StudyResult, run_study
 from policygrad.studies.spec import DEFAULT_CURVE_POINTS, DEFAULT_EVAL_EPISODES, NAME, StudySpec, make_spec
 
 SB3_ALGOS = ("dqn", "ppo", "a2c", "sac", "td3")
@@ -122,9 +126,7 @@ class EvalWriter:
         data = {"mean": float(x.mean()), "std": float(x.std()), "min": float(x.min()), "max": float(x.max()),
                 "episodes": len(x), "returns": [float(r) for r in x], "global_step": step,
                 "deterministic": True, "seed": int(self.protocol["eval_seed"])}
-        tmp = self.run_dir / f".{EVAL_FILE}.tmp"
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(self.run_dir / EVAL_FILE)
+        write_json_atomic(self.run_dir / EVAL_FILE, data)
 
 
 # -- the external methods (run in the worker processes) -----------------------------------------------------
@@ -225,10 +227,10 @@ class Comparison:
 def parse_methods(methods: str | Sequence[str]) -> list[str]:
     names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
     if not names:
-        raise ValueError("no methods: expected e.g. --methods ppo,sb3:ppo,random")
+        raise UserInputError("no methods: expected e.g. --methods ppo,sb3:ppo,random")
     twice = next((m for i, m in enumerate(names) if m in names[:i]), None)
     if twice:
-        raise ValueError(f"method {twice} is listed twice")
+        raise UserInputError(f"method {twice} is listed twice")
     return names
 
 
@@ -236,7 +238,7 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
                     total_steps: int = 100_000, *, eval_every: int | None = None,
                     eval_episodes: int = DEFAULT_EVAL_EPISODES, name: str | None = None,
                     shared: Mapping[str, Any] | None = None) -> Comparison:
-    """Check every method against ``env_id`` and build every run; ValueError (one line per method
+    """Check every method against ``env_id`` and build every run; UserInputError (one line per method
     refused) before anything runs."""
     import gymnasium as gym
 
@@ -247,7 +249,7 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
     base = make_spec("ppo", env_id, {}, seeds, total_steps, eval_every=eval_every, eval_episodes=eval_episodes)
     name = name or f"compare_{base.name.split('_', 1)[1].rsplit('_', 1)[0]}"
     if not NAME.fullmatch(name):
-        raise ValueError(f"study name {name!r} is invalid: expected letters, digits and . _ = + , -")
+        raise UserInputError(f"study name {name!r} is invalid: expected letters, digits and . _ = + , -")
     _, space = env_spaces(env_id)
     discrete, box = isinstance(space, gym.spaces.Discrete), isinstance(space, gym.spaces.Box)
     refused: list[str] = []
@@ -255,7 +257,7 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
     runs: list[GridRun] = []
     notes: list[str] = []
     if any(m.startswith("sb3:") for m in names) and not sb3_available():
-        raise ValueError(f"the sb3:* methods need Stable-Baselines3: {INSTALL}")
+        raise UserInputError(f"the sb3:* methods need Stable-Baselines3: {INSTALL}")
     protocol = {"env_id": env_id, "total_steps": total_steps, "eval_every": eval_every,
                 "eval_episodes": eval_episodes, "eval_seed": EVAL_SEED}
     for method in names:
@@ -289,7 +291,7 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
                 refused.append(f"{method} cannot run on {env_id}: it needs {need} action space, not "
                                f"{type(space).__name__}")
                 continue
-            from policygrad.studies.zoo import zoo_settings
+            from policygrad.compare.zoo import zoo_settings
 
             params, source = zoo_settings(algo, env_id)
             applied = {k: v for k, v in shared.items() if k in SB3_SHARED}
@@ -309,7 +311,7 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
             refused.append(f"unknown method {method!r}: expected one of {', '.join(ALGORITHMS)}, "
                            f"{', '.join('sb3:' + a for a in SB3_ALGOS)}, random")
     if refused:
-        raise ValueError("\n".join(refused))
+        raise UserInputError("\n".join(refused))
     spec = CompareSpec(name=name, algo="compare", env_id=env_id, vary={"method": names}, seeds=base.seeds,
                        total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes, fixed={},
                        notes=notes, methods=settings, shared=shared)

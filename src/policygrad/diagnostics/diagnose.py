@@ -21,6 +21,7 @@ import torch
 from policygrad.agent import load
 from policygrad.core.config import Config
 from policygrad.core.envs import check_env_id, env_spaces
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.user_network import build_network
 from policygrad.diagnostics.critic import Critic, explained_variance, fit_critic, run_critic_problem
@@ -57,7 +58,7 @@ class Policy:
 
 def _count(name: str, value: object, minimum: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name}={value!r} is too few: expected an integer >= {minimum}")
+        raise UserInputError(f"{name}={value!r} is too few: expected an integer >= {minimum}")
     return value
 
 
@@ -68,25 +69,25 @@ def load_policy(env_id: str | None, run: str | Path | None = None, checkpoint: s
     network for ``env_id`` built from ``seed`` as ``policygrad train ppo`` would build it."""
     if run is not None:
         if network is not None:
-            raise ValueError("pass a run or a network, not both")
+            raise UserInputError("pass a run or a network, not both")
         folder = Path(run)
         if checkpoint is not None:
             if not STEP_NAME.fullmatch(checkpoint):
-                raise ValueError(f"checkpoint {checkpoint!r} is not a checkpoint name (step_NNNNNNNNN: see "
-                                 f"RUN_DIR/{CHECKPOINTS_DIR}/)")
+                raise UserInputError(f"checkpoint {checkpoint!r} is not a checkpoint name (step_NNNNNNNNN: see "
+                                     f"RUN_DIR/{CHECKPOINTS_DIR}/)")
             folder = folder / CHECKPOINTS_DIR / checkpoint
             if not folder.is_dir():
-                raise ValueError(f"{folder}: no such checkpoint")
+                raise UserInputError(f"{folder}: no such checkpoint")
         folder = checkpoint_to_load(folder)
         agent = load(folder, trust_env=trust_env)
         if env_id is not None and env_id != agent.config.env_id:
-            raise ValueError(f"the run {run} trained on {agent.config.env_id}, not on {env_id}: pass its environment "
-                             "or leave --env out")
+            raise UserInputError(f"the run {run} trained on {agent.config.env_id}, not on {env_id}: pass its "
+                                 "environment or leave --env out")
         step = read_manifest(folder)["counters"].get("global_step")
         return Policy(agent.network, agent.config, f"{agent.config.algo} run {folder}",
                       step if isinstance(step, int) else None)
     if env_id is None:
-        raise ValueError("give an environment (--env ENV) or a run (--run RUN_DIR)")
+        raise UserInputError("give an environment (--env ENV) or a run (--run RUN_DIR)")
     check_env_id(env_id)
     config = make_config("ppo", env_id=env_id, seed=seed, progress=False, tensorboard=False)
     if network is not None:
@@ -102,18 +103,18 @@ def make_critic(policy: Policy, env_id: str, choice: str, gamma: float, episodes
                 needed: bool) -> tuple[Critic | None, list[str]]:
     """The critic (None when no estimator needs one) and notes saying which it is."""
     if choice not in CRITICS:
-        raise ValueError(f"critic={choice!r} is invalid: expected one of {' | '.join(CRITICS)}")
+        raise UserInputError(f"critic={choice!r} is invalid: expected one of {' | '.join(CRITICS)}")
     if not needed:
         return None, []
     problem = run_critic_problem(policy.network, policy.config)
     if choice == "run" and problem:
-        raise ValueError(f"critic=run: {problem}")
+        raise UserInputError(f"critic=run: {problem}")
     if choice != "fit" and problem is None:
         if math.isclose(policy.config.gamma, gamma):
             return Critic(policy.network.value, "the run's own critic"), []
         problem = f"the run's critic was trained with gamma={policy.config.gamma:g}, not {gamma:g}"
         if choice == "run":
-            raise ValueError(f"critic=run: {problem}")
+            raise UserInputError(f"critic=run: {problem}")
     why = f" ({problem})" if problem and choice == "auto" else ""
     fit_batches = collect_batches(policy.network, env_id, 1, episodes, seed, purpose=PURPOSE_CRITIC)
     obs_space, act_space = policy.network.observation_space, policy.network.action_space
@@ -152,14 +153,14 @@ def _diagnose(env_id: str | None, run: str | Path | None, checkpoint: str | None
     _count("batches", batches, MIN_BATCHES)
     _count("batch_episodes", batch_episodes, MIN_EPISODES)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed={seed!r} is invalid: expected an integer >= 0")
+        raise UserInputError(f"seed={seed!r} is invalid: expected an integer >= 0")
     if not isinstance(cosine, (int, float)) or not 0.0 < cosine < 1.0:
-        raise ValueError(f"cosine={cosine!r} is invalid: expected a number in (0, 1), e.g. 0.9")
+        raise UserInputError(f"cosine={cosine!r} is invalid: expected a number in (0, 1), e.g. 0.9")
     policy = load_policy(env_id, run, checkpoint, network, seed, trust_env)
     env_id = policy.config.env_id if env_id is None else env_id
     gamma = policy.config.gamma if gamma is None else gamma
     if not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma={gamma!r} is invalid: expected a number in [0, 1]")
+        raise UserInputError(f"gamma={gamma!r} is invalid: expected a number in [0, 1]")
     chosen = parse_estimators(estimators, vars(policy.config))
     critic_episodes = max(MIN_EPISODES, batches * batch_episodes // 4) if critic_episodes is None else critic_episodes
     _count("critic_episodes", critic_episodes, MIN_EPISODES)
@@ -168,9 +169,9 @@ def _diagnose(env_id: str | None, run: str | Path | None, checkpoint: str | None
     names = [n for n, p in net.named_parameters() if any(p is q for q in params)]
     size = len(chosen) * batches * batch_episodes * sum(p.numel() for p in params) * 4
     if size > MAX_BYTES:
-        raise ValueError(f"{len(chosen)} estimators x {batches * batch_episodes} episodes x "
-                         f"{sum(p.numel() for p in params)} parameters need {size / 2**30:.1f} GiB of gradients: "
-                         "use fewer batches, episodes or estimators")
+        raise UserInputError(f"{len(chosen)} estimators x {batches * batch_episodes} episodes x "
+                             f"{sum(p.numel() for p in params)} parameters need {size / 2**30:.1f} GiB of gradients: "
+                             "use fewer batches, episodes or estimators")
     needs_critic = any(e.needs_critic for e in chosen)
     critic_model, notes = make_critic(policy, env_id, critic, float(gamma), critic_episodes, seed, needs_critic)
     if critic_model is not None and not notes:

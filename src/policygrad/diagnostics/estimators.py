@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from policygrad.core import returns
+from policygrad.core.errors import UserInputError
 
 DEFAULT_ESTIMATORS = ("total", "reward_to_go", "mean_baseline", "value_baseline", "td", "gae:0.9", "gae:0.95",
                       "nstep:5")
@@ -121,7 +122,7 @@ def known_names() -> str:
 
 def parse_estimator(text: str, defaults: Mapping[str, Any] | None = None) -> Estimator:
     """An estimator by name: a built-in one, ``gae:LAMBDA`` (LAMBDA in [0, 1]), ``nstep:N`` (N >= 1),
-    or a registered advantage estimator; ValueError naming what is allowed otherwise. ``defaults``
+    or a registered advantage estimator; UserInputError naming what is allowed otherwise. ``defaults``
     (a run's config fields) supply a registered estimator's own parameters (``gae``: gae_lambda,
     else 0.95)."""
     name = text.strip()
@@ -136,37 +137,37 @@ def parse_estimator(text: str, defaults: Mapping[str, Any] | None = None) -> Est
             number = None
         if kind == "gae":
             if number is None or not 0.0 <= number <= 1.0:
-                raise ValueError(f"estimator {name!r}: expected gae:LAMBDA with LAMBDA in [0, 1], e.g. gae:0.95")
+                raise UserInputError(f"estimator {name!r}: expected gae:LAMBDA with LAMBDA in [0, 1], e.g. gae:0.95")
             return Estimator(name, _registered("gae", {"gae_lambda": number}), needs_critic=True)
         if number is None or number < 1:
-            raise ValueError(f"estimator {name!r}: expected nstep:N with an integer N >= 1, e.g. nstep:5")
+            raise UserInputError(f"estimator {name!r}: expected nstep:N with an integer N >= 1, e.g. nstep:5")
         return Estimator(name, _nstep(int(number)), needs_critic=True)
     if name in returns.ESTIMATORS:
         params = {"gae_lambda": 0.95, **(defaults or {})}
         missing = [p for p in returns.ESTIMATORS[name].params if p not in params]
         if missing:
-            raise ValueError(f"estimator {name!r} needs {', '.join(missing)}, which the run's config does not have")
+            raise UserInputError(f"estimator {name!r} needs {', '.join(missing)}, which the run's config does not have")
         own = {p: params[p] for p in returns.ESTIMATORS[name].params}
         label = name + "".join(f":{v:g}" if isinstance(v, float) else f":{v}" for v in own.values())
         return Estimator(label, _registered(name, own), needs_critic=True)
-    raise ValueError(f"unknown estimator {name!r}: expected one of {known_names()}")
+    raise UserInputError(f"unknown estimator {name!r}: expected one of {known_names()}")
 
 
 def parse_estimators(items: Sequence[str | Estimator] | str,
                      defaults: Mapping[str, Any] | None = None) -> list[Estimator]:
     """Names (a list, or one comma-separated string) and :class:`Estimator` objects, as estimators;
-    ValueError on an unknown one, a repeated one, none, or none of the unbiased ones (the reference
+    UserInputError on an unknown one, a repeated one, none, or none of the unbiased ones (the reference
     gradient needs one)."""
     if isinstance(items, str):
         items = [part for part in items.split(",") if part.strip()]
     out = [item if isinstance(item, Estimator) else parse_estimator(item, defaults) for item in items]
     names = [e.name for e in out]
     if not out:
-        raise ValueError("no estimator given: expected one or more of " + known_names())
+        raise UserInputError("no estimator given: expected one or more of " + known_names())
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise ValueError(f"estimator {repeated[0]!r} is given twice")
+        raise UserInputError(f"estimator {repeated[0]!r} is given twice")
     if not any(e.unbiased for e in out):
-        raise ValueError(f"estimators {','.join(names)} include no unbiased one: add one of {', '.join(UNBIASED)} "
-                         "(the reference gradient is the lowest-variance unbiased estimator)")
+        raise UserInputError(f"estimators {','.join(names)} include no unbiased one: add one of {', '.join(UNBIASED)} "
+                             "(the reference gradient is the lowest-variance unbiased estimator)")
     return out

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from policygrad.core import returns
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 from policygrad.diagnostics.episodes import EpisodeBatch
 from policygrad.diagnostics.estimators import Estimator, Signals
@@ -69,8 +70,8 @@ def estimator_weights(signals: Signals, estimators: Sequence[Estimator]) -> torc
     for estimator in estimators:
         w = estimator.weights(signals)
         if w.shape != signals.rewards.shape:
-            raise ValueError(f"estimator {estimator.name!r} returned weights of shape {tuple(w.shape)}, expected "
-                             f"{tuple(signals.rewards.shape)}")
+            raise UserInputError(f"estimator {estimator.name!r} returned weights of shape {tuple(w.shape)}, expected "
+                                 f"{tuple(signals.rewards.shape)}")
         rows.append(torch.where(signals.valid, w.to(torch.float32), torch.zeros_like(w, dtype=torch.float32)))
     return torch.stack(rows)
 

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from policygrad.diagnostics.statistics import EstimatorStats
-from policygrad.studies.plots import _pyplot, save
+from policygrad.reporting.figures import pyplot, save
 
 UNBIASED_COLOUR, CRITIC_COLOUR = "#1f77b4", "#ff7f0e"
 
 
 def variance_plot(stats: Sequence[EstimatorStats], out: str | Path, title: str = "") -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     names = [s.name for s in stats]
     colours = [UNBIASED_COLOUR if s.unbiased else CRITIC_COLOUR for s in stats]
@@ -48,7 +48,7 @@ def variance_plot(stats: Sequence[EstimatorStats], out: str | Path, title: str =
 
 
 def cosine_plot(stats: Sequence[EstimatorStats], out: str | Path, target: float, title: str = "") -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     cmap = plt.get_cmap("tab10")
     largest = max((m for s in stats for m, _ in s.curve), default=1)

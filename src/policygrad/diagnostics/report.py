@@ -1,12 +1,13 @@
 """The diagnosis on disk: ``gradients.csv`` (one row per estimator, full precision), ``report.md`` (the
 table and what it means), ``report.html`` (the same page, self-contained: figures inlined, no script,
-no external URL, rendered by :mod:`policygrad.studies.report`), ``report_files/*.svg`` and
+no external URL, rendered by :mod:`policygrad.reporting.document`), ``report_files/*.svg`` and
 ``diagnosis.json`` (the settings). Nothing depends on the clock: the same diagnosis writes the same
 files."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -14,7 +15,9 @@ from pathlib import Path
 from policygrad.diagnostics.plots import cosine_plot, variance_plot
 from policygrad.diagnostics.result import GradientDiagnosis
 from policygrad.diagnostics.statistics import EstimatorStats
-from policygrad.studies.report import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from policygrad.reporting.formatting import format_number, format_p
+from policygrad.run.files import write_text_atomic
 
 CSV_FILE, MD_FILE, HTML_FILE, JSON_FILE, FILES_DIR = ("gradients.csv", "report.md", "report.html", "diagnosis.json",
                                                       "report_files")
@@ -24,15 +27,7 @@ CSV_COLUMNS = ("estimator", "unbiased", "reference", "mean_norm", "trace_cov", "
 
 
 def _num(x: float, digits: int = 3) -> str:
-    if math.isnan(x):
-        return "n/a"
-    if math.isinf(x):
-        return "inf"
-    return f"{x:.{digits}g}"
-
-
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    return format_number(x, digits)
 
 
 def table_header(target: float) -> list[str]:
@@ -57,7 +52,7 @@ def table_row(s: EstimatorStats, batch_episodes: int, target: float) -> list[str
         episodes = "never (its mean is off)" if math.isfinite(s.mean_cosine) else "n/a"
     return [s.name + (" (reference)" if s.reference else ""), "yes" if s.unbiased else "no", _num(s.mean_norm),
             _num(s.trace_cov), nsr, scale, f"{s.cosine:.2f} ± {s.cosine_sd:.2f}", _num(s.mean_cosine),
-            _num(s.relative_bias, 2), "-" if s.reference else _p(s.bias_p_holm), episodes]
+            _num(s.relative_bias, 2), "-" if s.reference else format_p(s.bias_p_holm), episodes]
 
 
 def build_blocks(d: GradientDiagnosis, files: Path, command: str | None) -> list[Block]:
@@ -112,17 +107,18 @@ def write_report(diagnosis: GradientDiagnosis, out: str | Path, command: str | N
     """Write the diagnosis into the directory ``out`` (created); returns the path of ``report.html``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / CSV_FILE, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        for s in diagnosis.stats:
-            writer.writerow([s.name, s.unbiased, s.reference, s.mean_norm, s.trace_cov, s.noise_to_signal,
-                             s.noise_to_signal_floor, s.noise_scale, s.cosine, s.cosine_sd, s.mean_cosine,
-                             s.relative_bias, s.bias_p, s.bias_p_holm, s.episodes_to_cosine])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(CSV_COLUMNS)
+    for s in diagnosis.stats:
+        writer.writerow([s.name, s.unbiased, s.reference, s.mean_norm, s.trace_cov, s.noise_to_signal,
+                         s.noise_to_signal_floor, s.noise_scale, s.cosine, s.cosine_sd, s.mean_cosine,
+                         s.relative_bias, s.bias_p, s.bias_p_holm, s.episodes_to_cosine])
+    write_text_atomic(out / CSV_FILE, text.getvalue())
     settings = {**diagnosis.settings(), "estimators": [s.name for s in diagnosis.stats], "command": command}
-    (out / JSON_FILE).write_text(json.dumps(settings, indent=2, default=str) + "\n")
+    write_text_atomic(out / JSON_FILE, json.dumps(settings, indent=2, default=str) + "\n")
     blocks = build_blocks(diagnosis, out / FILES_DIR, command)
-    (out / MD_FILE).write_text(to_markdown(blocks, out))
+    write_text_atomic(out / MD_FILE, to_markdown(blocks, out))
     html = out / HTML_FILE
-    html.write_text(to_html(blocks, f"Gradient estimators on {diagnosis.env_id}"))
+    write_text_atomic(html, to_html(blocks, f"Gradient estimators on {diagnosis.env_id}"))
     return html

@@ -16,8 +16,9 @@ For one estimator, with mean gradient mu and batch covariance C (both estimated 
 - ``relative_bias``: |mu - mu_reference| / |mu_reference|, from the paired differences g_b - g_ref,b
   (same episodes: the noise they share cancels), corrected for their own noise; ``bias_p``: the
   p-value of a sign-flip test of "mean difference zero" (:func:`sign_flip_p`), and ``bias_p_holm``
-  the same Holm-corrected across the estimators tested (each one but the reference): with eight
-  estimators, one unbiased estimator in four would show a raw p below 0.05 by chance;
+  the same Holm-corrected (:func:`policygrad.reporting.statistics.holm`) across the estimators tested
+  (each one but the reference): with eight estimators, one unbiased estimator in four would show a
+  raw p below 0.05 by chance;
 - ``episodes_to_cosine``: the episodes a batch needs for its expected cosine with the true gradient
   to reach ``cosine_target``: cos(m) ~ rho / sqrt(1 + noise_scale / m) (rho = mean_cosine, 1 for the
   unbiased ones), solved for m; infinite when rho itself is below the target;
@@ -34,6 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from policygrad.reporting.statistics import holm
 
 FLIPS = 4000  # random sign vectors of the sign-flip test
 FLIP_SEED = 20180614  # fixed: the same gradients give the same p-values
@@ -85,16 +88,6 @@ def sign_flip_p(differences: torch.Tensor, flips: int = FLIPS, seed: int = FLIP_
     signs = torch.from_numpy(rng.choice([-1.0, 1.0], size=(flips, d.shape[0])))
     null = ((signs @ gram) * signs).sum(1)
     return float((1 + int((null >= observed * (1 - 1e-12)).sum())) / (flips + 1))
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjustment of ``p_values`` (family-wise error), in their order."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted, running = [1.0] * len(p_values), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def batch_sizes(episodes: int) -> list[int]:

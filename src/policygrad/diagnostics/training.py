@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from policygrad.core.errors import UserInputError
 from policygrad.diagnostics.diagnose import diagnose_gradients
 from policygrad.diagnostics.report import HTML_FILE, MD_FILE, write_report
 from policygrad.diagnostics.result import GradientDiagnosis
 from policygrad.diagnostics.statistics import EstimatorStats
-from policygrad.studies.plots import _pyplot, save
-from policygrad.studies.report import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from policygrad.reporting.figures import pyplot, save
+from policygrad.run.files import write_text_atomic
 
 SUMMARY_FILE, FILES_DIR = "training.json", "report_files"
 
@@ -29,9 +31,9 @@ def diagnose_checkpoints(run: str | Path, checkpoints: Sequence[str], **options:
     """:func:`diagnose_gradients` of ``run`` at each of ``checkpoints`` (names in its ``checkpoints/``)
     with the same ``options``, so that the same seeds draw the episodes at every checkpoint."""
     if not checkpoints:
-        raise ValueError("no checkpoint given")
+        raise UserInputError("no checkpoint given")
     if len(set(checkpoints)) != len(checkpoints):
-        raise ValueError("a checkpoint is given twice")
+        raise UserInputError("a checkpoint is given twice")
     return [diagnose_gradients(run=run, checkpoint=name, **options) for name in checkpoints]
 
 
@@ -43,7 +45,7 @@ def _scale(s: EstimatorStats, batch_episodes: int) -> str:
 
 
 def _figure(diagnoses: Sequence[GradientDiagnosis], out: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.2))
     steps = [d.global_step or 0 for d in diagnoses]
     for i, name in enumerate(s.name for s in diagnoses[0].stats):
@@ -95,10 +97,10 @@ def write_training_report(diagnoses: Sequence[GradientDiagnosis], out: str | Pat
                "Noise scale (episodes) of each estimator against the checkpoint's training step; open triangles: "
                "lower bounds where no signal was measurable."),
     ]
-    (out / MD_FILE).write_text(to_markdown(blocks, out))
-    (out / SUMMARY_FILE).write_text(json.dumps({"env_id": first.env_id, "checkpoints": list(names),
-                                                "steps": [d.global_step for d in diagnoses], "command": command},
-                                               indent=2) + "\n")
+    write_text_atomic(out / MD_FILE, to_markdown(blocks, out))
+    write_text_atomic(out / SUMMARY_FILE, json.dumps({"env_id": first.env_id, "checkpoints": list(names),
+                                                      "steps": [d.global_step for d in diagnoses], "command": command},
+                                                     indent=2) + "\n")
     html = out / HTML_FILE
-    html.write_text(to_html(blocks, f"Gradient estimators over training on {first.env_id}"))
+    write_text_atomic(html, to_html(blocks, f"Gradient estimators over training on {first.env_id}"))
     return html

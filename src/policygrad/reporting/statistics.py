@@ -1,13 +1,21 @@
-"""Statistics over seeds for a study (issue 13, item 4), every quantile and test from scipy.
+"""The statistics of every report (a study's, a comparison's across environments, a diagnosis's, the
+learning-curve bands of ``policygrad plot``), every quantile and test from scipy.
 
-Per value of a study (one point of its grid): the mean and the interquartile mean (IQM, the mean of
-the middle half, ``scipy.stats.trim_mean(x, 0.25)``) of the seeds' scores, each with a 95% bootstrap
-confidence interval (``scipy.stats.bootstrap``, BCa, a fixed seed so that a report is the same every
-time it is written). Against the baseline value: Welch's t-test and the Mann-Whitney U test, each
-Holm-corrected across the comparisons; Hedges' g; the probability of improvement
-P(X > Y) + 0.5 P(X = Y) over all pairs of seeds; and how many seeds per value a two-sided two-sample
-t-test needs to detect a difference of the observed size with 80% power at alpha 0.05 (solved with
-the noncentral t distribution, ``scipy.stats.nct``, and ``scipy.optimize.brentq``).
+- :func:`bootstrap_ci`: THE bootstrap, ``scipy.stats.bootstrap`` with a fixed seed (a report is the same
+  every time it is written). BCa by default, the percentile method where BCa is undefined or asked
+  for; one sample (leading axes a batch: one interval per point of a curve, the seeds resampled
+  together) or strata (``stratified=True``: the seeds resampled within each environment, never across).
+- :func:`holm`: Holm's step-down correction; NaN p-values (tests that could not run) stay NaN.
+- Per value of a study (one point of its grid), :func:`summarize`: the mean and the interquartile mean
+  (IQM, the mean of the middle half, ``scipy.stats.trim_mean(x, 0.25)``) of the seeds' scores, each
+  with a 95% bootstrap confidence interval. :func:`mean_ci_band`: a curve's mean over seeds and its
+  band.
+- Against the baseline value (:func:`compare`) or between every pair (:func:`pairwise`): Welch's t-test
+  and the Mann-Whitney U test, each Holm-corrected across the comparisons; Hedges' g; the probability
+  of improvement P(X > Y) + 0.5 P(X = Y) over all pairs of seeds; and how many seeds per value a
+  two-sided two-sample t-test needs to detect a difference of the observed size with 80% power at
+  alpha 0.05 (solved with the noncentral t distribution, ``scipy.stats.nct``, and
+  ``scipy.optimize.brentq``).
 
 Scores are higher-is-better (returns). A failed run has no score: callers leave it out and pass the
 count as ``failed``, which every summary carries. Degenerate cases are explicit, never a silent NaN
@@ -23,14 +31,21 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import optimize, special, stats
+
+from policygrad.core.errors import UserInputError
+from policygrad.reporting.formatting import format_p
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
 POWER = 0.8
 N_RESAMPLES = 9_999
+# The learning-curve bands (``policygrad plot``, a study's curves): 2,000 percentile resamples per point,
+# as before the one bootstrap, so that committed figures are made again the same.
+CURVE_RESAMPLES = 2_000
 RANDOM_SEED = 0  # the bootstrap's: the same scores give the same intervals, report after report
 MAX_SEEDS = 1_000_000  # beyond this, "seeds needed" is reported as not estimable
 
@@ -51,29 +66,72 @@ def _mean(values: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(values, axis=axis)
 
 
-def bootstrap_ci(values: Sequence[float] | np.ndarray, statistic: Callable[..., object] = _mean,
-                 confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES,
-                 seed: int = RANDOM_SEED) -> tuple[float, float]:
-    """The ``confidence`` bootstrap interval of ``statistic`` (called as ``statistic(x, axis=...)``) over
-    ``values``, by ``scipy.stats.bootstrap`` (BCa; the percentile method where BCa is undefined).
+def _point(value: Any) -> Any:
+    array = np.asarray(value, dtype=float)
+    return float(array) if array.ndim == 0 else array
 
-    Fewer than two values: ``(nan, nan)``, there is no spread to resample. All values equal: the point
-    ``(v, v)``, every resample gives ``v``."""
-    x = _scores(values)
-    if len(x) < 2:
+
+def bootstrap_ci(values: Any, statistic: Callable[..., Any] = _mean, *, stratified: bool = False,
+                 method: str = "BCa", confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES,
+                 seed: int = RANDOM_SEED) -> tuple[Any, Any]:
+    """The ``confidence`` bootstrap interval of ``statistic`` (called as ``statistic(x, axis=-1)``) by
+    ``scipy.stats.bootstrap``, its random draws from ``seed``: the same values, the same interval.
+
+    ``values``: one sample, along the last axis (leading axes are a batch: curves ``(points, seeds)``
+    give one interval per point, whole seeds resampled); or, ``stratified``, a sequence of samples
+    (strata: an environment's seeds), each resampled within itself and ``statistic`` taken over their
+    concatenation (a stratum of one value is kept as it is in every resample). ``method``: ``BCa``
+    (the percentile method where BCa is undefined) or ``percentile``.
+
+    Floats for a scalar statistic, arrays for a vector one or a batch. No sample of two values: NaN,
+    there is no spread to resample. All values equal: the point, every resample gives it."""
+    strata = [np.asarray(s, dtype=float) for s in values] if stratified else [np.asarray(values, dtype=float)]
+    pooled = np.concatenate(strata, axis=-1)
+    if pooled.shape[-1] == 0:
         return math.nan, math.nan
-    if np.ptp(x) == 0:
-        return float(x[0]), float(x[0])
-    for method in ("BCa", "percentile"):
+    samples = [s for s in strata if s.shape[-1] >= 2]
+    fixed = [s for s in strata if s.shape[-1] < 2]
+    if not samples:
+        nan = np.full(np.shape(statistic(pooled, axis=-1)), math.nan)
+        return _point(nan), _point(nan)
+    if np.ptp(pooled) == 0:  # every resample is the sample: the statistic of one of its values
+        point = _point(statistic(pooled[..., :1], axis=-1))
+        return point, point
+
+    def pooled_statistic(*xs: np.ndarray, axis: int = -1) -> np.ndarray:
+        parts = list(xs)
+        if fixed:
+            shape = parts[0].shape[:-1]
+            parts += [np.broadcast_to(f, (*shape, f.shape[-1])) for f in fixed]
+        return np.asarray(statistic(np.concatenate(parts, axis=-1), axis=-1))
+
+    # one sample: the statistic itself, on exactly the arrays scipy resamples
+    resampled = statistic if len(strata) == 1 else pooled_statistic
+    for attempt in ("BCa", "percentile") if method == "BCa" else (method,):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a degenerate BCa: the NaN is caught below, and percentile used
-            result = stats.bootstrap((x,), statistic, n_resamples=n_resamples, vectorized=True,
-                                     confidence_level=confidence, method=method,
+            warnings.simplefilter("ignore")  # a degenerate BCa: its NaN is caught below, and percentile used
+            result = stats.bootstrap(tuple(samples), resampled, n_resamples=n_resamples, vectorized=True,
+                                     paired=False, axis=-1, confidence_level=confidence, method=attempt,
                                      random_state=np.random.default_rng(seed))
-        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-        if math.isfinite(low) and math.isfinite(high):
-            return low, high
-    return math.nan, math.nan
+        low, high = np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
+        if np.all(np.isfinite(low)) and np.all(np.isfinite(high)):
+            return _point(low), _point(high)
+    nan = np.full(low.shape, math.nan)
+    return _point(nan), _point(nan)
+
+
+def mean_ci_band(curves: np.ndarray, confidence: float = CONFIDENCE, n_resamples: int = CURVE_RESAMPLES,
+                 seed: int = RANDOM_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over rows (seeds) of ``curves`` ``(seeds, points)``, and the percentile-bootstrap
+    ``confidence`` interval of that mean at each point (:func:`bootstrap_ci`, whole curves resampled).
+    One row: the band is NaN (there is no spread to resample)."""
+    curves = np.atleast_2d(np.asarray(curves, dtype=float))
+    mean = curves.mean(axis=0)
+    if curves.shape[0] < 2:
+        return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+    low, high = bootstrap_ci(curves.T, np.mean, method="percentile", confidence=confidence,
+                             n_resamples=n_resamples, seed=seed)
+    return mean, np.broadcast_to(low, mean.shape), np.broadcast_to(high, mean.shape)
 
 
 @dataclass(frozen=True)
@@ -107,15 +165,15 @@ def summarize(values: Sequence[float] | np.ndarray, failed: int = 0, confidence:
         notes.append("every seed scored the same: the interval is that point")
     return Summary(
         n=len(x), failed=failed, mean=float(np.mean(x)),
-        mean_ci=bootstrap_ci(x, _mean, confidence, n_resamples, seed),
-        iqm=float(iqm(x)), iqm_ci=bootstrap_ci(x, iqm, confidence, n_resamples, seed),
+        mean_ci=bootstrap_ci(x, _mean, confidence=confidence, n_resamples=n_resamples, seed=seed),
+        iqm=float(iqm(x)), iqm_ci=bootstrap_ci(x, iqm, confidence=confidence, n_resamples=n_resamples, seed=seed),
         std=float(np.std(x, ddof=1)) if len(x) > 1 else math.nan, notes=tuple(notes))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjustment: the i-th smallest of m p-values becomes
-    max over j <= i of min(1, (m - j + 1) p_(j)). NaN p-values (tests that could not run) stay NaN
-    and do not count in m."""
+    """Holm's step-down adjustment (family-wise error), in the order given: the i-th smallest of m
+    p-values becomes max over j <= i of min(1, (m - j + 1) p_(j)). NaN p-values (tests that could not
+    run) stay NaN and do not count in m."""
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full(len(p), math.nan)
     valid = np.flatnonzero(np.isfinite(p))
@@ -244,7 +302,9 @@ class Comparison:
 
 
 def _p(p: float) -> str:
-    return "p n/a" if not math.isfinite(p) else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
+    """``p = 0.042``, ``p < 0.001``, ``p n/a``: a p-value inside a sentence."""
+    text = format_p(p)
+    return f"p {text}" if text.startswith(("<", "n/a")) else f"p = {text}"
 
 
 def compare(groups: Mapping[str, Sequence[float] | np.ndarray], baseline: str | None = None,
@@ -256,7 +316,7 @@ def compare(groups: Mapping[str, Sequence[float] | np.ndarray], baseline: str | 
     labels = list(groups)
     baseline = labels[0] if baseline is None else baseline
     if baseline not in groups:
-        raise ValueError(f"baseline {baseline!r} is not one of the values: {', '.join(labels)}")
+        raise UserInputError(f"baseline {baseline!r} is not one of the values: {', '.join(labels)}")
     base = _scores(groups[baseline])
     rows: list[Comparison] = []
     for label in labels:

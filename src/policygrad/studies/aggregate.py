@@ -23,31 +23,21 @@ percentile method (as rliable), a fixed seed, so the same results give the same 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from policygrad.studies import plots
-from policygrad.studies.report import (
-    SCORES,
-    Block,
-    Bullets,
-    Figure,
-    Heading,
-    Paragraph,
-    Study,
-    Table,
-    load_study,
-    scores_of,
-    to_html,
-    to_markdown,
-)
-from policygrad.studies.stats import CONFIDENCE, N_RESAMPLES, RANDOM_SEED, iqm
+from policygrad.core.errors import UserInputError
+from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from policygrad.reporting.figures import pyplot, save
+from policygrad.reporting.formatting import format_interval, format_number
+from policygrad.reporting.statistics import N_RESAMPLES, RANDOM_SEED, bootstrap_ci, iqm
+from policygrad.run.files import write_text_atomic
+from policygrad.studies.report import SCORES
+from policygrad.studies.results import Study, load_study, scores_of
 
 RANDOM = "random"
 TAUS = np.round(np.linspace(0.0, 1.2, 25), 10)  # steps of 0.05
@@ -84,10 +74,10 @@ def _env_name(study: Study) -> str:
 
 
 def normalize(study: Study, score: str = "final_eval") -> EnvNorm:
-    """The normalized ``score`` of every finished run of a comparison, by method; ValueError (one line)
+    """The normalized ``score`` of every finished run of a comparison, by method; UserInputError (one line)
     when it is not a comparison, has no finished ``random`` run, or no method beats the random mean."""
     if study.fields != ["method"]:
-        raise ValueError(f"{study.path}: not a comparison (it varies {', '.join(study.fields)}, not method)")
+        raise UserInputError(f"{study.path}: not a comparison (it varies {', '.join(study.fields)}, not method)")
     means, raw = {}, {}
     for point in study.points:
         values, _ = scores_of(study.runs_of(point), score)
@@ -96,43 +86,20 @@ def normalize(study: Study, score: str = "final_eval") -> EnvNorm:
             raw[method] = np.asarray(values, dtype=float)
             means[method] = float(np.mean(values))
     if RANDOM not in means:
-        raise ValueError(f"{study.path}: no finished '{RANDOM}' run to normalize {score} against "
-                         f"(compare with --methods ...,{RANDOM})")
+        raise UserInputError(f"{study.path}: no finished '{RANDOM}' run to normalize {score} against "
+                             f"(compare with --methods ...,{RANDOM})")
     best = max(means, key=lambda m: means[m])
     span = means[best] - means[RANDOM]
     if not span > 0:
-        raise ValueError(f"{study.path}: no method beats '{RANDOM}' on {score}: nothing to normalize by")
+        raise UserInputError(f"{study.path}: no method beats '{RANDOM}' on {score}: nothing to normalize by")
     return EnvNorm(_env_name(study), study.path, means[RANDOM], best, means[best],
                    {m: (x - means[RANDOM]) / span for m, x in raw.items()})
 
 
 def _ci(strata: Sequence[np.ndarray], statistic: Any, n_resamples: int, seed: int) -> tuple[Any, Any]:
     """The stratified percentile bootstrap interval of ``statistic`` (of the concatenated strata, along
-    the last axis); nan when no stratum has two runs, the point when nothing varies. A stratum of one run
-    is kept as it is in every resample."""
-    pooled = np.concatenate(strata)
-    point = np.asarray(statistic(pooled, axis=-1), dtype=float)
-    samples = [s for s in strata if len(s) >= 2]
-    fixed = [s for s in strata if len(s) < 2]  # one run: nothing to resample, it stays in every resample
-    if not samples:
-        nan = np.full(point.shape, math.nan)
-        return nan, nan
-    if np.ptp(pooled) == 0:
-        return point, point
-
-    def pooled_statistic(*xs: np.ndarray, axis: int = -1) -> np.ndarray:
-        parts = list(xs)
-        if fixed:
-            shape = parts[0].shape[:-1]
-            parts += [np.broadcast_to(f, (*shape, len(f))) for f in fixed]
-        return np.asarray(statistic(np.concatenate(parts, axis=-1), axis=-1))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a degenerate resample distribution: a point interval
-        result = stats.bootstrap(tuple(samples), pooled_statistic, n_resamples=n_resamples, vectorized=True,
-                                 paired=False, confidence_level=CONFIDENCE, method="percentile",
-                                 random_state=np.random.default_rng(seed))
-    return np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
+    the last axis): :func:`~policygrad.reporting.statistics.bootstrap_ci` with ``stratified=True``."""
+    return bootstrap_ci(strata, statistic, stratified=True, method="percentile", n_resamples=n_resamples, seed=seed)
 
 
 def optimality_gap(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -169,7 +136,7 @@ def aggregate(study_dirs: Sequence[str | Path], score: str = "final_eval", n_res
     """Normalize ``score`` in every comparison and aggregate each method across them (methods in
     first-seen order; a method counts on the environments it ran on)."""
     if not study_dirs:
-        raise ValueError("no comparison directory to aggregate")
+        raise UserInputError("no comparison directory to aggregate")
     envs = [normalize(load_study(d), score) for d in study_dirs]
     methods = list(dict.fromkeys(m for env in envs for m in env.normalized))
     results = [aggregate_method([e.normalized[m] for e in envs if m in e.normalized], m, n_resamples, seed)
@@ -183,7 +150,7 @@ def aggregate(study_dirs: Sequence[str | Path], score: str = "final_eval", n_res
 def profile_plot(results: dict[str, list[MethodAggregate]], out: str | Path, taus: np.ndarray = TAUS) -> Path:
     """One panel per score: each method's performance profile (fraction of runs above tau) with its
     95% stratified bootstrap band."""
-    plt = plots._pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, max(len(results), 1), figsize=(5.5 * max(len(results), 1), 4.2), squeeze=False)
     for ax, (name, per_method) in zip(axes[0], results.items()):
         for k, r in enumerate(per_method):
@@ -202,18 +169,18 @@ def profile_plot(results: dict[str, list[MethodAggregate]], out: str | Path, tau
         ax.legend(loc="best", fontsize=8, title="band: 95% stratified bootstrap CI", title_fontsize=7)
     fig.suptitle("performance profiles across environments", fontsize=10)
     fig.tight_layout()
-    return plots.save(fig, out)
+    return save(fig, out)
 
 
 # ------------------------------------------------------------------------------------------------ report
 
 
 def _num(x: float, digits: int = 3) -> str:
-    return "n/a" if not math.isfinite(x) else f"{x:.{digits}g}"
+    return format_number(x, digits) if math.isfinite(x) else "n/a"
 
 
 def _interval(ci: tuple[float, float]) -> str:
-    return "n/a" if not all(math.isfinite(v) for v in ci) else f"[{_num(ci[0])}, {_num(ci[1])}]"
+    return format_interval(ci, digits=3)
 
 
 def build_aggregate(study_dirs: Sequence[str | Path], out_dir: Path,
@@ -267,7 +234,7 @@ def write_aggregate_report(study_dirs: Sequence[str | Path], out_dir: str | Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     blocks = build_aggregate(study_dirs, out, n_resamples)
-    (out / AGGREGATE_MD).write_text(to_markdown(blocks, out))
+    write_text_atomic(out / AGGREGATE_MD, to_markdown(blocks, out))
     html_path = out / AGGREGATE_HTML
-    html_path.write_text(to_html(blocks, f"Aggregate comparison ({len(study_dirs)} environments)"))
+    write_text_atomic(html_path, to_html(blocks, f"Aggregate comparison ({len(study_dirs)} environments)"))
     return html_path

@@ -10,67 +10,26 @@ report) or PNG by the file's suffix.
   episode's index and against environment steps (``episodes.csv``).
 
 They take plain inputs (labels -> run directories, values -> scores), not a study directory:
-``policygrad.studies.report`` reads the study and calls them.
+:mod:`policygrad.studies.report` reads the study and calls them.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from policygrad.plots import aligned_curves, format_value, mean_ci_band, read_episodes, smooth
+from policygrad.plots import aligned_curves, read_episodes, smooth
+from policygrad.reporting.figures import no_data, pyplot, save
+from policygrad.reporting.formatting import format_value
+from policygrad.reporting.statistics import mean_ci_band, summarize
 from policygrad.run.logger import EPISODES_FILE
-from policygrad.studies.stats import summarize
+from policygrad.studies.results import read_evals
 
-EVALS_FILE = "evals.csv"  # written by the trainer when eval_every is set (run/logger.py)
 BAND_NOTE = "band: 95% bootstrap CI of the mean"
-
-
-def read_evals(run_dir: str | Path, x: str = "global_step") -> tuple[np.ndarray, np.ndarray]:
-    """``(global_step, eval_mean)`` arrays of a run's periodic deterministic evaluations (``evals.csv``;
-    empty arrays when the run has none); ``x="wall_seconds"``: the training clock instead of the step."""
-    path = Path(run_dir) / EVALS_FILE
-    if not path.is_file():
-        return np.array([]), np.array([])
-    with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get(x) and r.get("eval_mean")]
-    return (np.array([float(r[x]) for r in rows]), np.array([float(r["eval_mean"]) for r in rows]))
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save(fig: Any, out: str | Path) -> Path:
-    """Save ``fig`` to ``out`` and close it. SVGs come out the same for the same data (no date; element
-    ids salted by the file name, so several SVGs inlined in one page never share an id)."""
-    import matplotlib
-
-    plt = _pyplot()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    vector = out.suffix.lower() in (".svg", ".pdf")
-    with matplotlib.rc_context({"svg.hashsalt": out.stem}):
-        fig.savefig(out, dpi=120, metadata={"Date": None} if vector else None)
-    plt.close(fig)
-    return out
-
-
-def _no_data(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, wrap=True)
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def learning_curves(groups: Mapping[str, Sequence[str | Path]], out: str | Path, title: str | None = None,
@@ -78,7 +37,7 @@ def learning_curves(groups: Mapping[str, Sequence[str | Path]], out: str | Path,
     """Evaluation return (``eval_mean`` of ``evals.csv``) against environment steps: per label of
     ``groups`` (label -> its seeds' run directories), the mean over seeds and a 95% bootstrap band,
     each seed a faint line. Runs without ``evals.csv`` are left out."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     drawn = 0
     for i, (label, dirs) in enumerate(groups.items()):
@@ -105,7 +64,7 @@ def learning_curves(groups: Mapping[str, Sequence[str | Path]], out: str | Path,
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8, title=legend_title, title_fontsize=8)
     else:
-        _no_data(ax, "no evaluations during training (evals.csv): the runs had no eval_every")
+        no_data(ax, "no evaluations during training (evals.csv): the runs had no eval_every")
     ax.set_title(title or f"learning curves (line: mean over seeds; {BAND_NOTE})", fontsize=10)
     fig.tight_layout()
     return save(fig, out)
@@ -130,12 +89,12 @@ def sensitivity(field: str, values: Sequence[object], scores: Mapping[str, Seque
     value of ``field``. Numeric values on a numeric axis (log when they span a decade or more),
     others as categories in their first-seen order. ``series`` (one label per entry, for studies that
     vary other fields too): one line and colour per label."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = list(series) if series is not None else [""] * len(values)
-    distinct = list(dict.fromkeys(format_value(v) for v in values))
+    distinct = list(dict.fromkeys(format_value(v, short=True) for v in values))
     numeric = len(distinct) > 1 and all(is_number(v) for v in values)
     log = numeric and log_scale(values)
-    positions = [float(v) if numeric else distinct.index(format_value(v)) for v in values]  # type: ignore[arg-type]
+    positions = [float(v) if numeric else distinct.index(format_value(v, short=True)) for v in values]  # type: ignore[arg-type]
     names = list(dict.fromkeys(labels))
     fig, axes = plt.subplots(1, max(len(scores), 1), figsize=(5.5 * max(len(scores), 1), 4.2), squeeze=False)
     for ax, (name, per_value) in zip(axes[0], scores.items()):
@@ -173,7 +132,7 @@ def episode_rewards(groups: Mapping[str, Sequence[str | Path]], out: str | Path,
     """Q23: training episodes' returns (smoothed over ``window`` episodes) and cumulative return,
     against the episode index and against environment steps; per label of ``groups`` (label -> run
     directories) the mean over its seeds, each seed a faint line. Runs without ``episodes.csv`` are left out."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex="col")
     drawn = False
     for i, (label, dirs) in enumerate(groups.items()):
@@ -200,7 +159,7 @@ def episode_rewards(groups: Mapping[str, Sequence[str | Path]], out: str | Path,
                     ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
     if not drawn:
         for ax in axes.ravel():
-            _no_data(ax, "no finished training episode (episodes.csv)")
+            no_data(ax, "no finished training episode (episodes.csv)")
     else:
         axes[0][0].set_ylabel(f"episode return (mean of last {window})")
         axes[1][0].set_ylabel("cumulative return")

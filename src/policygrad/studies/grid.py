@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policygrad.core.config import Config
+from policygrad.core.errors import UserInputError
+from policygrad.reporting.formatting import format_value
 from policygrad.run.configure import make_config
-from policygrad.studies.spec import StudySpec, format_value
+from policygrad.studies.spec import StudySpec
 
 # What every run of a study gets unless the spec fixes it: one torch thread (K runs share the cores),
 # no progress bar, no TensorBoard events, and periodic checkpoints to resume from when killed.
@@ -86,7 +88,7 @@ def point_config(spec: StudySpec, values: dict[str, Any], seed: int) -> Config:
 
 def expand(spec: StudySpec) -> list[GridRun]:
     """Check ``spec`` and build the config of every run, in grid order (grid points, then seeds); a
-    ValueError names the first grid point that cannot run and why. Nothing is written."""
+    UserInputError names the first grid point that cannot run and why. Nothing is written."""
     spec.check()
     runs: list[GridRun] = []
     for values in grid_points(spec):
@@ -95,11 +97,11 @@ def expand(spec: StudySpec) -> list[GridRun]:
             configs = [config] + [config.replace(seed=seed) for seed in spec.seeds[1:]]
         except ValueError as exc:
             where = f"grid point {point_id(values)}: " if values else ""
-            raise ValueError(f"{where}{exc}") from None
+            raise UserInputError(f"{where}{exc}") from None
         runs += [GridRun(run_id(values, seed), dict(values), seed, cfg) for seed, cfg in zip(spec.seeds, configs)]
     ids = [run.run_id for run in runs]
     twice = next((i for k, i in enumerate(ids) if i in ids[:k]), None)
     if twice is not None:
-        raise ValueError(f"two runs would share the id {twice!r} (values differing only in characters a directory "
-                         "name cannot hold): change one")
+        raise UserInputError(f"two runs would share the id {twice!r} (values differing only in characters a directory "
+                             "name cannot hold): change one")
     return runs

@@ -23,9 +23,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from policygrad.core.config import Config
+from policygrad.core.errors import UserInputError
+from policygrad.reporting.formatting import format_value
 from policygrad.run.configure import make_config
 from policygrad.studies.runner import StudyResult, run_study
-from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, StudySpec, default_name, format_value, make_spec
+from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, StudySpec, default_name, make_spec
 
 KINDS = ("lr", "gamma", "architecture", "batch", "entropy", "reward-norm")
 SCALES = (0.25, 0.5, 1.0, 2.0)  # of the current batch quantity
@@ -55,8 +57,8 @@ def named_grid(kind: str, base: Config) -> tuple[dict[str, list[Any]], list[dict
         return {"gamma": [0.9, 0.95, 0.98, 0.99, 0.999]}, [], []
     if kind == "architecture":
         if base.network:
-            raise ValueError(f"the architecture study varies the built-in MLP's hidden_sizes; network={base.network!r} "
-                             "is your own module")
+            raise UserInputError(f"the architecture study varies the built-in MLP's hidden_sizes; "
+                                 f"network={base.network!r} is your own module")
         return {"hidden_sizes": [(32,), (64, 64), (256, 256), (64, 64, 64)]}, [], []
     if kind == "entropy":
         return {"ent_coef": [0.0, 0.001, 0.01, 0.1]}, [], []
@@ -64,8 +66,8 @@ def named_grid(kind: str, base: Config) -> tuple[dict[str, list[Any]], list[dict
         return _batch_grid(base)
     if kind == "reward-norm":
         return _reward_norm_grid(base)
-    raise ValueError(f"{kind!r} is not a named study: expected one of {' | '.join(KINDS)}"
-                     f" (algo {algo})")
+    raise UserInputError(f"{kind!r} is not a named study: expected one of {' | '.join(KINDS)}"
+                         f" (algo {algo})")
 
 
 def _batch_grid(base: Any) -> tuple[dict[str, list[Any]], list[dict[str, dict[str, Any]]], list[str]]:
@@ -124,12 +126,12 @@ def named_spec(kind: str, algo: str, env_id: str, seeds: int | list[int] = 5, to
                fixed: Mapping[str, Any] | None = None) -> StudySpec:
     """The spec of named study ``kind`` (:data:`KINDS`) for ``algo`` on ``env_id``."""
     if kind not in KINDS:
-        raise ValueError(f"{kind!r} is not a named study: expected one of {' | '.join(KINDS)}")
+        raise UserInputError(f"{kind!r} is not a named study: expected one of {' | '.join(KINDS)}")
     base = make_config(algo, preset=preset, env_id=env_id, **dict(fixed or {}))
     vary, adjust, notes = named_grid(kind, base)
     clash = sorted(set(vary) & set(fixed or {}))
     if clash:
-        raise ValueError(f"the {kind} study varies {clash[0]}: do not fix it")
+        raise UserInputError(f"the {kind} study varies {clash[0]}: do not fix it")
     return make_spec(algo, env_id, vary, seeds, total_steps, name=name or default_name(algo, env_id, [], prefix=kind),
                      eval_every=eval_every, eval_episodes=eval_episodes, threshold=threshold, fixed=fixed,
                      preset=preset, adjust=adjust, notes=notes)

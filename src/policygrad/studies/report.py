@@ -6,7 +6,8 @@ of the area under the learning curve, each with a 95% bootstrap interval over se
 counted, steps to the threshold); the tests of each value against the baseline (Welch and
 Mann-Whitney, Holm-corrected, Hedges' g, the probability of improvement, the seeds a difference of
 that size would need), each with a plain-language verdict; the failed runs; the plots. The HTML
-inlines its plots as SVG and its style: no script, no external URL, it reads offline. The SVG files
+inlines its plots as SVG and its style: no script, no external URL, it reads offline
+(:mod:`policygrad.reporting.document`). The SVG files
 are also kept in ``report_files/`` (``report.md`` links them). Nothing in the report depends on the
 clock (wall times are left out), so the same results give the same report, byte for byte.
 
@@ -14,27 +15,24 @@ The study directory holds ``study.json`` (the spec: ``name``, ``algo``, ``env_id
 {field: [values]}, ``seeds``, ``total_steps``, ``eval_every``, ``eval_episodes``, ``threshold``,
 ``fixed``), ``results.csv`` (one row per run: ``run_id``, a column per varied field, ``seed``,
 ``status``, ``final_eval``, ``auc``, ``steps_to_threshold``, ``wall_seconds``, ``error``) and
-``runs/RUN_ID/`` (run directories with ``evals.csv`` and ``episodes.csv``).
+``runs/RUN_ID/`` (run directories with ``evals.csv`` and ``episodes.csv``), read back by
+:func:`policygrad.studies.results.load_study`.
 """
 
 from __future__ import annotations
 
-import ast
-import csv
-import html
-import json
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from policygrad.plots import format_value
-from policygrad.studies import plots
-from policygrad.studies.stats import (
+from policygrad.core.errors import UserInputError
+from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from policygrad.reporting.formatting import format_interval, format_number, format_p, format_value
+from policygrad.reporting.statistics import (
     ALPHA,
     CONFIDENCE,
     N_RESAMPLES,
@@ -47,137 +45,13 @@ from policygrad.studies.stats import (
     ranking,
     summarize,
 )
+from policygrad.run.files import write_text_atomic
+from policygrad.studies import figures
+from policygrad.studies.results import Study, load_study, same_value, scores_of
 
-SPEC_FILE, RESULTS_FILE, RUNS_DIR = "study.json", "results.csv", "runs"
 REPORT_MD, REPORT_HTML, FILES_DIR = "report.md", "report.html", "report_files"
 SCORES = {"final_eval": "final evaluation", "auc": "area under the curve"}
 FEW_SEEDS = 5  # below this, the report warns that bootstrap intervals are too narrow
-
-
-# ---------------------------------------------------------------------------------------------- reading
-
-
-def parse_value(text: str) -> object:
-    """A value as ``results.csv`` holds it, back to Python: ``0.001`` -> 0.001, ``[64, 64]`` or
-    ``(64, 64)`` or ``64x64`` -> (64, 64), ``True`` -> True; anything else stays text."""
-    s = text.strip()
-    if re.fullmatch(r"\d+(x\d+)+", s):
-        return tuple(int(p) for p in s.split("x"))
-    try:
-        value = ast.literal_eval(s)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return {"true": True, "false": False}.get(s.lower(), s)
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _canonical(value: object) -> object:
-    if isinstance(value, str):
-        value = parse_value(value)
-    if isinstance(value, (list, tuple)):
-        return tuple(_canonical(v) for v in value)
-    return value
-
-
-def same_value(cell: str, value: object) -> bool:
-    """Whether a ``results.csv`` cell holds the spec's ``value`` (however the tuple was spelled)."""
-    return _canonical(cell) == _canonical(value) or cell.strip() == format_value(value)
-
-
-@dataclass(frozen=True)
-class StudyRun:
-    run_id: str
-    values: tuple  # the spec's value of each varied field, in the spec's order
-    seed: str
-    status: str
-    final_eval: float
-    auc: float
-    steps_to_threshold: float  # nan: not reached (or no threshold)
-    error: str
-    run_dir: Path
-
-    @property
-    def done(self) -> bool:
-        return self.status == "done"
-
-
-@dataclass
-class Study:
-    """A study directory read back: its spec, its varied fields and values, and one row per run."""
-
-    path: Path
-    spec: dict
-    fields: list[str]
-    runs: list[StudyRun]
-    points: list[tuple] = field(default_factory=list)  # the grid's values present in results, in grid order
-
-    def label(self, point: tuple) -> str:
-        if len(self.fields) == 1:
-            return format_value(point[0])
-        return ", ".join(f"{f}={format_value(v)}" for f, v in zip(self.fields, point))
-
-    def runs_of(self, point: tuple) -> list[StudyRun]:
-        return [r for r in self.runs if r.values == point]
-
-    @property
-    def name(self) -> str:
-        return str(self.spec.get("name") or self.path.name)
-
-
-def _float(text: str | None) -> float:
-    try:
-        return float(text) if text else math.nan
-    except ValueError:
-        return math.nan
-
-
-def load_study(study_dir: str | Path) -> Study:
-    """Read ``study.json`` and ``results.csv`` of ``study_dir``; ValueError naming what is missing."""
-    path = Path(study_dir)
-    spec_path, results_path = path / SPEC_FILE, path / RESULTS_FILE
-    if not spec_path.is_file():
-        raise ValueError(f"{path}: not a study directory ({SPEC_FILE} is missing)")
-    try:
-        spec = json.loads(spec_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{spec_path}: not valid JSON ({exc})") from None
-    vary = spec.get("vary")
-    if not isinstance(spec, dict) or not isinstance(vary, dict) or not vary:
-        raise ValueError(f"{spec_path}: expected a 'vary' object of field: [values]")
-    if not results_path.is_file():
-        raise ValueError(f"{path}: no {RESULTS_FILE} yet (run the study first)")
-    fields = list(vary)
-    with open(results_path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in ("run_id", "status", "final_eval", *fields) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{results_path}: missing column(s) {', '.join(missing)}")
-        rows = list(reader)
-    runs = []
-    for row in rows:
-        values = []
-        for name in fields:
-            cell = row[name] or ""
-            match = [v for v in vary[name] if same_value(cell, v)]
-            values.append(match[0] if match else parse_value(cell))
-        runs.append(StudyRun(
-            run_id=row["run_id"], values=tuple(_canonical(v) for v in values), seed=row.get("seed") or "",
-            status=(row.get("status") or "").strip(), final_eval=_float(row.get("final_eval")),
-            auc=_float(row.get("auc")), steps_to_threshold=_float(row.get("steps_to_threshold")),
-            error=row.get("error") or "", run_dir=path / RUNS_DIR / row["run_id"]))
-
-    def order(point: tuple) -> tuple:
-        keys = []
-        for name, value in zip(fields, point):
-            known = [_canonical(v) for v in vary[name]]
-            keys.append(known.index(value) if value in known else len(known))
-        return tuple(keys)
-
-    points: list[tuple] = []
-    for run in runs:
-        if run.values not in points:
-            points.append(run.values)
-    points.sort(key=order)  # stable: values outside the spec keep their order, after the grid's
-    return Study(path, spec, fields, runs, points)
 
 
 # ------------------------------------------------------------------------------------------ the numbers
@@ -193,12 +67,6 @@ class ValueResult:
     scores: dict[str, list[float]]
     reached: int  # runs that reached the threshold
     median_steps: float  # their median steps to the threshold (nan: none)
-
-
-def scores_of(runs: Sequence[StudyRun], name: str) -> tuple[list[float], int]:
-    """The finished runs' finite ``name`` scores, and how many runs have none (failed or missing)."""
-    values = [getattr(r, name) for r in runs if r.done and math.isfinite(getattr(r, name))]
-    return values, len(runs) - len(values)
 
 
 def analyse(study: Study) -> list[ValueResult]:
@@ -220,60 +88,22 @@ def comparisons(results: Sequence[ValueResult], name: str, baseline: str | None)
     return compare({r.label: r.scores[name] for r in results}, baseline=baseline)
 
 
-# ------------------------------------------------------------------------------------------- the document
-# A report is a list of blocks, rendered twice: as Markdown and as HTML.
-
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    level: int = 2
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    text: str
-
-
-@dataclass(frozen=True)
-class Bullets:
-    items: list[str]
-
-
-@dataclass(frozen=True)
-class Table:
-    header: list[str]
-    rows: list[list[str]]
-
-
-@dataclass(frozen=True)
-class Figure:
-    path: Path  # an SVG under report_files/
-    caption: str
-
-
-Block = Heading | Paragraph | Bullets | Table | Figure
-
-
 def _num(x: float, digits: int = 4) -> str:
-    return "n/a" if not math.isfinite(x) else f"{x:.{digits}g}"
+    return format_number(x, digits) if math.isfinite(x) else "n/a"
 
 
 def _ci(interval: tuple[float, float]) -> str:
-    low, high = interval
-    return "" if not (math.isfinite(low) and math.isfinite(high)) else f" [{_num(low)}, {_num(high)}]"
+    text = format_interval(interval, missing="")
+    return f" {text}" if text else ""
 
-
-def _p(p: float) -> str:
-    return "n/a" if not math.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
 
 
 def _shown(value: Any) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k}={format_value(v)}" for k, v in value.items()) or "(none)"
+        return ", ".join(f"{k}={format_value(v, short=True)}" for k, v in value.items()) or "(none)"
     if isinstance(value, list):
-        return ", ".join(_shown(v) if isinstance(v, dict) else format_value(v) for v in value) or "(none)"
-    return "none" if value is None else format_value(value)
+        return ", ".join(_shown(v) if isinstance(v, dict) else format_value(v, short=True) for v in value) or "(none)"
+    return "none" if value is None else format_value(value, short=True)
 
 
 def _spec_rows(spec: dict) -> list[list[str]]:
@@ -307,7 +137,7 @@ def resolve_baseline(study: Study, baseline: str) -> str:
         for point in study.points:
             if same_value(text, point[0]):
                 return study.label(point)
-    raise ValueError(f"baseline {baseline!r} is not one of the study's values: {', '.join(labels)}")
+    raise UserInputError(f"baseline {baseline!r} is not one of the study's values: {', '.join(labels)}")
 
 
 def build_report(study: Study, baseline: str | None = None) -> list[Block]:
@@ -337,7 +167,7 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
     header = [what, "runs", "failed", "final eval: mean [95% CI]", "final eval: IQM [95% CI]", "auc: mean [95% CI]",
               "auc: IQM [95% CI]"]
     if threshold is not None:
-        header.append(f"reached {format_value(threshold)}: runs, median steps")
+        header.append(f"reached {format_value(threshold, short=True)}: runs, median steps")
     rows = []
     for r in results:
         baseline_mark = " (baseline)" if r.label == base and study.spec.get("kind") != "compare" else ""
@@ -421,15 +251,15 @@ def _pairwise_blocks(results: Sequence[ValueResult]) -> list[Block]:
                     continue
                 p_better = c.prob_improvement if c.value == a else 1 - c.prob_improvement
                 star = "*" if c.significant else ""
-                row.append(f"P={_num(p_better, 2)} p={_p(c.welch_p_holm)}{star}")
+                row.append(f"P={_num(p_better, 2)} p={format_p(c.welch_p_holm)}{star}")
             matrix.append(row)
         blocks.append(Paragraph("P(row better than column), and Welch's p after Holm (* significant):"))
         blocks.append(Table(["method", *labels], matrix))
         blocks.append(Table(["pair", "difference of means", "Welch p / Holm", "Mann-Whitney p / Holm", "Hedges' g",
                              "P(improvement)", f"seeds for {POWER:.0%} power"],
                             [[f"{c.value} vs {c.baseline}", _num(c.difference, 3),
-                              f"{_p(c.welch_p)} / {_p(c.welch_p_holm)}",
-                              f"{_p(c.mannwhitney_p)} / {_p(c.mannwhitney_p_holm)}", _num(c.hedges_g, 3),
+                              f"{format_p(c.welch_p)} / {format_p(c.welch_p_holm)}",
+                              f"{format_p(c.mannwhitney_p)} / {format_p(c.mannwhitney_p_holm)}", _num(c.hedges_g, 3),
                               _num(c.prob_improvement, 3), "n/a" if c.seeds_needed is None else str(c.seeds_needed)]
                              for c in pairs]))
     return blocks
@@ -454,8 +284,8 @@ def _baseline_blocks(study: Study, results: Sequence[ValueResult], base: str | N
             rows, verdicts = [], []
             for c in comparisons(results, name, base):
                 rows.append([c.value, f"{c.n} vs {c.n_baseline}", _num(c.difference, 3),
-                             f"{_p(c.welch_p)} / {_p(c.welch_p_holm)}",
-                             f"{_p(c.mannwhitney_p)} / {_p(c.mannwhitney_p_holm)}", _num(c.hedges_g, 3),
+                             f"{format_p(c.welch_p)} / {format_p(c.welch_p_holm)}",
+                             f"{format_p(c.mannwhitney_p)} / {format_p(c.mannwhitney_p_holm)}", _num(c.hedges_g, 3),
                              _num(c.prob_improvement, 3), "n/a" if c.seeds_needed is None else str(c.seeds_needed)])
                 verdicts.append(f"{named(c.value)}: {c.verdict()}")
             blocks.append(Heading(title.capitalize(), 3))
@@ -471,102 +301,33 @@ def _figures(study: Study, results: Sequence[ValueResult]) -> list[Block]:
     groups = {r.label: [run.run_dir for run in study.runs_of(r.point) if run.done] for r in results}
     # x: the first numeric field varied over several values (else the first field); the other fields'
     # values, if any, make one line each
-    varied = [i for i, f in enumerate(study.fields) if len({format_value(p[i]) for p in study.points}) > 1]
-    numeric = [i for i in varied if all(plots.is_number(p[i]) for p in study.points)]
+    varied = [i for i, f in enumerate(study.fields) if len({format_value(p[i], short=True) for p in study.points}) > 1]
+    numeric = [i for i in varied if all(figures.is_number(p[i]) for p in study.points)]
     x = (numeric or varied or [0])[0]
     values = [r.point[x] for r in results]
     series = None
     if len(study.fields) > 1:
-        series = [", ".join(f"{f}={format_value(v)}" for j, (f, v) in enumerate(zip(study.fields, r.point)) if j != x)
-                  for r in results]
+        series = [", ".join(f"{f}={format_value(v, short=True)}" for j, (f, v) in enumerate(zip(study.fields, r.point))
+                            if j != x) for r in results]
     scores = {name: [r.scores[name] for r in results] for name in SCORES}
     seconds: list[Block] = []
     if study.spec.get("kind") == "compare":
-        seconds.append(Figure(plots.learning_curves(groups, files / "learning_curves_seconds.svg", legend_title=what,
+        seconds.append(Figure(figures.learning_curves(groups, files / "learning_curves_seconds.svg", legend_title=what,
                                                     x="wall_seconds"),
                               "Learning curves against training seconds (evaluations excluded): wall-clock "
                               "efficiency; line: mean over seeds, band: 95% bootstrap CI."))
     return seconds + [
-        Figure(plots.learning_curves(groups, files / "learning_curves.svg", legend_title=what),
+        Figure(figures.learning_curves(groups, files / "learning_curves.svg", legend_title=what),
                f"Learning curves: deterministic evaluation return against environment steps, one colour per "
                f"{what}; line: mean over seeds, band: 95% bootstrap CI, faint lines: single seeds."),
-        Figure(plots.sensitivity(study.fields[x], values, scores, files / "sensitivity.svg", series=series),
+        Figure(figures.sensitivity(study.fields[x], values, scores, files / "sensitivity.svg", series=series),
                f"Sensitivity: final evaluation and area under the curve against {study.fields[x]}"
                + (" (one line per value of the other fields)" if series else "")
                + "; points: seeds, bars: 95% bootstrap CI of the mean."),
-        Figure(plots.episode_rewards(groups, files / "episode_rewards.svg"),
+        Figure(figures.episode_rewards(groups, files / "episode_rewards.svg"),
                "Training episodes (Q23): return (mean of the last 20 episodes) and cumulative return, against "
                "the episode index (left) and environment steps (right); mean over seeds with a 95% band."),
     ]
-
-
-# -------------------------------------------------------------------------------------------- rendering
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(blocks: Sequence[Block], base: Path) -> str:
-    out = []
-    for block in blocks:
-        if isinstance(block, Heading):
-            out.append(f"{'#' * block.level} {block.text}")
-        elif isinstance(block, Paragraph):
-            out.append(block.text)
-        elif isinstance(block, Bullets):
-            out.append("\n".join(f"- {_md_cell(item)}" for item in block.items))
-        elif isinstance(block, Table):
-            lines = ["| " + " | ".join(map(_md_cell, block.header)) + " |",
-                     "|" + "|".join("---" for _ in block.header) + "|"]
-            lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in block.rows]
-            out.append("\n".join(lines))
-        else:
-            out.append(f"![{block.path.stem.replace('_', ' ')}]({block.path.relative_to(base).as_posix()})\n\n"
-                       f"*{block.caption}*")
-    return "\n\n".join(out) + "\n"
-
-
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 1100px;
-       padding: 0 1em; color: #222; line-height: 1.45; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-figure { margin: 1.5em 0; }
-figure svg { max-width: 100%; height: auto; }
-figcaption { font-size: 0.9em; color: #555; }
-"""
-
-
-def inline_svg(path: Path) -> str:
-    """The ``<svg>`` element of a matplotlib SVG file, without its XML prolog, doctype and metadata."""
-    text = path.read_text()
-    text = text[text.index("<svg"):]
-    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
-
-
-def to_html(blocks: Sequence[Block], title: str) -> str:
-    body = []
-    for block in blocks:
-        if isinstance(block, Heading):
-            body.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
-        elif isinstance(block, Paragraph):
-            body.append(f"<p>{html.escape(block.text)}</p>")
-        elif isinstance(block, Bullets):
-            body.append("<ul>\n" + "\n".join(f"<li>{html.escape(i)}</li>" for i in block.items) + "\n</ul>")
-        elif isinstance(block, Table):
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in block.header)
-            rows = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                             for row in block.rows)
-            body.append(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>")
-        else:
-            body.append(f"<figure>\n{inline_svg(block.path)}\n<figcaption>{html.escape(block.caption)}"
-                        "</figcaption>\n</figure>")
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
 
 
 def write_report(study_dir: str | Path, baseline: str | None = None) -> Path:
@@ -576,7 +337,7 @@ def write_report(study_dir: str | Path, baseline: str | None = None) -> Path:
     first value of the grid."""
     study = load_study(study_dir)
     blocks = build_report(study, baseline)
-    (study.path / REPORT_MD).write_text(to_markdown(blocks, study.path))
+    write_text_atomic(study.path / REPORT_MD, to_markdown(blocks, study.path))
     out = study.path / REPORT_HTML
-    out.write_text(to_html(blocks, f"Study {study.name}"))
+    write_text_atomic(out, to_html(blocks, f"Study {study.name}"))
     return out

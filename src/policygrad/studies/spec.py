@@ -4,7 +4,7 @@ the values of each, seeds, a budget) and its record on disk, ``STUDY_DIR/study.j
 A spec is checked in two steps, both before any run starts: :meth:`StudySpec.check` here (names,
 types, duplicates, an empty grid) and :func:`policygrad.studies.grid.expand`, which builds every grid
 point's config with ``make_config`` (so an invalid combination is caught too). Every problem is a
-ValueError with a one-line message naming it; the command line turns it into exit code 2.
+UserInputError (a ValueError) with a one-line message naming it; the command line turns it into exit code 2.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any
 
 from policygrad.algos import algorithm
 from policygrad.core.config import Config, check_field_names, user_fields
+from policygrad.core.errors import UserInputError
+from policygrad.reporting.formatting import format_value
 from policygrad.run.files import write_text_atomic
 
 STUDY_FILE, RESULTS_FILE, RUNS_DIR = "study.json", "results.csv", "runs"
@@ -40,7 +42,7 @@ def field_kind(config_cls: type[Config], name: str) -> str:
 
 def typed_value(config_cls: type[Config], name: str, value: Any, where: str) -> Any:
     """``value`` as field ``name`` holds it (ints for float fields become floats, lists and ``64x64``
-    strings for tuple fields become tuples); ValueError ``WHERE NAME=VALUE: expected ...`` otherwise."""
+    strings for tuple fields become tuples); UserInputError ``WHERE NAME=VALUE: expected ...`` otherwise."""
     kind = field_kind(config_cls, name)
     is_int = isinstance(value, int) and not isinstance(value, bool)
     if kind == "tuple" and isinstance(value, str) and re.fullmatch(r"\d+(x\d+)*", value):
@@ -55,16 +57,7 @@ def typed_value(config_cls: type[Config], name: str, value: Any, where: str) -> 
         return tuple(value)
     expected = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
                 "tuple": "widths such as 64x64 (a list of integers)"}.get(kind, kind)
-    raise ValueError(f"{where} {name}={value!r}: expected {expected}, not {type(value).__name__}")
-
-
-def format_value(value: Any) -> str:
-    """A value as results.csv, run ids and the command line write it: ``64x64``, ``true``, ``0.001``."""
-    if isinstance(value, (tuple, list)):
-        return "x".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
+    raise UserInputError(f"{where} {name}={value!r}: expected {expected}, not {type(value).__name__}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -101,51 +94,51 @@ class StudySpec:
         return algorithm(self.algo).Config
 
     def check(self) -> None:
-        """Names, types, duplicates and emptiness (one-line ValueErrors); values are coerced to the
+        """Names, types, duplicates and emptiness (one-line UserInputErrors); values are coerced to the
         fields' types in place. :func:`policygrad.studies.grid.expand` then builds every config."""
         if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
-            raise ValueError(f"study name {self.name!r} is invalid: expected letters, digits and . _ = + , - "
-                             "(it names the study's directory)")
+            raise UserInputError(f"study name {self.name!r} is invalid: expected letters, digits and . _ = + , - "
+                                 "(it names the study's directory)")
         config_cls = self.config_class  # ValueError naming the algorithms if unknown
         if not isinstance(self.env_id, str) or not self.env_id:
-            raise ValueError(f"env_id={self.env_id!r} is invalid: expected a Gymnasium id such as CartPole-v1")
+            raise UserInputError(f"env_id={self.env_id!r} is invalid: expected a Gymnasium id such as CartPole-v1")
         for key in ("total_steps", "eval_episodes"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{key}={value!r} is invalid: expected an integer > 0")
+                raise UserInputError(f"{key}={value!r} is invalid: expected an integer > 0")
         if not isinstance(self.eval_every, int) or isinstance(self.eval_every, bool) or self.eval_every < 0:
-            raise ValueError(f"eval_every={self.eval_every!r} is invalid: expected an integer >= 0 (0: only the "
-                             "final evaluation, no learning curves)")
+            raise UserInputError(f"eval_every={self.eval_every!r} is invalid: expected an integer >= 0 (0: only the "
+                                 "final evaluation, no learning curves)")
         if self.threshold is not None:
             if not isinstance(self.threshold, (int, float)) or isinstance(self.threshold, bool) or \
                     self.threshold != self.threshold:
-                raise ValueError(f"threshold={self.threshold!r} is invalid: expected a number")
+                raise UserInputError(f"threshold={self.threshold!r} is invalid: expected a number")
             self.threshold = float(self.threshold)
         if not isinstance(self.seeds, list) or not self.seeds:
-            raise ValueError(f"seeds={self.seeds!r}: the grid is empty (no seeds): expected a count N (seeds 1..N) "
-                             "or a list of seeds")
+            raise UserInputError(f"seeds={self.seeds!r}: the grid is empty (no seeds): expected a count N (seeds 1..N) "
+                                 "or a list of seeds")
         for seed in self.seeds:
             if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-                raise ValueError(f"seeds: {seed!r} is not a seed (an integer >= 0)")
+                raise UserInputError(f"seeds: {seed!r} is not a seed (an integer >= 0)")
         if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds={self.seeds}: a seed is listed twice")
+            raise UserInputError(f"seeds={self.seeds}: a seed is listed twice")
         if not isinstance(self.vary, dict) or not isinstance(self.fixed, dict):
-            raise ValueError("vary and fixed must map field names to values")
+            raise UserInputError("vary and fixed must map field names to values")
         self._check_fields(config_cls, self.vary, "vary")
         self._check_fields(config_cls, self.fixed, "fixed")
         both = sorted(set(self.vary) & set(self.fixed))
         if both:
-            raise ValueError(f"{both[0]} is both varied and fixed: give it once")
+            raise UserInputError(f"{both[0]} is both varied and fixed: give it once")
         for name, values in self.vary.items():
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-                raise ValueError(f"vary {name}={values!r}: expected a list of values")
+                raise UserInputError(f"vary {name}={values!r}: expected a list of values")
             if not values:
-                raise ValueError(f"vary {name} has no values: the grid is empty")
+                raise UserInputError(f"vary {name} has no values: the grid is empty")
             typed = [typed_value(config_cls, name, v, "vary") for v in values]
             seen = [format_value(v) for v in typed]
             twice = next((s for i, s in enumerate(seen) if s in seen[:i]), None)
             if twice is not None:
-                raise ValueError(f"vary {name} lists {twice} twice")
+                raise UserInputError(f"vary {name} lists {twice} twice")
             self.vary[name] = typed
         for name, value in self.fixed.items():
             self.fixed[name] = typed_value(config_cls, name, value, "fixed")
@@ -155,33 +148,34 @@ class StudySpec:
     def _check_fields(config_cls: type[Config], values: Mapping[str, Any], where: str) -> None:
         for name in values:
             if not isinstance(name, str):
-                raise ValueError(f"{where}: {name!r} is not a field name")
+                raise UserInputError(f"{where}: {name!r} is not a field name")
             if name in RESERVED:
                 instead = f"; use {RESERVED[name]}" if RESERVED[name] else ""
-                raise ValueError(f"{where} {name}: a study sets {name} itself{instead}")
+                raise UserInputError(f"{where} {name}: a study sets {name} itself{instead}")
             try:
                 check_field_names(config_cls, {name: None})
             except ValueError as exc:
-                raise ValueError(f"{where}: {exc}") from None
+                raise UserInputError(f"{where}: {exc}") from None
 
     def _check_adjust(self, config_cls: type[Config]) -> None:
         if not isinstance(self.adjust, list):
-            raise ValueError("adjust must be a list of {'if': {...}, 'set': {...}} rules")
+            raise UserInputError("adjust must be a list of {'if': {...}, 'set': {...}} rules")
         for rule in self.adjust:
             if not isinstance(rule, dict) or set(rule) != {"if", "set"} or not all(
                     isinstance(rule[k], dict) and rule[k] for k in ("if", "set")):
-                raise ValueError(f"adjust rule {rule!r}: expected {{'if': {{field: value}}, 'set': {{field: value}}}}")
+                raise UserInputError(f"adjust rule {rule!r}: expected "
+                                     "{'if': {field: value}, 'set': {field: value}}")
             for name, value in rule["if"].items():
                 if name not in self.vary:
-                    raise ValueError(f"adjust rule {rule!r}: {name!r} is not a varied field")
+                    raise UserInputError(f"adjust rule {rule!r}: {name!r} is not a varied field")
                 typed = typed_value(config_cls, name, value, "adjust if")
                 if format_value(typed) not in [format_value(v) for v in self.vary[name]]:
-                    raise ValueError(f"adjust rule {rule!r}: {name}={format_value(typed)} is not one of its values")
+                    raise UserInputError(f"adjust rule {rule!r}: {name}={format_value(typed)} is not one of its values")
                 rule["if"][name] = typed
             self._check_fields(config_cls, rule["set"], "adjust set")
             for name, value in rule["set"].items():
                 if name in self.vary:
-                    raise ValueError(f"adjust rule {rule!r}: {name} is varied; it cannot be set too")
+                    raise UserInputError(f"adjust rule {rule!r}: {name} is varied; it cannot be set too")
                 rule["set"][name] = typed_value(config_cls, name, value, "adjust set")
 
     # -- the record ---------------------------------------------------------------------------------------
@@ -200,10 +194,10 @@ class StudySpec:
     def from_dict(cls, data: Any, source: str = STUDY_FILE) -> StudySpec:
         """The spec a file recorded, checked (:meth:`check`)."""
         if not isinstance(data, dict):
-            raise ValueError(f"{source}: expected a JSON object")
+            raise UserInputError(f"{source}: expected a JSON object")
         data = dict(data)
         if data.pop("format", SPEC_FORMAT) != SPEC_FORMAT:
-            raise ValueError(f"{source}: written by another version of policygrad (format {data.get('format')!r})")
+            raise UserInputError(f"{source}: written by another version of policygrad (format {data.get('format')!r})")
         names = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - names)
         missing = sorted(n for n in ("name", "algo", "env_id", "vary", "seeds", "total_steps", "eval_every")
@@ -211,12 +205,12 @@ class StudySpec:
         if unknown or missing:
             problems = ([f"unknown keys {', '.join(unknown)}"] if unknown else []) + (
                 [f"missing {', '.join(missing)}"] if missing else [])
-            raise ValueError(f"{source}: not a study spec ({'; '.join(problems)})")
+            raise UserInputError(f"{source}: not a study spec ({'; '.join(problems)})")
         spec = cls(**data)
         try:
             spec.check()
         except ValueError as exc:
-            raise ValueError(f"{source}: {exc}") from None
+            raise UserInputError(f"{source}: {exc}") from None
         return spec
 
     def identity(self) -> list[tuple[str, Any]]:
@@ -237,12 +231,12 @@ def make_spec(algo: str, env_id: str, vary: Mapping[str, Sequence[Any]] | None =
     vary_lists: dict[str, Any] = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in (vary or {}).items()}
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds <= 0:
-            raise ValueError(f"seeds={seeds}: the grid is empty (no seeds): expected a count >= 1")
+            raise UserInputError(f"seeds={seeds}: the grid is empty (no seeds): expected a count >= 1")
         seed_list = list(range(1, seeds + 1))
     elif isinstance(seeds, Sequence) and not isinstance(seeds, str):
         seed_list = list(seeds)
     else:
-        raise ValueError(f"seeds={seeds!r} is invalid: expected a count N (seeds 1..N) or a list of seeds")
+        raise UserInputError(f"seeds={seeds!r} is invalid: expected a count N (seeds 1..N) or a list of seeds")
     if eval_every is None:
         eval_every = total_steps // DEFAULT_CURVE_POINTS if isinstance(total_steps, int) else 0
     spec = StudySpec(name=name or default_name(algo, env_id, list(vary_lists)), algo=algo, env_id=env_id,
@@ -263,15 +257,15 @@ def default_name(algo: str, env_id: str, fields: Sequence[str], prefix: str = ""
 
 
 def read_study_file(study_dir: str | Path, name: str, what: str) -> Any:
-    """The JSON in ``STUDY_DIR/NAME``; ValueError in one line when there is no ``what`` there or the file
+    """The JSON in ``STUDY_DIR/NAME``; UserInputError in one line when there is no ``what`` there or the file
     is not JSON."""
     path = Path(study_dir) / name
     try:
         return json.loads(path.read_text())
     except OSError as exc:
-        raise ValueError(f"{study_dir}: no {what} here ({name}: {exc.strerror or exc})") from None
+        raise UserInputError(f"{study_dir}: no {what} here ({name}: {exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        raise UserInputError(f"{path}: not valid JSON ({exc})") from None
 
 
 def read_spec(study_dir: Path) -> StudySpec:
@@ -285,13 +279,13 @@ def write_spec(study_dir: Path, spec: StudySpec) -> None:
 
 
 def check_same_study(study_dir: Path, spec: StudySpec) -> bool:
-    """Whether ``study_dir`` already holds this study (True), or nothing (False); ValueError naming the
+    """Whether ``study_dir`` already holds this study (True), or nothing (False); UserInputError naming the
     first difference when it holds another one, or when it is not a study directory."""
     path = Path(study_dir) / STUDY_FILE
     if not path.exists():
         if Path(study_dir).is_dir() and any(p.name not in (".lock", ".lock.pid") for p in Path(study_dir).iterdir()):
-            raise ValueError(f"{study_dir} exists and holds no {STUDY_FILE}: not a study directory; choose another "
-                             "--name or --out-dir")
+            raise UserInputError(f"{study_dir} exists and holds no {STUDY_FILE}: not a study directory; choose another "
+                                 "--name or --out-dir")
         return False
     try:
         data = json.loads(path.read_text())
@@ -304,9 +298,9 @@ def check_same_study(study_dir: Path, spec: StudySpec) -> bool:
         pairs = list(zip(spec.identity(), read_spec(study_dir).identity()))
     for (key, mine), (_, theirs) in pairs:
         if mine != theirs:
-            raise ValueError(f"{study_dir} holds a different study ({key}: {_short(theirs)} there, {_short(mine)} "
-                             f"here): choose another --name, or continue that one with policygrad sweep --resume "
-                             f"{study_dir}")
+            raise UserInputError(f"{study_dir} holds a different study ({key}: {_short(theirs)} there, {_short(mine)} "
+                                 f"here): choose another --name, or continue that one with policygrad sweep --resume "
+                                 f"{study_dir}")
     return True
 
 

@@ -1,5 +1,5 @@
 """A tuning's report: ``report.md`` and a self-contained ``report.html`` in its directory, with the same
-blocks and renderers as a study's (:mod:`policygrad.studies.report`): the setup, the best config, the
+blocks and renderers as a study's (:mod:`policygrad.reporting.document`): the setup, the best config, the
 re-evaluation of the top trials on fresh seeds and whether their order holds, the importance of each
 hyperparameter (Optuna's default evaluator, PED-ANOVA: no scikit-learn needed), the optimisation
 history, and every trial. Read from ``tune.json``, ``trials.csv``, ``reeval.csv`` and the Optuna study.
@@ -15,21 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from policygrad.core.config import user_fields
-from policygrad.studies import plots
-from policygrad.studies.report import (
-    FILES_DIR,
-    REPORT_HTML,
-    REPORT_MD,
-    Block,
-    Bullets,
-    Figure,
-    Heading,
-    Paragraph,
-    Table,
-    to_html,
-    to_markdown,
-)
-from policygrad.studies.tune_spec import (
+from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from policygrad.reporting.figures import no_data, pyplot, save
+from policygrad.run.files import write_text_atomic
+from policygrad.studies.report import FILES_DIR, REPORT_HTML, REPORT_MD
+from policygrad.tune.spec import (
     BEST_PRESET,
     OBJECTIVES,
     PRUNER_STARTUP,
@@ -67,14 +57,14 @@ def importances(study: Any) -> tuple[dict[str, float], str]:
 
 
 def plot_importances(values: dict[str, float], out: Path) -> Path:
-    plt = plots._pyplot()
+    plt = pyplot()
     names = list(values)[::-1]
     fig, ax = plt.subplots(figsize=(6.4, 0.4 * len(names) + 1.2))
     ax.barh(names, [values[n] for n in names], color="tab:blue")
     ax.set_xlabel("importance (share of the objective's variation)")
     ax.set_xlim(0, max(1e-9, max(values.values())) * 1.1)
     fig.tight_layout()
-    return plots.save(fig, out)
+    return save(fig, out)
 
 
 def plot_history(study: Any, spec: TuneSpec, out: Path) -> Path:
@@ -83,7 +73,7 @@ def plot_history(study: Any, spec: TuneSpec, out: Path) -> Path:
     import optuna
 
     state = optuna.trial.TrialState
-    plt = plots._pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     trials = study.get_trials(deepcopy=False)
     done = [(t.number, t.value) for t in trials if t.state == state.COMPLETE]
@@ -107,7 +97,7 @@ def plot_history(study: Any, spec: TuneSpec, out: Path) -> Path:
         low = ax.get_ylim()[0] if done or pruned else 0.0
         ax.plot(failed, [low] * len(failed), "x", color="tab:red", clip_on=False, label="failed")
     if not trials:
-        plots._no_data(ax, "no trial yet")
+        no_data(ax, "no trial yet")
     ax.set_xlabel("trial")
     from matplotlib.ticker import MaxNLocator
 
@@ -117,7 +107,7 @@ def plot_history(study: Any, spec: TuneSpec, out: Path) -> Path:
     if done or pruned or failed:
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    return plots.save(fig, out)
+    return save(fig, out)
 
 
 def _g(text: str) -> str:
@@ -243,7 +233,7 @@ def write_report(study_dir: str | Path) -> Path:
     spec = read_tune_spec(study_dir)
     study = read_optuna_study(spec, open_storage(study_dir, spec.storage))
     blocks = build_report(study_dir, spec, study)
-    (study_dir / REPORT_MD).write_text(to_markdown(blocks, study_dir))
+    write_text_atomic(study_dir / REPORT_MD, to_markdown(blocks, study_dir))
     out = study_dir / REPORT_HTML
-    out.write_text(to_html(blocks, f"Tuning {spec.name}"))
+    write_text_atomic(out, to_html(blocks, f"Tuning {spec.name}"))
     return out

@@ -4,11 +4,11 @@ A tuning lives in ``STUDY_DIR`` (``studies/NAME``): ``tune.json`` (what is searc
 ``optuna.journal`` (the Optuna study: Optuna's JournalStorage, an append-only file that several
 processes may share; ``--storage URL`` puts it in a database instead), ``runs/trial_NNNN__seed=S/``
 (normal run directories), ``reeval/`` (the re-evaluation runs), ``trials.csv``, ``reeval.csv``,
-``best_preset.yaml`` and the report (:mod:`policygrad.studies.tune_report`).
+``best_preset.yaml`` and the report (:mod:`policygrad.tune.report`).
 
 What a trial is. Optuna's TPE sampler (seeded: trial N's random draws come from ``sampler_seed + N``,
 so a resumed or second process never repeats the first one's draws) picks values from the search
-space (:mod:`policygrad.studies.tune_space`); the trial trains them on K seeds, one after the other,
+space (:mod:`policygrad.tune.space`); the trial trains them on K seeds, one after the other,
 each seed a run of the backend (local worker processes or Ray), and its value is the mean over the K
 seeds of the final deterministic evaluation (``final``) or of the area under the evaluation curve
 (``auc``), never one seed's last evaluation (one seed's score is mostly its luck; RL Baselines3 Zoo's
@@ -58,20 +58,17 @@ import yaml
 from filelock import FileLock, Timeout
 
 from policygrad.core.config import Config, user_fields
+from policygrad.core.errors import UserInputError
+from policygrad.reporting.formatting import format_value
 from policygrad.run.files import write_text_atomic
+from policygrad.studies.backends import Backend, open_backend
+from policygrad.studies.backends.run_task import DONE, RunTask, TaskResult, one_line
+from policygrad.studies.backends.scheduler import check_workers
 from policygrad.studies.grid import point_config
-from policygrad.studies.runner import (
-    DONE,
-    Backend,
-    RunTask,
-    TaskResult,
-    one_line,
-    open_backend,
-    summarize,
-)
-from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, RUNS_DIR, format_value
-from policygrad.studies.tune_space import Space
-from policygrad.studies.tune_spec import (
+from policygrad.studies.results import summarize_run
+from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, RUNS_DIR
+from policygrad.tune.space import Space
+from policygrad.tune.spec import (
     BEST_PRESET,
     NOT_IN_PRESET,
     OBJECTIVES,
@@ -103,7 +100,7 @@ def report_seed(trial: Any, seed_index: int, score: float, prune: bool) -> bool:
 
 def seed_scores(run_dir: Path) -> dict[str, float | None]:
     """``final_eval`` and ``auc`` of a finished run (None where missing or not finite)."""
-    row = summarize(run_dir, None)
+    row = summarize_run(run_dir, None)
     out: dict[str, float | None] = {}
     for key in ("final_eval", "auc"):
         value = float(row[key]) if row[key] else None
@@ -296,7 +293,7 @@ def run_tune(spec: TuneSpec, out_dir: str | Path = "studies", workers: int = 1, 
              backend: Backend | None = None, echo: Callable[[str], None] | None = print) -> TuneResult:
     """Run (or continue) the tuning ``spec`` in ``OUT_DIR/NAME`` until its Optuna study holds
     ``spec.trials`` trials, then re-evaluate the top ones and write the best preset and the report.
-    Every problem with the spec or the directory is a ValueError before any run starts."""
+    Every problem with the spec or the directory is a UserInputError before any run starts."""
     from policygrad.env_check import preflight
 
     if backend is None:  # the worker processes are this call's: closed when it ends
@@ -304,18 +301,17 @@ def run_tune(spec: TuneSpec, out_dir: str | Path = "studies", workers: int = 1, 
             return run_tune(spec, out_dir, workers, resume=resume, backend=local, echo=echo)
     say = echo or (lambda text: None)
     space = spec.check()
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"workers={workers!r} is invalid: expected an integer >= 1")
+    check_workers(workers)
     point_config(spec.base(), dict(space.fixed), spec.seeds[0])  # the fixed fields and the env, checked now
     study_dir = Path(out_dir) / spec.name
     existed = check_same_tuning(study_dir, spec)
     if resume and not existed:
-        raise ValueError(f"{study_dir}: no tuning to resume (no {TUNE_FILE} there)")
+        raise UserInputError(f"{study_dir}: no tuning to resume (no {TUNE_FILE} there)")
     preflight(spec.env_id)
     try:
         study_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"cannot create {study_dir}: {exc.strerror or exc}") from None
+        raise UserInputError(f"cannot create {study_dir}: {exc.strerror or exc}") from None
     with owner_lock(study_dir) as owner:
         with tune_lock(study_dir):  # several processes may start together: one writes the record
             if not (study_dir / TUNE_FILE).exists() or read_tune_spec(study_dir).trials != spec.trials:
@@ -345,7 +341,7 @@ def run_tune(spec: TuneSpec, out_dir: str | Path = "studies", workers: int = 1, 
 def finish(tuner: Tuner, echo: Callable[[str], None] | None) -> TuneResult:
     """Re-evaluate the top trials on fresh seeds, write trials.csv, reeval.csv, the best preset and
     the report."""
-    from policygrad.studies import tune_report
+    from policygrad.tune import report as tune_report
 
     say = echo or (lambda text: None)
     spec, study_dir = tuner.spec, tuner.study_dir
@@ -527,8 +523,8 @@ def resume_tune(study_dir: str | Path, trials: int | None = None, workers: int =
     study_dir = Path(study_dir)
     spec = read_tune_spec(study_dir)
     if spec.name != study_dir.name:
-        raise ValueError(f"{study_dir}: its tune.json names the tuning {spec.name!r}; a tuning's directory is named "
-                         "after it (rename the directory back)")
+        raise UserInputError(f"{study_dir}: its tune.json names the tuning {spec.name!r}; a tuning's directory is "
+                             "named after it (rename the directory back)")
     if trials is not None:
         spec.trials = trials
     with open_backend(backend, address, echo=echo) as made:

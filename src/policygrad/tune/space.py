@@ -11,7 +11,7 @@ A space maps config fields to what to sample, as a ``--space`` YAML file writes 
 :func:`load_space` reads such a file with ``yaml.safe_load`` (data only) and checks it: an unknown
 field, a field a study sets itself (seed, total_steps...), an unknown key, bounds that are not
 numbers of the field's type or not ``low < high`` (``low > 0`` with ``log``), an empty or mistyped
-``choices`` list: each is a one-line ValueError (exit code 2 on the command line). :data:`DEFAULT_SPACES`
+``choices`` list: each is a one-line UserInputError (exit code 2 on the command line). :data:`DEFAULT_SPACES`
 holds a space per algorithm whose batch shapes always divide validly (PPO: ``num_steps`` a multiple
 of 32 and ``num_minibatches`` at most 8, so ``num_envs * num_steps`` is a multiple of it whatever
 ``num_envs`` is).
@@ -27,8 +27,10 @@ from typing import Any
 
 from policygrad.algos import algorithm
 from policygrad.core.config import Config, check_field_names
+from policygrad.core.errors import UserInputError
 from policygrad.core.yaml_files import read_yaml
-from policygrad.studies.spec import RESERVED, field_kind, format_value, typed_value
+from policygrad.reporting.formatting import format_value
+from policygrad.studies.spec import RESERVED, field_kind, typed_value
 
 KEYS = {"low", "high", "log", "step", "choices", "width", "depth"}
 WIDTH, DEPTH = "hidden_sizes.width", "hidden_sizes.depth"  # the Optuna parameters of {width, depth}
@@ -148,18 +150,18 @@ def _number(value: Any, kind: str, where: str) -> float | int:
             pass
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if kind == "int" and not (ok and float(value).is_integer()):
-        raise ValueError(f"{where}: expected an integer, not {value!r}")
+        raise UserInputError(f"{where}: expected an integer, not {value!r}")
     if not ok:
-        raise ValueError(f"{where}: expected a number, not {value!r}")
+        raise UserInputError(f"{where}: expected a number, not {value!r}")
     return int(value) if kind == "int" else float(value)
 
 
 def _int_list(value: Any, where: str) -> tuple[int, ...]:
     if not isinstance(value, list) or not value or not all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-        raise ValueError(f"{where}: expected a non-empty list of integers > 0, not {value!r}")
+        raise UserInputError(f"{where}: expected a non-empty list of integers > 0, not {value!r}")
     if len(set(value)) != len(value):
-        raise ValueError(f"{where}: a value is listed twice")
+        raise UserInputError(f"{where}: a value is listed twice")
     return tuple(value)
 
 
@@ -167,62 +169,64 @@ def _dimension(config_cls: type[Config], name: str, entry: Mapping[str, Any]) ->
     where = f"space {name}"
     unknown = sorted(str(k) for k in entry if k not in KEYS)
     if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r} (expected low/high[/log/step], choices, or width/depth)")
+        raise UserInputError(f"{where}: unknown key {unknown[0]!r} (expected low/high[/log/step], choices, or "
+                             "width/depth)")
     kind = field_kind(config_cls, name)
     if "choices" in entry:
         if set(entry) != {"choices"}:
-            raise ValueError(f"{where}: choices cannot be combined with {sorted(set(entry) - {'choices'})[0]}")
+            raise UserInputError(f"{where}: choices cannot be combined with {sorted(set(entry) - {'choices'})[0]}")
         choices = entry["choices"]
         if not isinstance(choices, list) or not choices:
-            raise ValueError(f"{where}: choices must be a non-empty list, not {choices!r}")
+            raise UserInputError(f"{where}: choices must be a non-empty list, not {choices!r}")
         typed = tuple(typed_value(config_cls, name, c, where + " choice") for c in choices)
         shown = [format_value(c) for c in typed]
         if len(set(shown)) != len(shown):
-            raise ValueError(f"{where}: a choice is listed twice")
+            raise UserInputError(f"{where}: a choice is listed twice")
         return Dimension(name, "choices", choices=typed)
     if "width" in entry or "depth" in entry:
         if kind != "tuple":
-            raise ValueError(f"{where}: width/depth are for hidden_sizes-like fields (a list of widths), not a {kind}")
+            raise UserInputError(f"{where}: width/depth are for hidden_sizes-like fields (a list of widths), not a "
+                                 f"{kind}")
         if set(entry) != {"width", "depth"}:
-            raise ValueError(f"{where}: expected both width and depth (lists of integers), and nothing else")
+            raise UserInputError(f"{where}: expected both width and depth (lists of integers), and nothing else")
         return Dimension(name, "layers", width=_int_list(entry["width"], where + " width"),
                          depth=_int_list(entry["depth"], where + " depth"))
     if "low" not in entry or "high" not in entry:
-        raise ValueError(f"{where}: expected low and high, or choices")
+        raise UserInputError(f"{where}: expected low and high, or choices")
     if kind not in ("float", "int"):
-        raise ValueError(f"{where}: a {kind} field is searched with choices, not low/high")
+        raise UserInputError(f"{where}: a {kind} field is searched with choices, not low/high")
     low, high = _number(entry["low"], kind, where + " low"), _number(entry["high"], kind, where + " high")
     log = entry.get("log", False)
     if not isinstance(log, bool):
-        raise ValueError(f"{where}: log must be true or false, not {log!r}")
+        raise UserInputError(f"{where}: log must be true or false, not {log!r}")
     if not low < high:
-        raise ValueError(f"{where}: low={low!r} must be below high={high!r}")
+        raise UserInputError(f"{where}: low={low!r} must be below high={high!r}")
     if log and low <= 0:
-        raise ValueError(f"{where}: log needs low > 0, not {low!r}")
+        raise UserInputError(f"{where}: log needs low > 0, not {low!r}")
     step = None
     if "step" in entry:
         if kind != "int":
-            raise ValueError(f"{where}: step is for integer fields")
+            raise UserInputError(f"{where}: step is for integer fields")
         step = entry["step"]
         if not isinstance(step, int) or isinstance(step, bool) or step < 1:
-            raise ValueError(f"{where}: step must be an integer >= 1, not {step!r}")
+            raise UserInputError(f"{where}: step must be an integer >= 1, not {step!r}")
         if log and step != 1:
-            raise ValueError(f"{where}: step cannot be combined with log")
+            raise UserInputError(f"{where}: step cannot be combined with log")
     return Dimension(name, kind, low=low, high=high, log=log, step=step)
 
 
 def check_space(algo: str, data: Any, source: str = "space") -> Space:
     """A checked :class:`Space` for ``algo`` from a mapping (a space file's content, or a recorded
-    space); a one-line ValueError naming the field otherwise."""
+    space); a one-line UserInputError naming the field otherwise."""
     config_cls = algorithm(algo).Config
     if not isinstance(data, dict) or not data:
-        raise ValueError(f"{source}: expected a mapping of config fields to what to search (low/high, choices)")
+        raise UserInputError(f"{source}: expected a mapping of config fields to what to search (low/high, choices)")
     dimensions, fixed = [], {}
     for name, entry in data.items():
         if not isinstance(name, str):
-            raise ValueError(f"{source}: {name!r} is not a field name")
+            raise UserInputError(f"{source}: {name!r} is not a field name")
         if name in RESERVED:
-            raise ValueError(f"{source}: {name} is set by the tuning itself (its own option), not searched")
+            raise UserInputError(f"{source}: {name} is set by the tuning itself (its own option), not searched")
         try:
             check_field_names(config_cls, {name: None})
             if isinstance(entry, dict):
@@ -230,16 +234,17 @@ def check_space(algo: str, data: Any, source: str = "space") -> Space:
             else:
                 fixed[name] = typed_value(config_cls, name, entry, "space")
         except ValueError as exc:
-            raise ValueError(f"{source}: {exc}") from None
+            raise UserInputError(f"{source}: {exc}") from None
     if not dimensions:
-        raise ValueError(f"{source}: nothing to search (every field is a plain value): give one low/high or choices")
+        raise UserInputError(f"{source}: nothing to search (every field is a plain value): give one low/high or "
+                             "choices")
     return Space(tuple(dimensions), fixed)
 
 
 def default_space(algo: str) -> Space:
     algorithm(algo)  # an unknown algorithm: its one-line error, naming the algorithms
     if algo not in DEFAULT_SPACES:
-        raise ValueError(f"{algo} has no default search space: give one with --space FILE.yaml")
+        raise UserInputError(f"{algo} has no default search space: give one with --space FILE.yaml")
     return check_space(algo, DEFAULT_SPACES[algo], f"the default space of {algo}")
 
 

@@ -1,6 +1,6 @@
 """A tuning's record and its Optuna study: :class:`TuneSpec` (``STUDY_DIR/tune.json``: what is searched,
 on what, scored how), the storage (Optuna's journal file in the study directory, or a database), the
-sampler and the pruner. :mod:`policygrad.studies.tune` runs a tuning; :mod:`policygrad.studies.tune_report`
+sampler and the pruner. :mod:`policygrad.tune.search` runs a tuning; :mod:`policygrad.tune.report`
 reports it.
 """
 
@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policygrad.core.errors import UserInputError
+from policygrad.studies.backends.run_task import one_line
 from policygrad.studies.grid import RUN_DEFAULTS
-from policygrad.studies.runner import one_line
 from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, NAME, StudySpec, default_name, read_study_file
-from policygrad.studies.tune_space import Space, check_space, default_space, load_space
+from policygrad.tune.space import Space, check_space, default_space, load_space
 
 TUNE_FILE, JOURNAL_FILE, TRIALS_FILE, REEVAL_FILE = "tune.json", "optuna.journal", "trials.csv", "reeval.csv"
 BEST_PRESET, REEVAL_DIR, OWNERS_DIR, TUNE_LOCK = "best_preset.yaml", "reeval", ".owners", ".tune.lock"
@@ -63,30 +64,30 @@ class TuneSpec:
                          fixed=dict(self.fixed), preset=self.preset)
 
     def check(self) -> Space:
-        """Check every field (one-line ValueErrors) and return the checked search space."""
+        """Check every field (one-line UserInputErrors) and return the checked search space."""
         if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
-            raise ValueError(f"name {self.name!r} is invalid: expected letters, digits and . _ = + , -")
+            raise UserInputError(f"name {self.name!r} is invalid: expected letters, digits and . _ = + , -")
         space = check_space(self.algo, self.space, "space")
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective={self.objective!r}: expected one of {' | '.join(OBJECTIVES)}")
+            raise UserInputError(f"objective={self.objective!r}: expected one of {' | '.join(OBJECTIVES)}")
         if self.pruner not in PRUNERS:
-            raise ValueError(f"pruner={self.pruner!r}: expected one of {' | '.join(PRUNERS)}")
+            raise UserInputError(f"pruner={self.pruner!r}: expected one of {' | '.join(PRUNERS)}")
         for key in ("trials", "eval_every", "top", "sampler_seed"):
             value = getattr(self, key)
             least = {"trials": 1, "eval_every": 1}.get(key, 0)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 why = " (the pruner and the auc objective need periodic evaluations)" if key == "eval_every" else ""
-                raise ValueError(f"{key}={value!r} is invalid: expected an integer >= {least}{why}")
+                raise UserInputError(f"{key}={value!r} is invalid: expected an integer >= {least}{why}")
         if self.eval_every > self.total_steps:
-            raise ValueError(f"eval_every={self.eval_every} is above total_steps={self.total_steps}: a run would "
-                             "have no evaluation between its first and last")
+            raise UserInputError(f"eval_every={self.eval_every} is above total_steps={self.total_steps}: a run would "
+                                 "have no evaluation between its first and last")
         fresh = [s for s in self.reeval_seeds if s in self.seeds]
         if fresh:
-            raise ValueError(f"reeval seed {fresh[0]} is a search seed: re-evaluation seeds must be fresh")
+            raise UserInputError(f"reeval seed {fresh[0]} is a search seed: re-evaluation seeds must be fresh")
         self.base().check()
         both = sorted(set(self.fixed) & {d.name for d in space.dimensions})
         if both:
-            raise ValueError(f"{both[0]} is both searched and fixed: give it once")
+            raise UserInputError(f"{both[0]} is both searched and fixed: give it once")
         return space
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,17 +104,17 @@ class TuneSpec:
     @classmethod
     def from_dict(cls, data: Any, source: str) -> TuneSpec:
         if not isinstance(data, dict) or data.get("kind") != "tune":
-            raise ValueError(f"{source}: not a tuning's record")
+            raise UserInputError(f"{source}: not a tuning's record")
         data = {k: v for k, v in data.items() if k not in ("format", "kind")}
         names = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"{source}: unknown keys {', '.join(unknown)}")
+            raise UserInputError(f"{source}: unknown keys {', '.join(unknown)}")
         try:
             spec = cls(**data)
             spec.check()
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{source}: {exc}") from None
+            raise UserInputError(f"{source}: {exc}") from None
         return spec
 
 
@@ -146,9 +147,9 @@ def make_tune_spec(algo: str, env_id: str, trials: int, *, space: str | Path | M
                        ("total_steps", total_steps)):
         least = 0 if key == "reeval_seeds" else 1
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{key}={value!r} is invalid: expected an integer >= {least}")
+            raise UserInputError(f"{key}={value!r} is invalid: expected an integer >= {least}")
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-        raise ValueError(f"trials={trials!r} is invalid: expected an integer >= 1")
+        raise UserInputError(f"trials={trials!r} is invalid: expected an integer >= 1")
     spec = TuneSpec(name=name or default_name(algo, env_id, [], prefix="tune"), algo=algo, env_id=env_id,
                     space=space_dict, seeds=list(range(1, seeds_per_trial + 1)), objective=objective, pruner=pruner,
                     total_steps=total_steps,
@@ -170,7 +171,7 @@ def optuna_module() -> Any:
 
 def open_storage(study_dir: Path, url: str | None) -> Any:
     """The Optuna storage: the journal file in ``study_dir`` (safe for several processes on one
-    filesystem), or the database at ``url``; ValueError in one line when it cannot be opened."""
+    filesystem), or the database at ``url``; UserInputError in one line when it cannot be opened."""
     optuna = optuna_module()
     if url is None:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -179,7 +180,7 @@ def open_storage(study_dir: Path, url: str | None) -> Any:
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as exc:  # SQLAlchemy's errors for a bad URL, a missing driver, a refused connection
-        raise ValueError(f"storage {url!r} cannot be opened: {one_line(exc)}") from None
+        raise UserInputError(f"storage {url!r} cannot be opened: {one_line(exc)}") from None
 
 
 def make_pruner(kind: str, n_startup_trials: int | None = None) -> Any:
@@ -209,20 +210,20 @@ def read_optuna_study(spec: TuneSpec, storage: Any) -> Any:
 
 
 def check_same_tuning(study_dir: Path, spec: TuneSpec) -> bool:
-    """Whether ``study_dir`` holds this tuning already (True) or nothing (False); ValueError naming the
+    """Whether ``study_dir`` holds this tuning already (True) or nothing (False); UserInputError naming the
     first difference when it holds another one."""
     path = study_dir / TUNE_FILE
     if not path.exists():
         if study_dir.is_dir() and any(p.name not in (TUNE_LOCK, OWNERS_DIR) for p in study_dir.iterdir()):
-            raise ValueError(f"{study_dir} exists and holds no {TUNE_FILE}: not a tuning directory; choose another "
-                             "--name or --out-dir")
+            raise UserInputError(f"{study_dir} exists and holds no {TUNE_FILE}: not a tuning directory; choose another "
+                                 "--name or --out-dir")
         return False
     theirs = read_tune_spec(study_dir).identity()
     for key, mine in spec.identity().items():
         if theirs.get(key) != mine:
             shown = json.dumps(theirs.get(key))
-            raise ValueError(f"{study_dir} holds a different tuning ({key}: {shown[:80]} there): choose another "
-                             f"--name, or continue that one with policygrad tune --resume {study_dir}")
+            raise UserInputError(f"{study_dir} holds a different tuning ({key}: {shown[:80]} there): choose another "
+                                 f"--name, or continue that one with policygrad tune --resume {study_dir}")
     return True
 
 

@@ -1,8 +1,8 @@
 """One run of a study, whatever runs it: the task a backend is given (:class:`RunTask`), what it gives
 back (:class:`TaskResult`), and :func:`execute`, which brings one run directory to its end (kept when
 finished, evaluated, resumed from its periodic checkpoint, or trained from the start). The backends
-(:mod:`policygrad.studies.runner`'s local worker processes, :mod:`policygrad.studies.ray_backend`) only
-decide where :func:`execute` runs."""
+(:mod:`~policygrad.studies.backends.local`'s worker processes, :mod:`~policygrad.studies.backends.ray_cluster`)
+only decide where :func:`execute` runs."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from policygrad.algos import ALGORITHMS
+from policygrad.algos.base import AsynchronousAlgorithm
 from policygrad.core.config import Config
-from policygrad.core.errors import RunDirInUseError
+from policygrad.core.errors import RunDirInUseError, RunWriteError
 from policygrad.run.checkpoint import CHECKPOINT_DIR, read_manifest
+from policygrad.run.files import write_text_atomic
 from policygrad.studies.grid import ExternalRun
 
 EVAL_FILE, ERROR_FILE = "eval.json", "error.txt"
@@ -32,6 +35,17 @@ class RunTask:
     run_dir: str
     config: Config | None
     external: ExternalRun | None = None  # instead of config: a run of another method (a comparison's)
+
+    @property
+    def processes(self) -> int:
+        """The training processes this run keeps busy, what it costs of a study's ``workers``: an
+        asynchronous algorithm's ``num_workers`` (A3C's workers train in processes of their own; the
+        process running the task only listens to them), 1 for every other run."""
+        if self.config is None or not isinstance(ALGORITHMS.get(self.config.algo), type) or \
+                not issubclass(ALGORITHMS[self.config.algo], AsynchronousAlgorithm):
+            return 1
+        workers = getattr(self.config, "num_workers", 1)
+        return workers if isinstance(workers, int) and not isinstance(workers, bool) and workers > 1 else 1
 
 
 @dataclass(frozen=True)
@@ -105,9 +119,9 @@ def execute(task: RunTask) -> TaskResult:
 
 def failed(task: RunTask, run_dir: Path, exc: Exception) -> TaskResult:
     """The ``failed`` result of a run that raised ``exc``; its traceback goes to RUN_DIR/error.txt."""
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, RunWriteError):
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / ERROR_FILE).write_text(traceback.format_exc())
+        write_text_atomic(run_dir / ERROR_FILE, traceback.format_exc())
     return TaskResult(task.run_id, FAILED, one_line(exc))
 
 
