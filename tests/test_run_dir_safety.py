@@ -154,6 +154,56 @@ def test_the_lock_is_still_held_while_the_final_evaluation_and_plot_are_written(
     assert (run / "eval.json").is_file() and result.evaluation is not None
 
 
+SECOND_RESUME = r"""
+import sys
+import policygrad as pg
+from policygrad.core.errors import RunDirInUseError
+try:
+    pg.train(None, resume_from=sys.argv[1], check_env=False)
+except RunDirInUseError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_the_resume_point_is_found_under_the_lock(tmp_path, monkeypatch):
+    """train(resume_from=...) chooses its checkpoint while it holds the run directory's lock, and holds
+    it until the run ends: a second process that would resume (write newer checkpoints, tidy or move
+    ``latest``) between the choice and the run is refused, and the files it would change stay as they are."""
+    import policygrad.training as training
+
+    run = tmp_path / "run"
+    pg.train(ppo_config(), run_dir=run, check_env=False)
+    found = []
+    find_resume_point = training.find_resume_point
+
+    def find_while_checking(*args, **kwargs):
+        try:
+            FileLock(run / ".lock").acquire(timeout=0)
+            found.append("not locked")
+        except Timeout:
+            before = sorted(p.relative_to(run) for p in run.rglob("*") if p.name != ".lock.pid")
+            second = subprocess.run([sys.executable, "-c", SECOND_RESUME, str(run)], capture_output=True, text=True,
+                                    timeout=300)
+            assert "refused:" in second.stdout and f"(PID {os.getpid()})" in second.stdout, second.stderr[-3000:]
+            assert sorted(p.relative_to(run) for p in run.rglob("*") if p.name != ".lock.pid") == before
+            found.append("locked")
+        return find_resume_point(*args, **kwargs)
+
+    monkeypatch.setattr(training, "find_resume_point", find_while_checking)
+    longer = ppo_config().replace(total_steps=CONFIG["total_steps"] + 256)
+    result = pg.train(longer, resume_from=run, check_env=False)
+    assert found == ["locked"] and result.global_step == longer.total_steps
+
+
+def test_a_directory_that_is_not_a_run_is_refused_before_a_lock_file_goes_into_it(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(ValueError, match="not a run directory"):
+        pg.train(None, resume_from=tmp_path, check_env=False)
+    with pytest.raises(ValueError, match="no such run directory"):
+        pg.train(None, resume_from=tmp_path / "missing", check_env=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 # -- a full disk, a read-only directory --------------------------------------------------------------------
 class Disk:
     """A disk that fills up (or turns read-only) when told: writes then fail with ``code``."""

@@ -19,8 +19,8 @@ from policygrad.evaluation import EvalResult, evaluate
 from policygrad.plots import plot_runs
 from policygrad.run.configure import check_runnable
 from policygrad.run.files import write_json_atomic
-from policygrad.run.resume import ResumePoint, find_resume_point, resume_config
-from policygrad.run.trainer import RunOutcome, run_training
+from policygrad.run.resume import ResumePoint, find_resume_point, resume_config, resume_run_dir
+from policygrad.run.trainer import RunOutcome, lock_run_dir, run_training
 
 
 @dataclass
@@ -48,15 +48,25 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     :mod:`policygrad.core.user_network`; the run's config records its class in ``network``
     (``module:Class``), and its weights go into the checkpoints like the built-in network's.
     """
-    point: ResumePoint | None = None
-    if resume_from is not None:
+    if resume_from is None:
+        if not isinstance(config, Config):
+            raise UserInputError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not "
+                                 f"{type(config).__name__}")
+        return _train(config, run_dir, overwrite, None, check_env, network)
+    path = resume_run_dir(resume_from)
+    if run_dir is not None and Path(run_dir).resolve() != path.resolve():
+        raise UserInputError(f"run_dir={str(run_dir)!r}: a resumed run continues in its own directory "
+                             f"({path}); copy that directory first to branch off it")
+    # The point is found under the run directory's lock, held to the end of the run (run_training takes
+    # it again, reentrantly): no other process can write or delete a checkpoint in between.
+    with lock_run_dir(path):
         point = find_resume_point(resume_from, trust_env)
-        config = resume_config(point, config)
-        if run_dir is not None and Path(run_dir).resolve() != point.run_dir.resolve():
-            raise UserInputError(f"run_dir={str(run_dir)!r}: a resumed run continues in its own directory "
-                                 f"({point.run_dir}); copy that directory first to branch off it")
-    elif not isinstance(config, Config):
-        raise UserInputError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not {type(config).__name__}")
+        return _train(resume_config(point, config), None, False, point, check_env, network)
+
+
+def _train(config: Config, run_dir: str | Path | None, overwrite: bool, point: ResumePoint | None,
+           check_env: bool, network: nn.Module | None) -> TrainResult:
+    """:func:`train` once the config (and the resume ``point``, if any) is known."""
     check_runnable(config)
     config = with_network(config, network)
     if check_env:

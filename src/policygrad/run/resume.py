@@ -87,21 +87,37 @@ def _what_is_there(run_dir: Path, latest: Path | None) -> str:
             "to be able to resume the next one")
 
 
+def resume_run_dir(resume_from: str | Path) -> Path:
+    """The run directory a resume of ``resume_from`` (a run directory or one of its checkpoint folders)
+    continues in, from the path alone: what :func:`lock_run_dir <policygrad.run.trainer.lock_run_dir>`
+    locks before :func:`find_resume_point` reads anything. UserInputError for a path that is neither,
+    so that no lock file is left in a directory that is not a run's."""
+    path = Path(resume_from)
+    if (path / MANIFEST_FILE).is_file():
+        if path.name != CHECKPOINT_DIR and path.parent.name != CHECKPOINTS_DIR:
+            raise UserInputError(f"{path}: a checkpoint to resume from must be RUN_DIR/checkpoint or "
+                                 "RUN_DIR/checkpoints/step_N (the run directory continues with it)")
+        return path.parent.parent if path.parent.name == CHECKPOINTS_DIR else path.parent
+    if not path.is_dir():
+        raise UserInputError(f"{path}: no such run directory or checkpoint")
+    if not any((path / name).exists() for name in ("config.json", CHECKPOINT_DIR, CHECKPOINTS_DIR)):
+        raise UserInputError(f"{path}: no resumable checkpoint: {_what_is_there(path, None)}")
+    return path
+
+
 def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> ResumePoint:
     """The checkpoint to continue ``resume_from`` from: a checkpoint folder itself, or a run directory
     (then the most advanced resumable one of ``checkpoints/latest`` and the final ``checkpoint/``).
-    The checkpoint is verified in full (checksums, format) before anything else happens."""
+    The checkpoint is verified in full (checksums, format) before anything else happens. ``train``
+    calls it under the run directory's lock, so that no other process moves the point before the run
+    continues from it."""
     from policygrad.run.records import config_from_record
 
     path = Path(resume_from)
+    run_dir = resume_run_dir(path)
     if (path / MANIFEST_FILE).is_file():
         folder = path
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-        if path.name != CHECKPOINT_DIR and path.parent.name != "checkpoints":
-            raise UserInputError(f"{path}: a checkpoint to resume from must be RUN_DIR/checkpoint or "
-                                 "RUN_DIR/checkpoints/step_N (the run directory continues with it)")
-    elif path.is_dir():
-        run_dir = path
+    else:
         candidates = []
         latest = latest_checkpoint(run_dir)  # UserInputError if the pointer is bad: say so, do not guess
         if latest is not None:
@@ -117,8 +133,6 @@ def find_resume_point(resume_from: str | Path, trust_env: bool = False) -> Resum
         if not candidates:
             raise UserInputError(f"{run_dir}: no resumable checkpoint: {_what_is_there(run_dir, latest)}")
         folder = max(candidates)[2]
-    else:
-        raise UserInputError(f"{path}: no such run directory or checkpoint")
     manifest = verify_checkpoint(folder)
     if not isinstance(manifest.get("run_state"), dict):
         raise UserInputError(f"{folder}: this checkpoint holds weights only (written when the run stopped "

@@ -32,6 +32,7 @@ import math
 import os
 import platform
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -101,12 +102,24 @@ def prepare_run_dir(path: Path, overwrite: bool) -> Path:
     return path
 
 
+# The run directories whose lock this thread holds (lock_run_dir is reentrant within a thread).
+_held_locks = threading.local()
+
+
 @contextlib.contextmanager
 def lock_run_dir(path: Path) -> Iterator[None]:
     """Hold the run directory's lock (``RUN_DIR/.lock``, creating the directory) inside: a second
     process training or resuming into it is refused with RunDirInUseError naming this one's PID. The
     lock is the operating system's (flock), so a process that dies, even by SIGKILL, leaves none
-    behind. ``RUN_DIR/.lock.pid`` names the last process that held it. A3C's workers never take it."""
+    behind. ``RUN_DIR/.lock.pid`` names the last process that held it. A3C's workers never take it.
+
+    Reentrant within a thread: ``train(resume_from=...)`` finds the resume point under the lock and
+    runs under it, and the nested call just holds on. Another thread is refused like another process."""
+    held: set[str] = _held_locks.__dict__.setdefault("paths", set())
+    key = os.path.realpath(path)
+    if key in held:
+        yield
+        return
     lock = FileLock(path / LOCK_FILE)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -126,9 +139,11 @@ def lock_run_dir(path: Path) -> Iterator[None]:
             "which is training or resuming it: wait for it to end or stop it, or choose another --run-dir") from None
     except OSError as exc:
         raise UserInputError(f"run_dir={str(path)!r}: {cannot_write('the lock file', path / LOCK_FILE, exc)}") from exc
+    held.add(key)
     try:
         yield
     finally:
+        held.discard(key)
         lock.release()
 
 
