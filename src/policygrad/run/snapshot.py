@@ -241,21 +241,12 @@ def _walk(obj: Any, path: str, unsupported: list[str], seen: set[int]) -> dict[s
     return {"class": type(obj).__qualname__, "attrs": attrs, "envs": envs}
 
 
-def _class_names(tree: dict[str, Any], obj: Any) -> dict[str, Any]:
-    tree["class_names"] = set(dir(type(obj)))
-    return tree
-
-
-def _fits(saved: Any, live: Any) -> bool:
-    """Whether a snapshot can be restored into the environment ``live`` was taken from: the same
-    classes holding the same environments, and every live attribute saved. A saved attribute the live
-    object lacks is allowed if it is a plain name (Gymnasium creates ``_np_random`` at the first
-    reset, for one); :func:`_check_new_names` then makes sure it shadows nothing of its class."""
-    return not _first_difference(saved, live, "")
-
-
 def _first_difference(saved: Any, live: Any, path: str) -> str:
-    """Why ``saved`` does not fit ``live`` ("" if it does)."""
+    """Why the snapshot ``saved`` cannot be restored into the environment ``live`` ("" if it can): it
+    fits when it holds the same classes holding the same environments, and every live attribute. A
+    saved attribute the live object lacks is allowed if it is a plain name (Gymnasium creates
+    ``_np_random`` at the first reset, for one); :func:`_check_new_names` then makes sure it shadows
+    nothing of its class."""
     if isinstance(live, list):
         if not isinstance(saved, list) or len(saved) != len(live):
             return f"{path} holds {len(live)} environments, the checkpoint a different number"
