@@ -46,7 +46,24 @@ def test_zero_episodes_per_update_is_refused():
 def test_more_envs_than_episodes_per_update_is_refused():
     message = error_of(num_envs=9, episodes_per_update=8)
     assert "num_envs=9" in message and "episodes_per_update=8" in message
+    assert "--num-envs" in message and "--episodes-per-update" in message
     assert pg.ReinforceConfig(num_envs=8, episodes_per_update=8).num_envs == 8
+
+
+@pytest.mark.parametrize("episodes,num_envs", [(1, 1), (2, 2), (8, 8), (16, 8)])
+def test_num_envs_follows_episodes_per_update_by_one_rule_however_the_config_is_built(episodes, num_envs):
+    """num_envs left unset is episodes_per_update copies, at most 8: in a config built directly, by
+    make_config (with or without the env's preset) and by replace(); it is a field from then on."""
+    built = [pg.ReinforceConfig(episodes_per_update=episodes),
+             pg.make_config("reinforce", preset="none", episodes_per_update=episodes),
+             pg.make_config("reinforce", preset="auto", episodes_per_update=episodes),
+             pg.ReinforceConfig().replace(num_envs=0, episodes_per_update=episodes)]
+    assert [config.num_envs for config in built] == [num_envs] * 4
+    assert all(config.to_dict()["num_envs"] == num_envs for config in built)
+    # a number the caller sets is kept, and checked by the same rule
+    assert pg.ReinforceConfig(episodes_per_update=episodes, num_envs=1).num_envs == 1
+    with pytest.raises(UserInputError, match=f"num_envs={episodes + 1} is invalid"):
+        pg.ReinforceConfig(episodes_per_update=episodes, num_envs=episodes + 1)
 
 
 def test_empty_hidden_sizes_is_refused():

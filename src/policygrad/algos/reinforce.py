@@ -8,6 +8,7 @@ the reward-to-go (Sutton & Barto 2018, section 13.4). Q14-Q18, Q21 of the guide.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +22,16 @@ from policygrad.core.envs import VecEnv
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 
+log = logging.getLogger("policygrad")
+
+# num_envs=0 (the default): as many copies as episodes_per_update, at most this many.
+MAX_DERIVED_NUM_ENVS = 8
+
 
 @dataclass(frozen=True)
 class ReinforceConfig(Config):
-    num_envs: int = option(8, "parallel copies; each plays its share of episodes_per_update")
+    num_envs: int = option(0, "parallel copies; each plays its share of episodes_per_update, so at most that "
+                           f"many (0: episodes_per_update copies, at most {MAX_DERIVED_NUM_ENVS})")
     learning_rate: float = option(4e-3, "Adam step size (4e-3 solves CartPole-v1 within 300k steps)")
     episodes_per_update: int = option(8, "whole episodes collected before each gradient step (Q16)")
     return_type: str = option("reward_to_go", "total (whole-episode return) | reward_to_go (G_t)")
@@ -36,17 +43,34 @@ class ReinforceConfig(Config):
     algo: str = field(default="reinforce", init=False, metadata={"help": "algorithm", "internal": True})
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         self._positive_int("episodes_per_update")
+        self._derive_num_envs()
+        super().__post_init__()
         self._choice("return_type", ("total", "reward_to_go"))
         self._choice("baseline", ("none", "mean", "value"))
         if self.reward_norm == "popart" and self.baseline != "value":
             reject_value("reward_norm", self.reward_norm, f"none | scale | standardize with "
                          f"baseline={self.baseline!r} (popart normalizes the targets of a learned value baseline: add "
                          "--baseline value)")
-        if self.num_envs > self.episodes_per_update:
-            reject_value("num_envs", self.num_envs, f"at most episodes_per_update={self.episodes_per_update}"
-                         " (a copy with no episode to play would only waste steps)")
+        if self.num_envs > self.episodes_per_update:  # (one set by the caller: a derived one fits)
+            episodes = self.episodes_per_update
+            reject_value("num_envs", self.num_envs, f"at most episodes_per_update={episodes} (each copy plays a "
+                         f"share of an update's episodes; a copy with none would only waste steps): lower "
+                         f"--num-envs (num_envs) to at most {episodes}, or raise --episodes-per-update "
+                         f"(episodes_per_update) to at least {self.num_envs}")
+
+    def _derive_num_envs(self) -> None:
+        """The one rule for ``num_envs`` left at 0, however the config is built (directly, by
+        ``make_config`` or from a preset): ``episodes_per_update`` copies, at most
+        :data:`MAX_DERIVED_NUM_ENVS`; said in a log line when that is fewer. The number is a field from
+        then on, so config.json and checkpoints record it, and a copy of the config keeps it."""
+        if self.num_envs != 0 or isinstance(self.num_envs, bool):
+            return
+        num_envs = min(MAX_DERIVED_NUM_ENVS, self.episodes_per_update)
+        object.__setattr__(self, "num_envs", num_envs)  # frozen: set once, while the config is being built
+        if num_envs < MAX_DERIVED_NUM_ENVS:
+            log.warning("num_envs=%d (episodes_per_update=%d: each copy plays a share of an update's episodes); "
+                        "set --num-envs (num_envs) to choose", num_envs, num_envs)
 
 
 class Reinforce(Algorithm):

@@ -6,7 +6,9 @@ raise :class:`~policygrad.core.errors.UserInputError` (a ``ValueError``) naming 
 and what is allowed, at construction, never deep inside training. Building a config checks values
 and nothing else: whether its environment exists and fits, and whether its device exists, are
 checked by ``make_config`` and ``train()`` (:mod:`policygrad.run.configure`). Derived values are
-properties, not fields filled in later.
+properties, not fields filled in later; the one field a config sets itself is REINFORCE's
+``num_envs`` left at 0, once, while it is built (:class:`policygrad.algos.reinforce.ReinforceConfig`),
+so that every way of building one follows the same rule.
 """
 
 from __future__ import annotations

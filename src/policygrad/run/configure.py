@@ -9,21 +9,17 @@ this machine, asked here, before any training step, with the same one-line UserI
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import gymnasium as gym
 
 from policygrad.algos import algorithm
-from policygrad.core.config import Config, coerce_field_values, reject_value, user_fields
+from policygrad.core.config import Config, coerce_field_values, reject_value
 from policygrad.core.distributions import check_action_space
 from policygrad.core.envs import check_env_id, env_spaces
-from policygrad.core.errors import UserInputError
 from policygrad.core.networks import obs_size
 from policygrad.core.runtime import resolve_device
 from policygrad.run.presets import preset_values
-
-log = logging.getLogger("policygrad")
 
 
 def check_runnable(config: Config) -> None:
@@ -39,30 +35,6 @@ def check_runnable(config: Config) -> None:
         resolve_device(config.device)  # an explicit device this machine lacks fails now, not mid-run
 
 
-def _fit_num_envs(config_cls: type[Config], merged: dict[str, Any], given: dict[str, Any], preset: str) -> None:
-    """Where each copy plays a share of ``episodes_per_update`` (REINFORCE), ``num_envs`` may not exceed
-    it: a ``num_envs`` the caller did not set (the default's or the preset's) is lowered to fit, with a
-    log line; one the caller set is an error naming both fields and the fix."""
-    defaults = {f.name: f.default for f in user_fields(config_cls)}
-    if "episodes_per_update" not in defaults:
-        return
-    episodes = merged.get("episodes_per_update", defaults["episodes_per_update"])
-    num_envs = merged.get("num_envs", defaults["num_envs"])
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (episodes, num_envs)):
-        return  # the config names the bad value itself
-    if num_envs <= episodes:
-        return
-    if "num_envs" in given:
-        raise UserInputError(f"num_envs={num_envs} is invalid with episodes_per_update={episodes}: each copy plays a "
-                             f"share of an update's episodes, so expected num_envs <= episodes_per_update; lower "
-                             f"--num-envs (num_envs) to at most {episodes}, or raise --episodes-per-update "
-                             f"(episodes_per_update) to at least {num_envs}")
-    source = f"preset {preset}'s" if "num_envs" in merged else "default"
-    log.warning("num_envs=%d (the %s %d, lowered to episodes_per_update=%d: each copy plays a share of an "
-                "update's episodes); set --num-envs (num_envs) to choose", episodes, source, num_envs, episodes)
-    merged["num_envs"] = episodes
-
-
 def make_config(algo: str, preset: str = "auto", **values: Any) -> Config:
     """A validated config for ``algo`` that can run here; ``values`` may come from JSON or YAML
     (lists become tuples).
@@ -75,7 +47,6 @@ def make_config(algo: str, preset: str = "auto", **values: Any) -> Config:
     check_env_id(env_id)  # before the preset lookup, so a typo is named as such
     name, tuned = preset_values(algo, env_id, values.pop("preset", preset))
     merged = {**coerce_field_values(config_cls, tuned), **coerce_field_values(config_cls, values)}
-    _fit_num_envs(config_cls, merged, values, name)
     config = config_cls(preset=name, **merged)
     check_runnable(config)
     return config
