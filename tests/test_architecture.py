@@ -58,12 +58,16 @@ def imported_policygrad_modules(path: Path) -> set[str]:
 
 def test_ppo_reads_in_four_files_of_maths():
     # Besides its own file: the shared loop, returns (through the loop), losses; the rest it names
-    # are the contract, plain config helpers and the types of its arguments, and the speed path that
-    # computes its loss for the Gaussian head (fast/fused_loss.py, checked against the plain loss).
+    # are the contract, plain config helpers and the types of its arguments, the speed path that
+    # computes its loss for the Gaussian head (fast/fused_loss.py, checked against the plain loss), and
+    # the opt-in diagnostic its update reports its steps to (algos/grad_noise.py, through a hook: the
+    # update reads the same with it off).
     imports = imported_policygrad_modules(SRC / "algos" / "ppo.py")
-    assert imports == {"policygrad.algos.base", "policygrad.algos.on_policy", "policygrad.core",
-                       "policygrad.core.config", "policygrad.core.envs", "policygrad.core.networks",
-                       "policygrad.fast.fused_loss"}
+    assert imports == {"policygrad.algos.base", "policygrad.algos.grad_noise", "policygrad.algos.on_policy",
+                       "policygrad.core", "policygrad.core.config", "policygrad.core.envs",
+                       "policygrad.core.networks", "policygrad.fast.fused_loss"}
+    update = (SRC / "algos" / "ppo.py").read_text().split("    def update(")[1]
+    assert "noise" not in update and "speed_paths" not in update
     assert "from policygrad.core import losses" in (SRC / "algos" / "ppo.py").read_text()
     assert "from policygrad.core import losses, returns" in (SRC / "algos" / "on_policy.py").read_text()
 
@@ -110,3 +114,9 @@ def test_the_registry_refuses_a_second_estimator_under_one_name_and_names_the_kn
                          gamma=0.9)
     with pytest.raises(ValueError, match="advantage_estimator"):
         pg.A2CConfig(advantage_estimator="nope")
+
+
+def test_the_gradient_diagnostics_are_in_the_public_api():
+    from policygrad.diagnostics import diagnose_gradients
+
+    assert "diagnose_gradients" in pg.__all__ and pg.diagnose_gradients is diagnose_gradients
