@@ -71,6 +71,8 @@ def test_train_eval_plot_list(tmp_path, capsys, monkeypatch):
     (["tune"], "or --resume STUDY_DIR"),
     (["tune", "ppo"], "needs --trials"),
     (["diagnose"], "gradients"),
+    (["diagnose", "gradients", "--run", "/nonexistent/run"], "no checkpoint here"),  # --run is no handler's name
+    (["diagnose", "gradients", "--checkpoint", "step_000000100"], "--checkpoint needs --run"),
     (["compare", "--methods", "ppo"], "--env"),
     (["report", "/a", "/b"], "several only with --aggregate"),
 ])
@@ -187,7 +189,7 @@ def test_help_lists_every_command_with_a_line_of_its_own(capsys):
     listing = out.split("COMMAND\n", 1)[1].split("\n\n", 1)[0]
     listed = re.findall(r"^ {4}(\S+)\s*\n?\s*(\S.*)$", listing, flags=re.MULTILINE)  # name, its line of help
     assert sorted(name for name, _ in listed) == sorted(COMMANDS) and all(len(line) > 20 for _, line in listed)
-    parser_commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    parser_commands = next(a for a in build_parser()._actions if a.dest == "cli_command").choices
     assert sorted(parser_commands) == sorted(COMMANDS)
     assert main([]) == 2 and "COMMAND" in capsys.readouterr().out
 
@@ -219,7 +221,9 @@ def test_flags_shared_by_a_parent_may_come_before_or_after_algo(monkeypatch):
         seen.update(options, algo=algo, trials=trials)
         return type("Result", (), {"best": {}, "handed_over": False, "trials": []})()
 
-    monkeypatch.setattr("policygrad.tune.search.tune", tune)
+    from policygrad.tune import search  # policygrad.tune, the attribute, is the function pg.tune
+
+    monkeypatch.setattr(search, "tune", tune)
     assert main(["tune", "--workers", "2", "ppo", "--trials", "3", "--backend", "ray"]) == 0
     assert seen["workers"] == 2 and seen["trials"] == 3 and seen["backend"] == "ray" and seen["algo"] == "ppo"
     assert main(["tune", "--trials", "4", "ppo", "--workers", "3"]) == 0

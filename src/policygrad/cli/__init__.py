@@ -37,9 +37,10 @@ def build_parser() -> Parser:
     parser = Parser(prog="policygrad", description="Policy-gradient reinforcement learning in PyTorch, from "
                     "REINFORCE to PPO, on Gymnasium.", epilog="policygrad COMMAND --help explains a command; "
                     "policygrad train ALGO --help lists ALGO's fields.")
-    parser.add_argument("--debug", action="store_true", help="print the traceback of an unexpected error (a bug in "
-                        "policygrad) instead of writing it to a log file; give it before COMMAND")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    parser.add_argument("--debug", dest="cli_debug", action="store_true",
+                        help="print the traceback of an error (of a bug in policygrad: instead of writing it to a log "
+                             "file); give it before COMMAND")
+    commands = parser.add_subparsers(dest="cli_command", metavar="COMMAND", title="commands")
     for family in (runs, studies, compare, tune, diagnose, listing):
         family.register(commands)
     return parser
@@ -51,8 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args, extras = parser.parse_known_args(argv)
-        if extras and not getattr(args, "takes_extras", False):  # reported by the (sub-)parser that knows the flags
-            getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(extras)}")
+        if extras and not getattr(args, "cli_takes_extras", False):  # reported by the parser that knows the flags
+            getattr(args, "cli_parser", parser).error(f"unrecognized arguments: {' '.join(extras)}")
     except CommandLineError as exc:
         print(f"{exc.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -60,47 +61,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code(exc)
     except Exception as exc:  # building or running the parser failed: our bug
         return report_bug(exc, "policygrad", argv, debug=False)
-    if args.command is None:
+    if args.cli_command is None:
         parser.print_help()
         return EXIT_USAGE
-    args.extras = extras
-    args.command_line = argv[argv.index(args.command):]  # what follows the global flags (which take no value)
+    args.cli_extras = extras
+    args.cli_command_line = argv[argv.index(args.cli_command):]  # what follows the global flags (they take no value)
     return run_command(args, argv)
 
 
 def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     """Run the parsed command and turn how it ended into an exit code and at most one line on stderr."""
-    where = f"policygrad {args.command}"
+    where = f"policygrad {args.cli_command}"
     try:
-        return int(args.run(args))
+        return int(args.cli_run(args))
     except SystemExit as exc:  # a command's second parser (study STUDY --algo ALGO) printed its --help
         return exit_code(exc)
     except KeyboardInterrupt:
         print(f"{where}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except UserInputError as exc:
-        if args.debug:
+        if args.cli_debug:
             print_traceback(exc)
         prog = exc.prog if isinstance(exc, CommandLineError) else where
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RunWriteError as exc:  # a full disk or a read-only directory, in any command
-        if args.debug:
+        if args.cli_debug:
             print_traceback(exc)
         print(f"{where}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except TrainingError as exc:
-        if args.debug:
+        if args.cli_debug:
             print_traceback(exc)
         print(f"{where}: training failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:
         if is_unknown_environment(exc):  # Gymnasium's own errors for an id it does not know or cannot make
-            if args.debug:
+            if args.cli_debug:
                 print_traceback(exc)
             print(f"{where}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        return report_bug(exc, where, argv, debug=args.debug)
+        return report_bug(exc, where, argv, debug=args.cli_debug)
 
 
 def exit_code(exc: SystemExit) -> int:
@@ -134,9 +135,9 @@ def bug_log_dir() -> Path:
 
 def write_bug_log(exc: BaseException, argv: list[str]) -> Path:
     """Write ``exc``'s traceback, the command line and the versions to a new file in :func:`bug_log_dir`."""
+    import datetime
     import platform
     import shlex
-    import time
     import traceback
 
     from policygrad.core.version import __version__
@@ -144,7 +145,7 @@ def write_bug_log(exc: BaseException, argv: list[str]) -> Path:
 
     folder = bug_log_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    path = folder / f"error-{datetime.datetime.now():%Y%m%d-%H%M%S-%f}-{os.getpid()}.log"
     write_text_atomic(path, f"command: policygrad {shlex.join(argv)}\npolicygrad {__version__}, Python "
                             f"{platform.python_version()} on {platform.platform()}\n\n"
                             + "".join(traceback.format_exception(exc)), what="error log")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from policygrad.cli.flags import add_env_flag, add_trust_env_flag
-from policygrad.cli.parsing import add_command, parse_count
+from policygrad.cli.parsing import add_command, parse_count, set_runner
 from policygrad.core.errors import UserInputError
 
 
@@ -25,7 +25,7 @@ def register(commands: Any) -> None:
                              "same episodes: the norm of the mean gradient, the trace of the covariance, "
                              "noise-to-signal, the cosine with a reference gradient, the bias, and the episodes needed "
                              "for a given cosine. Writes gradients.csv, report.md, report.html and figures to --out.")
-    parser.set_defaults(run=run_diagnose_gradients, parser=parser)
+    set_runner(parser, run_diagnose_gradients)
     add_env_flag(parser, None, help="Gymnasium id (default: the run's); alone: a fresh network, as train ppo builds it")
     parser.add_argument("--run", type=Path, default=None, metavar="RUN_DIR", help="diagnose this run's policy")
     parser.add_argument("--checkpoint", default=None, metavar="NAME[,NAME...]",
@@ -59,7 +59,7 @@ def run_diagnose_gradients(args: argparse.Namespace) -> int:
     options = dict(estimators=args.estimators, batches=args.batches, batch_episodes=args.batch_episodes,
                    seed=args.seed, gamma=args.gamma, cosine=args.cosine, critic=args.critic,
                    critic_episodes=args.critic_episodes, trust_env=args.trust_env)
-    command = "policygrad " + shlex.join(args.command_line)
+    command = "policygrad " + shlex.join(args.cli_command_line)
     names = [n.strip() for n in args.checkpoint.split(",") if n.strip()] if args.checkpoint else []
     if len(names) > 1:  # several checkpoints of one run: a report each, and a summary over training
         from policygrad.diagnostics.training import diagnose_checkpoints, write_training_report

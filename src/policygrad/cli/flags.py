@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from policygrad.cli.parsing import flag_name, parse_bool, parse_count, parse_seeds
+from policygrad.cli.parsing import flag_name, parse_bool, parse_count, parse_seeds, set_runner
 
 DEFAULT_ENV_HELP = "Gymnasium id, or module:Class / module:make_fn (default: CartPole-v1)"
 
@@ -157,8 +157,8 @@ def add_algorithm_parsers(parser: argparse.ArgumentParser, build: Callable[[argp
                                   help=f"the algorithm ({parser.prog} ALGO --help lists its flags)")
     for name, algo_cls in ALGORITHMS.items():
         doc = (algo_cls.__doc__ or "").strip()
-        sub = algos.add_parser(name, help=summary(doc), description=description or doc)
-        sub.set_defaults(parser=sub)  # its unknown flags are reported with suggestions from its own flags
+        sub = algos.add_parser(name, help=summary(doc).replace("%", "%%"), description=description or doc)
+        set_runner(sub, None)  # its unknown flags are reported with suggestions from its own flags
         build(sub, algo_cls)
 
 

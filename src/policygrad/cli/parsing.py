@@ -133,6 +133,14 @@ def add_command(commands: Any, name: str, run: Run | None, help: str, descriptio
     ``policygrad --help``, ``description`` the text of ``policygrad NAME --help`` (default: ``help``);
     ``run(args)`` runs it and returns the exit code (None: a level whose sub-commands each set theirs)."""
     parser = commands.add_parser(name, help=help, description=description or help, **kwargs)
-    parser.set_defaults(command=name, parser=parser, **({"run": run} if run is not None else {}))
+    set_runner(parser, run)
     return parser
+
+
+def set_runner(parser: argparse.ArgumentParser, run: Run | None, takes_extras: bool = False) -> None:
+    """What running ``parser``'s (sub-)command means, in the parsed arguments under names no flag has:
+    ``cli_run(args)`` (None: its sub-commands set theirs), ``cli_parser`` (the parser that reports its
+    unknown flags, with suggestions from its own) and ``cli_takes_extras`` (it parses the arguments
+    left over itself, in ``args.cli_extras``)."""
+    parser.set_defaults(cli_parser=parser, cli_takes_extras=takes_extras, **({"cli_run": run} if run else {}))
 

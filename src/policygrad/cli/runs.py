@@ -108,7 +108,8 @@ def run_resume(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("total_steps", args.total_steps), ("progress", args.progress)) if v is not None}
     config = point.config.replace(**changes) if changes else None
     print(f"resuming {point.run_dir} from {point.folder.name} (step {point.global_step})")
-    result = train(config, resume_from=point.folder, check_env=args.check_env, trust_env=args.trust_env)
+    # train finds the resume point again under the run directory's lock: the one it uses
+    result = train(config, resume_from=source, check_env=args.check_env, trust_env=args.trust_env)
     print(f"run: {result.run_dir}  ({result.global_step} steps, {result.seconds:.1f} s in this session)")
     print(result.evaluation)
     return 0

@@ -20,7 +20,7 @@ from policygrad.cli.flags import (
     add_workers_flag,
     config_values,
 )
-from policygrad.cli.parsing import EXIT_FAILED, Parser, add_command, parse_bool, parse_count
+from policygrad.cli.parsing import EXIT_FAILED, Parser, add_command, parse_bool, parse_count, set_runner
 from policygrad.core.errors import UserInputError
 
 STUDY_DEFAULTS = ("In a study, --eval-every defaults to total_steps // 20 and --eval-episodes to 10; other flags fix "
@@ -55,7 +55,7 @@ def register(commands: Any) -> None:
     kinds = study.add_subparsers(dest="kind", metavar="STUDY", required=True, help=f"one of {', '.join(KINDS)}")
     for kind in KINDS:  # --algo ALGO decides the other flags: run_named_study parses them
         named = kinds.add_parser(kind, add_help=False)
-        named.set_defaults(run=run_named_study, parser=named, takes_extras=True)
+        set_runner(named, run_named_study, takes_extras=True)
 
     report = add_command(commands, "report", run_report, "(re)write a study's report, or aggregate comparisons "
                          "across environments",
@@ -218,11 +218,11 @@ def run_named_study(args: argparse.Namespace) -> int:
 
     probe = Parser(prog=f"policygrad study {args.kind}", add_help=False)
     probe.add_argument("--algo", default=None)
-    algo = probe.parse_known_args(args.extras)[0].algo
+    algo = probe.parse_known_args(args.cli_extras)[0].algo
     from policygrad.algos import ALGORITHMS
 
     parser = named_study_parser(args.kind, algo if algo in ALGORITHMS else None)
-    values = parser.parse_args(args.extras)
+    values = parser.parse_args(args.cli_extras)
     config_cls = ALGORITHMS[values.algo].Config
     options, fixed = study_options(values, config_cls)
     spec = named_spec(args.kind, values.algo, values.env_id, options.pop("seeds"), options.pop("total_steps"),
