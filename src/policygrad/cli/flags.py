@@ -28,10 +28,8 @@ def _default(value: Any, inherited: bool) -> Any:
 def add_env_flag(parser: argparse.ArgumentParser, default: Any = "CartPole-v1", *, required: bool = False,
                  help: str = DEFAULT_ENV_HELP) -> None:
     """``--env`` (or ``--env-id``): the environment, as ``env_id``."""
-    if required:
-        parser.add_argument("--env", "--env-id", dest="env_id", required=True, help=help)
-    else:
-        parser.add_argument("--env", "--env-id", dest="env_id", default=default, help=help)
+    given: dict[str, Any] = {"required": True} if required else {"default": default}
+    parser.add_argument("--env", "--env-id", dest="env_id", help=help, **given)
 
 
 def add_workers_flag(parser: argparse.ArgumentParser, default: int | None = None, *, unit: str = "runs",
