@@ -247,3 +247,59 @@ def test_the_local_backend_keeps_its_workers_between_calls_until_closed():
         process.join(30)
         assert not process.is_alive() and process.exitcode == 0
     assert backend.pool == []
+
+
+# -- the worker budget: an A3C run's processes count --------------------------------------------------------
+def interval_task(task):
+    """A LocalBackend task function: when it ran (start and end, on the machine's monotonic clock)."""
+    from policygrad.studies.backends.run_task import DONE, TaskResult
+
+    start = time.monotonic()
+    time.sleep(1.5)
+    return TaskResult(task.run_id, DONE, f"{start} {time.monotonic()}")
+
+
+def test_the_scheduler_counts_an_a3c_runs_processes_in_the_budget():
+    from policygrad.studies.backends.run_task import DONE, RunTask, TaskResult
+    from policygrad.studies.backends.scheduler import Scheduler, budget_notes
+
+    a3c = pg.A3CConfig(num_workers=2)
+    wide = pg.A3CConfig(num_workers=3)
+    tasks = [RunTask("a", "", None), RunTask("b", "", a3c), RunTask("c", "", None), RunTask("d", "", wide)]
+    assert [t.processes for t in tasks] == [1, 2, 1, 3]
+    schedule = Scheduler(tasks, workers=2, retries=0)
+    assert schedule.next_task().run_id == "a"  # 1 of 2 busy: b (2 processes) waits, c fits
+    assert schedule.next_task().run_id == "c"
+    assert schedule.next_task() is None
+    schedule.finish(TaskResult("a", DONE))
+    assert schedule.next_task() is None  # 1 busy: b still does not fit
+    schedule.finish(TaskResult("c", DONE))
+    assert schedule.next_task().run_id == "b" and schedule.busy == 2 and schedule.next_task() is None
+    schedule.finish(TaskResult("b", DONE))
+    assert schedule.next_task().run_id == "d" and schedule.busy == 3  # wider than the budget: alone
+    assert not schedule.pending
+    notes = budget_notes(tasks, 2)
+    assert any("take 2 of the 2 workers" in n for n in notes) and any("each runs alone" in n for n in notes)
+
+
+def test_a_study_with_k_workers_never_trains_in_more_than_k_processes(tmp_path):
+    """Through the local backend: an A3C run of num_workers=2 takes both of 2 workers (never beside
+    another run); with 3 workers it runs beside one single-process run."""
+    from policygrad.studies.backends.local import LocalBackend
+    from policygrad.studies.backends.run_task import RunTask
+
+    a3c = pg.A3CConfig(num_workers=2)
+    tasks = [RunTask("one", "", None), RunTask("a3c", "", a3c), RunTask("two", "", None), RunTask("three", "", None)]
+    backend = LocalBackend(fn=interval_task, echo=None)
+    cost = {t.run_id: t.processes for t in tasks}
+    try:
+        for workers in (2, 3):  # the second call reuses the first one's worker processes
+            spans = {r.run_id: tuple(map(float, r.error.split())) for r in backend.run_all(tasks, workers)}
+            for moment in sorted(start for start, _ in spans.values()):
+                busy = sum(cost[rid] for rid, (start, end) in spans.items() if start <= moment < end)
+                assert busy <= workers, (workers, spans)
+            beside = [rid for rid, (s, e) in spans.items() if rid != "a3c" and s < spans["a3c"][1] and
+                      spans["a3c"][0] < e]
+            assert (beside == []) if workers == 2 else (len(beside) >= 1), (workers, spans)
+    finally:
+        backend.close()

@@ -25,13 +25,14 @@ CartPole a curve that touches 500 once, then falls, would never be pruned (a 20-
 reported that way pruned none, trials at half the median included).
 
 Parallelism. ``workers`` trials run at a time (a generation: their seed-k runs go to the backend
-together). Several processes may tune into one directory (or one ``--storage``): a lock file in the
-study directory makes "count the trials, ask for new ones" atomic, so together they run ``trials``
-trials with distinct numbers. Each process holds ``.owners/HOST-PID.lock`` while it runs; a trial
-still RUNNING whose owner's lock is free belonged to a killed process, and the next process adopts
-it: its runs resume from their checkpoints and it ends in the same Optuna trial. Running the same
-command again (or ``--resume STUDY_DIR``) thus continues the same study, counting every trial already
-there toward ``trials``.
+together), and at most ``workers`` training processes: an A3C run takes ``num_workers`` of them
+(:mod:`policygrad.studies.backends.scheduler`). Several processes may tune into one directory (or
+one ``--storage``): a lock file in the study directory makes "count the trials, ask for new ones"
+atomic, so together they run ``trials`` trials with distinct numbers. Each process holds
+``.owners/HOST-PID.lock`` while it runs; a trial still RUNNING whose owner's lock is free belonged to
+a killed process, and the next process adopts it: its runs resume from their checkpoints and it ends
+in the same Optuna trial. Running the same command again (or ``--resume STUDY_DIR``) thus continues
+the same study, counting every trial already there toward ``trials``.
 
 After the search, the top trials are trained on fresh seeds (never used in the search) and the report
 says whether their order holds. The best config (the highest mean over all its seeds, search and
@@ -63,7 +64,7 @@ from policygrad.reporting.formatting import format_value
 from policygrad.run.files import write_text_atomic
 from policygrad.studies.backends import Backend, open_backend
 from policygrad.studies.backends.run_task import DONE, RunTask, TaskResult, one_line
-from policygrad.studies.backends.scheduler import check_workers
+from policygrad.studies.backends.scheduler import check_workers, processes_needed
 from policygrad.studies.grid import point_config
 from policygrad.studies.results import summarize_run
 from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, RUNS_DIR
@@ -253,7 +254,7 @@ class Tuner:
                 return
             tasks = [RunTask(run_id(job.number, seed), str(self.study_dir / RUNS_DIR / run_id(job.number, seed)),
                              job.configs[k] if job.configs else None) for job in alive]
-            results = {r.run_id: r for r in self.backend.run_all(tasks, min(self.workers, len(tasks)))}
+            results = {r.run_id: r for r in self.backend.run_all(tasks, processes_needed(tasks, self.workers) or 1)}
             survivors = []
             for job in alive:
                 rid = run_id(job.number, seed)
@@ -413,7 +414,7 @@ def reevaluate(tuner: Tuner) -> list[dict[str, str]]:
             tasks.append(RunTask(rid, str(where[rid]), config))
     tuner.say(f"tune {tuner.study_dir}: re-evaluating the top {len(top)} trials on fresh seeds "
               f"{', '.join(map(str, spec.reeval_seeds))} ({len(tasks)} runs)")
-    results = {r.run_id: r for r in tuner.backend.run_all(tasks, min(tuner.workers, len(tasks)))}
+    results = {r.run_id: r for r in tuner.backend.run_all(tasks, processes_needed(tasks, tuner.workers) or 1)}
     key = OBJECTIVES[spec.objective]
     fresh: dict[int, list[float]] = {}
     for t in top:

@@ -4,8 +4,9 @@
 - :mod:`~policygrad.studies.backends.local`: worker processes on this machine;
 - :mod:`~policygrad.studies.backends.ray_cluster`: Ray tasks on a cluster (the ``policygrad[ray]`` extra),
   the run directories travelling as messages (:mod:`~policygrad.studies.backends.transfer`);
-- :mod:`~policygrad.studies.backends.run_task`: one run's task, its result, and :func:`execute`, which
-  brings a run directory to its end whatever the backend;
+- :mod:`~policygrad.studies.backends.run_task`: one run's task, its result, and
+  :func:`~policygrad.studies.backends.run_task.execute`, which brings a run directory to its end whatever the
+  backend;
 - :mod:`~policygrad.studies.backends.scheduler`: the one scheduler both backends run their tasks
   with (the worker budget, the retries of a run whose process was lost).
 """
