@@ -221,7 +221,7 @@ def test_flags_shared_by_a_parent_may_come_before_or_after_algo(monkeypatch):
         seen.update(options, algo=algo, trials=trials)
         return type("Result", (), {"best": {}, "handed_over": False, "trials": []})()
 
-    from policygrad.tune import search  # policygrad.tune, the attribute, is the function pg.tune
+    from policygrad.tuning import search
 
     monkeypatch.setattr(search, "tune", tune)
     assert main(["tune", "--workers", "2", "ppo", "--trials", "3", "--backend", "ray"]) == 0

@@ -13,7 +13,7 @@ from scipy import stats
 import policygrad as pg
 from policygrad.algos.rollout import evaluation_episodes
 from policygrad.cli import main
-from policygrad.compare import methods as cmp
+from policygrad.comparison import methods as cmp
 from policygrad.reporting.statistics import holm, pairwise, ranking
 from policygrad.studies.backends.run_task import execute
 

@@ -19,9 +19,9 @@ import yaml
 
 from policygrad.cli import main
 from policygrad.studies.backends.run_task import execute
-from policygrad.tune.search import report_seed, resume_tune, tune
-from policygrad.tune.space import check_space
-from policygrad.tune.spec import (
+from policygrad.tuning.search import report_seed, resume_tune, tune
+from policygrad.tuning.space import check_space
+from policygrad.tuning.spec import (
     BEST_PRESET,
     JOURNAL_FILE,
     load_optuna_study,
@@ -227,7 +227,7 @@ def test_two_processes_on_one_journal_file_run_the_trials_together(tmp_path):
     script.write_text(textwrap.dedent(f"""
         import sys
         from policygrad.studies.backends.run_task import execute
-        from policygrad.tune.search import tune
+        from policygrad.tuning.search import tune
 
         class InlineBackend:
             def run_all(self, tasks, workers, on_result=None):
@@ -261,7 +261,7 @@ def test_an_rdb_storage_url_holds_the_study(tmp_path):
 def test_the_median_pruner_stops_a_trial_below_the_median_between_its_seeds():
     import optuna
 
-    from policygrad.tune.spec import make_pruner
+    from policygrad.tuning.spec import make_pruner
 
     study = optuna.create_study(direction="maximize", pruner=make_pruner("median"))
     for value in (100.0, 120.0, 140.0, 160.0, 180.0):  # five completed trials (the pruner's startup)
@@ -298,8 +298,8 @@ def test_a_tuning_prunes_a_trial_below_the_median_after_its_first_seed(tmp_path,
     """End to end, with the pruner's startup at 2 completed trials: two trials that learn
     (learning_rate 0.003), then one that cannot (1e-6, enqueued): its first seed scores below the
     others', it is told PRUNED, and its second seed never runs."""
-    from policygrad.tune import spec as tune_spec
-    from policygrad.tune.search import run_tune
+    from policygrad.tuning import spec as tune_spec
+    from policygrad.tuning.search import run_tune
 
     monkeypatch.setattr(tune_spec, "PRUNER_STARTUP", 2)
     space = {"learning_rate": {"choices": [0.003, 1e-6]}, "num_steps": 16, "update_epochs": 2, "hidden_sizes": [16]}
@@ -407,7 +407,7 @@ def test_the_guide_quotes_its_committed_tuning_and_the_command_that_made_it():
     import shlex
 
     from policygrad.cli.parsing import parse_count
-    from policygrad.tune.spec import make_tune_spec
+    from policygrad.tuning.spec import make_tune_spec
 
     text = GUIDE.read_text()
     start = text.index(GUIDE_HEADING)

@@ -12,7 +12,7 @@ from policygrad.algos.a3c import A3CConfig
 from policygrad.algos.actor_critic import ActorCriticConfig
 from policygrad.algos.ppo import PPOConfig
 from policygrad.algos.reinforce import ReinforceConfig
-from policygrad.compare.methods import compare
+from policygrad.comparison.methods import compare
 from policygrad.core import losses, returns  # modules: pg.returns.gae, pg.losses.ppo_clip_loss, ...
 from policygrad.core.config import Config
 from policygrad.core.version import __version__
@@ -23,7 +23,7 @@ from policygrad.run.configure import make_config
 from policygrad.studies.named import study
 from policygrad.studies.runner import StudyResult, sweep
 from policygrad.training import TrainResult, train
-from policygrad.tune.search import TuneResult, tune
+from policygrad.tuning.search import TuneResult, tune
 
 __all__ = ["ALGORITHMS", "A2CConfig", "A3CConfig", "ActorCriticConfig", "Agent", "Config", "EvalResult", "PPOConfig",
            "compare", "diagnose_gradients", "ReinforceConfig", "TrainResult", "evaluate", "load", "losses",

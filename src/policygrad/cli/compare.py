@@ -65,7 +65,7 @@ def parse_shared(items: list[str]) -> dict[str, Any]:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from policygrad.compare.methods import make_comparison
+    from policygrad.comparison.methods import make_comparison
     from policygrad.studies.backends import open_backend
     from policygrad.studies.runner import run_study
 

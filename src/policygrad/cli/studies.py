@@ -243,7 +243,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise UserInputError("one STUDY_DIR (several only with --aggregate OUT_DIR)")
     study_dir = args.study_dir[0]
     if (study_dir / "tune.json").is_file():  # a tuning (policygrad tune): its own report
-        from policygrad.tune.report import write_report as write_tune_report
+        from policygrad.tuning.report import write_report as write_tune_report
 
         if args.baseline is not None:
             raise UserInputError("--baseline is for a study's report, not a tuning's")

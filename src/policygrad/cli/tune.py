@@ -52,7 +52,7 @@ def add_tune_flags(parser: argparse.ArgumentParser, algo_cls: Any) -> None:
     add_trials_flag(parser, argparse.SUPPRESS, "trials in all (required; a continued tuning counts the ones it has)")
     parser.add_argument("--space", default=None, metavar="SPACE.yaml",
                         help="the search space (field: {low, high[, log]} | {choices: [...]} | {width, depth}); "
-                             "default: the algorithm's (policygrad.tune.space.DEFAULT_SPACES)")
+                             "default: the algorithm's (policygrad.tuning.space.DEFAULT_SPACES)")
     parser.add_argument("--seeds-per-trial", type=parse_count, default=2, help="seeds each trial trains (default: 2)")
     parser.add_argument("--objective", choices=("final", "auc"), default="final",
                         help="the mean over the seeds of the final evaluation or of the area under the evaluation "
@@ -78,7 +78,7 @@ def tune_exit_code(result: Any) -> int:
 
 def run_tune(args: argparse.Namespace) -> int:
     from policygrad.algos import ALGORITHMS, algorithm
-    from policygrad.tune.search import resume_tune, tune
+    from policygrad.tuning.search import resume_tune, tune
 
     if args.algo is None:
         if args.resume_dir is None:

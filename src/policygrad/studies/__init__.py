@@ -8,5 +8,5 @@
   back), :mod:`~policygrad.studies.figures` and :mod:`~policygrad.studies.report` (``report.md``, ``report.html``),
   :mod:`~policygrad.studies.aggregate` (comparisons across environments).
 
-Tuning (:mod:`policygrad.tune`) and comparisons (:mod:`policygrad.compare`) are studies too, one layer up.
+Tuning (:mod:`policygrad.tuning`) and comparisons (:mod:`policygrad.comparison`) are studies too, one layer up.
 """

@@ -4,11 +4,11 @@ A tuning lives in ``STUDY_DIR`` (``studies/NAME``): ``tune.json`` (what is searc
 ``optuna.journal`` (the Optuna study: Optuna's JournalStorage, an append-only file that several
 processes may share; ``--storage URL`` puts it in a database instead), ``runs/trial_NNNN__seed=S/``
 (normal run directories), ``reeval/`` (the re-evaluation runs), ``trials.csv``, ``reeval.csv``,
-``best_preset.yaml`` and the report (:mod:`policygrad.tune.report`).
+``best_preset.yaml`` and the report (:mod:`policygrad.tuning.report`).
 
 What a trial is. Optuna's TPE sampler (seeded: trial N's random draws come from ``sampler_seed + N``,
 so a resumed or second process never repeats the first one's draws) picks values from the search
-space (:mod:`policygrad.tune.space`); the trial trains them on K seeds, one after the other,
+space (:mod:`policygrad.tuning.space`); the trial trains them on K seeds, one after the other,
 each seed a run of the backend (local worker processes or Ray), and its value is the mean over the K
 seeds of the final deterministic evaluation (``final``) or of the area under the evaluation curve
 (``auc``), never one seed's last evaluation (one seed's score is mostly its luck; RL Baselines3 Zoo's
@@ -68,8 +68,8 @@ from policygrad.studies.backends.scheduler import check_workers, processes_neede
 from policygrad.studies.grid import point_config
 from policygrad.studies.results import summarize_run
 from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, RUNS_DIR
-from policygrad.tune.space import Space
-from policygrad.tune.spec import (
+from policygrad.tuning.space import Space
+from policygrad.tuning.spec import (
     BEST_PRESET,
     NOT_IN_PRESET,
     OBJECTIVES,
@@ -342,7 +342,7 @@ def run_tune(spec: TuneSpec, out_dir: str | Path = "studies", workers: int = 1, 
 def finish(tuner: Tuner, echo: Callable[[str], None] | None) -> TuneResult:
     """Re-evaluate the top trials on fresh seeds, write trials.csv, reeval.csv, the best preset and
     the report."""
-    from policygrad.tune import report as tune_report
+    from policygrad.tuning import report as tune_report
 
     say = echo or (lambda text: None)
     spec, study_dir = tuner.spec, tuner.study_dir

@@ -2,7 +2,7 @@
 
 Methods: the policygrad algorithms (each with its preset for the environment), ``sb3:ALGO``
 (Stable-Baselines3's dqn, ppo, a2c, sac, td3 with RL Baselines3 Zoo's hyperparameters,
-:mod:`policygrad.compare.zoo`; the optional extra ``policygrad[compare]``) and ``random`` (a uniform
+:mod:`policygrad.comparison.zoo`; the optional extra ``policygrad[compare]``) and ``random`` (a uniform
 random policy, the floor). Every method gets the same protocol: ``total_steps`` environment steps,
 a deterministic evaluation at step 0, every ``eval_every`` steps and at the end, each on
 ``eval_episodes`` episodes of fresh environment copies reset from ``eval_seed``, ``eval_seed + 1``,
@@ -291,7 +291,7 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
                 refused.append(f"{method} cannot run on {env_id}: it needs {need} action space, not "
                                f"{type(space).__name__}")
                 continue
-            from policygrad.compare.zoo import zoo_settings
+            from policygrad.comparison.zoo import zoo_settings
 
             params, source = zoo_settings(algo, env_id)
             applied = {k: v for k, v in shared.items() if k in SB3_SHARED}

@@ -19,7 +19,7 @@ from policygrad.reporting.document import Block, Bullets, Figure, Heading, Parag
 from policygrad.reporting.figures import no_data, pyplot, save
 from policygrad.run.files import write_text_atomic
 from policygrad.studies.report import FILES_DIR, REPORT_HTML, REPORT_MD
-from policygrad.tune.spec import (
+from policygrad.tuning.spec import (
     BEST_PRESET,
     OBJECTIVES,
     PRUNER_STARTUP,

@@ -1,6 +1,6 @@
 """A tuning's record and its Optuna study: :class:`TuneSpec` (``STUDY_DIR/tune.json``: what is searched,
 on what, scored how), the storage (Optuna's journal file in the study directory, or a database), the
-sampler and the pruner. :mod:`policygrad.tune.search` runs a tuning; :mod:`policygrad.tune.report`
+sampler and the pruner. :mod:`policygrad.tuning.search` runs a tuning; :mod:`policygrad.tuning.report`
 reports it.
 """
 
@@ -16,7 +16,7 @@ from policygrad.core.errors import UserInputError
 from policygrad.studies.backends.run_task import one_line
 from policygrad.studies.grid import RUN_DEFAULTS
 from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, NAME, StudySpec, default_name, read_study_file
-from policygrad.tune.space import Space, check_space, default_space, load_space
+from policygrad.tuning.space import Space, check_space, default_space, load_space
 
 TUNE_FILE, JOURNAL_FILE, TRIALS_FILE, REEVAL_FILE = "tune.json", "optuna.journal", "trials.csv", "reeval.csv"
 BEST_PRESET, REEVAL_DIR, OWNERS_DIR, TUNE_LOCK = "best_preset.yaml", "reeval", ".owners", ".tune.lock"
