@@ -43,3 +43,27 @@ def test_a_prechange_run_resumes_from_its_periodic_checkpoint_to_the_same_final_
     # optimizer state or RNG stream moves the weights by 1e-4 and more).
     for key in before:
         np.testing.assert_allclose(after[key], before[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+# A sweep written before studies/ was split by job (tests/data/prechange_study, made at a4e6d52 with
+# `policygrad sweep reinforce --env CartPole-v1 --vary learning_rate=0.01,0.02 --seeds 1 --total-steps 2000
+# --eval-episodes 2`), then stopped as a kill would leave it: one run finished, the other never written.
+PRECHANGE_STUDY = Path(__file__).resolve().parent / "data" / "prechange_study" / "prechange_sweep"
+
+
+def test_a_prechange_study_resumes_its_missing_run_keeps_the_finished_one_and_reports(tmp_path):
+    from policygrad.studies.runner import resume_study
+
+    study = tmp_path / PRECHANGE_STUDY.name
+    shutil.copytree(PRECHANGE_STUDY, study)
+    finished = study / "runs" / "learning_rate=0.01__seed=1"
+    eval_before = (finished / "eval.json").read_bytes()
+    result = resume_study(study, workers=1, echo=None)
+    rows = {row["run_id"]: row for row in result.results}
+    assert sorted(rows) == ["learning_rate=0.01__seed=1", "learning_rate=0.02__seed=1"]
+    assert all(row["status"] == "done" for row in rows.values())
+    assert (finished / "eval.json").read_bytes() == eval_before  # not trained again
+    assert float(rows["learning_rate=0.01__seed=1"]["final_eval"]) == 68.5
+    assert (study / "runs" / "learning_rate=0.02__seed=1" / "checkpoint").is_dir()
+    report = (study / "report.md").read_text()
+    assert "learning_rate" in report and (study / "report.html").is_file()
