@@ -12,8 +12,9 @@ import time
 from policygrad.core import processes
 
 
-def sleep_forever_ignoring_sigterm():
+def sleep_forever_ignoring_sigterm(ready):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ready.set()
     while True:
         time.sleep(1)
 
@@ -34,10 +35,11 @@ def test_stop_children_asks_first_and_a_child_that_listens_exits_cleanly():
 
 def test_stop_children_kills_a_child_that_ignores_both_the_request_and_sigterm():
     ctx = multiprocessing.get_context("spawn")
-    child = ctx.Process(target=sleep_forever_ignoring_sigterm)
+    ready = ctx.Event()
+    child = ctx.Process(target=sleep_forever_ignoring_sigterm, args=(ready,))
     with processes.starting_children():
         child.start()
-    time.sleep(1.0)  # let it install its SIGTERM handler
+    assert ready.wait(60), "the child never started"  # its SIGTERM handler is in place
     start = time.monotonic()
     processes.stop_children([child], lambda: None, timeout=0.5)
     assert not child.is_alive() and child.exitcode == -signal.SIGKILL
