@@ -117,6 +117,19 @@ def test_the_registry_refuses_a_second_estimator_under_one_name_and_names_the_kn
 
 
 def test_the_gradient_diagnostics_are_in_the_public_api():
-    from policygrad.diagnostics import diagnose_gradients
+    from policygrad.diagnostics.diagnose import diagnose_gradients
 
     assert "diagnose_gradients" in pg.__all__ and pg.diagnose_gradients is diagnose_gradients
+
+
+def test_importing_policygrad_or_building_the_command_line_loads_neither_scipy_nor_the_reports():
+    """Every study worker and A3C worker imports policygrad, and every command builds the parser: scipy.stats
+    (0.5-1 s) and the report modules load only where a report or a statistic is made."""
+    import subprocess
+    import sys
+
+    code = ("import sys, policygrad, policygrad.cli; policygrad.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('scipy', 'policygrad.reporting.statistics', "
+            "'policygrad.studies.report', 'policygrad.diagnostics.diagnose', 'policygrad.diagnostics.statistics'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -29,7 +29,8 @@ from policygrad.cli import main
 from policygrad.core import losses
 from policygrad.core.envs import make_vec_env
 from policygrad.core.networks import ActorCritic, build_agent
-from policygrad.diagnostics import Estimator, diagnose_gradients
+from policygrad.diagnostics.diagnose import diagnose_gradients
+from policygrad.diagnostics.estimators import Estimator
 from policygrad.diagnostics.statistics import sign_flip_p
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,6 @@ import numpy as np
 from policygrad.core.errors import UserInputError
 from policygrad.reporting.figures import pyplot, save
 from policygrad.reporting.formatting import format_value
-from policygrad.reporting.statistics import mean_ci_band
 from policygrad.run.logger import EPISODES_FILE
 
 # Config fields that say how a run was kept, not what was trained: runs differing only in these (and
@@ -115,6 +114,10 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, window: int = 20,
             ax.plot(steps, smooth(rets, window), color=color, lw=2, label=run_label(run_dir))
         default_title = f"learning curve (line: mean of last {window} episodes)"
     else:
+        # here, not at the top: scipy.stats takes 0.5 s to import, and every process that imports
+        # policygrad (each study worker, each A3C worker) would pay it for a band it rarely draws
+        from policygrad.reporting.statistics import mean_ci_band
+
         for i, (label, dirs) in enumerate(groups.items()):
             color = f"C{i % 10}"
             curves = [(episodes[d][0], smooth(episodes[d][1], window)) for d in dirs]

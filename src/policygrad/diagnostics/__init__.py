@@ -13,14 +13,9 @@ hungry for episodes each one is. The modules, one job each:
 - :mod:`~policygrad.diagnostics.diagnose`: :func:`diagnose_gradients`, which runs them in order.
 
 The gradient noise scale during training (``grad_noise_scale``) lives with the algorithms
-(:class:`policygrad.algos.on_policy.GradientNoiseScale`).
+(:class:`policygrad.algos.grad_noise.GradientNoiseScale`).
+
+Import from the modules (``policygrad.diagnostics.diagnose.diagnose_gradients``, ``.estimators``,
+``.report``...): this package imports nothing, so that ``policygrad diagnose --help`` and the other
+commands do not load scipy to list the estimators.
 """
-
-from policygrad.diagnostics.diagnose import diagnose_gradients
-from policygrad.diagnostics.estimators import DEFAULT_ESTIMATORS, Estimator, Signals
-from policygrad.diagnostics.report import write_report
-from policygrad.diagnostics.result import GradientDiagnosis
-from policygrad.diagnostics.statistics import EstimatorStats
-
-__all__ = ["DEFAULT_ESTIMATORS", "Estimator", "EstimatorStats", "GradientDiagnosis", "Signals", "diagnose_gradients",
-           "write_report"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,19 @@ from policygrad.studies.spec import (
     read_spec,
     write_spec,
 )
+
+
+def import_report_modules_meanwhile() -> threading.Thread:
+    """Import the report's modules (scipy.stats, matplotlib: ~3 s) in a thread of this process while
+    the runs train in the workers, instead of after the last run, when nothing else is left to do."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # a failure shows, with its message, when the report is written
+            from policygrad.studies import report  # noqa: F401
+
+    thread = threading.Thread(target=load, daemon=True, name="policygrad-report-imports")
+    thread.start()
+    return thread
 
 
 def write_report_or_say(study_dir: Path, echo: Callable[[str], None]) -> None:
@@ -159,6 +173,7 @@ def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | N
             say(f"  [{len(results)}/{len(runs)}] {result.run_id}: {detail}")
 
         if tasks:
+            import_report_modules_meanwhile()
             backend.run_all(tasks, used, on_result)
         rows = write_results(study_dir, spec, runs, results, made)
         failed = sum(r["status"] != DONE for r in rows)
