@@ -18,6 +18,9 @@ from typing import Any
 
 from policygrad.cli.parsing import flag_name, parse_bool, parse_count, parse_seeds, set_runner
 
+# The options of many runs (a study's, a tuning's) among the config flags, and their defaults there; the
+# other config flags given fix a field for every run.
+MANY_RUNS_FIELDS = {"total_steps": 100_000, "eval_every": None, "preset": "auto"}
 DEFAULT_ENV_HELP = "Gymnasium id, or module:Class / module:make_fn (default: CartPole-v1)"
 
 

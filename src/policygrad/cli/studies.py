@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from policygrad.cli.flags import (
+    MANY_RUNS_FIELDS,
     add_algorithm_parsers,
     add_backend_flags,
     add_config_flags,
@@ -25,9 +26,6 @@ from policygrad.core.errors import UserInputError
 
 STUDY_DEFAULTS = ("In a study, --eval-every defaults to total_steps // 20 and --eval-episodes to 10; other flags fix "
                   "a field for every run.")
-# The study's own options among the config flags, and their defaults in a study; the other config flags
-# given fix a field for every run.
-STUDY_FIELDS = {"total_steps": 100_000, "eval_every": None, "preset": "auto"}
 
 
 def register(commands: Any) -> None:
@@ -100,7 +98,7 @@ def study_options(args: argparse.Namespace, config_cls: type) -> tuple[dict[str,
     from policygrad.studies.spec import DEFAULT_EVAL_EPISODES
 
     given = config_values(args, config_cls, without=("env_id",))
-    defaults = {**STUDY_FIELDS, "eval_episodes": DEFAULT_EVAL_EPISODES}
+    defaults = {**MANY_RUNS_FIELDS, "eval_episodes": DEFAULT_EVAL_EPISODES}
     options = {key: given.pop(key, default) for key, default in defaults.items()}
     return {**options, "seeds": args.seeds, "name": args.name, "threshold": args.threshold}, given
 

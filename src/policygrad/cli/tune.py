@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from policygrad.cli.flags import (
+    MANY_RUNS_FIELDS,
     add_algorithm_parsers,
     add_backend_flags,
     add_config_flags,
@@ -18,10 +19,6 @@ from policygrad.cli.flags import (
 )
 from policygrad.cli.parsing import EXIT_FAILED, add_command, parse_count
 from policygrad.core.errors import UserInputError
-
-# The tuning's own options among the config flags, and their defaults in a tuning; the other config flags
-# given fix a field for every trial.
-TUNE_FIELDS = {"total_steps": 100_000, "eval_every": None, "preset": "auto"}
 
 
 def register(commands: Any) -> None:
@@ -92,7 +89,7 @@ def run_tune(args: argparse.Namespace) -> int:
     if args.trials is None:
         raise UserInputError(f"tune {args.algo} needs --trials N")
     given = config_values(args, algorithm(args.algo).Config, without=("env_id",))
-    options = {key: given.pop(key, default) for key, default in TUNE_FIELDS.items()}
+    options = {key: given.pop(key, default) for key, default in MANY_RUNS_FIELDS.items()}
     if "eval_episodes" in given:
         options["eval_episodes"] = given.pop("eval_episodes")
     own = ("space", "seeds_per_trial", "objective", "pruner", "workers", "backend", "address", "storage", "top",
