@@ -9,6 +9,7 @@ import pytest
 from test_study_report import make_study, render_in_chromium
 
 from policygrad.cli import main
+from policygrad.reporting.statistics import letters, pairwise
 from policygrad.studies.aggregate import TAUS, aggregate, aggregate_method, normalize, write_aggregate_report
 from policygrad.studies.results import load_study
 
@@ -109,7 +110,7 @@ def test_aggregate_report_renders_in_headless_chromium(two_envs, tmp_path, capsy
     assert "aggregate.html" in capsys.readouterr().out
     text = (out / "aggregate.md").read_text()
     assert "Aggregate comparison over 2 environment(s)" in text and "CartPole-v1" in text and "Acrobot-v1" in text
-    assert "| ppo | 2 | 6 | 0.912 |" in text  # IQM of ppo's final evaluation (0.9125 to 3 digits)
+    assert "| a | ppo | 2 | 6 | 0.912 |" in text  # IQM of ppo's final evaluation (0.9125 to 3 digits)
     assert (out / "aggregate_files" / "performance_profiles.svg").is_file()
     html = out / "aggregate.html"
     assert "<svg" in html.read_text() and "http://" not in html.read_text().replace("http://www.w3.org", "")
@@ -123,3 +124,25 @@ def test_aggregate_report_renders_in_headless_chromium(two_envs, tmp_path, capsy
     assert errors == []
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
     assert screenshot.stat().st_size > 10_000
+
+
+def test_aggregate_groups_only_methods_run_on_every_environment(two_envs, tmp_path):
+    # a third comparison where sac also ran: sac is on 1 of 3 environments, listed apart, not grouped
+    env_c = {("ppo",): [100.0, 110.0, 120.0], ("sac",): [130.0, 140.0, 150.0], ("a2c",): [60.0, 65.0, 70.0],
+             ("random",): [0.0, 10.0, 20.0]}
+    dirs = [*two_envs, comparison(tmp_path / "compare_C", "Pendulum-v1", env_c)]
+    out = tmp_path / "agg3"
+    write_aggregate_report(dirs, out, n_resamples=N)
+    text = (out / "aggregate.md").read_text()
+    section = text.split("## Aggregate: final evaluation")[1].split("## ")[0]
+    grouped, apart = section.split("Methods run on only some of the environments")
+    assert "| sac |" not in grouped and "| sac | 1 of 3 |" in apart
+    rows = {line.split(" | ")[1]: line.split(" | ")[0].lstrip("| ") for line in grouped.splitlines()
+            if line.startswith("| ") and " | 3 | " in line}
+    assert set(rows) == {"ppo", "a2c", "random"}
+    # the letters are the primary test's (Mann-Whitney, Holm) on the pooled normalized scores
+    envs, _ = aggregate(dirs, "final_eval", N)
+    pooled = {m: np.concatenate([e.normalized[m] for e in envs]) for m in ("ppo", "a2c", "random")}
+    expected = {label: mark for mark, label in letters(pooled, pairwise(pooled))}
+    assert rows == expected and rows["random"] != rows["ppo"]
+    assert "not distinguishable by Mann-Whitney's test" in section

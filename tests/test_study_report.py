@@ -121,10 +121,11 @@ def test_report_numbers_are_the_statistics_of_the_results(lr_study):
                                          "0.1": done_01})}
     assert welch["0.01"].significant and not welch["0.1"].significant
     assert "learning_rate = 0.01: significantly higher than the baseline at 0.05 after Holm correction" in md
-    assert (f"learning_rate = 0.1: not significant at 0.05 after Holm correction (difference "
+    assert (f"learning_rate = 0.1: not distinguishable from the baseline at 0.05 after Holm correction (difference "
             f"{welch['0.1'].difference:+.4g}") in md
-    assert (f"about {welch['0.1'].seeds_needed} seeds per value would be needed to detect a difference of this "
-            "size") in md
+    assert (f"detecting a difference of 1 standard deviation with 80% power needs {welch['0.1'].seeds_needed} seeds "
+            "per value under this Holm correction") in md
+    assert "Mann-Whitney p / Holm (primary) | Welch p / Holm (sensitivity)" in md
     assert "learning_rate=0.1__seed4 (0.1, seed 4): ValueError: non-finite loss" in md
     assert "fewer than 5 finished seeds (0.1): a bootstrap interval cannot be wider" in md
     for name in ("learning_curves", "sensitivity", "episode_rewards"):
@@ -159,7 +160,9 @@ def test_tuple_values_categorical_axis_and_a_chosen_baseline(tmp_path):
     md = (study / "report.md").read_text()
     assert "## Tests against the baseline (hidden_sizes = 256x256)" in md
     assert "| 256x256 (baseline) |" in md and "reached" not in md  # no threshold: no column
-    assert "hidden_sizes = 64x64: significantly lower than the baseline" in md
+    # 3 seeds each: Mann-Whitney (the default primary test) cannot reach 0.05; the report says so
+    assert "hidden_sizes = 64x64: not distinguishable from the baseline" in md
+    assert "with 3 seeds the power is 0%" in md
     assert not figures.log_scale([(64, 64), (256, 256)]) and figures.log_scale([1e-4, 1e-3, 1e-2])
     assert not figures.log_scale([0.9, 0.99]) and not figures.log_scale([0.0, 1.0, 100.0])
     assert figures.log_scale([1e-3, 1e-2]) and not figures.log_scale([16, 128])
@@ -181,7 +184,7 @@ def test_two_fields_one_seed_and_constant_scores(tmp_path):
     md = (study / "report.md").read_text()
     assert "varying gamma x ent_coef" in md
     assert "| gamma=0.9, ent_coef=0 (baseline) | 1 | 0 | 500 | 500 |" in md  # one seed: no interval
-    assert "the t-test needs two finished seeds per value, here 1 and 1" in md
+    assert "no verdict possible: 1 and 1 finished seeds, fewer than the 3 per value a verdict needs" in md
     assert "one seed: no confidence interval" in md
     assert "against gamma (one line per value of the other fields)" in md  # the sensitivity plot's x: gamma
 
@@ -321,7 +324,7 @@ def test_compare_report_html_renders_in_headless_chromium(tmp_path):
     (root / "study.json").write_text(json.dumps(spec))
     html = write_report(root)
     text = (root / "report.md").read_text()
-    assert "Ranking and pairwise tests" in text and "RL Baselines3 Zoo hyperparams/ppo.yml" in text
+    assert "Grouping and pairwise tests" in text and "RL Baselines3 Zoo hyperparams/ppo.yml" in text
     assert "(baseline)" not in text
     boxes, tables, errors, requests, screenshot = render_in_chromium(html, tmp_path)
     assert len(boxes) == 4, boxes  # curves vs steps, vs seconds, sensitivity, episodes
@@ -331,3 +334,34 @@ def test_compare_report_html_renders_in_headless_chromium(tmp_path):
     assert errors == []
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
     assert screenshot.stat().st_size > 10_000
+
+
+def test_the_spec_declares_the_primary_test_and_the_minimum_effect(tmp_path):
+    from policygrad.studies.spec import StudySpec, make_spec
+
+    default = make_spec("ppo", "CartPole-v1", {"learning_rate": [1e-3, 1e-2]}, seeds=3, total_steps=1000)
+    assert default.test == "mannwhitney" and default.min_effect == 1.0
+    welch = make_spec("ppo", "CartPole-v1", {"learning_rate": [1e-3, 1e-2]}, seeds=3, total_steps=1000,
+                      test="Welch", min_effect=0.5)
+    assert welch.to_dict()["test"] == "welch" and welch.to_dict()["min_effect"] == 0.5
+    assert welch.identity() == default.identity()  # about the report only: the same study, the same runs
+    old = default.to_dict()
+    del old["test"], old["min_effect"]  # a study.json written before the fields: the defaults
+    assert StudySpec.from_dict(old).test == "mannwhitney"
+    with pytest.raises(ValueError, match="test='t' is not a test: expected one of mannwhitney, welch"):
+        make_spec("ppo", "CartPole-v1", {"learning_rate": [1e-3]}, test="t")
+    with pytest.raises(ValueError, match="min_effect=0 is invalid: expected a number > 0"):
+        make_spec("ppo", "CartPole-v1", {"learning_rate": [1e-3]}, min_effect=0)
+
+    # the report follows the declared test: 3 seeds, Welch separates what Mann-Whitney cannot
+    finals = {((64, 64),): [100.0, 120.0, 110.0], ((256, 256),): [300.0, 330.0, 310.0]}
+    study = make_study(tmp_path / "arch", {"hidden_sizes": [[64, 64], [256, 256]]}, finals, threshold=None,
+                       cell=lambda v: "x".join(map(str, v)))
+    spec = json.loads((study / "study.json").read_text())
+    (study / "study.json").write_text(json.dumps({**spec, "test": "welch", "min_effect": 2.0}))
+    write_report(study)
+    md = (study / "report.md").read_text()
+    assert "Welch p / Holm (primary) | Mann-Whitney p / Holm (sensitivity)" in md
+    assert "hidden_sizes = 256x256: significantly higher than the baseline" in md
+    assert "The Mann-Whitney test disagrees: treat this as not settled." in md
+    assert "seeds for 80% power at 2 SD" in md

@@ -31,10 +31,11 @@ from typing import Any
 import numpy as np
 
 from policygrad.core.errors import UserInputError
-from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from policygrad.reporting.choices import MIN_SEEDS, TEST_NAMES
+from policygrad.reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from policygrad.reporting.figures import pyplot, save
 from policygrad.reporting.formatting import format_interval, format_number
-from policygrad.reporting.statistics import N_RESAMPLES, RANDOM_SEED, bootstrap_ci, iqm
+from policygrad.reporting.statistics import N_RESAMPLES, RANDOM_SEED, bootstrap_ci, iqm, letters, pairwise
 from policygrad.run.files import write_text_atomic
 from policygrad.studies.report import SCORES
 from policygrad.studies.results import Study, load_study, scores_of
@@ -201,24 +202,36 @@ def build_aggregate(study_dirs: Sequence[str | Path], out_dir: Path,
               [[e.env, str(e.path), SCORES[name], _num(e.random_mean, 4), e.best_method, _num(e.best_mean, 4),
                 ", ".join(e.normalized)] for name, (es, _) in per_score.items() for e in es]),
     ]
-    notes = []
-    for name, (_, results) in per_score.items():
+    for name, (score_envs, results) in per_score.items():
         blocks.append(Heading(f"Aggregate: {SCORES[name]} ({name})"))
+        everywhere = [r for r in results if r.envs == len(envs)]
+        pooled = {r.method: np.concatenate([e.normalized[r.method] for e in score_envs]) for r in everywhere}
+        pairs = pairwise(pooled)
+        mark = dict((label, m) for m, label in letters(pooled, pairs))
         rows = []
-        for r in sorted(results, key=lambda r: -r.iqm):
-            rows.append([r.method, str(r.envs), str(r.runs), _num(r.iqm), _interval(r.iqm_ci), _num(r.gap),
-                         _interval(r.gap_ci)])
-            if r.envs < len(envs) and name == "final_eval":
-                notes.append(f"{r.method} ran on {r.envs} of {len(envs)} environments: its numbers are over those")
-        blocks.append(Table(["method", "environments", "runs", "IQM", "IQM 95% CI", "optimality gap",
+        for r in sorted(everywhere, key=lambda r: -r.iqm):
+            rows.append([mark[r.method] or f"no verdict (< {MIN_SEEDS} runs)", r.method, str(r.envs), str(r.runs),
+                         _num(r.iqm), _interval(r.iqm_ci), _num(r.gap), _interval(r.gap_ci)])
+        blocks.append(Table(["group", "method", "environments", "runs", "IQM", "IQM 95% CI", "optimality gap",
                              "gap 95% CI"], rows))
+        if pairs:
+            blocks.append(Paragraph(
+                f"Group: methods sharing a letter are not distinguishable by {TEST_NAMES[pairs[0].test]}'s test "
+                f"(two-sided, Holm-corrected across the {len(pairs)} pairs) on their normalized scores pooled over "
+                f"the environments; the order within a letter is not a finding."))
+        partial = [r for r in results if r.envs < len(envs)]
+        if partial:
+            blocks.append(Paragraph("Methods run on only some of the environments: their numbers are over those, "
+                                    "so they are not grouped with the others."))
+            blocks.append(Table(["method", "environments", "runs", "IQM", "IQM 95% CI", "optimality gap",
+                                 "gap 95% CI"],
+                                [[r.method, f"{r.envs} of {len(envs)}", str(r.runs), _num(r.iqm), _interval(r.iqm_ci),
+                                  _num(r.gap), _interval(r.gap_ci)] for r in partial]))
         marks = [0.25, 0.5, 0.75, 1.0]
         idx = [int(np.argmin(np.abs(TAUS - t))) for t in marks]
         blocks.append(Table(["method", *(f"P(score > {t:g})" for t in marks)],
                             [[r.method, *(f"{r.profile[i]:.2f} {_interval((r.profile_ci[0][i], r.profile_ci[1][i]))}"
                                           for i in idx)] for r in results]))
-    if notes:
-        blocks.append(Bullets(notes))
     svg = profile_plot({name: results for name, (_, results) in per_score.items()},
                        out_dir / FILES_DIR / "performance_profiles.svg")
     blocks.append(Heading("Performance profiles"))

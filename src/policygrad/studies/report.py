@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from policygrad.core.errors import UserInputError
+from policygrad.reporting.choices import DEFAULT_MIN_EFFECT, DEFAULT_TEST, MIN_SEEDS, OTHER_TEST, TEST_NAMES, check_test
 from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from policygrad.reporting.formatting import format_interval, format_number, format_p, format_value
 from policygrad.reporting.statistics import (
@@ -41,8 +42,8 @@ from policygrad.reporting.statistics import (
     Comparison,
     Summary,
     compare,
+    letters,
     pairwise,
-    ranking,
     summarize,
 )
 from policygrad.run.files import write_text_atomic
@@ -84,8 +85,9 @@ def analyse(study: Study) -> list[ValueResult]:
     return results
 
 
-def comparisons(results: Sequence[ValueResult], name: str, baseline: str | None) -> list[Comparison]:
-    return compare({r.label: r.scores[name] for r in results}, baseline=baseline)
+def comparisons(results: Sequence[ValueResult], name: str, baseline: str | None, test: str = DEFAULT_TEST,
+                min_effect: float = DEFAULT_MIN_EFFECT) -> list[Comparison]:
+    return compare({r.label: r.scores[name] for r in results}, baseline=baseline, test=test, min_effect=min_effect)
 
 
 def _num(x: float, digits: int = 4) -> str:
@@ -193,7 +195,7 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
         return f"{what} = {label}" if len(study.fields) == 1 else str(label)
 
     if study.spec.get("kind") == "compare":
-        blocks += _pairwise_blocks(results)
+        blocks += _pairwise_blocks(study, results)
     else:
         blocks += _baseline_blocks(study, results, base, what, named)
     failures = [r for r in study.runs if not r.done]
@@ -219,26 +221,57 @@ def _methods_blocks(spec: dict) -> list[Block]:
     return [Heading("Methods", 3), Table(["method", "settings from", "settings"], rows)]
 
 
-def _pairwise_blocks(results: Sequence[ValueResult]) -> list[Block]:
-    """A comparison's tests: every pair of methods (Holm across all pairs), a ranking, the settings."""
-    blocks: list[Block] = [Heading("Ranking and pairwise tests")]
+def _choices(study: Study) -> tuple[str, float]:
+    """The study's declared primary test and minimum effect of interest (defaults for older specs)."""
+    test = check_test(study.spec.get("test", DEFAULT_TEST))
+    min_effect = study.spec.get("min_effect", DEFAULT_MIN_EFFECT)
+    return test, float(min_effect) if isinstance(min_effect, (int, float)) else DEFAULT_MIN_EFFECT
+
+
+def _tests_paragraph(test: str, min_effect: float, family: str) -> str:
+    primary, other = TEST_NAMES[test], TEST_NAMES[OTHER_TEST[test]]
+    return (f"Over finished seeds, {family}. The primary test, declared by the study (its field test), is "
+            f"{primary}'s (two-sided), its p-values Holm-corrected across the family; {other}'s test, corrected "
+            f"the same way, is a sensitivity check, and where the two disagree the verdict says so. Below "
+            f"{MIN_SEEDS} finished seeds per value no verdict is issued. Hedges' g (the difference in pooled "
+            f"standard deviations, bias-corrected; n/a where a value's seeds all scored the same); the "
+            f"probability of improvement P(X > Y) + 0.5 P(X = Y) over all pairs of seeds. Power is for the "
+            f"declared smallest difference of interest (field min_effect: {min_effect:g} standard deviations of "
+            f"the seeds' scores), not for the observed difference, at alpha {ALPHA:g} divided by the number of "
+            f"tests (what Holm asks of the smallest p).")
+
+
+def _p_cells(c: Comparison) -> list[str]:
+    first = (c.mannwhitney_p, c.mannwhitney_p_holm) if c.test == "mannwhitney" else (c.welch_p, c.welch_p_holm)
+    second = (c.welch_p, c.welch_p_holm) if c.test == "mannwhitney" else (c.mannwhitney_p, c.mannwhitney_p_holm)
+    return [f"{format_p(first[0])} / {format_p(first[1])}", f"{format_p(second[0])} / {format_p(second[1])}"]
+
+
+def _p_headers(test: str) -> list[str]:
+    return [f"{TEST_NAMES[test]} p / Holm (primary)", f"{TEST_NAMES[OTHER_TEST[test]]} p / Holm (sensitivity)"]
+
+
+def _pairwise_blocks(study: Study, results: Sequence[ValueResult]) -> list[Block]:
+    """A comparison's tests: every pair of methods (Holm across all pairs), a letter grouping."""
+    blocks: list[Block] = [Heading("Grouping and pairwise tests")]
     if len(results) < 2:
         return blocks + [Paragraph("Only one method has runs: there is nothing to compare.")]
+    test, min_effect = _choices(study)
+    pairs_count = len(results) * (len(results) - 1) // 2
     blocks.append(Paragraph(
-        f"Every pair of methods, over finished seeds: Welch's t-test and the Mann-Whitney U test (two-sided), "
-        f"their p-values Holm-corrected across all {len(results) * (len(results) - 1) // 2} pairs; Hedges' g; "
-        f"the probability of improvement P(row > column); the seeds per method a two-sided t-test would need "
-        f"to detect a difference of the observed size with {POWER:.0%} power at alpha {ALPHA:g}. The ranking "
-        f"orders methods by IQM and gives each the rank 1 + the number of methods significantly better than "
-        f"it (Welch, Holm-corrected): methods no test separates share a rank."))
+        _tests_paragraph(test, min_effect, f"every pair of methods ({pairs_count} pairs)")
+        + " The grouping lists methods best first by IQM, with letters: two methods that share a letter are not "
+          "distinguishable under the primary test (Holm-corrected); methods without a common letter are. "
+          "The order within a letter is not a finding."))
     for name, title in SCORES.items():
         groups = {r.label: r.scores[name] for r in results}
-        pairs = pairwise(groups)
+        pairs = pairwise(groups, test=test, min_effect=min_effect)
         blocks.append(Heading(title.capitalize(), 3))
         iqms = {r.label: r.summaries[name] for r in results}
-        blocks.append(Table(["rank", "method", "IQM [95% CI]", "seeds"],
-                            [[str(rank), label, f"{_num(iqms[label].iqm)}{_ci(iqms[label].iqm_ci)}",
-                              str(iqms[label].n)] for rank, label in ranking(groups, pairs)]))
+        blocks.append(Table(["group", "method", "IQM [95% CI]", "seeds"],
+                            [[mark or f"no verdict (< {MIN_SEEDS} seeds)", label,
+                              f"{_num(iqms[label].iqm)}{_ci(iqms[label].iqm_ci)}", str(iqms[label].n)]
+                             for mark, label in letters(groups, pairs)]))
         by_pair = {(c.baseline, c.value): c for c in pairs}
         labels = list(groups)
         matrix = []
@@ -251,17 +284,16 @@ def _pairwise_blocks(results: Sequence[ValueResult]) -> list[Block]:
                     continue
                 p_better = c.prob_improvement if c.value == a else 1 - c.prob_improvement
                 star = "*" if c.significant else ""
-                row.append(f"P={_num(p_better, 2)} p={format_p(c.welch_p_holm)}{star}")
+                row.append(f"P={_num(p_better, 2)} p={format_p(c.p_holm)}{star}")
             matrix.append(row)
-        blocks.append(Paragraph("P(row better than column), and Welch's p after Holm (* significant):"))
+        blocks.append(Paragraph(f"P(row better than column), and {TEST_NAMES[test]}'s p after Holm "
+                                f"(* significant):"))
         blocks.append(Table(["method", *labels], matrix))
-        blocks.append(Table(["pair", "difference of means", "Welch p / Holm", "Mann-Whitney p / Holm", "Hedges' g",
-                             "P(improvement)", f"seeds for {POWER:.0%} power"],
-                            [[f"{c.value} vs {c.baseline}", _num(c.difference, 3),
-                              f"{format_p(c.welch_p)} / {format_p(c.welch_p_holm)}",
-                              f"{format_p(c.mannwhitney_p)} / {format_p(c.mannwhitney_p_holm)}", _num(c.hedges_g, 3),
-                              _num(c.prob_improvement, 3), "n/a" if c.seeds_needed is None else str(c.seeds_needed)]
-                             for c in pairs]))
+        blocks.append(Table(["pair", "difference of means", *_p_headers(test), "Hedges' g", "P(improvement)"],
+                            [[f"{c.value} vs {c.baseline}", _num(c.difference, 3), *_p_cells(c),
+                              _num(c.hedges_g, 3), _num(c.prob_improvement, 3)] for c in pairs]))
+        if pairs:
+            blocks.append(Paragraph(pairs[0].power_text()[0].upper() + pairs[0].power_text()[1:] + "."))
     return blocks
 
 
@@ -272,25 +304,19 @@ def _baseline_blocks(study: Study, results: Sequence[ValueResult], base: str | N
     if len(results) < 2:
         blocks.append(Paragraph("Only one value has runs: there is nothing to compare."))
     else:
-        blocks.append(Paragraph(
-            f"Each value against the baseline, over finished seeds: Welch's t-test and the Mann-Whitney U test "
-            f"(two-sided), their p-values Holm-corrected across the {len(results) - 1} comparison(s); Hedges' g "
-            f"(the difference in pooled standard deviations, bias-corrected); the probability of improvement "
-            f"P(X > Y) + 0.5 P(X = Y) over all pairs of a seed of the value and a seed of the baseline; and "
-            f"the seeds per value a two-sided t-test would need to detect a difference of the observed size "
-            f"(|g|) with {POWER:.0%} power at alpha {ALPHA:g}. The verdict follows Welch's test after Holm "
-            f"correction."))
+        test, min_effect = _choices(study)
+        blocks.append(Paragraph(_tests_paragraph(
+            test, min_effect, f"each value against the baseline ({len(results) - 1} comparison(s))")))
         for name, title in SCORES.items():
             rows, verdicts = [], []
-            for c in comparisons(results, name, base):
-                rows.append([c.value, f"{c.n} vs {c.n_baseline}", _num(c.difference, 3),
-                             f"{format_p(c.welch_p)} / {format_p(c.welch_p_holm)}",
-                             f"{format_p(c.mannwhitney_p)} / {format_p(c.mannwhitney_p_holm)}", _num(c.hedges_g, 3),
-                             _num(c.prob_improvement, 3), "n/a" if c.seeds_needed is None else str(c.seeds_needed)])
+            for c in comparisons(results, name, base, test, min_effect):
+                rows.append([c.value, f"{c.n} vs {c.n_baseline}", _num(c.difference, 3), *_p_cells(c),
+                             _num(c.hedges_g, 3), _num(c.prob_improvement, 3),
+                             "n/a" if c.seeds_needed is None else str(c.seeds_needed)])
                 verdicts.append(f"{named(c.value)}: {c.verdict()}")
             blocks.append(Heading(title.capitalize(), 3))
-            blocks.append(Table([what, "seeds", "difference of means", "Welch p / Holm", "Mann-Whitney p / Holm",
-                                 "Hedges' g", "P(improvement)", f"seeds for {POWER:.0%} power"], rows))
+            blocks.append(Table([what, "seeds", "difference of means", *_p_headers(test), "Hedges' g",
+                                 "P(improvement)", f"seeds for {POWER:.0%} power at {min_effect:g} SD"], rows))
             blocks.append(Bullets(verdicts))
     return blocks
 

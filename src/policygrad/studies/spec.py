@@ -19,6 +19,7 @@ from typing import Any
 from policygrad.algos import algorithm
 from policygrad.core.config import Config, check_field_names, user_fields
 from policygrad.core.errors import UserInputError
+from policygrad.reporting.choices import DEFAULT_MIN_EFFECT, DEFAULT_TEST, check_test
 from policygrad.reporting.formatting import format_value
 from policygrad.run.files import write_text_atomic
 
@@ -31,6 +32,7 @@ RESERVED = {"seed": "the study's seeds (--seeds)", "env_id": "the study's env_id
             "total_steps": "the study's total_steps (--total-steps)", "eval_every": "the study's eval_every "
             "(--eval-every)", "eval_episodes": "the study's eval_episodes (--eval-episodes)",
             "preset": "the study's preset (--preset)", "run_dir": None, "progress": None}
+REPORT_ONLY = ("notes", "test", "min_effect")  # spec keys that change no run: not part of a study's identity
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,-]*")
 
 
@@ -73,7 +75,12 @@ class StudySpec:
     ``adjust``: rules ``{"if": {field: value, ...}, "set": {field: value, ...}}`` changing other fields
     at the grid points where every ``if`` holds (a field that must change with a varied one, e.g.
     ``norm_adv`` false where ``reward_norm`` is ``standardize``). ``notes``: what whoever built the
-    spec (a named study) wants the reader to know; neither changes run ids."""
+    spec (a named study) wants the reader to know; neither changes run ids.
+
+    ``test``: the report's primary test (``mannwhitney``, the default, or ``welch``; the other one is
+    shown as a sensitivity column); ``min_effect``: the smallest difference of interest, in standard
+    deviations of the seeds' scores, that the report's power and "seeds needed" are for. Both are
+    about the report only: they change no run, and a study is the same study whatever they are."""
 
     name: str
     algo: str
@@ -88,6 +95,8 @@ class StudySpec:
     preset: str = "auto"
     adjust: list[dict[str, dict[str, Any]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    test: str = DEFAULT_TEST
+    min_effect: float = DEFAULT_MIN_EFFECT
 
     @property
     def config_class(self) -> type[Config]:
@@ -143,6 +152,12 @@ class StudySpec:
         for name, value in self.fixed.items():
             self.fixed[name] = typed_value(config_cls, name, value, "fixed")
         self._check_adjust(config_cls)
+        self.test = check_test(self.test)
+        if not isinstance(self.min_effect, (int, float)) or isinstance(self.min_effect, bool) or \
+                not self.min_effect > 0 or self.min_effect == float("inf"):
+            raise UserInputError(f"min_effect={self.min_effect!r} is invalid: expected a number > 0 (the smallest "
+                                 "difference of interest, in standard deviations of the seeds' scores)")
+        self.min_effect = float(self.min_effect)
 
     @staticmethod
     def _check_fields(config_cls: type[Config], values: Mapping[str, Any], where: str) -> None:
@@ -188,7 +203,7 @@ class StudySpec:
                 "fixed": {k: _jsonable(v) for k, v in self.fixed.items()}, "preset": self.preset,
                 "adjust": [{"if": {k: _jsonable(v) for k, v in r["if"].items()},
                             "set": {k: _jsonable(v) for k, v in r["set"].items()}} for r in self.adjust],
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "test": self.test, "min_effect": self.min_effect}
 
     @classmethod
     def from_dict(cls, data: Any, source: str = STUDY_FILE) -> StudySpec:
@@ -217,7 +232,7 @@ class StudySpec:
         """What makes two specs the same study (``vary``'s order included: it orders the grid)."""
         data = self.to_dict()
         data["vary"] = list(data["vary"].items())
-        return [(k, v) for k, v in data.items() if k != "notes"]
+        return [(k, v) for k, v in data.items() if k not in REPORT_ONLY]
 
 
 def make_spec(algo: str, env_id: str, vary: Mapping[str, Sequence[Any]] | None = None, seeds: int | Sequence[int] = 3,
@@ -225,7 +240,8 @@ def make_spec(algo: str, env_id: str, vary: Mapping[str, Sequence[Any]] | None =
               eval_episodes: int = DEFAULT_EVAL_EPISODES, threshold: float | None = None,
               fixed: Mapping[str, Any] | None = None, preset: str = "auto",
               adjust: Sequence[Mapping[str, Mapping[str, Any]]] | None = None,
-              notes: Sequence[str] = ()) -> StudySpec:
+              notes: Sequence[str] = (), test: str = DEFAULT_TEST,
+              min_effect: float = DEFAULT_MIN_EFFECT) -> StudySpec:
     """A checked :class:`StudySpec`. ``seeds``: a count N (seeds 1..N) or the seeds themselves;
     ``eval_every``: default ``total_steps // 20``; ``name``: default ``ALGO_ENV_FIELD...``."""
     vary_lists: dict[str, Any] = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in (vary or {}).items()}
@@ -244,7 +260,7 @@ def make_spec(algo: str, env_id: str, vary: Mapping[str, Sequence[Any]] | None =
                      seeds=seed_list, total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
                      threshold=threshold, fixed=dict(fixed or {}), preset=preset,
                      adjust=[{"if": dict(r.get("if", {})), "set": dict(r.get("set", {}))} for r in adjust or []],
-                     notes=list(notes))
+                     notes=list(notes), test=test, min_effect=min_effect)
     spec.check()
     return spec
 
@@ -293,7 +309,7 @@ def check_same_study(study_dir: Path, spec: StudySpec) -> bool:
         data = None
     if isinstance(data, dict) and "kind" in data:  # a comparison's record: compared as written
         mine_data = json.loads(json.dumps(spec.to_dict()))
-        pairs = [((k, v), (k, data.get(k))) for k, v in mine_data.items() if k != "notes"]
+        pairs = [((k, v), (k, data.get(k))) for k, v in mine_data.items() if k not in REPORT_ONLY]
     else:
         pairs = list(zip(spec.identity(), read_spec(study_dir).identity()))
     for (key, mine), (_, theirs) in pairs:
