@@ -119,7 +119,7 @@ def collect_episodes(
         if store:
             for key, value in zip(keys, (obs, actions, reward, terminated, truncated, counted)):
                 columns[key].append(value)
-        obs = torch.as_tensor(next_obs, dtype=torch.float32, device=envs.device)
+        obs = torch.as_tensor(next_obs, dtype=envs.obs_dtype, device=envs.device)
     if not store:
         return None, finished, steps
     stacked = {k: torch.stack(v) if isinstance(v[0], torch.Tensor) else torch.from_numpy(np.stack(v))
@@ -179,7 +179,8 @@ class FixedHorizonCollector:
             raise UserInputError(f"observation space {space} has no shape: a fixed-horizon buffer cannot hold it")
         if not network.has_value:  # the values are stored for the advantages of every fixed-horizon algorithm
             raise ValueError("collecting a fixed horizon needs a network with a value head")
-        self.obs_buf = torch.zeros((T, N, *space.shape), device=device)
+        # in the observation's storage dtype: uint8 images stay uint8 (a quarter of float32's memory)
+        self.obs_buf = torch.zeros((T, N, *space.shape), dtype=envs.obs_dtype, device=device)
         act_space = envs.single_action_space
         self.act_buf = torch.zeros((T, N, *action_shape(act_space)), dtype=action_dtype(act_space), device=device)
         self.rew_buf = torch.zeros((T, N), device=device)
@@ -260,7 +261,7 @@ class FixedHorizonCollector:
                 if t < last:
                     obs_np[t + 1] = next_obs
                 else:  # a copy: the env may reuse its array, and the next collect() starts from it
-                    self.next_obs = torch.tensor(next_obs, dtype=torch.float32)
+                    self.next_obs = torch.tensor(next_obs, dtype=envs.obs_dtype)
                 term_np[t], trunc_np[t], valid_np[t] = terminated, truncated, valid
                 if scaler is None:
                     rew_np[t] = reward

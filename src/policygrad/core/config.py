@@ -24,6 +24,8 @@ from policygrad.core.errors import UserInputError
 ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu", "leaky_relu")
 INIT_SCHEMES = ("orthogonal", "xavier", "kaiming", "torch-default")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+ENCODERS = ("auto", "nature", "impala", "mlp")  # policygrad.core.encoders
+IMAGE_LAYOUTS = ("auto", "chw", "hwc")  # policygrad.core.images
 
 
 def option(default: Any, help: str, **kwargs: Any) -> Any:
@@ -62,6 +64,11 @@ class Config:
     network: str = option("", "your own torch.nn.Module as 'module:Class', built as Class(observation_space, "
                           "action_space) (default: the built-in MLP; hidden_sizes, activation, init and "
                           "shared_trunk then do nothing)")
+    encoder: str = option("auto", "the network's encoder: auto (nature for images, mlp otherwise) | nature (Mnih "
+                          "et al. 2015 CNN, images of 36x36 and more) | impala (Espeholt et al. 2018 ResNet) | "
+                          "mlp (hidden_sizes, activation); images: rank-3 Box of uint8 or of floats in [0, 1]")
+    image_layout: str = option("auto", "axes of image observations: auto (the channel axis is the first or the last, "
+                               "whichever is strictly smaller than the other two) | chw | hwc")
     distribution: str = option("auto", "action head for Box actions: gaussian | gaussian_state_std | tanh | "
                                "beta | gsde (state-dependent exploration noise; auto: gaussian; discrete "
                                "spaces pick theirs)")
@@ -118,6 +125,8 @@ class Config:
         if not isinstance(self.network, str) or (self.network and not (module_name and attr)):
             reject_value("network", self.network, "'' (the built-in MLP) or 'module:Class', e.g. 'my_nets:ConvPolicy'")
         self._choice("activation", ACTIVATIONS)
+        self._choice("encoder", ENCODERS)
+        self._choice("image_layout", IMAGE_LAYOUTS)
         self._choice("init", INIT_SCHEMES)
         self._choice("reward_norm", ("none", "scale", "standardize", "popart"))
         # Type checks first: a string or a bare int must be a UserInputError naming the field, not a

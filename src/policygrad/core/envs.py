@@ -29,6 +29,7 @@ from gymnasium.vector import AutoresetMode
 
 from policygrad.core.config import did_you_mean
 from policygrad.core.errors import NonFiniteError, UserInputError
+from policygrad.core.images import storage_dtype
 
 
 def check_env_id(env_id: str) -> None:
@@ -116,6 +117,7 @@ class VecEnv:
         self.num_envs = env.num_envs
         self.single_observation_space = env.single_observation_space
         self.single_action_space = env.single_action_space
+        self.obs_dtype = storage_dtype(self.single_observation_space)  # uint8 images stay uint8
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # last step ended this copy's episode
@@ -135,14 +137,14 @@ class VecEnv:
         self._returns[:] = 0.0
         self._lengths[:] = 0
         self._needs_reset[:] = False
-        return self._tensor(obs)
+        return self._tensor(obs, self.obs_dtype)
 
     def step(self, actions: np.ndarray) -> Step:
         """Step every copy with ``actions`` (a NumPy array in the env's action format). A NaN or
         infinite observation or reward raises :class:`NonFiniteError` naming the copy and the step."""
         obs, reward, terminated, truncated, valid = self.step_arrays(actions)
         return Step(
-            obs=self._tensor(obs),
+            obs=self._tensor(obs, self.obs_dtype),
             reward=self._tensor(reward),
             terminated=self._tensor(terminated, torch.bool),
             truncated=self._tensor(truncated, torch.bool),

@@ -9,7 +9,6 @@ uniform initial policy) and 1.0 for the value's, zero biases.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -17,17 +16,19 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import ActionDistribution, BoxHead, GSDEHead, make_head
+from policygrad.core.encoders import (  # ACTIVATION_LAYERS, activation_function: re-exported (defined here once)
+    ACTIVATION_LAYERS as ACTIVATION_LAYERS,
+)
+from policygrad.core.encoders import (
+    ImageEncoder,
+    MLPEncoder,
+    make_image_encoder,
+    resolve_encoder,
+    run_mlp,
+)
+from policygrad.core.encoders import activation_function as activation_function
 from policygrad.core.errors import UserInputError
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
-
-ACTIVATION_LAYERS = {
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "leaky_relu": nn.LeakyReLU,
-}
 
 HIDDEN_GAIN = math.sqrt(2)
 POLICY_GAIN = 0.01
@@ -43,37 +44,18 @@ def obs_size(space: gym.Space) -> int:
     raise UserInputError(f"observation space {space} is not supported: use Box or Discrete observations")
 
 
-_FUNCTIONAL = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
-
-
-def activation_function(activation: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The activation as a plain function where there is one (a module call costs more than tanh)."""
-    return _FUNCTIONAL.get(type(activation), activation)
-
-
 def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return nn.functional.linear(x, layer.weight, layer.bias)
 
 
-def run_mlp(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """``body(x)`` without a module call per layer (on small networks the calls cost more than the
-    arithmetic). The numbers are exactly ``body(x)``'s."""
-    for layer in body:
-        x = _linear(layer, x) if type(layer) is nn.Linear else activation_function(layer)(x)
-    return x
-
-
-def mlp(in_features: int, hidden_sizes: tuple[int, ...], activation: str) -> nn.Sequential:
+def mlp(in_features: int, hidden_sizes: tuple[int, ...], activation: str) -> MLPEncoder:
     """Linear + activation for each hidden size; its output has ``hidden_sizes[-1]`` features."""
-    layers: list[nn.Module] = []
-    for width in hidden_sizes:
-        layers += [nn.Linear(in_features, width), ACTIVATION_LAYERS[activation]()]
-        in_features = width
-    return nn.Sequential(*layers)
+    return MLPEncoder(in_features, hidden_sizes, activation)
 
 
-def init_layer(layer: nn.Linear, scheme: str, gain: float) -> None:
-    """Initialise one linear layer in place; biases start at zero except for ``torch-default``."""
+def init_layer(layer: nn.Linear | nn.Conv2d, scheme: str, gain: float) -> None:
+    """Initialise one linear (or convolutional) layer in place; biases start at zero except for
+    ``torch-default``."""
     if scheme == "torch-default":
         return
     if scheme == "orthogonal":
@@ -87,13 +69,44 @@ def init_layer(layer: nn.Linear, scheme: str, gain: float) -> None:
         layer.weight.data.mul_(gain / HIDDEN_GAIN)
     else:
         raise UserInputError(f"init={scheme!r} is invalid: expected orthogonal | xavier | kaiming | torch-default")
-    nn.init.zeros_(layer.bias)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
 
 
 def init_mlp(body: nn.Sequential, scheme: str) -> None:
     for layer in body:
         if isinstance(layer, nn.Linear):
             init_layer(layer, scheme, HIDDEN_GAIN)
+
+
+def init_encoder(encoder: nn.Module, scheme: str) -> None:
+    """Every linear and convolutional layer of an image encoder, in order, with the hidden gain sqrt(2)
+    (CleanRL's ``layer_init`` for the Nature CNN; SB3 likewise)."""
+    for layer in encoder.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            init_layer(layer, scheme, HIDDEN_GAIN)
+
+
+def check_observation_space(cfg, observation_space: gym.Space) -> None:
+    """Raise UserInputError unless the network ``cfg`` asks for can take ``observation_space``: a
+    Box or Discrete for the MLP; for a convolutional encoder an image (rank 3, uint8 or floats in
+    [0, 1]) of a known layout, large enough, without ``normalize_obs``. Builds nothing."""
+    if getattr(cfg, "network", ""):  # the user's own module takes what it takes
+        return
+    kind = resolve_encoder(observation_space, cfg.encoder)
+    if kind == "mlp":
+        obs_size(observation_space)
+        return
+    _check_image_normalization(cfg.normalize_obs, kind)
+    make_image_encoder(kind, observation_space, cfg.image_layout, cfg.encoder)
+
+
+def _check_image_normalization(normalize_obs: bool, kind: str) -> None:
+    # Refused, not skipped: a user who asked for it learns it would not apply, and pixels need none:
+    # the encoder divides uint8 by 255 (running statistics of pixels would also cost a pass per step).
+    if normalize_obs:
+        raise UserInputError(f"normalize_obs=True does not apply to images (encoder={kind!r}): the network scales "
+                             "pixels itself (uint8 / 255); set normalize_obs=False")
 
 
 class PolicyNetwork(nn.Module):
@@ -176,11 +189,16 @@ class PolicyNetwork(nn.Module):
 
 
 class ActorCritic(PolicyNetwork):
-    """A policy pi(a|s) and, optionally, a state-value function V(s).
+    """A policy pi(a|s) and, optionally, a state-value function V(s), assembled as
+    encoder -> (shared or separate) -> heads.
 
     Shapes: ``obs`` ``(B, *obs_shape)`` -> ``dist`` over ``(B, *action_shape)``, ``value`` ``(B,)``.
-    With ``shared_trunk`` the two heads sit on one MLP; otherwise each has its own (the default:
-    a value loss cannot then disturb the policy's features).
+    The encoder (:mod:`policygrad.core.encoders`) is an MLP for vectors (``hidden_sizes``,
+    ``activation``) or a CNN for images (``encoder``, ``image_layout``; the MLP fields do nothing
+    then). ``policy_body`` is the policy's encoder, ``value_body`` the value's; with ``shared_trunk``
+    the two heads sit on one encoder (``value_body`` None); otherwise each has its own (the default:
+    a value loss cannot then disturb the policy's features). The speed paths in ``fast/`` take the
+    MLP encoder only (:attr:`mlp_encoder`); images take the plain path.
     """
 
     def __init__(
@@ -198,6 +216,8 @@ class ActorCritic(PolicyNetwork):
         reward_scaler: RewardScaler | None = None,
         popart: bool = False,
         sde_sample_freq: int = -1,
+        encoder: str = "auto",
+        image_layout: str = "auto",
     ) -> None:
         super().__init__()
         self.observation_space = observation_space
@@ -207,18 +227,27 @@ class ActorCritic(PolicyNetwork):
         self.obs_normalizer = (ObservationNormalizer(observation_space.shape)
                                if normalize_obs and isinstance(observation_space, gym.spaces.Box) else None)
         self.reward_scaler = reward_scaler
-        n_in = obs_size(observation_space)
-        n_feat = hidden_sizes[-1]
+        self.encoder_kind = resolve_encoder(observation_space, encoder)
         self.shared_trunk = shared_trunk
-        self.policy_body = mlp(n_in, hidden_sizes, activation)
+
+        def make_encoder() -> MLPEncoder | ImageEncoder:
+            if self.encoder_kind == "mlp":
+                return mlp(obs_size(observation_space), hidden_sizes, activation)
+            return make_image_encoder(self.encoder_kind, observation_space, image_layout, encoder)
+
+        if self.encoder_kind != "mlp":
+            _check_image_normalization(normalize_obs, self.encoder_kind)
+        self.policy_body: MLPEncoder | ImageEncoder = make_encoder()
+        n_feat = self.policy_body.out_features
         self.policy_head = make_head(action_space, n_feat, distribution, sde_sample_freq)
-        self.value_body: nn.Sequential | None = None
+        self.value_body: MLPEncoder | ImageEncoder | None = None
         self.value_head: nn.Linear | None = None
         if with_value:
-            self.value_body = None if shared_trunk else mlp(n_in, hidden_sizes, activation)
+            self.value_body = None if shared_trunk else make_encoder()
             self.value_head = nn.Linear(n_feat, 1)
         self.popart = PopArt() if popart and self.value_head is not None else None
-        init_mlp(self.policy_body, init)
+        init_body = init_mlp if self.mlp_encoder else init_encoder
+        init_body(self.policy_body, init)
         init_layer(self.policy_head.last_layer, init, POLICY_GAIN)
         if log_std_init != 0.0:
             if not isinstance(self.policy_head, (BoxHead, GSDEHead)):  # the heads with init_log_std
@@ -226,16 +255,28 @@ class ActorCritic(PolicyNetwork):
                                      f"{action_space} has no std to set")
             self.policy_head.init_log_std(log_std_init)
         if self.value_body is not None:
-            init_mlp(self.value_body, init)
+            init_body(self.value_body, init)
         if self.value_head is not None:
             init_layer(self.value_head, init, VALUE_GAIN)
+
+    @property
+    def mlp_encoder(self) -> bool:
+        """Whether the encoders are MLPs (the speed paths' networks), not CNNs."""
+        return self.encoder_kind == "mlp"
 
     @property
     def has_value(self) -> bool:
         return self.value_head is not None
 
+    def encode(self, body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, out_features)`` of the encoder ``body`` from ``x = preprocess(obs)``."""
+        return run_mlp(body, x) if self.encoder_kind == "mlp" else body(x)
+
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
-        """Observations ``(B, *obs_shape)`` as float features ``(B, n_in)``."""
+        """For the MLP: observations ``(B, *obs_shape)`` as float features ``(B, n_in)``. For an image
+        encoder, ``obs`` as given: the encoder scales and transposes the pixels itself."""
+        if self.encoder_kind != "mlp":
+            return obs
         if isinstance(self.observation_space, gym.spaces.Discrete):
             return nn.functional.one_hot(obs.long() - int(self.observation_space.start),
                                          int(self.observation_space.n)).float()
@@ -257,13 +298,13 @@ class ActorCritic(PolicyNetwork):
             head.reset_noise(rows)
 
     def dist(self, obs: torch.Tensor) -> ActionDistribution:
-        return self.policy_distribution(run_mlp(self.policy_body, self.preprocess(obs)))
+        return self.policy_distribution(self.encode(self.policy_body, self.preprocess(obs)))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         if self.value_head is None:
             raise RuntimeError("this network has no value head (with_value=False)")
         body = self.policy_body if self.value_body is None else self.value_body
-        return self.value_output(_linear(self.value_head, run_mlp(body, self.preprocess(obs))).squeeze(-1))
+        return self.value_output(_linear(self.value_head, self.encode(body, self.preprocess(obs))).squeeze(-1))
 
     def value_layer(self) -> nn.Linear:
         assert self.value_head is not None  # PopArt is made only with a value head
@@ -272,11 +313,11 @@ class ActorCritic(PolicyNetwork):
     def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
         """Both heads in one pass over the shared trunk (if any)."""
         x = self.preprocess(obs)
-        features = run_mlp(self.policy_body, x)
+        features = self.encode(self.policy_body, x)
         dist = self.policy_distribution(features)
         if self.value_head is None:
             return dist, torch.zeros(x.shape[0], device=x.device)
-        value_features = features if self.value_body is None else run_mlp(self.value_body, x)
+        value_features = features if self.value_body is None else self.encode(self.value_body, x)
         return dist, self.value_output(_linear(self.value_head, value_features).squeeze(-1))
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
@@ -299,4 +340,6 @@ def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with
         reward_scaler=RewardScaler(cfg.num_envs, cfg.gamma) if cfg.reward_norm == "scale" else None,
         popart=cfg.reward_norm == "popart",
         sde_sample_freq=cfg.sde_sample_freq,
+        encoder=cfg.encoder,
+        image_layout=cfg.image_layout,
     )

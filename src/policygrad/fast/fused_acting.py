@@ -41,11 +41,13 @@ def acting_forward(network: PolicyNetwork, with_value: bool = True, expected_row
     :func:`fused_snapshot`), which pays for the few extra operations of the snapshot. Without
     ``with_value`` (or a value head) the value returned is None. Wide networks (> FUSE_MAX_WIDTH
     units), where the block-diagonal products would waste real arithmetic, use ``dist_and_value``, and
-    so does any network but the built-in :class:`ActorCritic` (a user's module: only it knows its layers)
+    so does any network but the built-in :class:`ActorCritic`'s MLP (a user's module: only it knows its
+    layers; an image encoder: convolutions)
     and a gSDE head (its noise needs the last hidden features, which the fused product does not keep).
     """
     value = with_value and network.has_value
-    if not isinstance(network, ActorCritic) or isinstance(network.policy_head, GSDEHead) or max(
+    if not isinstance(network, ActorCritic) or not network.mlp_encoder or isinstance(
+            network.policy_head, GSDEHead) or max(
             layer.out_features for layer in network.policy_body if isinstance(layer, nn.Linear)) > FUSE_MAX_WIDTH:
         if value:
             return network.dist_and_value

@@ -36,7 +36,7 @@ LossTerms = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 def fused_loss_supported(network: PolicyNetwork, clip_vloss: bool) -> bool:
     """Whether :func:`fused_ppo_loss` computes ``ppo_minibatch_loss`` for ``network``."""
-    head = network.policy_head if isinstance(network, ActorCritic) else None
+    head = network.policy_head if isinstance(network, ActorCritic) and network.mlp_encoder else None
     return (isinstance(head, BoxHead) and head.kind == "gaussian" and head.log_std is not None
             and network.value_head is not None and network.popart is None and not clip_vloss)
 

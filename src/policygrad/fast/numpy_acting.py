@@ -65,7 +65,7 @@ def numpy_actor_class(network: PolicyNetwork, rows: int) -> type[NumpyActor] | N
     """The NumPy actor that computes what ``network.acting_forward`` does on ``rows`` observations a
     step, with every matrix product on one BLAS thread; None where acting must stay in torch (always
     for a network other than the built-in ActorCritic)."""
-    if not isinstance(network, ActorCritic):
+    if not isinstance(network, ActorCritic) or not network.mlp_encoder:  # images act in torch
         return None
     if network.value_body is not None and list(map(type, network.value_body)) != list(map(type, network.policy_body)):
         return None

@@ -1,0 +1,123 @@
+"""Small synthetic image environments (importable as 'image_envs:...': pytest puts ``tests/`` on
+``sys.path``).
+
+Each step shows one bright pixel on a dark image; the reward is 1 when the action names the half of
+the image the pixel is in (0: left, 1: right), else 0. Episodes last ``LENGTH`` steps, so a random
+policy scores LENGTH / 2 on average and a perfect one LENGTH. The classes differ only in the layout
+(CHW or HWC), the dtype (uint8 in [0, 255] or float32 in [0, 1]) and the size.
+"""
+
+import gymnasium as gym
+import numpy as np
+
+LENGTH = 8
+
+
+class BrightPixelEnv(gym.Env):
+    """The bright-pixel task on a ``channels x size x size`` image, laid out CHW or HWC, uint8 or float."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+    channels_first = True
+    dtype: type = np.uint8
+    size = 10
+    channels = 1
+
+    def __init__(self, render_mode=None):
+        shape = ((self.channels, self.size, self.size) if self.channels_first
+                 else (self.size, self.size, self.channels))
+        high = 255 if self.dtype == np.uint8 else 1.0
+        self.observation_space = gym.spaces.Box(0, high, shape, self.dtype)
+        self.action_space = gym.spaces.Discrete(2)
+        self.render_mode = render_mode
+        self.t, self.column = 0, 0
+
+    def _obs(self):
+        row, self.column = self.np_random.integers(0, self.size, 2)
+        image = np.zeros(self.observation_space.shape, self.dtype)
+        bright = 255 if self.dtype == np.uint8 else 1.0
+        if self.channels_first:
+            image[:, row, self.column] = bright
+        else:
+            image[row, self.column, :] = bright
+        self._image = image
+        return image
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        right = self.column >= self.size // 2
+        reward = float(int(action) == int(right))
+        self.t += 1
+        return self._obs(), reward, self.t >= LENGTH, False, {}
+
+    def render(self):
+        image = self._image if not self.channels_first else np.moveaxis(self._image, 0, -1)
+        grey = image[..., :1] if self.dtype == np.uint8 else (image[..., :1] * 255).astype(np.uint8)
+        return np.repeat(grey, 3, axis=-1)
+
+
+class BrightPixelCHW(BrightPixelEnv):
+    """1 x 10 x 10 uint8, channels first (the IMPALA encoder's size; too small for the Nature CNN)."""
+
+
+class BrightPixelHWC(BrightPixelEnv):
+    """10 x 10 x 3 uint8, channels last."""
+
+    channels_first = False
+    channels = 3
+
+
+class BrightPixelFloatHWC(BrightPixelEnv):
+    """10 x 10 x 1 float32 in [0, 1], channels last."""
+
+    channels_first = False
+    dtype = np.float32
+
+
+class BrightPixelNature(BrightPixelEnv):
+    """36 x 36 x 4 uint8, channels last: the smallest image the Nature CNN takes."""
+
+    channels_first = False
+    size = 36
+    channels = 4
+
+
+class BrightPixelNatureCHW(BrightPixelEnv):
+    """4 x 36 x 36 float32 in [0, 1], channels first."""
+
+    size = 36
+    channels = 4
+    dtype = np.float32
+
+
+class AmbiguousImage(BrightPixelEnv):
+    """10 x 10 x 10 uint8: no axis is smaller than the others, the layout cannot be told."""
+
+    channels = 10
+
+
+class WideFloatImage(BrightPixelEnv):
+    """A float image whose Box goes up to 255: not an image by the rule (floats must be in [0, 1])."""
+
+    dtype = np.float32
+
+    def __init__(self, render_mode=None):
+        super().__init__(render_mode)
+        self.observation_space = gym.spaces.Box(0.0, 255.0, self.observation_space.shape, np.float32)
+
+
+class GreyFrame(gym.Env):
+    """An 84 x 84 uint8 grey frame without a channel axis (rank 2): not an image by the rule."""
+
+    observation_space = gym.spaces.Box(0, 255, (84, 84), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros((84, 84), np.uint8), {}
+
+    def step(self, action):
+        return np.zeros((84, 84), np.uint8), 0.0, True, False, {}
