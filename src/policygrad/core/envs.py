@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
+from policygrad.core.atari import is_atari_id, make_atari_env, register_atari
 from policygrad.core.config import did_you_mean
 from policygrad.core.errors import NonFiniteError, UserInputError
 from policygrad.core.images import storage_dtype
@@ -37,6 +38,8 @@ def check_env_id(env_id: str) -> None:
     if not isinstance(env_id, str) or not env_id:
         raise UserInputError(f"env_id={env_id!r} is invalid: expected a Gymnasium id such as 'CartPole-v1' or "
                              "'module:Class'")
+    if is_atari_id(env_id) and env_id not in gym.registry:
+        register_atari()  # ALE ids need no manual step; without the atari extra: a one-line error naming it
     if env_id in gym.registry:
         return
     if ":" in env_id:
@@ -56,6 +59,11 @@ def check_env_id(env_id: str) -> None:
 def make_env_fn(env_id: str, **kwargs: Any) -> Callable[[], gym.Env]:
     """A function that makes one copy of ``env_id`` (a registered id or ``module:Class`` / ``module:fn``)."""
     check_env_id(env_id)
+    if is_atari_id(env_id):
+        # Atari's standard preprocessing (core/atari.py) in its evaluation form for now: whole games and
+        # the game's own score, so that curves and evaluations report it; life loss as episode end and
+        # reward clipping (training only) wait for the trainer to record unclipped whole games.
+        return lambda: make_atari_env(env_id, training=False, **kwargs)
     if env_id in gym.registry:
         return lambda: gym.make(env_id, **kwargs)
     module_name, _, attr = env_id.partition(":")
@@ -66,7 +74,9 @@ def make_env_fn(env_id: str, **kwargs: Any) -> Callable[[], gym.Env]:
 def make_gym_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
     """A Gymnasium vector env in NEXT_STEP autoreset mode, natively vectorised where the id has it."""
     spec = gym.registry.get(env_id)
-    if spec is not None and spec.vector_entry_point is not None and not kwargs.get("render_mode"):
+    # (not ale-py's own vector env yet: its preprocessing differs from core/atari.py's in details)
+    if (spec is not None and spec.vector_entry_point is not None and not kwargs.get("render_mode")
+            and not is_atari_id(env_id)):
         env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     else:
         env = gym.vector.SyncVectorEnv(

@@ -1,0 +1,92 @@
+"""Atari (core/atari.py): ALE/Pong-v5 is built offline with the standard preprocessing and steps; the
+training stack clips rewards to their sign and ends an episode at a life lost, the evaluation stack
+does neither; the frames are uint8 (4, 84, 84), an image by the rule, for the Nature CNN."""
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("ale_py", reason="the atari extra (pip install 'policygrad[atari]')")
+pytest.importorskip("cv2", reason="the atari extra (pip install 'policygrad[atari]')")
+
+from policygrad.core.atari import FireOnReset, is_atari_id, make_atari_env  # noqa: E402
+from policygrad.core.errors import UserInputError  # noqa: E402
+from policygrad.core.images import image_layout, is_image_space  # noqa: E402
+from policygrad.core.networks import ActorCritic  # noqa: E402
+
+
+def wrappers(env):
+    names = []
+    while hasattr(env, "env"):
+        names.append(type(env).__name__)
+        env = env.env
+    return names
+
+
+def test_pong_v5_builds_offline_and_steps_with_the_standard_preprocessing():
+    env = make_atari_env("ALE/Pong-v5", training=True)
+    obs, _ = env.reset(seed=1)
+    space = env.observation_space
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8 and is_image_space(space)
+    assert image_layout(space).channels_first
+    assert env.unwrapped.ale.getFloat("repeat_action_probability") == pytest.approx(0.25)  # v5's sticky actions
+    names = wrappers(env)
+    assert names[0] == "FrameStackObservation" and "TransformReward" in names and "AtariPreprocessing" in names
+    assert "FireOnReset" in names  # Pong's action 1 is FIRE
+    rewards = []
+    for _ in range(200):
+        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        rewards.append(reward)
+    assert set(rewards) <= {-1.0, 0.0, 1.0}
+    net = ActorCritic(space, env.action_space, shared_trunk=True)  # encoder auto: the Nature CNN
+    dist, value = net(torch.as_tensor(obs).unsqueeze(0))
+    assert net.encoder_kind == "nature" and dist.sample().shape == (1,) and value.shape == (1,)
+    env.close()
+
+
+def test_life_loss_and_clipping_for_training_only():
+    train, evaluate = make_atari_env("ALE/Breakout-v5", training=True), make_atari_env("ALE/Breakout-v5",
+                                                                                       training=False)
+    assert "TransformReward" in wrappers(train) and "TransformReward" not in wrappers(evaluate)
+    for env, on in ((train, True), (evaluate, False)):
+        inner = env
+        while type(inner).__name__ != "AtariPreprocessing":
+            inner = inner.env
+        assert inner.terminal_on_life_loss is on
+    assert isinstance(train.env.env, FireOnReset)
+    for env in (train, evaluate):
+        env.close()
+
+
+def test_atari_ids_and_a_non_atari_id_refused():
+    assert is_atari_id("ALE/Pong-v5") and is_atari_id("PongNoFrameskip-v4") and not is_atari_id("CartPole-v1")
+    with pytest.raises(UserInputError, match="not an Atari id"):
+        make_atari_env("CartPole-v1")
+
+
+def test_an_ale_id_needs_no_manual_step_and_gets_the_preprocessing_and_preset():
+    import policygrad as pg
+    from policygrad.algos.rollout import FixedHorizonCollector
+    from policygrad.core.envs import env_spaces, make_vec_env
+    from policygrad.core.networks import build_agent
+
+    cfg = pg.make_config("ppo", env_id="ALE/Pong-v5")
+    assert (cfg.preset, cfg.num_envs, cfg.clip_coef, cfg.anneal_clip, cfg.encoder) == ("ALE/Pong-v5", 8, 0.1, True,
+                                                                                       "nature")
+    observation_space, action_space = env_spaces("ALE/Pong-v5")
+    assert observation_space.shape == (4, 84, 84) and observation_space.dtype == np.uint8
+    envs = make_vec_env("ALE/Pong-v5", 2)
+    net = build_agent(cfg, observation_space, action_space, with_value=True)
+    batch = FixedHorizonCollector(envs, net, num_steps=4, seed=1).collect()
+    assert batch.obs.dtype == torch.uint8 and batch.obs.shape == (4, 2, 4, 84, 84)
+    envs.close()
+
+
+def test_without_the_atari_extra_an_ale_id_is_one_line_naming_it(monkeypatch):
+    import sys
+
+    from policygrad.core.atari import register_atari
+
+    monkeypatch.setitem(sys.modules, "ale_py", None)  # import ale_py raises ImportError
+    with pytest.raises(UserInputError, match=r"pip install 'policygrad\[atari\]'"):
+        register_atari()
