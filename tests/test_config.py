@@ -81,8 +81,11 @@ def test_non_positive_hidden_size_is_refused():
     ({"hidden_sizes": 64}, "hidden_sizes=64"),
     ({"hidden_sizes": (64, True)}, "hidden_sizes=(64, True)"),
 ])
-def test_values_of_the_wrong_type_are_a_value_error_not_a_type_error(changes, needle):
+def test_values_of_the_wrong_type_are_a_user_input_error_and_a_type_error(changes, needle):
+    """One line on the command line (a UserInputError, exit 2), a TypeError for Python callers (issue 33)."""
     assert needle in error_of(**changes)
+    with pytest.raises(TypeError):
+        pg.ReinforceConfig(**changes)
 
 
 def test_unknown_activation_lists_the_known_ones():

@@ -215,13 +215,13 @@ def test_a_failing_run_is_recorded_and_killed_worker_processes_are_retried_a_bou
         result = pg.sweep("a2c", "faulty_envs:FailsBySeed", seeds=4, total_steps=400, num_envs=1, eval_every=100,
                           eval_episodes=2, workers=2, out_dir=tmp_path, backend=backend, verbose=False)
     rows = {r["seed"]: r for r in result.results}
-    assert [rows[s]["status"] for s in "1234"] == ["done", "failed", "done", "failed"]
-    assert rows["2"]["error"] == "RuntimeError: boom: the environment failed on purpose"
+    assert [rows[s]["status"] for s in (1, 2, 3, 4)] == ["done", "failed", "done", "failed"]
+    assert rows[2]["error"] == "RuntimeError: boom: the environment failed on purpose"
     assert "boom" in (result.study_dir / "runs" / "seed=2" / "error.txt").read_text()  # the traceback came back
-    assert rows["4"]["error"].startswith("its Ray task was lost 2 times (last: ") and rows["4"]["final_eval"] == ""
-    assert "(last: WorkerCrashedError: " in rows["4"]["error"], rows["4"]["error"]
+    assert rows[4]["error"].startswith("its Ray task was lost 2 times (last: ") and rows[4]["final_eval"] is None
+    assert "(last: WorkerCrashedError: " in rows[4]["error"], rows[4]["error"]
     assert [line.split(":")[0].strip() for line in said] == ["seed=3", "seed=4"], said
-    assert rows["1"]["final_eval"] != "" and rows["3"]["final_eval"] != ""
+    assert rows[1]["final_eval"] is not None and rows[3]["final_eval"] is not None
 
 
 @needs_ray

@@ -3,19 +3,53 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
 from policygrad.algos import algorithm
-from policygrad.core.config import Config
+from policygrad.core.config import DEVICES, Config, UserTypeError, check_bool, reject_type
 from policygrad.core.envs import env_spaces
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
-from policygrad.core.user_network import build_network
+from policygrad.core.runtime import resolve_device
+from policygrad.core.user_network import build_network, class_spec
 from policygrad.run.checkpoint import MANIFEST_FILE, checkpoint_to_load, load_model_state, read_manifest
 from policygrad.run.records import config_from_record
+
+
+def observation_batch(obs: Any, space: gym.Space, what: str = "obs") -> tuple[np.ndarray, bool]:
+    """``obs`` as a NumPy batch ``(B, *space.shape)`` and whether it was one observation; a ValueError
+    naming the shape expected when it is neither one observation of ``space`` nor a batch of them, or
+    not numbers (a string, None, a ragged list)."""
+    shape = space.shape
+    if shape is None:  # every supported observation space has one; a custom space may not
+        raise UserInputError(f"{what}: the observation space {space} has no shape")
+    expected = f"one observation of shape {shape} or a batch of shape (B, {', '.join(map(str, shape))}"
+    expected += ",)" if len(shape) == 0 else ")"
+    try:
+        array = np.asarray(obs)
+    except ValueError as exc:  # ragged nested lists
+        raise UserInputError(f"{what}: not an array of numbers ({exc}); expected {expected}") from None
+    if array.dtype.kind not in "biuf":
+        raise UserTypeError(f"{what}={obs!r:.80} is invalid: expected numbers ({expected}), not an array of "
+                            f"dtype {array.dtype}")
+    if array.shape == tuple(shape):
+        single = True
+    elif array.ndim == len(shape) + 1 and array.shape[1:] == tuple(shape):
+        single = False
+    else:
+        raise UserInputError(f"{what} has shape {array.shape}: expected {expected} for the observation space "
+                             f"{space}")
+    if isinstance(space, gym.spaces.Discrete):
+        if array.dtype.kind not in "iu" or array.size and not (
+                (array >= space.start).all() and (array < space.start + space.n).all()):
+            raise UserInputError(f"{what}={obs!r:.80} is invalid: expected integers in [{space.start}, "
+                                 f"{space.start + space.n}) for the observation space {space}")
+    return (array[None] if single else array), single
 
 
 class Agent:
@@ -30,20 +64,33 @@ class Agent:
     def env_id(self) -> str:
         return self.config.env_id
 
-    def act(self, obs, deterministic: bool = True) -> np.ndarray:
-        """Environment actions for ``obs`` (one observation, or a batch ``(B, *obs_shape)``)."""
-        space = self.network.observation_space
-        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        if space.shape is None:  # every supported observation space has one; a custom space may not
-            raise UserInputError(f"act() needs an observation space with a shape, not {space}")
-        single = obs_t.dim() == len(space.shape)
-        if single:
-            obs_t = obs_t.unsqueeze(0)
-        actions = self.network.to_env(self.network.act(obs_t, deterministic))
-        return actions[0] if single else actions
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Environment actions for ``obs``, one observation or a batch ``(B, *obs_shape)`` of the
+        observation space (checked: a ValueError names the shape expected).
+
+        Returns a NumPy array: for one observation, the action's shape (``()``, a 0-d array, for a
+        Discrete action space: ``int(agent.act(obs))`` or pass it to ``env.step`` as it is;
+        ``action_space.shape`` for Box and MultiDiscrete); for a batch, ``(B, *that shape)``.
+        ``deterministic`` (a bool) takes the distribution's mode, else samples (from torch's random
+        state)."""
+        deterministic = check_bool("deterministic", deterministic)
+        batch, single = observation_batch(obs, self.network.observation_space)
+        obs_t = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
+        with torch.no_grad():
+            actions = np.asarray(self.network.to_env(self.network.act(obs_t, deterministic)))
+        return actions[0, ...] if single else actions
 
 
-def load(run_dir: str | Path, device: str = "cpu", trust_env: bool = False, network: nn.Module | None = None) -> Agent:
+def _check_device(device: Any) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        reject_type("device", device, "str (" + " | ".join(DEVICES) + ") or torch.device")
+    return resolve_device(device)
+
+
+def load(run_dir: str | Path, device: str | torch.device = "cpu", trust_env: bool = False,
+         network: nn.Module | None = None) -> Agent:
     """The agent saved in ``run_dir`` (or a checkpoint folder itself). Reads JSON and safetensors only,
     checks every file against the manifest's checksums and every config value's type, and never runs
     code from the files: an ``env_id`` naming a Python module (``module:Class``) is refused unless
@@ -51,19 +98,36 @@ def load(run_dir: str | Path, device: str = "cpu", trust_env: bool = False, netw
     without a final ``checkpoint/`` (a killed run) is a UserInputError naming its newest periodic
     checkpoint, which you may load by passing that folder.
 
+    ``device``: cpu | cuda | mps | auto (CUDA, then MPS, then CPU) or a ``torch.device``.
+
     A run with your own network (the config's ``network``, ``module:Class``) is rebuilt as
     ``Class(observation_space, action_space)``, which imports that module: refused likewise unless
     ``trust_env`` or the module is already imported; or pass ``network``, a module of yours to load the
     weights into (nothing named by the files is imported then)."""
+    if not isinstance(run_dir, (str, Path)):
+        reject_type("run_dir", run_dir, "str or pathlib.Path (a run directory or a checkpoint folder)")
+    trust_env = check_bool("trust_env", trust_env)
+    torch_device = _check_device(device)
+    if network is not None and (not isinstance(network, nn.Module) or isinstance(network, PolicyNetwork)):
+        reject_type("network", network, "your own torch.nn.Module (an instance)")
     folder = checkpoint_to_load(run_dir)
     manifest = read_manifest(folder)
     values = dict(manifest["config"])
-    values["device"] = device
+    values["device"] = torch_device.type if torch_device.type in DEVICES else "cpu"
     config = config_from_record(values, trust_env, source=str(folder / MANIFEST_FILE),
                                 trust_network=trust_env or network is not None)
+    recorded = config.network or "the built-in network"
+    if network is not None:  # errors from here on name the class passed, the one that is used
+        config = config.replace(network=class_spec(type(network)))
     obs_space, act_space = env_spaces(config.env_id)
     net = build_network(config, obs_space, act_space, with_value=algorithm(config.algo).needs_value(config),
                         module=network)
-    load_model_state(folder, net, device)
+    try:
+        load_model_state(folder, net, torch_device)
+    except UserInputError as exc:
+        if network is None:
+            raise
+        raise UserInputError(f"network={config.network!r} (the module passed) does not fit the weights of {folder}, "
+                             f"trained with {recorded}: {exc}") from None
     net.eval()
-    return Agent(net, config, device)
+    return Agent(net, config, torch_device)

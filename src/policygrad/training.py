@@ -4,13 +4,14 @@ curve into the run directory."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
 from policygrad.agent import Agent
-from policygrad.core.config import Config
+from policygrad.core.config import Config, check_bool, reject_type
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.user_network import class_spec, network_class
@@ -48,11 +49,19 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
     :mod:`policygrad.core.user_network`; the run's config records its class in ``network``
     (``module:Class``), and its weights go into the checkpoints like the built-in network's.
     """
+    overwrite = check_bool("overwrite", overwrite)
+    check_env = check_bool("check_env", check_env)
+    trust_env = check_bool("trust_env", trust_env)
+    for name, given in (("run_dir", run_dir), ("resume_from", resume_from)):
+        if given is not None and not isinstance(given, (str, Path)):
+            reject_type(name, given, "str or pathlib.Path")
     if resume_from is None:
         if not isinstance(config, Config):
-            raise UserInputError(f"train() takes a config (e.g. policygrad.ReinforceConfig()), not "
-                                 f"{type(config).__name__}")
+            reject_type("config", config, "a config such as pg.make_config('ppo', env_id='CartPole-v1') or "
+                        "pg.PPOConfig()")
         return _train(config, run_dir, overwrite, None, check_env, network)
+    if config is not None and not isinstance(config, Config):
+        reject_type("config", config, "a config, or None to resume with the checkpoint's")
     path = resume_run_dir(resume_from)
     if run_dir is not None and Path(run_dir).resolve() != path.resolve():
         raise UserInputError(f"run_dir={str(run_dir)!r}: a resumed run continues in its own directory "
@@ -69,6 +78,7 @@ def _train(config: Config, run_dir: str | Path | None, overwrite: bool, point: R
     """:func:`train` once the config (and the resume ``point``, if any) is known."""
     check_runnable(config)
     config = with_network(config, network)
+    warn_if_main(config)
     if check_env:
         preflight(config.env_id)
     evaluated: list[tuple[Agent, EvalResult]] = []
@@ -83,6 +93,21 @@ def _train(config: Config, run_dir: str | Path | None, overwrite: bool, point: R
     outcome = run_training(config, run_dir, overwrite, point, module=network, finish=finish)
     agent, evaluation = evaluated[0]
     return TrainResult(outcome.run_dir, agent, evaluation, outcome.global_step, outcome.seconds)
+
+
+def warn_if_main(config: Config) -> None:
+    """Warn when the run's network or environment is defined in ``__main__`` (a script, a notebook):
+    another process cannot import it by name, so the run can be loaded only by passing the object."""
+    if config.network.startswith("__main__:"):
+        warnings.warn(f"network={config.network!r} is defined in __main__ (your script or notebook): no other "
+                      "process can import it by name, so this run can be loaded only by passing the network, "
+                      "pg.load(run_dir, network=YourClass(...)); put the class in a .py module to load it by name",
+                      UserWarning, stacklevel=4)
+    if config.env_id.startswith("__main__:"):
+        warnings.warn(f"env_id={config.env_id!r} is defined in __main__ (your script or notebook): this run can be "
+                      "loaded, evaluated or resumed only where that name is defined again (its script, with "
+                      "trust_env=True); put the environment in a .py module to use the run anywhere",
+                      UserWarning, stacklevel=4)
 
 
 def with_network(config: Config, network: nn.Module | None) -> Config:

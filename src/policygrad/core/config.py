@@ -13,11 +13,21 @@ so that every way of building one follows the same rule.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import difflib
+import importlib
 import math
+import numbers
+import os
+import sys
+import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
+
+import numpy as np
 
 from policygrad.core.errors import UserInputError
 
@@ -39,6 +49,116 @@ def reject_value(name: str, value: Any, allowed: str) -> NoReturn:
     """Raise UserInputError ``NAME=VALUE is invalid: expected ALLOWED``: the one form of every refused
     field value, in configs and in the checks that need the environment (``make_config``)."""
     raise UserInputError(f"{name}={value!r} is invalid: expected {allowed}")
+
+
+class UserTypeError(UserInputError, TypeError):
+    """A value of the wrong type, or a keyword that is not a field: a ``TypeError`` for Python callers
+    (as Python's own calls raise), and a :class:`UserInputError` (exit code 2, one line) for the command
+    line. The message names the field, the value and the type expected."""
+
+
+def reject_type(name: str, value: Any, expected: str) -> NoReturn:
+    """Raise UserTypeError ``NAME=VALUE is invalid: expected a value of type T, not U``."""
+    raise UserTypeError(f"{name}={value!r} is invalid: expected a value of type {expected}, "
+                        f"not {type(value).__name__}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (no truthiness: ``"no"`` or ``1`` is a UserTypeError naming ``name``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    reject_type(name, value, "bool (True or False)")
+
+
+def check_int(name: str, value: Any) -> int:
+    """``value`` as an int (numpy integers too; a bool or a float is a UserTypeError naming ``name``)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    reject_type(name, value, "int (an integer)")
+
+
+def check_float(name: str, value: Any) -> float | int:
+    """``value`` if it is a real number (an int is fine; a bool, a string or None is a UserTypeError)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_, numbers.Integral)):
+        return value if type(value) is float else float(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    reject_type(name, value, "float (a number; an int will do)")
+
+
+def _check_field_type(name: str, hint: Any, value: Any) -> Any:
+    """``value`` checked against the field's type ``hint`` (numpy scalars become Python ones)."""
+    if hint is bool:
+        return check_bool(name, value)
+    if hint is int:
+        return check_int(name, value)
+    if hint is float:
+        return check_float(name, value)
+    if hint is str:
+        if not isinstance(value, str):
+            reject_type(name, value, "str")
+        return value
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, (tuple, list)):
+            reject_type(name, value, f"tuple of {args[0].__name__}")
+        try:
+            return tuple(_check_field_type(name, args[0], v) for v in value)
+        except UserTypeError:
+            bad = next(v for v in value if not isinstance(v, args[0]) or isinstance(v, bool))
+            raise UserTypeError(f"{name}={value!r} is invalid: expected a value of type tuple of "
+                                f"{args[0].__name__}, not one holding {type(bad).__name__} {bad!r}") from None
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            reject_type(name, value, "dict with str keys")
+        return value
+    return value  # a type this check does not know: the field's own validation decides
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def field_types(config_cls: type) -> dict[str, Any]:
+    """The resolved annotations of ``config_cls``'s fields (``from __future__ import annotations``
+    makes them strings), cached per class."""
+    if config_cls not in _FIELD_TYPES:
+        _FIELD_TYPES[config_cls] = typing.get_type_hints(config_cls)
+    return _FIELD_TYPES[config_cls]
+
+
+# Set while make_config builds a config from a preset: only then may a config class be given a preset
+# other than "none" (a config class applies no preset itself; what ``preset`` records was applied).
+_APPLYING_PRESET: contextvars.ContextVar[bool] = contextvars.ContextVar("applying_preset", default=False)
+
+
+@contextlib.contextmanager
+def applying_preset() -> Iterator[None]:
+    """The context in which ``make_config`` builds a config whose preset it has applied."""
+    token = _APPLYING_PRESET.set(True)
+    try:
+        yield
+    finally:
+        _APPLYING_PRESET.reset(token)
+
+
+def import_user_module(name: str) -> Any:
+    """Import the module of a ``module:Class`` name the way ``python`` itself would find it: also from
+    the current directory, which a console script (``policygrad ...``) does not put on ``sys.path``.
+    The directory is appended to ``sys.path`` (installed modules keep precedence) and stays there, so
+    that the worker processes a run spawns find the module too. An ImportError raised inside the
+    module (a module it imports is missing) goes up as it is."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        top = name.split(".")[0]
+        cwd = os.getcwd()
+        if exc.name not in (top, name) or cwd in {os.path.abspath(p or os.curdir) for p in sys.path}:
+            raise
+    sys.path.append(cwd)
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
@@ -105,7 +225,49 @@ class Config:
     # The algorithm's name in the registry; set by each subclass, never by the user.
     algo: str = field(default="", init=False, metadata={"help": "algorithm", "internal": True})
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Config:
+        # One rule for presets: a config class applies none. ``preset`` records what make_config applied,
+        # so a class given another preset by hand refuses it, unless every field is given (a copy of a
+        # config make_config built: dataclasses.replace, a record read back).
+        preset = kwargs.get("preset", "none")
+        complete = len(args) + len(kwargs) >= len(user_fields(cls))
+        if preset != "none" and isinstance(preset, str) and not complete and not _APPLYING_PRESET.get():
+            algo = cls.__dataclass_fields__["algo"].default
+            raise UserInputError(
+                f"preset={preset!r}: a config class applies no preset (it would record one it did not apply); "
+                f"use pg.make_config({algo!r}, preset={preset!r}, ...), which applies it under your values, "
+                "or leave preset='none' for the class's own defaults")
+        unknown = [k for k in kwargs if k not in {f.name for f in user_fields(cls)}]
+        if unknown:
+            check_field_names(cls, {k: None for k in unknown})
+        return super().__new__(cls)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every field's type is checked before any value check, whichever class's __post_init__ runs first.
+        super().__init_subclass__(**kwargs)
+        cls.__doc__ = document_fields(cls)
+        own = cls.__dict__.get("__post_init__")
+        if own is not None and not getattr(own, "_checks_types", False):
+            def __post_init__(self: Config) -> None:
+                self._check_types()
+                own(self)
+
+            __post_init__._checks_types = True  # type: ignore[attr-defined]
+            __post_init__.__doc__ = own.__doc__
+            cls.__post_init__ = __post_init__  # type: ignore[method-assign]
+
+    def _check_types(self) -> None:
+        """Raise UserTypeError (a TypeError) for a field whose value has the wrong type."""
+        hints = field_types(type(self))
+        for f in dataclasses.fields(self):
+            if f.init:
+                value = getattr(self, f.name)
+                checked = _check_field_type(f.name, hints[f.name], value)
+                if checked is not value:
+                    object.__setattr__(self, f.name, checked)  # frozen: numpy scalars become Python ones
+
     def __post_init__(self) -> None:
+        self._check_types()
         if not isinstance(self.env_id, str) or not self.env_id:
             reject_value("env_id", self.env_id, "a Gymnasium id such as 'CartPole-v1' or 'module:Class'")
         self._positive_int("total_steps", "num_envs", "torch_threads", "eval_episodes", "keep_checkpoints",
@@ -183,8 +345,37 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
+def document_fields(cls: type) -> str:
+    """``cls``'s docstring followed by a line per user field (name, type, default, help), from the
+    fields' metadata, so that ``help(pg.PPOConfig)`` lists them. Runs before ``@dataclass`` processes
+    a subclass: its own fields are still the ``Field`` objects of its body, the inherited ones its bases'."""
+    fields: dict[str, dataclasses.Field] = {}
+    for base in reversed(cls.__mro__[1:]):
+        fields.update(getattr(base, "__dataclass_fields__", {}))
+    fields.update(vars(cls).get("__dataclass_fields__", {}))  # Config itself, documented once decorated
+    fields.update({name: value for name, value in vars(cls).items() if isinstance(value, dataclasses.Field)})
+    annotations: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        annotations.update(vars(klass).get("__annotations__", {}))
+    lines = []
+    for name, f in fields.items():
+        if not f.init or f.metadata.get("internal") or "help" not in f.metadata:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        kind = annotations.get(name, "")
+        kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+        lines.append(f"    {name} ({kind}, default {default!r}): {f.metadata['help']}")
+    doc = (vars(cls).get("__doc__") or f"{cls.__name__}: the {cls.__name__.removesuffix('Config')} "
+           "algorithm's configuration.").strip()
+    return f"{doc}\n\nFields (wrong types raise TypeError, bad values ValueError):\n\n" + "\n".join(lines) + "\n"
+
+
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+Config.__doc__ = document_fields(Config)
 
 
 def user_fields(config_cls: type[Config]) -> list[dataclasses.Field]:
@@ -197,7 +388,7 @@ def check_field_names(config_cls: type[Config], values: dict[str, Any]) -> None:
     names = [f.name for f in user_fields(config_cls)]
     for key in values:
         if key not in names:
-            raise UserInputError(
+            raise UserTypeError(
                 f"{key!r} is not a field of {config_cls.__name__}.{did_you_mean(key, names)}"
                 " (policygrad list shows them all)"
             )

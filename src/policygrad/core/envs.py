@@ -16,7 +16,6 @@ and batching (~70 us a step, half of a HalfCheetah step).
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from policygrad.core.atari import is_atari_id, make_atari_env, register_atari
-from policygrad.core.config import did_you_mean
+from policygrad.core.config import did_you_mean, import_user_module
 from policygrad.core.errors import NonFiniteError, UserInputError
 from policygrad.core.images import storage_dtype
 
@@ -45,7 +44,7 @@ def check_env_id(env_id: str) -> None:
     if ":" in env_id:
         module_name, _, attr = env_id.partition(":")
         try:
-            module = importlib.import_module(module_name)
+            module = import_user_module(module_name)
         except ImportError as exc:
             raise UserInputError(f"env_id={env_id!r}: cannot import module {module_name!r} ({exc})") from None
         if not callable(getattr(module, attr, None)):
@@ -67,7 +66,7 @@ def make_env_fn(env_id: str, **kwargs: Any) -> Callable[[], gym.Env]:
     if env_id in gym.registry:
         return lambda: gym.make(env_id, **kwargs)
     module_name, _, attr = env_id.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr)
+    factory = getattr(import_user_module(module_name), attr)
     return lambda: factory(**kwargs)
 
 

@@ -33,7 +33,6 @@ observations in eval mode, so a wrong shape is a UserInputError naming the expec
 
 from __future__ import annotations
 
-import importlib
 import itertools
 from typing import Any
 
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from policygrad.core.config import import_user_module
 from policygrad.core.distributions import ActionDistribution, ActionHead, BoxHead, make_head
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork, build_agent
@@ -60,7 +60,7 @@ def network_class(spec: str) -> type[nn.Module]:
     UserInputError naming the ``network`` field when it cannot be imported or is not a module class."""
     module_name, _, attr = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = import_user_module(module_name)
     except ImportError as exc:
         raise UserInputError(f"network={spec!r}: cannot import module {module_name!r} ({exc})") from None
     target: Any = module

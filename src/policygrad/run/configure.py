@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 
 from policygrad.algos import algorithm
-from policygrad.core.config import Config, coerce_field_values, reject_value
+from policygrad.core.config import Config, UserTypeError, applying_preset, coerce_field_values, reject_value
 from policygrad.core.distributions import check_action_space
 from policygrad.core.envs import check_env_id, env_spaces
 from policygrad.core.networks import obs_size
@@ -40,13 +40,19 @@ def make_config(algo: str, preset: str = "auto", **values: Any) -> Config:
     (lists become tuples).
 
     ``preset="auto"`` starts from the tuned values for the environment (``run/presets/ALGO.yaml``)
-    when there are some; ``values`` always win over the preset.
+    when there are some; ``values`` always win over the preset. This is the one place a preset is
+    applied (the command line, studies and tuning come here): a config class built directly applies
+    none and records ``preset='none'``. An unknown field name is a ``TypeError`` (as from the class).
     """
+    if not isinstance(algo, str):
+        raise UserTypeError(f"algo={algo!r} is invalid: expected a value of type str (an algorithm name), "
+                            f"not {type(algo).__name__}")
     config_cls = algorithm(algo).Config
     env_id = values.get("env_id", config_cls.env_id)
     check_env_id(env_id)  # before the preset lookup, so a typo is named as such
     name, tuned = preset_values(algo, env_id, values.pop("preset", preset))
     merged = {**coerce_field_values(config_cls, tuned), **coerce_field_values(config_cls, values)}
-    config = config_cls(preset=name, **merged)
+    with applying_preset():
+        config = config_cls(preset=name, **merged)
     check_runnable(config)
     return config

@@ -94,8 +94,10 @@ def prepare_run_dir(path: Path, overwrite: bool) -> Path:
     entries = [p for p in path.iterdir() if p.name not in (LOCK_FILE, LOCK_PID_FILE)] if path.is_dir() else []
     if entries:
         if not overwrite:
-            raise UserInputError(f"run_dir={str(path)!r} already exists and is not empty: choose another "
-                                 "--run-dir, pass --overwrite, or continue it with policygrad resume")
+            # Said for both callers: Python's keyword first, the command line's flag in parentheses.
+            raise UserInputError(f"run_dir={str(path)!r} already exists and is not empty: choose another run_dir "
+                                 "(--run-dir), pass overwrite=True (--overwrite), or continue it with "
+                                 f"pg.train(resume_from={str(path)!r}) (policygrad resume {path})")
         for entry in entries:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     path.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,18 @@ def lock_run_dir(path: Path) -> Iterator[None]:
     finally:
         held.discard(key)
         lock.release()
+
+
+def rounding_note(config: Config) -> dict[str, Any] | None:
+    """When a fixed-horizon algorithm's ``total_steps`` is not a whole number of rollouts
+    (``num_envs x num_steps`` steps each), the steps it will train and why; None when it is."""
+    batch = getattr(config, "batch_size", None)
+    if not isinstance(batch, int) or batch <= 0 or config.total_steps % batch == 0:
+        return None
+    trains = -(-config.total_steps // batch) * batch
+    return {"requested": config.total_steps, "trains": trains,
+            "why": f"training runs whole rollouts of num_envs x num_steps = {config.num_envs} x "
+                   f"{getattr(config, 'num_steps', '?')} = {batch} steps"}
 
 
 def run_record(cfg: Config, device: torch.device, recorded_preset: dict | None = None) -> dict:
@@ -415,6 +429,10 @@ def _run_locked(config: Config, path: Path, point: ResumePoint | None,
         record["resumes"] = (resumes if isinstance(resumes, list) else []) + [
             {"from": str(point.folder.relative_to(path)), "global_step": point.global_step,
              "time": time.strftime("%Y-%m-%d %H:%M:%S")}]
+    note = None if asynchronous else rounding_note(config)  # A3C: each worker stops on its own
+    if note is not None:
+        record["total_steps_note"] = note
+        log.warning("total_steps=%d is rounded up to %d: %s", note["requested"], note["trains"], note["why"])
     write_json_atomic(path / "config.json", record)
     logs = checked_logs(point.folder, run_state.get("logs")) if point is not None else None
     logger = RunLogger(path, config.total_steps, config.tensorboard, config.progress, resume=logs,

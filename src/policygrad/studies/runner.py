@@ -24,10 +24,11 @@ results.csv, :mod:`policygrad.studies.results`.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,17 +80,91 @@ def write_report_or_say(study_dir: Path, echo: Callable[[str], None]) -> None:
 
 
 # -- a study -------------------------------------------------------------------------------------------------
+FLOAT_COLUMNS = ("final_eval", "auc", "wall_seconds")
+INT_COLUMNS = ("seed", "steps_to_threshold")
+
+
+def typed_row(row: Mapping[str, str], vary: Collection[str]) -> dict[str, Any]:
+    """A row of results.csv as data: numbers as numbers (``final_eval``, ``auc``, ``wall_seconds``
+    floats; ``seed``, ``steps_to_threshold`` ints), the varied values parsed back (``0.99`` -> 0.99,
+    ``64x64`` -> (64, 64)), and None where the file holds nothing; ``run_id``, ``status``, ``error`` text."""
+    from policygrad.studies.results import parse_value
+
+    out: dict[str, Any] = {}
+    for key, text in row.items():
+        if text is None or text == "":
+            out[key] = None
+        elif key in FLOAT_COLUMNS:
+            out[key] = float(text)
+        elif key in INT_COLUMNS:
+            out[key] = int(text)
+        elif key in vary:
+            out[key] = parse_value(text)
+        else:
+            out[key] = text
+    return out
+
+
 @dataclass
 class StudyResult:
-    """A study that ran: its directory, spec and the rows of results.csv (text, as in the file)."""
+    """A study that ran: its directory, spec and its results, a row per run as data (:func:`typed_row`:
+    ``max(r["final_eval"] for r in result.done)`` is the best score, a float); ``results.csv`` keeps
+    them as text (``rows_text``)."""
 
     study_dir: Path
     spec: StudySpec
-    results: list[dict[str, str]]
+    rows_text: list[dict[str, str]]
 
     @property
-    def failed(self) -> list[dict[str, str]]:
+    def results(self) -> list[dict[str, Any]]:
+        """Every run's row of results.csv, numbers as numbers and None for an empty cell."""
+        return [typed_row(row, self.spec.vary) for row in self.rows_text]
+
+    @property
+    def done(self) -> list[dict[str, Any]]:
+        """The rows of the runs that finished."""
+        return [row for row in self.results if row["status"] == DONE]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
         return [row for row in self.results if row["status"] != DONE]
+
+    def best(self, metric: str = "final_eval", by: str | None = None) -> dict[str, Any]:
+        """The best of the finished runs by ``metric`` (``final_eval`` or ``auc``: highest; ``wall_seconds``
+        or ``steps_to_threshold``: lowest), as ``{"value": ..., "row": ...}`` for one run; with ``by`` (a
+        varied field such as ``gamma`` or ``method``) the best value of that field by the mean of
+        ``metric`` over its seeds: ``{"value": field value, "mean": ..., "runs": n}``. Runs without a
+        value of ``metric`` are left out; a ValueError when none has one."""
+        lower = metric in ("wall_seconds", "steps_to_threshold")
+        columns = ("final_eval", "auc", "wall_seconds", "steps_to_threshold")
+        if metric not in columns:
+            raise UserInputError(f"metric={metric!r} is invalid: expected one of {' | '.join(columns)}")
+        rows = [row for row in self.done if row.get(metric) is not None]
+        if not rows:
+            raise UserInputError(f"no finished run of {self.study_dir} has a value of {metric}")
+        sign = -1.0 if lower else 1.0
+        if by is None:
+            row = max(rows, key=lambda r: sign * r[metric])
+            return {"value": row[metric], "row": row}
+        if by not in self.spec.vary:
+            raise UserInputError(f"by={by!r} is invalid: expected a varied field of this study "
+                                 f"({' | '.join(self.spec.vary) or 'none'})")
+        groups: dict[Any, list[float]] = {}
+        for row in rows:
+            key = row[by]
+            groups.setdefault(tuple(key) if isinstance(key, list) else key, []).append(row[metric])
+        value, scores = max(groups.items(), key=lambda item: sign * sum(item[1]) / len(item[1]))
+        return {"value": value, "mean": sum(scores) / len(scores), "runs": len(scores)}
+
+    def to_dataframe(self) -> Any:
+        """``results`` as a pandas DataFrame (pandas is not a dependency of policygrad: an ImportError
+        saying so when it is not installed)."""
+        try:
+            pd = importlib.import_module("pandas")  # optional: not a dependency, no stubs needed
+        except ImportError as exc:
+            raise ImportError("StudyResult.to_dataframe() needs pandas, which policygrad does not install: "
+                              "pip install pandas (or read results.csv, or use .results)") from exc
+        return pd.DataFrame(self.results)
 
 
 @contextlib.contextmanager
