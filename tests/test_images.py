@@ -150,7 +150,7 @@ ALGOS = {
     "actor_critic": dict(total_steps=64, num_envs=2),
     "a2c": dict(total_steps=128, num_envs=2, num_steps=8),
     "ppo": dict(total_steps=128, num_envs=2, num_steps=16, num_minibatches=2, update_epochs=2),
-    "a3c": dict(total_steps=128, num_envs=1, num_steps=8, num_workers=2),
+    "a3c": dict(total_steps=64, num_envs=1, num_steps=8, num_workers=2),
 }
 ENVS = {  # env, encoder: CHW and HWC, uint8 and float, both CNNs
     "reinforce": ("image_envs:BrightPixelCHW", "impala"),
@@ -191,6 +191,19 @@ def test_ppo_on_images_resumes_exactly(tmp_path):
     loaded = pg.load(resumed, trust_env=True).network.state_dict()
     for key in expected:
         assert torch.equal(expected[key], loaded[key]), key
+
+
+def test_eval_with_video_and_plot_on_an_image_run(tmp_path):
+    pytest.importorskip("moviepy")
+    cfg = pg.make_config("a2c", env_id="image_envs:BrightPixelCHW", encoder="impala", total_steps=64, num_envs=2,
+                         num_steps=8, **FAST)
+    run_dir = pg.train(cfg, run_dir=tmp_path / "run").run_dir
+    videos = tmp_path / "videos"
+    assert main(["eval", str(run_dir), "--episodes", "2", "--video", str(videos), "--video-episodes", "1",
+                 "--trust-env"]) == 0
+    assert list(videos.glob("*.mp4"))
+    assert main(["plot", str(run_dir), "--out", str(tmp_path / "curve.png")]) == 0
+    assert (tmp_path / "curve.png").stat().st_size > 0
 
 
 # -- bad input ----------------------------------------------------------------------------------------
