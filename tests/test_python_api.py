@@ -344,3 +344,22 @@ def test_a_network_defined_in_main_warns_at_training_time(tmp_path):
                                          "passing the network"):
         result = pg.train(pg.PPOConfig(env_id="CartPole-v1", **TINY), run_dir=tmp_path / "run", network=MainNet())
     assert pg.load(result.run_dir, network=MainNet()).config.network == "__main__:MainNet"
+
+
+@pytest.mark.slow  # mypy reads torch's annotations: ~35 s
+def test_a_users_script_type_checks_against_the_package(tmp_path):
+    """py.typed: mypy sees the package's annotations (without it, every name would be Any and this
+    mistake would pass)."""
+    (tmp_path / "user_script.py").write_text(
+        "import numpy as np\n\nimport policygrad as pg\n\n"
+        "config = pg.make_config('ppo', env_id='CartPole-v1', total_steps=1_000)\n"
+        "result = pg.train(config)\n"
+        "agent: pg.Agent = pg.load(result.run_dir, device='auto')\n"
+        "action: np.ndarray = agent.act(np.zeros(4))\n"
+        "evaluation: pg.EvalResult = pg.evaluate(result.run_dir, episodes=2)\n"
+        "wrong: str = evaluation.mean\n")
+    done = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "user_script.py"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines() == [
+        'user_script.py:10: error: Incompatible types in assignment (expression has type "float", variable has type '
+        '"str")  [assignment]', "Found 1 error in 1 file (checked 1 source file)"], done.stdout + done.stderr

@@ -17,7 +17,7 @@ from policygrad.algos import algorithm
 from policygrad.core.config import Config, UserTypeError, applying_preset, coerce_field_values, reject_value
 from policygrad.core.distributions import check_action_space
 from policygrad.core.envs import check_env_id, env_spaces
-from policygrad.core.networks import obs_size
+from policygrad.core.networks import check_observation_space
 from policygrad.core.runtime import resolve_device
 from policygrad.run.presets import preset_values
 
@@ -27,7 +27,7 @@ def check_runnable(config: Config) -> None:
     the networks and heads it builds, and an explicit device exists on this machine."""
     check_env_id(config.env_id)
     observation_space, action_space = env_spaces(config.env_id)
-    obs_size(observation_space)
+    check_observation_space(config, observation_space)
     check_action_space(action_space, config.distribution)
     if config.log_std_init != 0.0 and not isinstance(action_space, gym.spaces.Box):
         reject_value("log_std_init", config.log_std_init, f"0 here: the discrete {action_space} has no std to start")
