@@ -146,3 +146,6 @@ def test_aggregate_groups_only_methods_run_on_every_environment(two_envs, tmp_pa
     expected = {label: mark for mark, label in letters(pooled, pairwise(pooled))}
     assert rows == expected and rows["random"] != rows["ppo"]
     assert "not distinguishable by Mann-Whitney's test" in section
+    conclusion = text.split("## Conclusion")[1].split("## ")[0]
+    assert "Not compared: sac, run on only some of the 3 environments" in conclusion
+    assert "Established: random is worse than ppo." in conclusion and "sac" not in conclusion.split("Not compared")[0]

@@ -365,3 +365,21 @@ def test_guide_quotes_the_committed_diagnoses_and_their_commands(name, record):
         if name == "diagnose_CartPole-v1":  # every checkpoint it names has its report committed
             for checkpoint in shlex.split(command)[shlex.split(command).index("--checkpoint") + 1].split(","):
                 assert (folder / checkpoint / "report.md").is_file()
+
+
+def test_the_conclusion_names_the_estimator_to_use_and_what_is_established():
+    from policygrad.diagnostics.report import conclusion
+    from policygrad.diagnostics.statistics import EstimatorStats
+
+    def est(name, unbiased, episodes, bias_p, reference=False):
+        return EstimatorStats(name, unbiased, 1.0, 1.0, 1.0, 1.0, 0.5, 0.1, 1.0, 0.0, bias_p, episodes,
+                              reference=reference, bias_p_holm=bias_p)
+
+    stats = [est("total", True, 400.0, 0.9), est("mean_baseline", True, 120.0, 0.5, reference=True),
+             est("td", False, 30.0, 0.001), est("gae", False, 60.0, 0.2)]
+    text = conclusion(stats, batches=32, target=0.9)
+    assert text.startswith("Use gae at this policy: of the estimators whose mean is not detectably off, it needs "
+                           "the fewest episodes per batch, 60, for a gradient with cosine 0.9 to the true one; the "
+                           "reference, mean_baseline, needs 120.")
+    assert "Established: td is biased here (bias p below 0.01 after Holm)" in text  # fewest episodes, but off
+    assert "Not established: that gae is unbiased; no bias was detected over 32 batches" in text

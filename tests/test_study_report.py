@@ -13,6 +13,7 @@ import pytest
 import policygrad as pg
 from policygrad.cli import main
 from policygrad.plots import group_runs
+from policygrad.reporting.formatting import format_value
 from policygrad.reporting.statistics import compare, summarize
 from policygrad.studies import figures
 from policygrad.studies.report import resolve_baseline, write_report
@@ -365,3 +366,53 @@ def test_the_spec_declares_the_primary_test_and_the_minimum_effect(tmp_path):
     assert "hidden_sizes = 256x256: significantly higher than the baseline" in md
     assert "The Mann-Whitney test disagrees: treat this as not settled." in md
     assert "seeds for 80% power at 2 SD" in md
+
+
+def test_every_study_report_opens_with_a_conclusion_the_tables_support(lr_study, tmp_path):
+    write_report(lr_study)
+    md = (lr_study / "report.md").read_text()
+    head = md.split("## Spec")[0]
+    conclusion = head.split("## Conclusion")[1]
+    # 0.01 beats the baseline (Mann-Whitney, Holm); 0.1 does not; the seeds a 1 SD difference needs
+    assert "Use learning_rate = 0.01: its final evaluation is higher than that of the baseline, learning_rate = 0.001" \
+        in conclusion
+    assert "Not established: learning_rate = 0.1 cannot be told apart from learning_rate = 0.001" in conclusion
+    need = compare({"0.001": LR_FINALS[(0.001,)], "0.01": LR_FINALS[(0.01,)], "0.1": [105.0, 145.0, 115.0, 125.0]})
+    assert f"takes {need[0].seeds_needed} seeds per value; this study has 4, so about " \
+           f"{need[0].seeds_needed - 4} more" in conclusion
+
+    # a comparison: the best method and those no test separates from it, not a ranking
+    finals = {("ppo",): [480.0, 500.0, 490.0, 495.0, 470.0], ("a2c",): [470.0, 500.0, 420.0, 480.0, 460.0],
+              ("random",): [20.0, 22.0, 19.0, 25.0, 21.0], ("dqn",): [100.0, 300.0]}
+    root = make_study(tmp_path / "cmp", {"method": ["ppo", "a2c", "random", "dqn"]}, finals, threshold=None)
+    spec = json.loads((root / "study.json").read_text())
+    (root / "study.json").write_text(json.dumps({**spec, "kind": "compare", "algo": "compare", "fixed": {},
+                                                 "adjust": []}))
+    write_report(root)
+    text = (root / "report.md").read_text().split("## Spec")[0]
+    assert ("Use ppo or a2c: ppo has the highest IQM of the final evaluation, but Mann-Whitney's test after Holm "
+            "correction does not separate the two") in text
+    assert "Established: random is worse than ppo." in text
+    assert "No verdict is possible for dqn: fewer than 3 finished seeds." in text
+
+
+def test_a_named_study_tests_against_the_current_value(tmp_path):
+    from policygrad.run.configure import make_config
+    from policygrad.studies.named import named_spec
+
+    spec = named_spec("lr", "ppo", "CartPole-v1", seeds=3, total_steps=1000)
+    current = make_config("ppo", env_id="CartPole-v1").learning_rate
+    values = spec.vary["learning_rate"]
+    assert spec.baseline == current and values.index(current) == 2  # the third of four, not the smallest
+    entropy = named_spec("entropy", "ppo", "CartPole-v1", seeds=3, total_steps=1000)
+    assert entropy.baseline == make_config("ppo", env_id="CartPole-v1").ent_coef
+    # the report reads it from study.json: the current value is the baseline and is named so
+    finals = {(v,): [100.0 + 10 * i + s for s in range(3)] for i, v in enumerate(values)}
+    study = make_study(tmp_path / "lr", {"learning_rate": values}, finals, threshold=None)
+    data = json.loads((study / "study.json").read_text())
+    (study / "study.json").write_text(json.dumps({**data, "baseline": current, "adjust": []}))
+    write_report(study)
+    md = (study / "report.md").read_text()
+    label = format_value(current, short=True)
+    assert f"## Tests against the baseline (learning_rate = {label})" in md
+    assert f"| {label} (baseline) |" in md and f"the current value, learning_rate = {label}" in md

@@ -303,3 +303,55 @@ def test_a_study_with_k_workers_never_trains_in_more_than_k_processes(tmp_path):
             assert (beside == []) if workers == 2 else (len(beside) >= 1), (workers, spans)
     finally:
         backend.close()
+
+
+# -- budgets and dry runs checked before any run -----------------------------------------------------------------
+def test_too_few_steps_for_one_iteration_is_refused_before_any_run(tmp_path, capsys):
+    code = main(["study", "lr", "--algo", "ppo", "--env", "CartPole-v1", "--total-steps", "1", "--seeds", "2",
+                 "--out-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "total_steps=1 is fewer than one iteration of ppo (num_envs 8 x num_steps 128 = 1024 steps)" in err
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+    with pytest.raises(ValueError, match="total_steps=4 is fewer than one iteration of reinforce"):
+        expand(make_spec("reinforce", "CartPole-v1", {"gamma": [0.9]}, seeds=1, total_steps=4))
+    assert expand(make_spec("reinforce", "CartPole-v1", {"gamma": [0.9]}, seeds=1, total_steps=8))
+
+
+def test_a_dry_run_makes_the_real_runs_checks(tmp_path, capsys):
+    base = ["sweep", "ppo", "--env", "CartPole-v1", "--vary", "learning_rate=1e-3", "--seeds", "1",
+            "--total-steps", "2048", "--out-dir", str(tmp_path), "--dry-run"]
+    assert main([*base, "--workers", "0"]) == 2
+    assert "workers=0 is invalid: expected an integer >= 1" in capsys.readouterr().err
+    assert main([*base, "--total-steps", "10"]) == 2
+    assert "fewer than one iteration" in capsys.readouterr().err
+    other = make_spec("ppo", "CartPole-v1", {"learning_rate": [1e-2]}, seeds=1, total_steps=2048)
+    (tmp_path / other.name).mkdir()
+    write_spec(tmp_path / other.name, other)
+    assert main(base) == 2  # the directory the real run would use holds another study
+    assert "holds a different study (vary:" in capsys.readouterr().err
+    assert main(base[:-1] + ["--name", "fresh", "--dry-run"]) == 0
+    assert "1 runs of ppo" in capsys.readouterr().out and not (tmp_path / "fresh").exists()
+
+
+@pytest.mark.slow  # two sweeps in worker processes: ~40 s on a loaded machine
+def test_the_report_path_is_printed_and_a_report_that_fails_exits_non_zero(tmp_path, capsys, monkeypatch):
+    args = ["sweep", "a2c", "--env", "CartPole-v1", "--vary", "gamma=0.9", "--seeds", "1", "--total-steps", "100",
+            "--num-envs", "1", "--eval-every", "50", "--eval-episodes", "1", "--workers", "1", "--out-dir",
+            str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    report = tmp_path / "a2c_CartPole-v1_gamma" / "report.html"
+    assert f"report: {report}" in out and report.is_file()
+
+    from policygrad.studies import report as report_module
+
+    def broken(study_dir, baseline=None):
+        raise ValueError("Data cannot be log-scaled")
+
+    monkeypatch.setattr(report_module, "write_report", broken)
+    code = main([*args[:-1], str(tmp_path / "again")])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "report not written" in out and "Data cannot be log-scaled" in out
+    assert "the report was not written: the runs and" in out and "policygrad report" in out

@@ -431,3 +431,30 @@ def test_the_guide_quotes_its_committed_tuning_and_the_command_that_made_it():
     assert options["--out-dir"] == "docs/studies" and spec.name == COMMITTED.name
     trials = trials_of(COMMITTED)
     assert len(trials) == recorded.trials and all(t.state.is_finished() for t in trials)
+
+
+def _reeval_rows(fresh: dict[str, list[float]], search: list[float]) -> list[dict[str, str]]:
+    order = sorted(fresh, key=lambda t: -sum(fresh[t]) / len(fresh[t]))
+    return [{"trial": t, "search_rank": str(i + 1), "search_value": str(search[i]),
+             "fresh_value": str(sum(v) / len(v)), "fresh_rank": str(order.index(t) + 1),
+             "fresh_scores": " ".join(map(str, v)), "fresh_seeds": "3 4 5", "search_seeds": "1 2",
+             "all_seeds_value": ""} for i, (t, v) in enumerate(fresh.items())]
+
+
+def test_the_conclusion_says_what_to_use_and_what_is_not_established():
+    from policygrad.tuning.report import conclusion, reeval_verdict
+
+    assert conclusion([], best_written=False) == "No trial completed: there is nothing to use yet."
+    one_seed = _reeval_rows({"7": [480.0], "2": [300.0], "5": [200.0]}, [500.0, 490.0, 480.0])
+    text = conclusion(one_seed, best_written=True)
+    assert text.startswith("Use best_preset.yaml (trial 7, the search's best). Whether it beats the other 2 "
+                           "re-evaluated trial(s) is not established: each ran on 1 fresh seed(s), fewer than the 3")
+    # three trials, partly reordered: the rank correlation says how little three trials show
+    verdict = reeval_verdict(_reeval_rows({"7": [480.0], "2": [300.0], "5": [400.0]}, [500.0, 490.0, 480.0]))
+    assert "Spearman rho 0.50 between search and fresh scores, p 0.667 with 3 trials: this agreement is not " \
+           "established" in verdict and "The ranking holds" not in verdict
+    enough = _reeval_rows({"7": [480.0, 490.0, 470.0, 485.0, 475.0, 495.0],
+                           "2": [100.0, 110.0, 120.0, 105.0, 115.0, 125.0]}, [500.0, 490.0])
+    assert conclusion(enough, best_written=True) == (
+        "Use best_preset.yaml (trial 7, the search's best). On the fresh seeds: Use trial 7: its fresh score is higher "
+        "than every other trial's (Mann-Whitney's test, Holm-corrected). Established: trial 2 is worse than trial 7.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -149,21 +150,38 @@ def run_study_command(spec: Any, args: argparse.Namespace, resume: bool = False)
     from policygrad.studies.grid import expand
     from policygrad.studies.runner import run_study
 
-    if args.dry_run:
+    if args.dry_run:  # the real run's checks, in its order, and nothing written
+        from policygrad.studies.backends.scheduler import check_workers
+        from policygrad.studies.spec import check_same_study
+
         runs = expand(spec)
+        if args.workers is not None:
+            check_workers(args.workers)
+        existed = check_same_study(Path(args.out_dir) / spec.name, spec)
+        if resume and not existed:
+            raise UserInputError(f"{Path(args.out_dir) / spec.name}: no study to resume (no study.json there)")
         print(f"study {args.out_dir / spec.name}: {len(runs)} runs of {spec.algo} on {spec.env_id}, "
-              f"{spec.total_steps} steps each, evaluated every {spec.eval_every or 'end only'}")
+              f"{spec.total_steps} steps each, evaluated every {spec.eval_every or 'end only'}"
+              + ("; the directory holds this study already: its finished runs would be kept" if existed else ""))
         for note in spec.notes:
             print(f"  note: {note}")
         for run in runs:
             print(f"  {run.run_id}")
         return 0
+    started = time.time()
     with open_backend(args.backend, args.address) as backend:
         result = run_study(spec, args.out_dir, args.workers, resume=resume, backend=backend)
-    return study_exit_code(result)
+    return study_exit_code(result, started)
 
 
-def study_exit_code(result: Any) -> int:
+def study_exit_code(result: Any, started: float | None = None) -> int:
+    """EXIT_FAILED where a run failed, or where the report was not (re)written since ``started``."""
+    if started is not None:
+        report = Path(result.study_dir) / "report.html"
+        if not report.is_file() or report.stat().st_mtime < started - 1:
+            print(f"the report was not written: the runs and {Path(result.study_dir) / 'results.csv'} are complete; "
+                  f"policygrad report {result.study_dir} tries again")
+            return EXIT_FAILED
     if result.failed:
         print(f"{len(result.failed)} run(s) failed: see the error column of {result.study_dir / 'results.csv'}")
         return EXIT_FAILED
@@ -181,8 +199,9 @@ def run_sweep(args: argparse.Namespace) -> int:
             raise UserInputError(f"sweep needs an algorithm first (one of {' | '.join(ALGORITHMS)}), "
                                  "or --resume STUDY_DIR")
         with open_backend(args.backend, args.address) as backend:
+            started = time.time()
             result = resume_study(args.resume_dir, args.workers, backend=backend)
-        return EXIT_FAILED if result.failed else 0
+        return study_exit_code(result, started)
     if args.resume_dir is not None:
         raise UserInputError(f"--resume STUDY_DIR continues the study recorded there: give it without ALGO "
                              f"({args.algo}), or use sweep {args.algo} ... --resume")

@@ -55,6 +55,40 @@ def table_row(s: EstimatorStats, batch_episodes: int, target: float) -> list[str
             _num(s.relative_bias, 2), "-" if s.reference else format_p(s.bias_p_holm), episodes]
 
 
+BIAS_LEVEL = 0.01  # a bias p below this (Holm-corrected): the estimator's mean is not the policy gradient
+
+
+def conclusion(stats: list[EstimatorStats], batches: int, target: float) -> str:
+    """The plain-words conclusion of a diagnosis: which estimator to use at this policy (the fewest
+    episodes for the target cosine among those whose mean is not detectably off), which are
+    established to be biased, and what one policy's measurement does not establish."""
+    biased = [s.name for s in stats if not s.reference and s.bias_p_holm < BIAS_LEVEL]
+    usable = [s for s in stats if s.name not in biased and math.isfinite(s.episodes_to_cosine)]
+    parts = []
+    if usable:
+        best = min(usable, key=lambda s: s.episodes_to_cosine)
+        ref = next((s for s in stats if s.reference), None)
+        versus = (f"; the reference, {ref.name}, needs {_num(ref.episodes_to_cosine)}"
+                  if ref is not None and ref is not best and math.isfinite(ref.episodes_to_cosine) else "")
+        parts.append(f"Use {best.name} at this policy: of the estimators whose mean is not detectably off, it needs "
+                     f"the fewest episodes per batch, {_num(best.episodes_to_cosine)}, for a gradient with cosine "
+                     f"{target:g} to the true one{versus}.")
+    else:
+        parts.append(f"No estimator reaches cosine {target:g} at a batch size this diagnosis can estimate: the "
+                     f"gradient is lost in the noise at this policy.")
+    if biased:
+        parts.append(f"Established: {', '.join(biased)} {'is' if len(biased) == 1 else 'are'} biased here (bias p "
+                     f"below {BIAS_LEVEL:g} after Holm): {'its' if len(biased) == 1 else 'their'} mean is not the "
+                     f"policy gradient.")
+    unsure = [s.name for s in stats if not s.reference and s.name not in biased and not s.unbiased]
+    if unsure:
+        parts.append(f"Not established: that {', '.join(unsure)} {'is' if len(unsure) == 1 else 'are'} unbiased; "
+                     f"no bias was detected over {batches} batches, which is not proof of none.")
+    parts.append("This is one policy: at another point of training the order can change (diagnose a checkpoint "
+                 "from later in the run to see).")
+    return " ".join(parts)
+
+
 def build_blocks(d: GradientDiagnosis, files: Path, command: str | None) -> list[Block]:
     episodes = d.batches * d.batch_episodes
     ref = d.reference
@@ -66,6 +100,7 @@ def build_blocks(d: GradientDiagnosis, files: Path, command: str | None) -> list
                   f"by one fixed policy; every estimator's gradient computed on the same episodes, over the "
                   f"actor's {int(d.mean_gradients[ref.name].numel())} parameters; gamma {d.gamma:g}, seed {d.seed}."),
     ]
+    blocks += [Heading("Conclusion"), Paragraph(conclusion(d.stats, d.batches, d.cosine_target))]
     if command:
         blocks.append(Paragraph(f"Command: {command}"))
     blocks += [

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from policygrad.core.errors import UserInputError
+from policygrad.reporting import conclusions
 from policygrad.reporting.choices import MIN_SEEDS, TEST_NAMES
 from policygrad.reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from policygrad.reporting.figures import pyplot, save
@@ -184,6 +185,20 @@ def _interval(ci: tuple[float, float]) -> str:
     return format_interval(ci, digits=3)
 
 
+def _conclusion(score: tuple[list[EnvNorm], list[MethodAggregate]], count: int) -> str:
+    """What to use across the environments, on the final evaluation: only methods run on all of them."""
+    score_envs, results = score
+    everywhere = [r for r in results if r.envs == count]
+    pooled = {r.method: np.concatenate([e.normalized[r.method] for e in score_envs]) for r in everywhere}
+    text = conclusions.among_methods(pairwise(pooled), {r.method: r.iqm for r in everywhere},
+                                     score="normalized final evaluation")
+    partial = [r.method for r in results if r.envs < count]
+    if partial:
+        text += (f" Not compared: {', '.join(partial)}, run on only some of the {count} environments; see their own "
+                 f"comparisons.")
+    return text
+
+
 def build_aggregate(study_dirs: Sequence[str | Path], out_dir: Path,
                     n_resamples: int = N_RESAMPLES) -> list[Block]:
     per_score = {name: aggregate(study_dirs, name, n_resamples) for name in SCORES}
@@ -197,6 +212,8 @@ def build_aggregate(study_dirs: Sequence[str | Path], out_dir: Path,
                   "profile, each with a 95% stratified bootstrap interval (seeds resampled within each "
                   f"environment; scipy.stats.bootstrap, percentile, {n_resamples} resamples, seed {RANDOM_SEED}). "
                   "Agarwal et al. 2021, Deep RL at the edge of the statistical precipice."),
+        Heading("Conclusion"),
+        Paragraph(_conclusion(per_score["final_eval"], len(envs))),
         Heading("Environments"),
         Table(["environment", "comparison", "score", "random mean", "best method", "best mean", "methods"],
               [[e.env, str(e.path), SCORES[name], _num(e.random_mean, 4), e.best_method, _num(e.best_mean, 4),

@@ -86,6 +86,27 @@ def point_config(spec: StudySpec, values: dict[str, Any], seed: int) -> Config:
                        eval_every=spec.eval_every, eval_episodes=spec.eval_episodes, progress=False, **fields)
 
 
+def iteration_steps(config: Config) -> int:
+    """The fewest environment steps one iteration of ``config`` takes: a fixed-horizon rollout
+    (num_envs x num_steps), or one step per copy (an episode-based or asynchronous algorithm)."""
+    size = getattr(config, "batch_size", None)
+    if isinstance(size, int) and size > 0:
+        return size
+    return max(1, int(getattr(config, "num_envs", 1) or 1))
+
+
+def check_budget(config: Config) -> None:
+    """UserInputError, before any run, where ``total_steps`` cannot hold one iteration: such a run
+    would train nothing, evaluate once at most, and leave a report with nothing to plot."""
+    steps = iteration_steps(config)
+    if config.total_steps < steps:
+        size = getattr(config, "batch_size", None)
+        what = (f"num_envs {config.num_envs} x num_steps {config.num_steps} = {steps} steps"
+                if size == steps and hasattr(config, "num_steps") else f"{steps} steps, one per environment copy")
+        raise UserInputError(f"total_steps={config.total_steps} is fewer than one iteration of {config.algo} ({what}): "
+                             f"expected total_steps of at least {steps}, and several times that for a learning curve")
+
+
 def expand(spec: StudySpec) -> list[GridRun]:
     """Check ``spec`` and build the config of every run, in grid order (grid points, then seeds); a
     UserInputError names the first grid point that cannot run and why. Nothing is written."""
@@ -99,6 +120,13 @@ def expand(spec: StudySpec) -> list[GridRun]:
             where = f"grid point {point_id(values)}: " if values else ""
             raise UserInputError(f"{where}{exc}") from None
         runs += [GridRun(run_id(values, seed), dict(values), seed, cfg) for seed, cfg in zip(spec.seeds, configs)]
+    for run in runs[::len(spec.seeds)]:  # after every point is built: an invalid combination is named first
+        try:
+            if run.config is not None:
+                check_budget(run.config)
+        except ValueError as exc:
+            where = f"grid point {point_id(run.values)}: " if run.values else ""
+            raise UserInputError(f"{where}{exc}") from None
     ids = [run.run_id for run in runs]
     twice = next((i for k, i in enumerate(ids) if i in ids[:k]), None)
     if twice is not None:

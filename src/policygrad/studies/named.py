@@ -132,9 +132,17 @@ def named_spec(kind: str, algo: str, env_id: str, seeds: int | list[int] = 5, to
     clash = sorted(set(vary) & set(fixed or {}))
     if clash:
         raise UserInputError(f"the {kind} study varies {clash[0]}: do not fix it")
+    (field_name, values), = vary.items()
+    current = getattr(base, field_name)  # the report's baseline: what a run would use today
+    if format_value(current) in [format_value(v) for v in values]:
+        baseline = current
+    else:
+        baseline = None
+        notes = [*notes, f"the current {field_name} ({format_value(current, short=True)}) is not in the grid: the "
+                         f"report tests against the first value"]
     return make_spec(algo, env_id, vary, seeds, total_steps, name=name or default_name(algo, env_id, [], prefix=kind),
                      eval_every=eval_every, eval_episodes=eval_episodes, threshold=threshold, fixed=fixed,
-                     preset=preset, adjust=adjust, notes=notes)
+                     preset=preset, adjust=adjust, notes=notes, baseline=baseline)
 
 
 def study(kind: str, algo: str, env_id: str = "CartPole-v1", seeds: int | list[int] = 5, total_steps: int = 100_000,

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from policygrad.core.errors import UserInputError
+from policygrad.reporting import conclusions
 from policygrad.reporting.choices import DEFAULT_MIN_EFFECT, DEFAULT_TEST, MIN_SEEDS, OTHER_TEST, TEST_NAMES, check_test
 from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from policygrad.reporting.formatting import format_interval, format_number, format_p, format_value
@@ -145,6 +146,8 @@ def resolve_baseline(study: Study, baseline: str) -> str:
 def build_report(study: Study, baseline: str | None = None) -> list[Block]:
     results = analyse(study)
     labels = [r.label for r in results]
+    if baseline is None and study.spec.get("baseline") is not None and len(study.fields) == 1:
+        baseline = format_value(study.spec["baseline"])  # the spec's (a named study: the current value)
     base = resolve_baseline(study, baseline) if baseline is not None else (labels[0] if labels else None)
     what = " x ".join(study.fields)
     threshold = study.spec.get("threshold")
@@ -155,6 +158,8 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
         Paragraph(f"{total} runs ({len(results)} values x seeds), {total - failed} finished, {failed} failed. "
                   f"Scores: the final deterministic evaluation, and the area under the evaluation curve (auc). "
                   f"Higher is better."),
+        Heading("Conclusion"),
+        Paragraph(_conclusion(study, results, base, what)),
         Heading("Spec"),
         Table(["field", "value"], _spec_rows(study.spec)),
         *([Bullets([str(n) for n in study.spec["notes"]])] if study.spec.get("notes") else []),
@@ -219,6 +224,24 @@ def _methods_blocks(spec: dict) -> list[Block]:
         values = info.get("hyperparameters", info.get("config", {}))
         rows.append([method, str(info.get("source", "")), _shown(values) if isinstance(values, dict) else ""])
     return [Heading("Methods", 3), Table(["method", "settings from", "settings"], rows)]
+
+
+def _conclusion(study: Study, results: Sequence[ValueResult], base: str | None, what: str) -> str:
+    """The plain-words conclusion, on the final evaluation (the score a user keeps)."""
+    test, min_effect = _choices(study)
+    finals = {r.label: r.scores["final_eval"] for r in results}
+    if study.spec.get("kind") == "compare":
+        iqms = {r.label: r.summaries["final_eval"].iqm for r in results}
+        return conclusions.among_methods(pairwise(finals, test=test, min_effect=min_effect),
+                                         conclusions.finite_means(iqms))
+    if base is None:
+        return "No run finished: there is nothing to conclude."
+    means = conclusions.finite_means({r.label: r.summaries["final_eval"].mean for r in results})
+    current = study.spec.get("baseline") is not None and format_value(study.spec["baseline"], short=True) == base
+    text = conclusions.against_baseline(compare(finals, baseline=base, test=test, min_effect=min_effect), means,
+                                        lambda label: f"{what} = {label}" if len(study.fields) == 1 else label,
+                                        base, current)
+    return text + " (On the final evaluation; the area under the curve is tested below.)"
 
 
 def _choices(study: Study) -> tuple[str, float]:

@@ -74,9 +74,11 @@ def write_report_or_say(study_dir: Path, echo: Callable[[str], None]) -> None:
     from policygrad.studies import report  # here: scipy and the plots stay out of the worker processes
 
     try:
-        report.write_report(study_dir)
+        path = report.write_report(study_dir)
     except Exception as exc:
         echo(f"report not written ({study_dir / RESULTS_FILE} is complete): {one_line(exc)}")
+    else:
+        echo(f"report: {path}")
 
 
 # -- a study -------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ RESERVED = {"seed": "the study's seeds (--seeds)", "env_id": "the study's env_id
             "total_steps": "the study's total_steps (--total-steps)", "eval_every": "the study's eval_every "
             "(--eval-every)", "eval_episodes": "the study's eval_episodes (--eval-episodes)",
             "preset": "the study's preset (--preset)", "run_dir": None, "progress": None}
-REPORT_ONLY = ("notes", "test", "min_effect")  # spec keys that change no run: not part of a study's identity
+REPORT_ONLY = ("notes", "test", "min_effect", "baseline")  # keys that change no run: not a study's identity
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,-]*")
 
 
@@ -80,7 +80,9 @@ class StudySpec:
     ``test``: the report's primary test (``mannwhitney``, the default, or ``welch``; the other one is
     shown as a sensitivity column); ``min_effect``: the smallest difference of interest, in standard
     deviations of the seeds' scores, that the report's power and "seeds needed" are for. Both are
-    about the report only: they change no run, and a study is the same study whatever they are."""
+    about the report only: they change no run, and a study is the same study whatever they are.
+    ``baseline``: the value of the (one) varied field the report tests the others against (a named
+    study: the current value, the preset's); None: the first value. Report-only too."""
 
     name: str
     algo: str
@@ -97,6 +99,7 @@ class StudySpec:
     notes: list[str] = field(default_factory=list)
     test: str = DEFAULT_TEST
     min_effect: float = DEFAULT_MIN_EFFECT
+    baseline: Any = None
 
     @property
     def config_class(self) -> type[Config]:
@@ -158,6 +161,16 @@ class StudySpec:
             raise UserInputError(f"min_effect={self.min_effect!r} is invalid: expected a number > 0 (the smallest "
                                  "difference of interest, in standard deviations of the seeds' scores)")
         self.min_effect = float(self.min_effect)
+        if self.baseline is not None:
+            if len(self.vary) != 1:
+                raise UserInputError(f"baseline={self.baseline!r}: a baseline value needs exactly one varied field, "
+                                     f"not {len(self.vary)}")
+            (name, values), = self.vary.items()
+            typed = typed_value(config_cls, name, self.baseline, "baseline")
+            if format_value(typed) not in [format_value(v) for v in values]:
+                raise UserInputError(f"baseline {name}={format_value(typed)} is not one of its values: "
+                                     f"{', '.join(format_value(v, short=True) for v in values)}")
+            self.baseline = typed
 
     @staticmethod
     def _check_fields(config_cls: type[Config], values: Mapping[str, Any], where: str) -> None:
@@ -203,7 +216,8 @@ class StudySpec:
                 "fixed": {k: _jsonable(v) for k, v in self.fixed.items()}, "preset": self.preset,
                 "adjust": [{"if": {k: _jsonable(v) for k, v in r["if"].items()},
                             "set": {k: _jsonable(v) for k, v in r["set"].items()}} for r in self.adjust],
-                "notes": list(self.notes), "test": self.test, "min_effect": self.min_effect}
+                "notes": list(self.notes), "test": self.test, "min_effect": self.min_effect,
+                "baseline": _jsonable(self.baseline)}
 
     @classmethod
     def from_dict(cls, data: Any, source: str = STUDY_FILE) -> StudySpec:
@@ -241,7 +255,7 @@ def make_spec(algo: str, env_id: str, vary: Mapping[str, Sequence[Any]] | None =
               fixed: Mapping[str, Any] | None = None, preset: str = "auto",
               adjust: Sequence[Mapping[str, Mapping[str, Any]]] | None = None,
               notes: Sequence[str] = (), test: str = DEFAULT_TEST,
-              min_effect: float = DEFAULT_MIN_EFFECT) -> StudySpec:
+              min_effect: float = DEFAULT_MIN_EFFECT, baseline: Any = None) -> StudySpec:
     """A checked :class:`StudySpec`. ``seeds``: a count N (seeds 1..N) or the seeds themselves;
     ``eval_every``: default ``total_steps // 20``; ``name``: default ``ALGO_ENV_FIELD...``."""
     vary_lists: dict[str, Any] = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in (vary or {}).items()}
@@ -260,7 +274,7 @@ def make_spec(algo: str, env_id: str, vary: Mapping[str, Sequence[Any]] | None =
                      seeds=seed_list, total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
                      threshold=threshold, fixed=dict(fixed or {}), preset=preset,
                      adjust=[{"if": dict(r.get("if", {})), "set": dict(r.get("set", {}))} for r in adjust or []],
-                     notes=list(notes), test=test, min_effect=min_effect)
+                     notes=list(notes), test=test, min_effect=min_effect, baseline=baseline)
     spec.check()
     return spec
 

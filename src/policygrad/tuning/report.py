@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from policygrad.core.config import user_fields
+from policygrad.reporting import conclusions
+from policygrad.reporting.choices import MIN_SEEDS
 from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from policygrad.reporting.figures import no_data, pyplot, save
+from policygrad.reporting.formatting import format_p
+from policygrad.reporting.statistics import ALPHA, pairwise
 from policygrad.run.files import write_text_atomic
 from policygrad.studies.report import FILES_DIR, REPORT_HTML, REPORT_MD
 from policygrad.tuning.spec import (
@@ -130,20 +134,47 @@ def reeval_verdict(rows: list[dict[str, str]]) -> str:
                 "order is not confirmed, nor contradicted; at this budget they are equivalent.")
     from scipy.stats import spearmanr
 
-    rho = float(spearmanr(search, fresh).statistic) if len(scored) >= 3 else math.nan
-    rho_text = f" (Spearman rho {rho:.2f} between search and fresh scores)" if math.isfinite(rho) else ""
+    rho, p = (float(v) for v in spearmanr(search, fresh)) if len(scored) >= 3 else (math.nan, math.nan)
+    rho_text = (f" (Spearman rho {rho:.2f} between search and fresh scores, p {format_p(p)} with {len(scored)} trials"
+                + ("" if p < ALPHA else ": this agreement is not established") + ")") if math.isfinite(rho) else \
+        f" ({len(scored)} trials: too few for a rank correlation)"
     best_drop = search[0] - fresh[0]
     drop = (f" The search's best scored {search[0]:.4g} on its search seeds and {fresh[0]:.4g} on fresh ones"
             + (f": {best_drop:.4g} less, as expected of a pick made on its own seeds (the winner's curse)."
                if best_drop > 0 else ": no less."))
     if same:
-        return (f"The ranking holds: the fresh seeds order the top {len(scored)} trials as the search did"
-                f"{rho_text}." + drop)
+        return (f"The fresh seeds order the top {len(scored)} trials as the search did{rho_text}." + drop)
     fresh_order = [r["trial"] for r in sorted(scored, key=lambda r: int(r["fresh_rank"]))]
     first = (f"the search's best, trial {scored[0]['trial']}, stays first" if fresh_order[0] == scored[0]["trial"]
              else f"the search's best, trial {scored[0]['trial']}, is not first on them")
-    return (f"The ranking holds only in part: {first}, but the fresh seeds order the top {len(scored)} trials "
+    return (f"The fresh seeds order the top trials differently: {first}; the fresh seeds order the top {len(scored)} "
+            f"trials "
             f"{', '.join(fresh_order)} (search: {', '.join(r['trial'] for r in scored)}){rho_text}." + drop)
+
+
+def conclusion(rows: list[dict[str, str]], best_written: bool) -> str:
+    """The plain-words conclusion of a tuning, from the re-evaluation on fresh seeds (``reeval.csv``'s
+    rows): what to use, and whether it is established to beat the other top trials."""
+    if not best_written:
+        return "No trial completed: there is nothing to use yet."
+    if not rows:
+        return (f"Use {BEST_PRESET} (the search's best trial). Nothing was re-evaluated on fresh seeds, so how it "
+                "scores on seeds the search did not pick it on is not known.")
+    best = rows[0]["trial"]
+    groups = {f"trial {r['trial']}": [float(v) for v in r["fresh_scores"].split()] for r in rows if r["fresh_value"]}
+    text = f"Use {BEST_PRESET} (trial {best}, the search's best)."
+    if len(groups) < 2:
+        return text + " No other trial was re-evaluated: whether it beats the others is not established."
+    pairs = pairwise(groups)
+    fresh = min(len(v) for v in groups.values())
+    if fresh < MIN_SEEDS:
+        need = pairs[0].seeds_needed
+        return (text + f" Whether it beats the other {len(groups) - 1} re-evaluated trial(s) is not established: "
+                f"each ran on {fresh} fresh seed(s), fewer than the {MIN_SEEDS} a verdict needs"
+                + (f"; {need} fresh seeds per trial (--reeval-seeds) would detect a difference of "
+                   f"{pairs[0].min_effect:g} standard deviation(s) with {pairs[0].power:.0%} power." if need else "."))
+    iqms = {label: float(sum(v) / len(v)) for label, v in groups.items()}
+    return text + " On the fresh seeds: " + conclusions.among_methods(pairs, iqms, score="fresh score", what="trial")
 
 
 def build_report(study_dir: Path, spec: TuneSpec, study: Any) -> list[Block]:
@@ -164,6 +195,8 @@ def build_report(study_dir: Path, spec: TuneSpec, study: Any) -> list[Block]:
         + (f"the median pruner stops a trial after a seed (but the last) whose score is below the median of the "
            f"completed trials' scores on that seed (from {PRUNER_STARTUP} completed trials on)."
            if spec.pruner == "median" else "no pruning."))]
+    blocks += [Heading("Conclusion", 2),
+               Paragraph(conclusion(read_rows(study_dir / REEVAL_FILE), (study_dir / BEST_PRESET).is_file()))]
     space_items = [f"{name}: {json.dumps(value)}" for name, value in spec.space.items()]
     blocks += [Heading("Search space", 2), Bullets(space_items)]
     if spec.fixed:
