@@ -1,6 +1,7 @@
 """Atari (core/atari.py): ALE/Pong-v5 is built offline with the standard preprocessing and steps; the
-training stack clips rewards to their sign and ends an episode at a life lost, the evaluation stack
-does neither; the frames are uint8 (4, 84, 84), an image by the rule, for the Nature CNN."""
+training stack clips rewards to their sign and ends an episode at a life lost (the game going on), the
+evaluation stack does neither, and training curves record whole games with their unclipped score; the
+frames are uint8 (4, 84, 84), an image by the rule, for the Nature CNN."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import torch
 pytest.importorskip("ale_py", reason="the atari extra (pip install 'policygrad[atari]')")
 pytest.importorskip("cv2", reason="the atari extra (pip install 'policygrad[atari]')")
 
-from policygrad.core.atari import FireOnReset, is_atari_id, make_atari_env  # noqa: E402
+from policygrad.core.atari import is_atari_id, make_atari_env  # noqa: E402
 from policygrad.core.errors import UserInputError  # noqa: E402
 from policygrad.core.images import image_layout, is_image_space  # noqa: E402
 from policygrad.core.networks import ActorCritic  # noqa: E402
@@ -31,7 +32,8 @@ def test_pong_v5_builds_offline_and_steps_with_the_standard_preprocessing():
     assert image_layout(space).channels_first
     assert env.unwrapped.ale.getFloat("repeat_action_probability") == pytest.approx(0.25)  # v5's sticky actions
     names = wrappers(env)
-    assert names[0] == "FrameStackObservation" and "TransformReward" in names and "AtariPreprocessing" in names
+    assert names[:2] == ["GameLength", "FrameStackObservation"]
+    assert {"TransformReward", "LifeLossEndsEpisode", "AtariPreprocessing", "GameRecord"} <= set(names)
     assert "FireOnReset" in names  # Pong's action 1 is FIRE
     rewards = []
     for _ in range(200):
@@ -47,13 +49,14 @@ def test_pong_v5_builds_offline_and_steps_with_the_standard_preprocessing():
 def test_life_loss_and_clipping_for_training_only():
     train, evaluate = make_atari_env("ALE/Breakout-v5", training=True), make_atari_env("ALE/Breakout-v5",
                                                                                        training=False)
-    assert "TransformReward" in wrappers(train) and "TransformReward" not in wrappers(evaluate)
-    for env, on in ((train, True), (evaluate, False)):
+    training_only = {"TransformReward", "LifeLossEndsEpisode", "GameRecord", "GameLength"}
+    assert training_only <= set(wrappers(train)) and not training_only & set(wrappers(evaluate))
+    for env in (train, evaluate):  # Gymnasium's own life loss would restart the game: never used
         inner = env
         while type(inner).__name__ != "AtariPreprocessing":
             inner = inner.env
-        assert inner.terminal_on_life_loss is on
-    assert isinstance(train.env.env, FireOnReset)
+        assert inner.terminal_on_life_loss is False
+    assert "FireOnReset" in wrappers(train) and "FireOnReset" in wrappers(evaluate)
     for env in (train, evaluate):
         env.close()
 
@@ -90,3 +93,25 @@ def test_without_the_atari_extra_an_ale_id_is_one_line_naming_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ale_py", None)  # import ale_py raises ImportError
     with pytest.raises(UserInputError, match=r"pip install 'policygrad\[atari\]'"):
         register_atari()
+
+
+@pytest.mark.parametrize("num_envs", [1, 2])  # one copy: VecEnv steps it directly
+def test_training_episodes_end_at_a_lost_life_and_the_curve_records_whole_unclipped_games(num_envs):
+    from policygrad.core.envs import make_vec_env
+
+    envs = make_vec_env("ALE/Breakout-v5", num_envs, training=True)
+    assert envs.games
+    envs.reset(seed=3)
+    rng = np.random.default_rng(0)
+    ends, games = 0, []
+    while not games:
+        _, _, terminated, truncated, valid = envs.step_arrays(rng.integers(0, 4, num_envs))
+        ends += int(((terminated | truncated) & valid).sum())
+        games = envs.pop_episodes()
+    assert ends >= 5  # Breakout's 5 lives: each ends the learner's episode; the game goes on
+    game = games[0]
+    assert game.length > 50 and game.ret >= 0  # the whole game, in agent steps, with the game's score
+    envs.close()
+    evaluation = make_vec_env("ALE/Breakout-v5", 1)
+    assert not evaluation.games
+    evaluation.close()

@@ -123,7 +123,7 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: PolicyNetwork, optimizer:
         torch.set_num_threads(1)
         worker_seed = cfg.seed + 1000 * (rank + 1)  # distinct per worker, all from the run's seed
         seed_everything(worker_seed)
-        envs = make_vec_env(cfg.env_id, cfg.num_envs)
+        envs = make_vec_env(cfg.env_id, cfg.num_envs, training=True)
         # A user's network is copied (its class came with the global network); the built-in one is rebuilt
         local = (copy.deepcopy(global_net) if isinstance(global_net, UserNetwork)
                  else build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True))

@@ -55,14 +55,13 @@ def check_env_id(env_id: str) -> None:
     )
 
 
-def make_env_fn(env_id: str, **kwargs: Any) -> Callable[[], gym.Env]:
-    """A function that makes one copy of ``env_id`` (a registered id or ``module:Class`` / ``module:fn``)."""
+def make_env_fn(env_id: str, training: bool = False, **kwargs: Any) -> Callable[[], gym.Env]:
+    """A function that makes one copy of ``env_id`` (a registered id or ``module:Class`` / ``module:fn``).
+    ``training``: the copy a run learns from, where that differs (Atari: life loss ends an episode,
+    rewards clipped; core/atari.py); otherwise the copy an evaluation plays."""
     check_env_id(env_id)
     if is_atari_id(env_id):
-        # Atari's standard preprocessing (core/atari.py) in its evaluation form for now: whole games and
-        # the game's own score, so that curves and evaluations report it; life loss as episode end and
-        # reward clipping (training only) wait for the trainer to record unclipped whole games.
-        return lambda: make_atari_env(env_id, training=False, **kwargs)
+        return lambda: make_atari_env(env_id, training=training, **kwargs)
     if env_id in gym.registry:
         return lambda: gym.make(env_id, **kwargs)
     module_name, _, attr = env_id.partition(":")
@@ -70,7 +69,7 @@ def make_env_fn(env_id: str, **kwargs: Any) -> Callable[[], gym.Env]:
     return lambda: factory(**kwargs)
 
 
-def make_gym_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
+def make_gym_vector_env(env_id: str, num_envs: int, training: bool = False, **kwargs: Any) -> gym.vector.VectorEnv:
     """A Gymnasium vector env in NEXT_STEP autoreset mode, natively vectorised where the id has it."""
     spec = gym.registry.get(env_id)
     # (not ale-py's own vector env yet: its preprocessing differs from core/atari.py's in details)
@@ -79,7 +78,7 @@ def make_gym_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector
         env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     else:
         env = gym.vector.SyncVectorEnv(
-            [make_env_fn(env_id, **kwargs) for _ in range(num_envs)],
+            [make_env_fn(env_id, training, **kwargs) for _ in range(num_envs)],
             autoreset_mode=AutoresetMode.NEXT_STEP,
         )
     mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
@@ -120,13 +119,17 @@ class VecEnv:
     :meth:`pop_episodes` hands them over.
     """
 
-    def __init__(self, env: gym.vector.VectorEnv, device: torch.device | str = "cpu") -> None:
+    def __init__(self, env: gym.vector.VectorEnv, device: torch.device | str = "cpu", games: bool = False) -> None:
         self.env = env
         self.device = torch.device(device)
         self.num_envs = env.num_envs
         self.single_observation_space = env.single_observation_space
         self.single_action_space = env.single_action_space
         self.obs_dtype = storage_dtype(self.single_observation_space)  # uint8 images stay uint8
+        # games: the episodes recorded are whole games, which the environment reports in its infos
+        # (Atari's training form: the learner's episodes end at a lost life and see clipped rewards;
+        # curves show the game's own score, core/atari.py)
+        self.games = games
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # last step ended this copy's episode
@@ -166,7 +169,7 @@ class VecEnv:
         cost more than CartPole itself)."""
         if self._single:
             return self._step_single(actions)
-        obs, reward, terminated, truncated, _ = self.env.step(actions)
+        obs, reward, terminated, truncated, infos = self.env.step(actions)
         reward = np.asarray(reward, dtype=np.float64)
         terminated, truncated = np.asarray(terminated), np.asarray(truncated)
         self.step_count += self.num_envs
@@ -181,7 +184,12 @@ class VecEnv:
             self._returns[~valid] = 0.0
             self._lengths[~valid] = 0
         done = (terminated | truncated) & valid
-        if done.any():
+        if self.games:
+            if "_game_score" in infos:
+                for i in np.flatnonzero(infos["_game_score"]):
+                    self.finished.append(Episode(int(i), float(infos["game_score"][i]),
+                                                 int(infos["game_length"][i]), self.step_count))
+        elif done.any():
             for i in np.flatnonzero(done):
                 self.finished.append(Episode(int(i), float(self._returns[i]), int(self._lengths[i]),
                                              self.step_count))
@@ -196,11 +204,12 @@ class VecEnv:
         assert isinstance(vector, gym.vector.SyncVectorEnv)  # single_sync_env picked it
         env = vector.envs[0]  # (looked up each step: restoring a snapshot may replace it)
         reward: SupportsFloat
+        info: dict[str, Any] = {}
         if vector._autoreset_envs[0]:
             obs, _ = env.reset()
             reward, terminated, truncated = 0.0, False, False
         else:
-            obs, reward, terminated, truncated, _ = env.step(actions[0])
+            obs, reward, terminated, truncated, info = env.step(actions[0])
         # the vector env's state, as its step leaves it (a snapshot saves it; its own step may follow)
         vector._env_obs[0] = obs
         vector._rewards[0], vector._terminations[0], vector._truncations[0] = reward, terminated, truncated
@@ -220,7 +229,10 @@ class VecEnv:
             self._returns[0] += value
             self._lengths[0] += 1
         ended = done and valid
-        if ended:
+        if self.games:
+            if "game_score" in info:
+                self.finished.append(Episode(0, float(info["game_score"]), int(info["game_length"]), self.step_count))
+        elif ended:
             self.finished.append(Episode(0, float(self._returns[0]), int(self._lengths[0]), self.step_count))
         self._needs_reset[0] = ended
         return (batched, np.array([value]), np.array([bool(terminated)]), np.array([bool(truncated)]),
@@ -272,9 +284,12 @@ def single_sync_env(env: gym.vector.VectorEnv) -> bool:
 SINGLE_ACTION_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
 
 
-def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu", **kwargs: Any) -> VecEnv:
-    """``num_envs`` copies of ``env_id`` as one :class:`VecEnv` (reset it with the run's seed before use)."""
-    return VecEnv(make_gym_vector_env(env_id, num_envs, **kwargs), device)
+def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu", training: bool = False,
+                 **kwargs: Any) -> VecEnv:
+    """``num_envs`` copies of ``env_id`` as one :class:`VecEnv` (reset it with the run's seed before use).
+    ``training``: the copies a run learns from (:func:`make_env_fn`); for Atari they record whole games."""
+    return VecEnv(make_gym_vector_env(env_id, num_envs, training, **kwargs), device,
+                  games=training and is_atari_id(env_id))
 
 
 @functools.lru_cache(maxsize=64)
