@@ -2,7 +2,6 @@
 every algorithm on small synthetic image environments (tests/image_envs.py), checkpoints and exact
 resume, and the bad inputs refused in one line."""
 
-import inspect
 import shutil
 
 import gymnasium as gym
@@ -22,7 +21,6 @@ from policygrad.fast.fused_acting import acting_forward
 from policygrad.fast.fused_loss import fused_loss_supported
 from policygrad.fast.numpy_acting import numpy_actor_class
 from policygrad.run.checkpoint import periodic_checkpoints
-from policygrad.run.configure import check_runnable
 
 FAST = dict(progress=False, tensorboard=False, device="cpu", eval_episodes=4)
 
@@ -217,32 +215,15 @@ BAD = {
 }
 
 
-# check_runnable (run/configure.py, helper API's) calls check_observation_space once REQUESTS2 lands; until
-# then the error comes when the network is built, after the run directory was made.
-WIRED = "check_observation_space" in inspect.getsource(check_runnable)
-
-
-def bad_train(case, tmp_path, capsys):
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_image_input_is_exit_2_in_one_line_and_writes_nothing(case, tmp_path, capsys):
     flags, env_id, words = BAD[case]
     run_dir = tmp_path / "run"
     code = main(["train", "ppo", "--env-id", env_id, "--total-steps", "64", "--run-dir", str(run_dir), *flags])
     err = capsys.readouterr().err.strip()
-    return code, err, words, run_dir
-
-
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_image_input_is_exit_2_in_one_line(case, tmp_path, capsys):
-    code, err, words, _ = bad_train(case, tmp_path, capsys)
     assert code == 2, err
     assert words in err and len(err.splitlines()) == 1, err
-
-
-@pytest.mark.xfail(not WIRED, reason="run/configure.check_runnable does not call check_observation_space yet",
-                   strict=True)
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_image_input_writes_nothing(case, tmp_path, capsys):
-    code, _, _, run_dir = bad_train(case, tmp_path, capsys)
-    assert code == 2 and not run_dir.exists()
+    assert not run_dir.exists()
 
 
 # -- learning -----------------------------------------------------------------------------------------
