@@ -9,6 +9,7 @@ policy scores LENGTH / 2 on average and a perfect one LENGTH. The classes differ
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 LENGTH = 8
 
@@ -121,3 +122,20 @@ class GreyFrame(gym.Env):
 
     def step(self, action):
         return np.zeros((84, 84), np.uint8), 0.0, True, False, {}
+
+
+class UserCNN(torch.nn.Module):
+    """A user's own small CNN for CHW uint8 images (``network='image_envs:UserCNN'``): it gets float32
+    copies of the raw pixels (0-255) and scales them itself; forward returns (logits, value)."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        super().__init__()
+        channels, height, width = observation_space.shape
+        self.conv = torch.nn.Sequential(torch.nn.Conv2d(channels, 8, 3, padding=1), torch.nn.ReLU(),
+                                        torch.nn.Flatten())
+        self.policy = torch.nn.Linear(8 * height * width, int(action_space.n))
+        self.value = torch.nn.Linear(8 * height * width, 1)
+
+    def forward(self, obs: torch.Tensor):
+        features = self.conv(obs / 255.0)
+        return self.policy(features), self.value(features)

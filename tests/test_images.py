@@ -235,3 +235,19 @@ def test_ppo_learns_the_bright_pixel_task_above_random(tmp_path):
                          learning_rate=1e-3, seed=3, progress=False, tensorboard=False, eval_episodes=16)
     result = pg.train(cfg, run_dir=tmp_path / "run")
     assert result.evaluation.mean >= 6.5, result.evaluation
+
+
+def test_a_users_own_cnn_trains_on_uint8_images(tmp_path):
+    cfg = pg.make_config("ppo", env_id="image_envs:BrightPixelCHW", network="image_envs:UserCNN", total_steps=64,
+                         num_envs=2, num_steps=16, num_minibatches=2, update_epochs=1, **FAST)
+    result = pg.train(cfg, run_dir=tmp_path / "run")
+    assert len(result.evaluation.returns) == 4
+    assert pg.load(result.run_dir, trust_env=True).network is not None
+
+
+def test_same_seed_same_parameters_on_images(tmp_path):
+    cfg = pg.make_config("ppo", env_id="image_envs:BrightPixelHWC", encoder="impala", total_steps=64, num_envs=2,
+                         num_steps=16, num_minibatches=2, update_epochs=2, **FAST)
+    a, b = (pg.train(cfg, run_dir=tmp_path / name).agent.network.state_dict() for name in ("a", "b"))
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
