@@ -73,6 +73,27 @@ class ReinforceConfig(Config):
                         "set --num-envs (num_envs) to choose", num_envs, num_envs)
 
 
+def counted_steps(terminated: torch.Tensor, truncated: torch.Tensor, valid: torch.Tensor) -> int:
+    """The steps an update's episodes took: per copy, every step up to the end of its last episode in
+    the batch (its autoreset steps between episodes included, as a fixed-horizon rollout counts them).
+
+    ============ ========= ==========================================
+    argument     shape     meaning
+    ============ ========= ==========================================
+    terminated   (T, N)    episode ended by the environment
+    truncated    (T, N)    episode cut by a time limit
+    valid        (T, N)    the step belongs to an episode of the batch
+    ============ ========= ==========================================
+
+    A copy that has played its share of ``episodes_per_update`` keeps stepping (the copies step
+    together) until the slowest copy is done; those steps are discarded, so they are not counted
+    either: ``total_steps`` is the same budget of used experience for REINFORCE as for the
+    fixed-horizon algorithms (which use every step). ``perf/discarded_steps`` logs how many there were."""
+    ends = (terminated | truncated) & valid
+    rows = torch.arange(1, ends.shape[0] + 1, device=ends.device).unsqueeze(1)
+    return int((ends * rows).amax(dim=0).sum())
+
+
 class Reinforce(Algorithm):
     """Monte-Carlo policy gradient; one update per batch of whole episodes."""
 
@@ -95,6 +116,7 @@ class Reinforce(Algorithm):
             raise RuntimeError("collect_episodes returned no batch although store=True")
         self.next_seed = None
         T, N = batch.rewards.shape
+        counted = counted_steps(batch.terminated, batch.truncated, batch.valid)
         weights = batch.valid.float().reshape(-1)
 
         # V(s_{t+1}) bootstraps truncated episodes: the values of the stored observations shifted by one.
@@ -145,7 +167,8 @@ class Reinforce(Algorithm):
         metrics["diag/grad_norm"] = step.norm
         metrics["charts/learning_rate"] = cfg.learning_rate
         metrics["charts/batch_transitions"] = float(weights.sum())
-        return Iteration(steps=steps, episodes=episodes, metrics=metrics, skipped_steps=int(not step.finite))
+        metrics["perf/discarded_steps"] = float(steps - counted)
+        return Iteration(steps=counted, episodes=episodes, metrics=metrics, skipped_steps=int(not step.finite))
 
     def state(self) -> AlgorithmState:
         """Whether the first, seeded reset is still to come (``next_seed``)."""

@@ -278,6 +278,11 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
             if eval_every and method in ("a2c", "ppo") and eval_every % per_step:
                 notes.append(f"{method} evaluates at iteration boundaries ({per_step} steps): eval_every {eval_every} "
                              "is not a multiple, so its step marks differ from the other methods'")
+            if method == "reinforce":
+                notes.append("reinforce's steps are the steps of its batches' episodes: copies that finished their "
+                             "share of an update's episodes keep stepping until the slowest is done, and those "
+                             "steps are discarded and not counted (perf/discarded_steps in metrics.csv), so "
+                             "total_steps is the same used experience for every method")
             runs += [GridRun(f"method={method}__seed={run.seed}", {"method": method}, run.seed, run.config)
                      for run in grid]
         elif method == "random":
