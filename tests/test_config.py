@@ -146,7 +146,7 @@ def test_building_a_config_never_makes_its_environment(monkeypatch):
         raise AssertionError("a config constructor touched the environment")
 
     monkeypatch.setattr(envs, "make_env_fn", fail)
-    envs.env_spaces.cache_clear()
+    envs._env_spaces.cache_clear()
     cfg = pg.PPOConfig(env_id="NoSuchEnv-v9", device="cuda" if not __import__("torch").cuda.is_available() else "cpu")
     assert cfg.env_id == "NoSuchEnv-v9"  # plain data: neither the env nor the device was looked at
 

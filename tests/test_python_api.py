@@ -363,3 +363,100 @@ def test_a_users_script_type_checks_against_the_package(tmp_path):
     assert done.stdout.splitlines() == [
         'user_script.py:10: error: Incompatible types in assignment (expression has type "float", variable has type '
         '"str")  [assignment]', "Found 1 error in 1 file (checked 1 source file)"], done.stdout + done.stderr
+
+
+# -- 5. environment arguments --------------------------------------------------------------------------------
+CONTINUOUS = {"continuous": True}  # LunarLander-v3 with a Box(2) action space instead of Discrete(4)
+
+
+@pytest.fixture(scope="module")
+def lunar_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("lunar") / "run"
+    config = pg.PPOConfig(env_id="LunarLander-v3", env_kwargs=CONTINUOUS,
+                          **{**TINY, "checkpoint_every": 128, "eval_every": 128})
+    result = pg.train(config, run_dir=run_dir)
+    assert isinstance(result.agent.network.action_space, gym.spaces.Box)
+    return run_dir
+
+
+def test_env_kwargs_reach_training_evaluation_and_the_record(lunar_run):
+    record = json.loads((lunar_run / "config.json").read_text())
+    assert record["config"]["env_kwargs"] == CONTINUOUS
+    agent = pg.load(lunar_run)
+    assert agent.config.env_kwargs == CONTINUOUS and agent.act(np.zeros(8)).shape == (2,)
+    assert len(pg.evaluate(lunar_run, episodes=1).returns) == 1  # the Box agent plays the continuous env
+    with pytest.raises(ValueError, match="does not fit this agent"):  # the plain id is the discrete env
+        pg.evaluate(agent, episodes=1, env_id="CartPole-v1")
+
+
+def test_env_kwargs_are_kept_by_a_resumed_run(lunar_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(lunar_run, copy)
+    (periodic,) = (copy / "checkpoints").glob("step_*")
+    result = pg.train(resume_from=periodic)
+    assert result.agent.config.env_kwargs == CONTINUOUS and result.global_step == 256
+
+
+@pytest.mark.xfail(raises=UserInputError, strict=True,
+                   reason="studies/spec.typed_value (REP) does not accept a dict field yet: REQUESTS2.md")
+def test_env_kwargs_reach_a_studys_runs(tmp_path):
+    from policygrad.studies.backends.run_task import execute
+
+    class InProcess:
+        def run_all(self, tasks, workers, on_result=None):
+            results = [execute(task) for task in tasks]
+            for result in results:
+                if on_result:
+                    on_result(result)
+            return results
+
+    study = pg.sweep("ppo", "LunarLander-v3", vary={"gamma": [0.9]}, seeds=1, env_kwargs=CONTINUOUS,
+                     out_dir=tmp_path, backend=InProcess(), verbose=False,
+                     **{k: v for k, v in TINY.items() if k not in ("progress", "tensorboard", "eval_episodes")})
+    assert study.results[0]["status"] == "done", study.results
+    run = study.study_dir / "runs" / study.results[0]["run_id"]
+    assert json.loads((run / "config.json").read_text())["config"]["env_kwargs"] == CONTINUOUS
+    assert pg.load(run).act(np.zeros(8)).shape == (2,)
+
+
+def test_env_kwargs_on_the_command_line_as_json_or_key_value(tmp_path):
+    from policygrad.cli import main
+
+    for flag in (['{"continuous": true}'], ["continuous=true"]):
+        run_dir = tmp_path / flag[0][:4]
+        assert main(["train", "ppo", "--env-id", "LunarLander-v3", "--env-kwargs", *flag, "--total-steps", "128",
+                     "--num-envs", "2", "--num-steps", "64", "--num-minibatches", "2", "--update-epochs", "1",
+                     "--eval-episodes", "1", "--progress", "false", "--tensorboard", "false", "--preset", "none",
+                     "--run-dir", str(run_dir)]) == 0
+        assert json.loads((run_dir / "config.json").read_text())["config"]["env_kwargs"] == CONTINUOUS
+    from policygrad.cli.flags import parse_mapping
+
+    assert parse_mapping("gravity=-9.5") == {"gravity": -9.5} and parse_mapping("mode=fast") == {"mode": "fast"}
+
+
+def test_env_kwargs_values_must_be_json_and_a3c_refuses_them():
+    with pytest.raises(ValueError, match="env_kwargs=.*JSON values"):
+        pg.PPOConfig(env_kwargs={"callback": print})
+    with pytest.raises(TypeError, match="env_kwargs='continuous=True'.*dict"):
+        pg.PPOConfig(env_kwargs="continuous=True")
+    with pytest.raises(ValueError, match="env_kwargs=.*for a3c"):
+        pg.make_config("a3c", env_id="LunarLander-v3", env_kwargs=CONTINUOUS)
+
+
+def test_a_video_is_recorded_with_the_runs_env_kwargs(lunar_run, monkeypatch, tmp_path):
+    from policygrad import video
+    from policygrad.core.envs import current_env_kwargs
+
+    seen = []
+
+    def fake_make_env_fn(env_id, **kwargs):
+        seen.append({**current_env_kwargs(env_id), **kwargs})
+        raise TypeError("stop here")
+
+    monkeypatch.setitem(sys.modules, "moviepy", sys.modules.get("moviepy") or __import__("types"))
+    monkeypatch.setattr(video, "make_env_fn", fake_make_env_fn)
+    with pytest.raises(ValueError, match="cannot render"):
+        video.record_video(pg.load(lunar_run), tmp_path)
+    assert seen == [{"continuous": True, "render_mode": "rgb_array"}]

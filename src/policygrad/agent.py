@@ -12,7 +12,7 @@ from torch import nn
 
 from policygrad.algos import algorithm
 from policygrad.core.config import DEVICES, Config, UserTypeError, check_bool, reject_type
-from policygrad.core.envs import env_spaces
+from policygrad.core.envs import env_kwargs_for, env_spaces
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.runtime import resolve_device
@@ -119,7 +119,8 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", trust_env: boo
     recorded = config.network or "the built-in network"
     if network is not None:  # errors from here on name the class passed, the one that is used
         config = config.replace(network=class_spec(type(network)))
-    obs_space, act_space = env_spaces(config.env_id)
+    with env_kwargs_for(config.env_id, config.env_kwargs):
+        obs_space, act_space = env_spaces(config.env_id)
     net = build_network(config, obs_space, act_space, with_value=algorithm(config.algo).needs_value(config),
                         module=network)
     try:

@@ -10,7 +10,7 @@ import numpy as np
 from policygrad.agent import Agent, load
 from policygrad.algos.rollout import evaluation_episodes
 from policygrad.core.config import check_bool, check_int, reject_type
-from policygrad.core.envs import check_env_id, env_spaces
+from policygrad.core.envs import check_env_id, env_kwargs_for, env_spaces
 from policygrad.core.errors import UserInputError
 
 
@@ -62,6 +62,13 @@ def evaluate(
         raise UserInputError(f"seed={seed!r} is invalid: expected an integer >= 0")
     if num_envs is not None and check_int("num_envs", num_envs) <= 0:
         raise UserInputError(f"num_envs={num_envs!r} is invalid: expected an integer > 0 (or None: up to 8)")
+    own = env_id is None or env_id == agent.env_id  # the agent's environment, with the run's env_kwargs
+    with env_kwargs_for(agent.env_id, agent.config.env_kwargs if own else {}):
+        return _evaluate(agent, episodes, deterministic, seed, num_envs, env_id)
+
+
+def _evaluate(agent: Agent, episodes: int, deterministic: bool, seed: int, num_envs: int | None,
+              env_id: str | None) -> EvalResult:
     if env_id is not None:
         if not isinstance(env_id, str):
             reject_type("env_id", env_id, "str (a Gymnasium id) or None (the agent's)")

@@ -9,7 +9,7 @@ import gymnasium as gym
 import torch
 
 from policygrad.agent import Agent
-from policygrad.core.envs import make_env_fn
+from policygrad.core.envs import env_kwargs_for, make_env_fn
 from policygrad.core.errors import UserInputError
 from policygrad.core.runtime import seeded_sampling
 
@@ -25,7 +25,8 @@ def record_video(agent: Agent, out_dir: str | Path, episodes: int = 3, determini
     out_dir = Path(out_dir)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # render off-screen: no display needed or probed
     try:
-        env = make_env_fn(agent.env_id, render_mode="rgb_array")()
+        with env_kwargs_for(agent.env_id, agent.config.env_kwargs):  # the run's environment arguments
+            env = make_env_fn(agent.env_id, render_mode="rgb_array")()
     except TypeError:
         raise UserInputError(f"{agent.env_id} cannot render frames (no render_mode='rgb_array')") from None
     env = gym.wrappers.RecordVideo(env, str(out_dir), episode_trigger=lambda _: True, name_prefix="eval",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -112,6 +113,40 @@ def shown_default(config_cls: type, f: dataclasses.Field) -> tuple[str, str]:
     return str(default), ""
 
 
+def parse_mapping(token: str) -> dict[str, Any]:
+    """One ``--env-kwargs`` token: a JSON object (``'{"continuous": true}'``) or ``key=value``, the
+    value read as JSON where it is JSON (``true``, ``-9.8``, ``"text"``, ``[1, 2]``), else as the text."""
+    if token.lstrip().startswith("{"):
+        try:
+            value = json.loads(token)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"{token!r} is not a JSON object ({exc})") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"{token!r} is not a JSON object")
+        return value
+    key, sep, text = token.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{token!r}: expected KEY=VALUE (e.g. continuous=true) or a JSON object")
+    try:
+        return {key: json.loads(text)}
+    except json.JSONDecodeError:
+        return {key: text}
+
+
+class MappingAction(argparse.Action):
+    """Merge the tokens of a mapping flag (:func:`parse_mapping`) into one dict, later keys winning."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        merged: dict[str, Any] = {}
+        for token in values:
+            try:
+                merged.update(parse_mapping(token))
+            except argparse.ArgumentTypeError as exc:
+                parser.error(f"{option_string}: {exc}")
+        setattr(namespace, self.dest, merged)
+
+
 def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
     """One flag per user-settable field, typed from its annotation, helped by its metadata. A flag not
     given is absent from the parsed arguments (``make_config`` then applies the preset and default);
@@ -127,7 +162,10 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
         # argparse %-formats help texts: a literal % in a field's help ("6% more time") must be doubled
         help_text = f"{f.metadata.get('help', '')} (default: {note or default})".replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
-        if kind.startswith("tuple"):
+        if kind.startswith("dict"):  # env_kwargs: JSON or key=value pairs, merged
+            parser.add_argument(flag_name(f.name), nargs="+", action=MappingAction, metavar="JSON|KEY=VALUE",
+                                **kwargs)
+        elif kind.startswith("tuple"):
             parser.add_argument(flag_name(f.name), nargs="+", type=int, metavar="N", **kwargs)
         elif kind == "bool":
             parser.add_argument(flag_name(f.name), type=parse_bool, metavar="BOOL", **kwargs)

@@ -15,9 +15,12 @@ and batching (~70 us a step, half of a HalfCheetah step).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
@@ -55,11 +58,36 @@ def check_env_id(env_id: str) -> None:
     )
 
 
+# The environment arguments of the run being trained, evaluated or recorded (a config's ``env_kwargs``):
+# set by the entry points (train, evaluate, load, video) around their work, read wherever a copy of that
+# environment is made, so that the code in between (collectors, evaluations) needs no parameter for it.
+_ENV_KWARGS: contextvars.ContextVar[tuple[str, dict[str, Any]] | None] = contextvars.ContextVar(
+    "env_kwargs", default=None)
+
+
+@contextlib.contextmanager
+def env_kwargs_for(env_id: str, env_kwargs: dict[str, Any]) -> Iterator[None]:
+    """Within this context every copy of ``env_id`` is made with ``env_kwargs`` (explicit keyword
+    arguments of a call win over them). Worker processes do not inherit it (A3C refuses env_kwargs)."""
+    token = _ENV_KWARGS.set((env_id, dict(env_kwargs)) if env_kwargs else None)
+    try:
+        yield
+    finally:
+        _ENV_KWARGS.reset(token)
+
+
+def current_env_kwargs(env_id: str) -> dict[str, Any]:
+    """The environment arguments in effect for ``env_id`` (:func:`env_kwargs_for`; {} outside one)."""
+    current = _ENV_KWARGS.get()
+    return dict(current[1]) if current is not None and current[0] == env_id else {}
+
+
 def make_env_fn(env_id: str, training: bool = False, **kwargs: Any) -> Callable[[], gym.Env]:
     """A function that makes one copy of ``env_id`` (a registered id or ``module:Class`` / ``module:fn``).
     ``training``: the copy a run learns from, where that differs (Atari: life loss ends an episode,
     rewards clipped; core/atari.py); otherwise the copy an evaluation plays."""
     check_env_id(env_id)
+    kwargs = {**current_env_kwargs(env_id), **kwargs}
     if is_atari_id(env_id):
         return lambda: make_atari_env(env_id, training=training, **kwargs)
     if env_id in gym.registry:
@@ -71,6 +99,7 @@ def make_env_fn(env_id: str, training: bool = False, **kwargs: Any) -> Callable[
 
 def make_gym_vector_env(env_id: str, num_envs: int, training: bool = False, **kwargs: Any) -> gym.vector.VectorEnv:
     """A Gymnasium vector env in NEXT_STEP autoreset mode, natively vectorised where the id has it."""
+    kwargs = {**current_env_kwargs(env_id), **kwargs}
     spec = gym.registry.get(env_id)
     # (not ale-py's own vector env yet: its preprocessing differs from core/atari.py's in details)
     if (spec is not None and spec.vector_entry_point is not None and not kwargs.get("render_mode")
@@ -292,9 +321,16 @@ def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu",
                   games=training and is_atari_id(env_id))
 
 
-@functools.lru_cache(maxsize=64)
 def env_spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
-    """The single-copy observation and action spaces of ``env_id`` (made once per id and remembered)."""
+    """The single-copy observation and action spaces of ``env_id`` with the environment arguments in
+    effect (:func:`env_kwargs_for`: ``continuous=True`` changes LunarLander's actions), made once per
+    id and arguments and remembered."""
+    return _env_spaces(env_id, json.dumps(current_env_kwargs(env_id), sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _env_spaces(env_id: str, env_kwargs_json: str) -> tuple[gym.Space, gym.Space]:
+    """:func:`env_spaces` for one id and its arguments (the JSON only keys the cache: the context holds them)."""
     try:
         env = make_env_fn(env_id)()
     except ValueError:

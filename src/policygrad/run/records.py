@@ -32,6 +32,8 @@ def _type_ok(annotation: str, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if annotation == "str":
         return isinstance(value, str)
+    if annotation.startswith("dict["):
+        return isinstance(value, dict)  # the config checks it is JSON with str keys
     if annotation.startswith("tuple[int"):
         return isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     return isinstance(value, (bool, int, float, str))  # any other field: JSON scalars only
