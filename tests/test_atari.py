@@ -115,3 +115,20 @@ def test_training_episodes_end_at_a_lost_life_and_the_curve_records_whole_unclip
     evaluation = make_vec_env("ALE/Breakout-v5", 1)
     assert not evaluation.games
     evaluation.close()
+
+
+@pytest.mark.slow
+def test_ppo_trains_and_evaluates_whole_pong_games_from_the_command_line(tmp_path):
+    """End to end with the preset, briefly: a run on ALE/Pong-v5 and its evaluation of one whole game (the
+    game's score, -21 to 21). (Learning Pong is a benchmark, not a test: benchmarks/ATARI.md, to come.)"""
+    import json
+
+    from policygrad.cli import main
+
+    run_dir = tmp_path / "pong"
+    assert main(["train", "ppo", "--env", "ALE/Pong-v5", "--total-steps", "256", "--num-envs", "2",
+                 "--num-steps", "32", "--eval-episodes", "1", "--run-dir", str(run_dir), "--progress", "false",
+                 "--tensorboard", "false"]) == 0
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    assert len(evaluation["returns"]) == 1 and -21 <= evaluation["returns"][0] <= 21
+    assert evaluation["lengths"][0] > 500  # a whole game, not one point
