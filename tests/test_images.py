@@ -12,7 +12,7 @@ import torch
 import policygrad as pg
 from policygrad.algos.rollout import FixedHorizonCollector, collect_episodes
 from policygrad.cli import main
-from policygrad.core.encoders import ImpalaCNN, NatureCNN, resolve_encoder
+from policygrad.core.encoders import ImpalaCNN, MLPEncoder, NatureCNN, resolve_encoder
 from policygrad.core.envs import env_spaces, make_vec_env
 from policygrad.core.errors import UserInputError
 from policygrad.core.images import image_layout, is_image_space, storage_dtype
@@ -84,6 +84,16 @@ def test_encoders_give_out_features_and_scale_uint8_inside():
     impala = ImpalaCNN(image_layout(box((3, 10, 10))))
     assert impala(torch.randint(0, 256, (2, 3, 10, 10), dtype=torch.uint8)).shape == (2, 256)
     assert impala.out_features == 256
+
+
+def test_the_mlp_encoder_is_an_encoder_too():
+    torch.manual_seed(0)
+    net = ActorCritic(box((3, 4), np.float32, -1.0, 1.0), gym.spaces.Discrete(2), hidden_sizes=(8, 5))
+    encoder = net.policy_body
+    assert isinstance(encoder, MLPEncoder) and encoder.out_features == 5
+    obs = torch.randn(6, 3, 4)
+    assert torch.equal(encoder(obs), net.encode(encoder, net.preprocess(obs)))
+    assert list(net.state_dict())[:2] == ["policy_body.0.weight", "policy_body.0.bias"]  # checkpoints' names
 
 
 def test_chw_and_hwc_give_the_same_features_for_the_same_image():
