@@ -383,3 +383,35 @@ def test_the_conclusion_names_the_estimator_to_use_and_what_is_established():
                            "reference, mean_baseline, needs 120.")
     assert "Established: td is biased here (bias p below 0.01 after Holm)" in text  # fewest episodes, but off
     assert "Not established: that gae is unbiased; no bias was detected over 32 batches" in text
+
+
+def test_diagnosis_figures_one_colour_per_estimator_and_no_cosine_above_one(tmp_path, monkeypatch):
+    import matplotlib.colors as mcolors
+
+    from policygrad.diagnostics import plots
+    from policygrad.diagnostics.statistics import EstimatorStats
+
+    kept = []
+
+    def keep(fig, out):
+        fig.canvas.draw()
+        kept.append(fig)
+        return Path(out)
+
+    monkeypatch.setattr(plots, "save", keep)
+    stats = [EstimatorStats(name, unbiased, 1.0, 1.0 + i, 1.0, 4.0, 0.5, 0.1, 1.0, 0.0, 0.5, 10.0,
+                            reference=i == 0, curve=[(1, 0.4), (4, 0.8), (16, 1.01)])
+             for i, (name, unbiased) in enumerate((("total", True), ("td", False), ("gae", False)))]
+    plots.variance_plot(stats, tmp_path / "v.svg")
+    plots.cosine_plot(stats, tmp_path / "c.svg", 0.9)
+    variance, cosine = kept
+    bars = variance.axes[0].patches
+    lines = {line.get_label(): line for line in cosine.axes[0].get_lines()}
+    for bar, s in zip(bars, stats):  # the same colour for td in both figures
+        name = s.name + (" (reference)" if s.reference else "")
+        assert mcolors.to_hex(bar.get_facecolor()) == mcolors.to_hex(lines[name].get_color())
+        assert (bar.get_hatch() == plots.CRITIC_HATCH) == (not s.unbiased)
+    ax = cosine.axes[0]
+    assert ax.get_ylim()[1] == 1.0
+    points = [y for line in ax.get_lines() if line.get_marker() == "o" for y in line.get_ydata()]
+    assert max(points) == 1.0  # 1.01 measured (the correction overshoots): drawn at 1

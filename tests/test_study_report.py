@@ -416,3 +416,86 @@ def test_a_named_study_tests_against_the_current_value(tmp_path):
     label = format_value(current, short=True)
     assert f"## Tests against the baseline (learning_rate = {label})" in md
     assert f"| {label} (baseline) |" in md and f"the current value, learning_rate = {label}" in md
+
+
+def _drawn(monkeypatch, draw, *args, **kwargs):
+    """The figure ``draw`` makes, drawn (text laid out), before it is closed."""
+    import matplotlib.pyplot as plt
+
+    from policygrad.reporting import figures as reporting_figures
+
+    kept = {}
+
+    def keep(fig, out):
+        fig.canvas.draw()
+        kept["fig"] = fig
+        return Path(out)
+
+    monkeypatch.setattr(figures, "save", keep)
+    monkeypatch.setattr(reporting_figures, "save", keep)
+    draw(*args, **kwargs)
+    fig = kept["fig"]
+    monkeypatch.undo()
+    return fig, plt
+
+
+def _boxes_overlap(texts, renderer):
+    boxes = [t.get_window_extent(renderer) for t in texts if t.get_visible() and t.get_text().strip()]
+    return [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+
+
+def test_sensitivity_ticks_are_legible_and_categories_not_joined(monkeypatch, tmp_path):
+    lrs = [0.00025, 0.0003, 0.0008, 0.0025, 0.0079]  # 1.5 decades: log axis, whose minor labels overprinted
+    scores = {"final_eval": [[100.0 + i, 110.0 + i, 120.0] for i in range(5)],
+              "auc": [[50.0 + i, 55.0, 60.0] for i in range(5)]}
+    fig, plt = _drawn(monkeypatch, figures.sensitivity, "learning_rate", lrs, scores, tmp_path / "s.svg")
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log"
+        labels = [t for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_text().strip()]
+        # every value has its tick; 0.0003, too close to 0.00025 on this axis, goes without a label
+        assert list(ax.get_xticks()) == lrs
+        assert [t.get_text() for t in labels] == ["0.00025", "0.0008", "0.0025", "0.0079"]
+        assert _boxes_overlap(labels, renderer) == []
+    assert "faint dots are single seeds" in fig._suptitle.get_text()
+    plt.close(fig)
+
+    cats = ["none", "scale", "standardize", "popart"]
+    fig, plt = _drawn(monkeypatch, figures.sensitivity, "reward_norm", cats, scores | {
+        "final_eval": scores["final_eval"][:4], "auc": scores["auc"][:4]}, tmp_path / "c.svg")
+    for ax in fig.axes:
+        means = [line for line in ax.get_lines() if line.get_marker() == "o"]
+        assert means and all(line.get_linewidth() == 0 for line in means)  # markers only: categories unordered
+        assert _boxes_overlap(ax.get_xticklabels(), fig.canvas.get_renderer()) == []
+    plt.close(fig)
+
+
+def test_plot_legends_of_different_algorithms_are_short(tmp_path):
+    dirs = []
+    for algo, extra in (("ppo", {"num_steps": 128, "optimizer": "adam", "return_type": None}),
+                        ("reinforce", {"num_steps": None, "optimizer": None, "return_type": "reward_to_go"})):
+        for seed in (1, 2):
+            d = tmp_path / f"{algo}_{seed}"
+            write_run(d, final=100.0, offset=seed, config={"algo": algo, "seed": seed, "run_dir": str(d),
+                                                            "learning_rate": 0.001, **extra})
+            dirs.append(d)
+    assert list(group_runs(dirs)) == ["ppo", "reinforce"]  # not "num_steps=None, optimizer=None, ..."
+    d = tmp_path / "ppo_lr"
+    write_run(d, final=100.0, offset=3, config={"algo": "ppo", "seed": 3, "run_dir": str(d), "learning_rate": 0.01,
+                                                "num_steps": 128, "optimizer": "adam", "return_type": None})
+    assert list(group_runs([*dirs, d])) == ["ppo, learning_rate=0.001", "reinforce", "ppo, learning_rate=0.01"]
+
+
+def test_the_episodes_figure_says_which_methods_it_leaves_out(tmp_path):
+    finals = {("ppo",): [480.0, 500.0, 490.0], ("sb3:ppo",): [470.0, 500.0, 420.0], ("random",): [20.0, 22.0, 19.0]}
+    root = make_study(tmp_path / "cmp", {"method": ["ppo", "sb3:ppo", "random"]}, finals, threshold=None)
+    for run in (root / "runs").iterdir():
+        if "sb3" in run.name or "random" in run.name:
+            (run / "episodes.csv").unlink()
+    spec = json.loads((root / "study.json").read_text())
+    (root / "study.json").write_text(json.dumps({**spec, "kind": "compare", "algo": "compare", "fixed": {},
+                                                 "adjust": []}))
+    write_report(root)
+    md = (root / "report.md").read_text()
+    assert ("Not drawn: sb3:ppo, random (a random policy does not train; Stable-Baselines3's runs record evaluations "
+            "only).") in md

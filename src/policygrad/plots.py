@@ -74,12 +74,23 @@ def group_runs(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
     def shown(value: object) -> str:
         return json.dumps(value, sort_keys=True)
 
-    varied = [k for k in names if k not in BOOKKEEPING_FIELDS and not k.startswith("eval_")
-              and len({shown(c.get(k)) for c in known}) > 1]
+    def varied_among(cfgs: Sequence[dict]) -> list[str]:  # fields set in these runs, differing between them
+        return [k for k in names if k not in BOOKKEEPING_FIELDS and k != "algo" and not k.startswith("eval_")
+                and any(c.get(k) is not None for c in cfgs) and len({shown(c.get(k)) for c in cfgs}) > 1]
+
+    # several algorithms: each run is its algorithm's name, then what varies among that algorithm's runs
+    # (a field another algorithm lacks is no difference worth a legend)
+    algos = {str(c.get("algo")) for c in known}
+    by_algo = {a: varied_among([c for c in known if str(c.get("algo")) == a]) for a in algos} if len(algos) > 1 \
+        else {a: varied_among(known) for a in algos}
     groups: dict[str, list[Path]] = {}
     for d, cfg in zip(dirs, configs):
-        label = ", ".join(f"{k}={format_value(cfg.get(k), short=True)}" for k in varied) if cfg else \
-            (d.name if known else "")
+        if cfg:
+            fields = [f"{k}={format_value(cfg.get(k), short=True)}" for k in by_algo[str(cfg.get("algo"))]
+                      if cfg.get(k) is not None]
+            label = ", ".join(([str(cfg.get("algo"))] if len(algos) > 1 else []) + fields)
+        else:
+            label = d.name if known else ""
         groups.setdefault(label, []).append(d)
     return groups
 

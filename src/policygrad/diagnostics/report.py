@@ -128,8 +128,8 @@ def build_blocks(d: GradientDiagnosis, files: Path, command: str | None) -> list
         ]),
         Heading("Figures"),
         Figure(variance_plot(d.stats, files / "variance.svg"),
-               "Variance of each estimator's batch gradient (left) and its noise-to-signal ratio (right); blue: "
-               "the unbiased Monte-Carlo estimators, orange: those that bootstrap from the critic."),
+               "Variance of each estimator's batch gradient (left) and its noise-to-signal ratio (right); one "
+               "colour per estimator, as in the cosine figure; hatched: those that bootstrap from the critic."),
         Figure(cosine_plot(d.stats, files / "cosine.svg", d.cosine_target),
                "Cosine of a batch's gradient with the true gradient against the batch size: points measured "
                "(disjoint batches of the episodes against the reference from all the others, divided by that "

@@ -82,6 +82,22 @@ def log_scale(values: Sequence[object]) -> bool:
     return min(xs) > 0 and max(xs) / min(xs) >= 10
 
 
+def _spaced_labels(ticks: Sequence[float], log: bool, gap: float = 0.1) -> list[str]:
+    """Each tick's value as a label, but none closer than ``gap`` (a fraction of the axis, log or
+    linear) to the previous one labelled: close values keep their tick and lose their label rather
+    than overprint (``2.5e-4`` next to ``3e-4`` on a log axis)."""
+    where = np.log10(ticks) if log else np.asarray(ticks, dtype=float)
+    span = float(where[-1] - where[0]) or 1.0
+    labels, last = [], -math.inf
+    for tick, x in zip(ticks, where):
+        if (x - last) / span >= gap:
+            labels.append(format_value(tick, short=True))
+            last = x
+        else:
+            labels.append("")
+    return labels
+
+
 def sensitivity(field: str, values: Sequence[object], scores: Mapping[str, Sequence[Sequence[float]]],
                 out: str | Path, series: Sequence[str] | None = None, title: str | None = None) -> Path:
     """One panel per score (``scores``: name -> one list of the seeds' scores per entry of ``values``):
@@ -108,13 +124,23 @@ def sensitivity(field: str, values: Sequence[object], scores: Mapping[str, Seque
             m = np.array([s.mean for s in summaries])
             lo, hi = (np.array([s.mean_ci[j] for s in summaries]) for j in (0, 1))
             ok = np.isfinite(lo) & np.isfinite(hi)
-            ax.plot(xs, m, color=color, lw=1.5, marker="o", label=line or "mean")
+            # a category axis: the means as markers, not joined (the order of categories means nothing)
+            ax.plot(xs, m, color=color, lw=1.5 if numeric else 0, marker="o", label=line or "mean")
             if ok.any():
                 ax.errorbar(xs[ok], m[ok], yerr=[m[ok] - lo[ok], hi[ok] - m[ok]], fmt="none", ecolor=color,
                             capsize=4)
         if log:
             ax.set_xscale("log")
-        if not numeric:
+        if numeric:  # the ticks at the values themselves, labelled as the study spells them; no minor labels
+            from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+            ticks = sorted(set(positions))
+            ax.xaxis.set_major_locator(FixedLocator(ticks))
+            ax.set_xticklabels(_spaced_labels(ticks, log), fontsize=8,
+                               rotation=30 if len(ticks) > 4 else 0, ha="right" if len(ticks) > 4 else "center")
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
             ax.set_xticks(range(len(distinct)))
             long = len(distinct) > 4 or max(map(len, distinct)) > 10
             ax.set_xticklabels(distinct, rotation=25 if long else 0, ha="right" if long else "center", fontsize=8)
@@ -122,7 +148,8 @@ def sensitivity(field: str, values: Sequence[object], scores: Mapping[str, Seque
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8, title="bars: 95% bootstrap CI", title_fontsize=7)
-    fig.suptitle(title or f"sensitivity to {field} (points: seeds)", fontsize=10)
+    fig.suptitle(title or f"each score against {field}: faint dots are single seeds, the marked point is their "
+                          f"mean with its 95% bootstrap CI", fontsize=10)
     fig.tight_layout()
     return save(fig, out)
 

@@ -375,8 +375,19 @@ def _figures(study: Study, results: Sequence[ValueResult]) -> list[Block]:
                + "; points: seeds, bars: 95% bootstrap CI of the mean."),
         Figure(figures.episode_rewards(groups, files / "episode_rewards.svg"),
                "Training episodes (Q23): return (mean of the last 20 episodes) and cumulative return, against "
-               "the episode index (left) and environment steps (right); mean over seeds with a 95% band."),
+               "the episode index (left) and environment steps (right); mean over seeds with a 95% band."
+               + _missing_episodes(groups)),
     ]
+
+
+def _missing_episodes(groups: dict[str, list[Path]]) -> str:
+    """The caption's word on values drawn nowhere in the episodes figure: their runs kept no episodes.csv."""
+    missing = [label for label, dirs in groups.items() if not any((Path(d) / "episodes.csv").is_file() for d in dirs)]
+    if not missing:
+        return ""
+    why = ("a random policy does not train; Stable-Baselines3's runs record evaluations only"
+           if all(m == "random" or m.startswith("sb3:") for m in missing) else "their runs kept no episodes.csv")
+    return f" Not drawn: {', '.join(missing)} ({why})."
 
 
 def write_report(study_dir: str | Path, baseline: str | None = None) -> Path:
