@@ -355,3 +355,22 @@ def test_the_report_path_is_printed_and_a_report_that_fails_exits_non_zero(tmp_p
     assert code == 1, out
     assert "report not written" in out and "Data cannot be log-scaled" in out
     assert "the report was not written: the runs and" in out and "policygrad report" in out
+
+
+def test_the_primary_test_and_minimum_effect_come_from_the_command_line(tmp_path, capsys):
+    from policygrad.comparison.methods import make_comparison
+
+    base = ["sweep", "ppo", "--env", "CartPole-v1", "--vary", "learning_rate=1e-3", "--seeds", "1",
+            "--total-steps", "2048", "--out-dir", str(tmp_path), "--dry-run"]
+    assert main([*base, "--test", "welch", "--min-effect", "0.5"]) == 0
+    assert main([*base, "--test", "t"]) == 2
+    assert "test='t' is not a test: expected one of mannwhitney, welch" in capsys.readouterr().err
+    assert main(["study", "lr", "--algo", "ppo", "--env", "CartPole-v1", "--total-steps", "2048", "--min-effect",
+                 "0", "--out-dir", str(tmp_path), "--dry-run"]) == 2
+    assert "min_effect=0.0 is invalid: expected a number > 0" in capsys.readouterr().err
+    assert main(["compare", "--env", "CartPole-v1", "--methods", "random", "--seeds", "1", "--total-steps", "1000",
+                 "--test", "wilcoxon", "--out-dir", str(tmp_path), "--dry-run"]) == 2
+    spec = make_comparison("CartPole-v1", "ppo,random", 1, 2048, test="welch", min_effect=2.0).spec
+    assert (spec.to_dict()["test"], spec.to_dict()["min_effect"]) == ("welch", 2.0)
+    named = named_spec("gamma", "ppo", "CartPole-v1", seeds=3, total_steps=2048, test="welch")
+    assert named.test == "welch"

@@ -11,6 +11,7 @@ from policygrad.cli.flags import (
     add_env_flag,
     add_resume_flag,
     add_seeds_flag,
+    add_statistics_flags,
     add_study_dir_flags,
     add_total_steps_flag,
     add_workers_flag,
@@ -44,6 +45,7 @@ def register(commands: Any) -> None:
                         help="a setting given to every method (policygrad config field; SB3 where it has the same "
                              "name: gamma, learning_rate, ent_coef, gae_lambda, vf_coef, max_grad_norm); repeat")
     add_resume_flag(parser, "comparison")
+    add_statistics_flags(parser)
     add_dry_run_flag(parser)
     add_backend_flags(parser)
 
@@ -70,7 +72,8 @@ def run_compare(args: argparse.Namespace) -> int:
     from policygrad.studies.runner import run_study
 
     comparison = make_comparison(args.env_id, args.methods, args.seeds, args.total_steps, eval_every=args.eval_every,
-                                 eval_episodes=args.eval_episodes, name=args.name, shared=parse_shared(args.shared))
+                                 eval_episodes=args.eval_episodes, name=args.name, shared=parse_shared(args.shared),
+                                 test=args.test, min_effect=args.min_effect)
     spec = comparison.spec
     if args.dry_run:
         print(f"compare {args.out_dir / spec.name}: {len(comparison.runs)} runs of {', '.join(spec.vary['method'])} "

@@ -85,6 +85,17 @@ def add_resume_dir_flag(parser: argparse.ArgumentParser, what: str) -> None:
                         help=f"continue the stopped {what} in STUDY_DIR as it was started (then no ALGO)")
 
 
+def add_statistics_flags(parser: argparse.ArgumentParser) -> None:
+    """``--test`` and ``--min-effect``: the report's primary test and smallest difference of interest
+    (recorded in study.json; they change no run)."""
+    parser.add_argument("--test", default="mannwhitney", metavar="TEST",
+                        help="the report's primary test: mannwhitney (default: no shape assumed, exact for few "
+                             "seeds, robust to scores piled at a ceiling) or welch; the other is a sensitivity column")
+    parser.add_argument("--min-effect", type=float, default=1.0, metavar="SD",
+                        help="the smallest difference worth detecting, in standard deviations of the seeds' scores "
+                             "(default 1): the report's power and seeds needed are for it")
+
+
 def add_dry_run_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="check the study and list its runs; run nothing")
 

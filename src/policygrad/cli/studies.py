@@ -18,6 +18,7 @@ from policygrad.cli.flags import (
     add_resume_dir_flag,
     add_resume_flag,
     add_seeds_flag,
+    add_statistics_flags,
     add_study_dir_flags,
     add_workers_flag,
     config_values,
@@ -80,6 +81,7 @@ def add_study_flags(parser: argparse.ArgumentParser, seeds: int, inherited: bool
     add_study_dir_flags(parser, "study", "from the algorithm, the environment and what varies")
     parser.add_argument("--threshold", type=float, default=None,
                         help="report the first evaluation step whose mean return reaches this (steps_to_threshold)")
+    add_statistics_flags(parser)
     add_dry_run_flag(parser)
     add_backend_flags(parser, inherited=inherited)
 
@@ -101,7 +103,8 @@ def study_options(args: argparse.Namespace, config_cls: type) -> tuple[dict[str,
     given = config_values(args, config_cls, without=("env_id",))
     defaults = {**MANY_RUNS_FIELDS, "eval_episodes": DEFAULT_EVAL_EPISODES}
     options = {key: given.pop(key, default) for key, default in defaults.items()}
-    return {**options, "seeds": args.seeds, "name": args.name, "threshold": args.threshold}, given
+    return {**options, "seeds": args.seeds, "name": args.name, "threshold": args.threshold, "test": args.test,
+            "min_effect": args.min_effect}, given
 
 
 def parse_field_text(config_cls: type, name: str, text: str, where: str) -> Any:

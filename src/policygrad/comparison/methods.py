@@ -36,6 +36,7 @@ from policygrad.algos import ALGORITHMS
 from policygrad.core.config import Config
 from policygrad.core.envs import env_spaces, make_vec_env
 from policygrad.core.errors import UserInputError
+from policygrad.reporting.choices import DEFAULT_MIN_EFFECT, DEFAULT_TEST
 from policygrad.run.files import write_json_atomic
 from policygrad.run.logger import EVALS_COLUMNS, EVALS_FILE
 from policygrad.studies.backends import Backend
@@ -237,7 +238,8 @@ def parse_methods(methods: str | Sequence[str]) -> list[str]:
 def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequence[int] = 5,
                     total_steps: int = 100_000, *, eval_every: int | None = None,
                     eval_episodes: int = DEFAULT_EVAL_EPISODES, name: str | None = None,
-                    shared: Mapping[str, Any] | None = None) -> Comparison:
+                    shared: Mapping[str, Any] | None = None, test: str = DEFAULT_TEST,
+                    min_effect: float = DEFAULT_MIN_EFFECT) -> Comparison:
     """Check every method against ``env_id`` and build every run; UserInputError (one line per method
     refused) before anything runs."""
     import gymnasium as gym
@@ -246,7 +248,8 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
     shared = dict(shared or {})
     if eval_every is None:
         eval_every = total_steps // DEFAULT_CURVE_POINTS if isinstance(total_steps, int) else 0
-    base = make_spec("ppo", env_id, {}, seeds, total_steps, eval_every=eval_every, eval_episodes=eval_episodes)
+    base = make_spec("ppo", env_id, {}, seeds, total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
+                     test=test, min_effect=min_effect)
     name = name or f"compare_{base.name.split('_', 1)[1].rsplit('_', 1)[0]}"
     if not NAME.fullmatch(name):
         raise UserInputError(f"study name {name!r} is invalid: expected letters, digits and . _ = + , -")
@@ -319,7 +322,7 @@ def make_comparison(env_id: str, methods: str | Sequence[str], seeds: int | Sequ
         raise UserInputError("\n".join(refused))
     spec = CompareSpec(name=name, algo="compare", env_id=env_id, vary={"method": names}, seeds=base.seeds,
                        total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes, fixed={},
-                       notes=notes, methods=settings, shared=shared)
+                       notes=notes, methods=settings, shared=shared, test=base.test, min_effect=base.min_effect)
     return Comparison(spec, runs)
 
 
@@ -327,13 +330,15 @@ def compare(env_id: str = "CartPole-v1", methods: str | Sequence[str] = "ppo,a2c
             seeds: int | Sequence[int] = 5, total_steps: int = 100_000, *, eval_every: int | None = None,
             eval_episodes: int = DEFAULT_EVAL_EPISODES, workers: int | None = None, name: str | None = None,
             out_dir: str | Path = "studies", shared: Mapping[str, Any] | None = None, resume: bool = False,
-            backend: Backend | None = None, verbose: bool = True) -> StudyResult:
+            backend: Backend | None = None, verbose: bool = True, test: str = DEFAULT_TEST,
+            min_effect: float = DEFAULT_MIN_EFFECT) -> StudyResult:
     """Compare ``methods`` on ``env_id`` under one protocol, into ``OUT_DIR/NAME`` (see the module).
 
         result = pg.compare("CartPole-v1", "reinforce,a2c,ppo,sb3:dqn,sb3:ppo,random", seeds=10,
                             total_steps=100_000)
     """
     comparison = make_comparison(env_id, methods, seeds, total_steps, eval_every=eval_every,
-                                 eval_episodes=eval_episodes, name=name, shared=shared)
+                                 eval_episodes=eval_episodes, name=name, shared=shared, test=test,
+                                 min_effect=min_effect)
     return run_study(comparison.spec, out_dir, workers, resume=resume, backend=backend,
                      echo=print if verbose else None, runs=comparison.runs)

@@ -24,6 +24,7 @@ from typing import Any
 
 from policygrad.core.config import Config
 from policygrad.core.errors import UserInputError
+from policygrad.reporting.choices import DEFAULT_MIN_EFFECT, DEFAULT_TEST
 from policygrad.reporting.formatting import format_value
 from policygrad.run.configure import make_config
 from policygrad.studies.runner import StudyResult, run_study
@@ -123,7 +124,8 @@ def _reward_norm_grid(base: Config) -> tuple[dict[str, list[Any]], list[dict[str
 def named_spec(kind: str, algo: str, env_id: str, seeds: int | list[int] = 5, total_steps: int = 100_000, *,
                name: str | None = None, eval_every: int | None = None, eval_episodes: int = DEFAULT_EVAL_EPISODES,
                threshold: float | None = None, preset: str = "auto",
-               fixed: Mapping[str, Any] | None = None) -> StudySpec:
+               fixed: Mapping[str, Any] | None = None, test: str = DEFAULT_TEST,
+               min_effect: float = DEFAULT_MIN_EFFECT) -> StudySpec:
     """The spec of named study ``kind`` (:data:`KINDS`) for ``algo`` on ``env_id``."""
     if kind not in KINDS:
         raise UserInputError(f"{kind!r} is not a named study: expected one of {' | '.join(KINDS)}")
@@ -142,7 +144,7 @@ def named_spec(kind: str, algo: str, env_id: str, seeds: int | list[int] = 5, to
                          f"report tests against the first value"]
     return make_spec(algo, env_id, vary, seeds, total_steps, name=name or default_name(algo, env_id, [], prefix=kind),
                      eval_every=eval_every, eval_episodes=eval_episodes, threshold=threshold, fixed=fixed,
-                     preset=preset, adjust=adjust, notes=notes, baseline=baseline)
+                     preset=preset, adjust=adjust, notes=notes, baseline=baseline, test=test, min_effect=min_effect)
 
 
 def study(kind: str, algo: str, env_id: str = "CartPole-v1", seeds: int | list[int] = 5, total_steps: int = 100_000,
