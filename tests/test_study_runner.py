@@ -374,3 +374,18 @@ def test_the_primary_test_and_minimum_effect_come_from_the_command_line(tmp_path
     assert (spec.to_dict()["test"], spec.to_dict()["min_effect"]) == ("welch", 2.0)
     named = named_spec("gamma", "ppo", "CartPole-v1", seeds=3, total_steps=2048, test="welch")
     assert named.test == "welch"
+
+
+def test_evaluations_are_recorded_as_they_will_be_made(tmp_path, capsys):
+    spec = make_spec("ppo", "CartPole-v1", {"learning_rate": [1e-3]}, seeds=1, total_steps=4096, eval_every=100)
+    expand(spec)
+    assert spec.notes == ["eval_every 100 is shorter than one iteration (1024 steps): evaluations are made at "
+                          "iteration boundaries, so every 1024 steps where an iteration is 1024 steps"]
+    expand(spec)
+    assert len(spec.notes) == 1  # a resumed study does not repeat it
+    with pytest.raises(ValueError, match="eval_every=5000 is more than total_steps=4096: no evaluation"):
+        expand(make_spec("ppo", "CartPole-v1", {"learning_rate": [1e-3]}, seeds=1, total_steps=4096,
+                         eval_every=5000))
+    assert main(["sweep", "ppo", "--env", "CartPole-v1", "--vary", "learning_rate=1e-3", "--seeds", "1",
+                 "--total-steps", "4096", "--eval-every", "100", "--out-dir", str(tmp_path), "--dry-run"]) == 0
+    assert "note: eval_every 100 is shorter than one iteration (1024 steps)" in capsys.readouterr().out

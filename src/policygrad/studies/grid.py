@@ -107,6 +107,18 @@ def check_budget(config: Config) -> None:
                              f"expected total_steps of at least {steps}, and several times that for a learning curve")
 
 
+def eval_notes(spec: StudySpec, runs: list[GridRun]) -> list[str]:
+    """Where ``eval_every`` is shorter than an iteration (evaluations happen at iteration boundaries,
+    so at most once an iteration), a note saying how often they will really be made."""
+    if not spec.eval_every:
+        return []
+    sizes = sorted({iteration_steps(r.config) for r in runs
+                    if r.config is not None and hasattr(r.config, "batch_size")})
+    return [f"eval_every {spec.eval_every} is shorter than one iteration ({size} steps): evaluations are made at "
+            f"iteration boundaries, so every {size} steps where an iteration is {size} steps" for size in sizes
+            if size > spec.eval_every]
+
+
 def expand(spec: StudySpec) -> list[GridRun]:
     """Check ``spec`` and build the config of every run, in grid order (grid points, then seeds); a
     UserInputError names the first grid point that cannot run and why. Nothing is written."""
@@ -127,6 +139,13 @@ def expand(spec: StudySpec) -> list[GridRun]:
         except ValueError as exc:
             where = f"grid point {point_id(run.values)}: " if run.values else ""
             raise UserInputError(f"{where}{exc}") from None
+    if spec.eval_every > spec.total_steps:
+        raise UserInputError(f"eval_every={spec.eval_every} is more than total_steps={spec.total_steps}: no evaluation "
+                             f"would happen during training; expected at most {spec.total_steps}, or 0 for the final "
+                             f"evaluation only")
+    for note in eval_notes(spec, runs):
+        if note not in spec.notes:  # study.json records the evaluations as they will be made, not only as asked
+            spec.notes.append(note)
     ids = [run.run_id for run in runs]
     twice = next((i for k, i in enumerate(ids) if i in ids[:k]), None)
     if twice is not None:
