@@ -34,6 +34,9 @@ def available(algo: str) -> list[str]:
     return sorted(_load(algo))
 
 
+# Config fields whose value is a mapping (gymnasium.make's keyword arguments)
+MAPPING_FIELDS = ("env_kwargs",)
+
 # Keys a preset file may not set: the command line gives the environment, and a preset names no other
 PRESET_FILE_RESERVED = ("env_id", "preset", "run_dir")
 
@@ -52,7 +55,8 @@ def read_preset_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise UserInputError(f"preset file {path}: expected a mapping of config fields to values (field: value per "
                              "line)")
-    nested = next((k for k, v in data.items() if isinstance(v, dict)), None)
+    # a mapping as a value: a file of presets per environment, except for a field that holds one (env_kwargs)
+    nested = next((k for k, v in data.items() if isinstance(v, dict) and k not in MAPPING_FIELDS), None)
     if nested is not None:
         raise UserInputError(f"preset file {path}: {nested} maps to a mapping; expected field: value per line (a file "
                              "of presets per environment is not a preset)")
