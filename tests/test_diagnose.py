@@ -297,7 +297,8 @@ def test_a_runs_checkpoint_diagnosed_from_the_command_line(tiny_run, tmp_path, c
             "--estimators", "total,reward_to_go,value_baseline,gae:0.95,nstep:3", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "| value_baseline" in printed and "the run's own critic" in printed
+    assert "\nvalue_baseline " in printed and "the run's own critic" in printed
+    assert "\\|" not in printed and "|---" not in printed  # a table for the terminal, not Markdown
     rows = list(csv.DictReader(open(out / "gradients.csv")))
     assert [r["estimator"] for r in rows] == ["total", "reward_to_go", "value_baseline", "gae:0.95", "nstep:3"]
     assert all(math.isfinite(float(r["trace_cov"])) for r in rows)

@@ -499,3 +499,15 @@ def test_the_episodes_figure_says_which_methods_it_leaves_out(tmp_path):
     md = (root / "report.md").read_text()
     assert ("Not drawn: sb3:ppo, random (a random policy does not train; Stable-Baselines3's runs record evaluations "
             "only).") in md
+
+
+def test_a_report_printed_to_the_terminal_has_no_markdown_escapes():
+    from policygrad.reporting.document import Heading, Paragraph, Table, markdown_for_terminal, to_markdown
+
+    md = to_markdown([Heading("Estimators"), Paragraph("One policy."),
+                      Table(["estimator", "noise |g|"], [["total", "1.5"], ["td (reference)", "0.25"]])], Path("."))
+    text = markdown_for_terminal(md)
+    assert "\\|" not in text and "|---" not in text and "## " not in text
+    assert text.splitlines()[:2] == ["Estimators", "-" * len("Estimators")]
+    rows = text.splitlines()[-4:]
+    assert rows[0] == "estimator       noise |g|" and rows[3] == "td (reference)  0.25"

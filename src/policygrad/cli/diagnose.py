@@ -53,6 +53,7 @@ def register(commands: Any) -> None:
 def run_diagnose_gradients(args: argparse.Namespace) -> int:
     from policygrad.diagnostics.diagnose import diagnose_gradients
     from policygrad.diagnostics.report import MD_FILE, write_report
+    from policygrad.reporting.document import markdown_for_terminal
 
     if args.run is None and args.checkpoint is not None:
         raise UserInputError("--checkpoint needs --run RUN_DIR")
@@ -67,12 +68,12 @@ def run_diagnose_gradients(args: argparse.Namespace) -> int:
         diagnoses = diagnose_checkpoints(args.run, names, env_id=args.env_id, **options)
         out = args.out or Path("diagnose") / diagnoses[0].env_id.replace(":", "_")
         html = write_training_report(diagnoses, out, names, command=command)
-        print((out / MD_FILE).read_text().split("## Figure")[0].strip())
+        print(markdown_for_terminal((out / MD_FILE).read_text().split("## Figure")[0].strip()))
         print(f"\nwrote {html} (and {out / MD_FILE}, one folder per checkpoint)")
         return 0
     diagnosis = diagnose_gradients(args.env_id, run=args.run, checkpoint=names[0] if names else None, **options)
     out = args.out or Path("diagnose") / diagnosis.env_id.replace(":", "_")
     html = write_report(diagnosis, out, command=command)
-    print((out / MD_FILE).read_text().split("## Figures")[0].strip())
+    print(markdown_for_terminal((out / MD_FILE).read_text().split("## Figures")[0].strip()))
     print(f"\nwrote {html} (and {out / MD_FILE}, gradients.csv, report_files/)")
     return 0

@@ -109,3 +109,41 @@ def to_html(blocks: Sequence[Block], title: str) -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def markdown_for_terminal(markdown: str, width: int = 100) -> str:
+    """A report's Markdown (as :func:`to_markdown` writes it) as a terminal shows it well: tables as
+    aligned columns with their ``\\|`` unescaped, headings underlined, paragraphs wrapped at ``width``."""
+    import re
+    import textwrap
+
+    out: list[str] = []
+    table: list[list[str]] = []
+
+    def flush() -> None:
+        if table:
+            widths = [max(len(row[i]) if i < len(row) else 0 for row in table) for i in range(len(table[0]))]
+            for k, row in enumerate(table):
+                out.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+                if k == 0:
+                    out.append("  ".join("-" * w for w in widths))
+            table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            if not all(re.fullmatch(r"-+", c) for c in cells):
+                table.append(cells)
+            continue
+        flush()
+        line = line.replace("\\|", "|")
+        heading = re.match(r"(#+) (.*)", line)
+        if heading:
+            out += [heading.group(2), ("=" if len(heading.group(1)) == 1 else "-") * len(heading.group(2))]
+        elif line.strip():
+            indent = "  " if line.startswith("- ") else ""
+            out += textwrap.wrap(line, width, subsequent_indent=indent) or [line]
+        else:
+            out.append("")
+    flush()
+    return "\n".join(out)
