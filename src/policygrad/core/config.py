@@ -109,6 +109,9 @@ def check_json_mapping(name: str, value: Any) -> None:
 
 def _check_field_type(name: str, hint: Any, value: Any) -> Any:
     """``value`` checked against the field's type ``hint`` (numpy scalars become Python ones)."""
+    kind = type(value)
+    if kind is hint and kind is not dict or hint is float and kind is int:  # the common case, fast
+        return value
     if hint is bool:
         return check_bool(name, value)
     if hint is int:
@@ -137,6 +140,14 @@ def _check_field_type(name: str, hint: Any, value: Any) -> Any:
 
 
 _FIELD_TYPES: dict[type, dict[str, Any]] = {}
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(config_cls: type[Config]) -> tuple[str, ...]:
+    """The names of ``config_cls``'s user fields, in order, cached per class."""
+    if config_cls not in _FIELD_NAMES:
+        _FIELD_NAMES[config_cls] = tuple(f.name for f in user_fields(config_cls))
+    return _FIELD_NAMES[config_cls]
 
 
 def field_types(config_cls: type) -> dict[str, Any]:
@@ -253,14 +264,15 @@ class Config:
         # so a class given another preset by hand refuses it, unless every field is given (a copy of a
         # config make_config built: dataclasses.replace, a record read back).
         preset = kwargs.get("preset", "none")
-        complete = len(args) + len(kwargs) >= len(user_fields(cls))
+        names = _field_names(cls)
+        complete = len(args) + len(kwargs) >= len(names)
         if preset != "none" and isinstance(preset, str) and not complete and not _APPLYING_PRESET.get():
             algo = cls.__dataclass_fields__["algo"].default
             raise UserInputError(
                 f"preset={preset!r}: a config class applies no preset (it would record one it did not apply); "
                 f"use pg.make_config({algo!r}, preset={preset!r}, ...), which applies it under your values, "
                 "or leave preset='none' for the class's own defaults")
-        unknown = [k for k in kwargs if k not in {f.name for f in user_fields(cls)}]
+        unknown = [k for k in kwargs if k not in names]
         if unknown:
             check_field_names(cls, {k: None for k in unknown})
         return super().__new__(cls)
@@ -272,7 +284,8 @@ class Config:
         own = cls.__dict__.get("__post_init__")
         if own is not None and not getattr(own, "_checks_types", False):
             def __post_init__(self: Config) -> None:
-                self._check_types()
+                if type(self).__post_init__ is __post_init__:  # the outermost: check once per config
+                    self._check_types()
                 own(self)
 
             __post_init__._checks_types = True  # type: ignore[attr-defined]
@@ -282,15 +295,15 @@ class Config:
     def _check_types(self) -> None:
         """Raise UserTypeError (a TypeError) for a field whose value has the wrong type."""
         hints = field_types(type(self))
-        for f in dataclasses.fields(self):
-            if f.init:
-                value = getattr(self, f.name)
-                checked = _check_field_type(f.name, hints[f.name], value)
-                if checked is not value:
-                    object.__setattr__(self, f.name, checked)  # frozen: numpy scalars become Python ones
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            checked = _check_field_type(name, hints[name], value)
+            if checked is not value:
+                object.__setattr__(self, name, checked)  # frozen: numpy scalars become Python ones
 
     def __post_init__(self) -> None:
-        self._check_types()
+        if type(self).__post_init__ is Config.__post_init__:  # else a subclass's wrapper checked them
+            self._check_types()
         if not isinstance(self.env_id, str) or not self.env_id:
             reject_value("env_id", self.env_id, "a Gymnasium id such as 'CartPole-v1' or 'module:Class'")
         check_json_mapping("env_kwargs", self.env_kwargs)
