@@ -1,11 +1,15 @@
 """A study's report (issue 13, item 6): ``report.md`` and a self-contained ``report.html`` in the study
 directory, written by :func:`write_report` (and ``policygrad report STUDY_DIR``).
 
-Sections: the spec; the results per value (mean and interquartile mean of the final evaluation and
-of the area under the learning curve, each with a 95% bootstrap interval over seeds, failed runs
-counted, steps to the threshold); the tests of each value against the baseline (Welch and
-Mann-Whitney, Holm-corrected, Hedges' g, the probability of improvement, the seeds a difference of
-that size would need), each with a plain-language verdict; the failed runs; the plots. The HTML
+Sections: a Conclusion in plain words (what to use, what is and is not established, the seeds that
+would settle the rest: :mod:`policygrad.reporting.conclusions`); the spec; the results per value
+(mean and interquartile mean of the final evaluation and of the area under the learning curve, each
+with a 95% bootstrap interval over seeds, failed runs counted, steps to the threshold); the tests of
+each value against the baseline (the spec's ``baseline``, a named study's current value, else the
+first), or for a comparison every pair and a compact letter display: the study's declared primary
+test (``test``, Mann-Whitney by default) with the other as a sensitivity column, Holm-corrected,
+no verdict below 3 seeds, Hedges' g, the probability of improvement, and the seeds the declared
+``min_effect`` would need; the failed runs; the plots. The HTML
 inlines its plots as SVG and its style: no script, no external URL, it reads offline
 (:mod:`policygrad.reporting.document`). The SVG files
 are also kept in ``report_files/`` (``report.md`` links them). Nothing in the report depends on the
