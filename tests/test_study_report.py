@@ -511,3 +511,22 @@ def test_a_report_printed_to_the_terminal_has_no_markdown_escapes():
     assert text.splitlines()[:2] == ["Estimators", "-" * len("Estimators")]
     rows = text.splitlines()[-4:]
     assert rows[0] == "estimator       noise |g|" and rows[3] == "td (reference)  0.25"
+
+
+def test_a_comparison_report_groups_what_its_test_cannot_separate(tmp_path):
+    # the old rule (1 + methods significantly better) ranked mid 1 and low 2 although no test separates them
+    finals = {("top",): [20.0, 21.0, 22.0, 23.0, 24.0, 25.0], ("mid",): [5.0, 9.0, 14.0, 18.0, 22.0, 25.0],
+              ("low",): [4.0, 5.0, 6.0, 7.0, 9.0, 10.0]}
+    root = make_study(tmp_path / "cmp", {"method": ["top", "mid", "low"]}, finals, threshold=None)
+    spec = json.loads((root / "study.json").read_text())
+    (root / "study.json").write_text(json.dumps({**spec, "kind": "compare", "algo": "compare", "fixed": {},
+                                                 "adjust": []}))
+    write_report(root)
+    md = (root / "report.md").read_text()
+    final = md.split("### Final evaluation")[1].split("P(row better")[0]
+    groups = {line.split(" | ")[1]: line.split(" | ")[0].lstrip("| ") for line in final.splitlines()
+              if line.startswith("| ") and not line.startswith("| group")}
+    assert groups == {"top": "a", "mid": "ab", "low": "b"}
+    assert "| rank |" not in md
+    assert "Use top or mid: top has the highest IQM of the final evaluation, but Mann-Whitney's test" in md
+    assert "Established: low is worse than top." in md
