@@ -399,8 +399,6 @@ def test_env_kwargs_are_kept_by_a_resumed_run(lunar_run, tmp_path):
     assert result.agent.config.env_kwargs == CONTINUOUS and result.global_step == 256
 
 
-@pytest.mark.xfail(raises=UserInputError, strict=True,
-                   reason="studies/spec.typed_value (REP) does not accept a dict field yet: REQUESTS2.md")
 def test_env_kwargs_reach_a_studys_runs(tmp_path):
     from policygrad.studies.backends.run_task import execute
 

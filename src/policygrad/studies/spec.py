@@ -54,6 +54,8 @@ def typed_value(config_cls: type[Config], name: str, value: Any, where: str) -> 
         return value
     if kind == "float" and (is_int or isinstance(value, float)):
         return float(value)
+    if kind.startswith("dict") and isinstance(value, dict):  # env_kwargs: the config checks its values
+        return value
     if kind == "tuple" and isinstance(value, (list, tuple)) and value and all(
             isinstance(v, int) and not isinstance(v, bool) for v in value):
         return tuple(value)
