@@ -1,9 +1,13 @@
 """Frozen, validated configuration for every algorithm.
 
 A config is a frozen dataclass and plain data. Every field carries a one-line help text in its
-metadata (it becomes ``--help`` on the command line and the table of ``policygrad list``). Bad values
-raise :class:`~policygrad.core.errors.UserInputError` (a ``ValueError``) naming the field, the value
-and what is allowed, at construction, never deep inside training. Building a config checks values
+metadata (it becomes ``--help`` on the command line, the table of ``policygrad list`` and the class's
+docstring: ``help(pg.PPOConfig)``). Every field's type is checked from its annotation first: a wrong
+type raises :class:`UserTypeError` (a ``TypeError``, and a ``UserInputError`` for the command line;
+no truthiness for bools, an int is fine for a float), then bad values raise
+:class:`~policygrad.core.errors.UserInputError` (a ``ValueError``) naming the field, the value and
+what is allowed, at construction, never deep inside training. A config class applies no preset
+(``make_config`` does, :func:`applying_preset`). Building a config checks values
 and nothing else: whether its environment exists and fits, and whether its device exists, are
 checked by ``make_config`` and ``train()`` (:mod:`policygrad.run.configure`). Derived values are
 properties, not fields filled in later; the one field a config sets itself is REINFORCE's
