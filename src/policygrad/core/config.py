@@ -208,7 +208,7 @@ class Config:
     env_kwargs: dict[str, Any] = field(
         default_factory=dict, hash=False,
         metadata={"help": "keyword arguments for the environment (gymnasium.make(env_id, **env_kwargs)), JSON values; "
-                          "training, evaluations, videos and resumed runs use them (not A3C yet)"})
+                          "training, evaluations, videos, studies and resumed runs use them (not A3C yet)"})
     total_steps: int = option(100_000, "environment steps to train for")
     seed: int = option(1, "the one seed every random number derives from")
     # cpu by default: on the MLPs this library builds, an H100 trained 0.35-0.42x as fast as one CPU core
