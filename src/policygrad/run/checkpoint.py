@@ -296,7 +296,8 @@ def checkpoint_to_load(path: str | Path) -> Path:
         raise UserInputError(f"{path}: no final checkpoint ({CHECKPOINT_DIR}/ is missing: the run was stopped before "
                              f"it finished, is still training, or {CHECKPOINT_DIR}/ was deleted); its newest periodic "
                              f"checkpoint is {periodic} (step {int(periodic.name.split('_')[1])}): load or evaluate "
-                             f"that folder, or finish the run with policygrad resume {path}")
+                             f"that folder, or finish the run: pg.train(resume_from={str(path)!r}) "
+                             f"(policygrad resume {path})")
     if (path / "config.json").is_file():
         raise UserInputError(f"{path}: no checkpoint here (a run directory with neither {CHECKPOINT_DIR}/ nor "
                              f"{CHECKPOINTS_DIR}/step_N/: the run stopped before its first checkpoint, or they were "

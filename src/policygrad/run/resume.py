@@ -81,7 +81,8 @@ def _what_is_there(run_dir: Path, latest: Path | None) -> str:
     periodic = periodic_checkpoints(run_dir)
     if periodic and latest is None:
         return (f"{found}, and {CHECKPOINTS_DIR}/ holds {', '.join(p.name for p in periodic)} but no '{LATEST_FILE}' "
-                f"pointer; resume from one by name: policygrad resume {run_dir} --checkpoint {periodic[-1].name}")
+                f"pointer; resume from one by name: pg.train(resume_from={str(periodic[-1])!r}) (policygrad resume "
+                f"{run_dir} --checkpoint {periodic[-1].name})")
     return (f"{found}, and there is no periodic checkpoint in {CHECKPOINTS_DIR}/ (none was due yet, or they were "
             "deleted); the run has to start over: set --checkpoint-every (checkpoint_every) below total_steps "
             "to be able to resume the next one")

@@ -188,7 +188,7 @@ class SynchronousRun:
     def __init__(self, config: Config, algo_cls: type[Algorithm], network: PolicyNetwork,
                  device: torch.device) -> None:
         self.config, self.network = config, network
-        self.envs = make_vec_env(config.env_id, config.num_envs, device=device)
+        self.envs = make_vec_env(config.env_id, config.num_envs, device=device, training=True)
         self.algo = algo_cls(config, self.envs, network)
 
     @property
