@@ -28,7 +28,8 @@ def register(commands: Any) -> None:
                          "random) on one environment under one protocol",
                          "Compare methods on one environment under one protocol (the same steps, the same "
                          "deterministic evaluations at the same steps and seeds), into one study directory "
-                         "(OUT_DIR/NAME) with a report: groups of methods no test separates, pairwise tests, curves against steps and seconds. "
+                         "(OUT_DIR/NAME) with a report: groups of methods no test separates, pairwise tests, curves "
+                         "against steps and seconds. "
                          "Methods: policygrad algorithms, sb3:dqn|ppo|a2c|sac|td3 (pip install "
                          "'policygrad[compare]'), random.")
     add_env_flag(parser, required=True, help="Gymnasium id")
