@@ -434,13 +434,22 @@ def test_env_kwargs_on_the_command_line_as_json_or_key_value(tmp_path):
     assert parse_mapping("gravity=-9.5") == {"gravity": -9.5} and parse_mapping("mode=fast") == {"mode": "fast"}
 
 
-def test_env_kwargs_values_must_be_json_and_a3c_refuses_them():
+def test_env_kwargs_values_must_be_json():
     with pytest.raises(ValueError, match="env_kwargs=.*JSON values"):
         pg.PPOConfig(env_kwargs={"callback": print})
     with pytest.raises(TypeError, match="env_kwargs='continuous=True'.*dict"):
         pg.PPOConfig(env_kwargs="continuous=True")
-    with pytest.raises(ValueError, match="env_kwargs=.*for a3c"):
-        pg.make_config("a3c", env_id="LunarLander-v3", env_kwargs=CONTINUOUS)
+
+
+def test_a3c_workers_make_their_environments_with_the_runs_env_kwargs(tmp_path):
+    # the workers are spawned: without the config's env_kwargs they would make the discrete lander, whose
+    # Discrete(4) actions the Box(2) head of the network cannot step
+    config = pg.make_config("a3c", env_id="LunarLander-v3", env_kwargs=CONTINUOUS, total_steps=400, num_workers=2,
+                            num_envs=1, num_steps=20, progress=False, tensorboard=False, eval_episodes=1,
+                            eval_every=0)
+    result = pg.train(config, run_dir=tmp_path / "run")
+    assert isinstance(result.agent.network.action_space, gym.spaces.Box)
+    assert result.global_step >= 400
 
 
 def test_a_video_is_recorded_with_the_runs_env_kwargs(lunar_run, monkeypatch, tmp_path):

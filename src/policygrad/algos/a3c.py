@@ -48,7 +48,7 @@ from policygrad.algos.on_policy import (
 )
 from policygrad.algos.rollout import Batch, FixedHorizonCollector
 from policygrad.core.config import option, reject_value
-from policygrad.core.envs import Episode, env_spaces, make_vec_env
+from policygrad.core.envs import Episode, env_kwargs_for, env_spaces, make_vec_env
 from policygrad.core.errors import NonFiniteError, TrainingError, UserInputError
 from policygrad.core.networks import PolicyNetwork, build_agent
 from policygrad.core.processes import interrupts_deferred, starting_children, stop_children
@@ -123,7 +123,9 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: PolicyNetwork, optimizer:
         torch.set_num_threads(1)
         worker_seed = cfg.seed + 1000 * (rank + 1)  # distinct per worker, all from the run's seed
         seed_everything(worker_seed)
-        envs = make_vec_env(cfg.env_id, cfg.num_envs, training=True)
+        # a spawned process starts without the parent's env_kwargs context: the config carries them
+        with env_kwargs_for(cfg.env_id, cfg.env_kwargs):
+            envs = make_vec_env(cfg.env_id, cfg.num_envs, training=True)
         # A user's network is copied (its class came with the global network); the built-in one is rebuilt
         local = (copy.deepcopy(global_net) if isinstance(global_net, UserNetwork)
                  else build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True))

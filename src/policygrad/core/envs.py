@@ -68,7 +68,8 @@ _ENV_KWARGS: contextvars.ContextVar[tuple[str, dict[str, Any]] | None] = context
 @contextlib.contextmanager
 def env_kwargs_for(env_id: str, env_kwargs: dict[str, Any]) -> Iterator[None]:
     """Within this context every copy of ``env_id`` is made with ``env_kwargs`` (explicit keyword
-    arguments of a call win over them). Worker processes do not inherit it (A3C refuses env_kwargs)."""
+    arguments of a call win over them). Spawned processes do not inherit it: A3C's workers enter it again
+    with their config's env_kwargs."""
     token = _ENV_KWARGS.set((env_id, dict(env_kwargs)) if env_kwargs else None)
     try:
         yield

@@ -14,7 +14,6 @@ from typing import Any
 import gymnasium as gym
 
 from policygrad.algos import algorithm
-from policygrad.algos.base import AsynchronousAlgorithm
 from policygrad.core.config import Config, UserTypeError, applying_preset, coerce_field_values, reject_value
 from policygrad.core.distributions import check_action_space
 from policygrad.core.envs import check_env_id, env_kwargs_for, env_spaces
@@ -27,9 +26,6 @@ def check_runnable(config: Config) -> None:
     """Raise UserInputError unless ``config`` can run here: its environment can be made, its spaces fit
     the networks and heads it builds, and an explicit device exists on this machine (the environment
     made with the config's ``env_kwargs``)."""
-    if config.env_kwargs and issubclass(algorithm(config.algo), AsynchronousAlgorithm):
-        reject_value("env_kwargs", config.env_kwargs, f"{{}} for {config.algo}: its worker processes make their "
-                     "environments without arguments (not supported yet)")
     with env_kwargs_for(config.env_id, config.env_kwargs):
         _check_runnable(config)
 
