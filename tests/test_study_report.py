@@ -530,3 +530,18 @@ def test_a_comparison_report_groups_what_its_test_cannot_separate(tmp_path):
     assert "| rank |" not in md
     assert "Use top or mid: top has the highest IQM of the final evaluation, but Mann-Whitney's test" in md
     assert "Established: low is worse than top." in md
+
+
+def test_the_episodes_figure_draws_cumulative_return_against_episodes_only(lr_study, tmp_path, monkeypatch):
+    # Against steps, a cumulative return is the step count wherever each step pays the same (CartPole's +1):
+    # the same straight line for every method. Against episodes its slope is the return, so it shows learning.
+    drawn = []
+    real_save = figures.save
+    monkeypatch.setattr(figures, "save", lambda fig, out: drawn.append(fig) or real_save(fig, out))
+    groups = {"0.001": sorted((lr_study / "runs").glob("learning_rate=0.001__*"))}
+    figures.episode_rewards(groups, tmp_path / "episodes.png")
+    axes = drawn[0].axes
+    assert len(axes) == 3
+    labels = sorted((ax.get_xlabel(), ax.get_ylabel()) for ax in axes)
+    assert ("episode", "cumulative return") in labels
+    assert not any(x == "environment steps" and y == "cumulative return" for x, y in labels)

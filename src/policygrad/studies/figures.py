@@ -156,11 +156,13 @@ def sensitivity(field: str, values: Sequence[object], scores: Mapping[str, Seque
 
 def episode_rewards(groups: Mapping[str, Sequence[str | Path]], out: str | Path, window: int = 20,
                     title: str | None = None) -> Path:
-    """Q23: training episodes' returns (smoothed over ``window`` episodes) and cumulative return,
-    against the episode index and against environment steps; per label of ``groups`` (label -> run
-    directories) the mean over its seeds, each seed a faint line. Runs without ``episodes.csv`` are left out."""
+    """Q23: training episodes' returns (smoothed over ``window`` episodes) against the episode index and
+    against environment steps, and the cumulative return against the episode index; per label of
+    ``groups`` (label -> run directories) the mean over its seeds, each seed a faint line. Runs without
+    ``episodes.csv`` are left out. No cumulative return against steps: where every step pays the same
+    reward (CartPole's +1) it is the step count itself, one straight line for every method."""
     plt = pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex="col")
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     drawn = False
     for i, (label, dirs) in enumerate(groups.items()):
         color = f"C{i % 10}"
@@ -176,8 +178,10 @@ def episode_rewards(groups: Mapping[str, Sequence[str | Path]], out: str | Path,
             by_index = np.stack([y[:count] for y in ys])
             # against steps: resampled onto the span of steps every seed covers
             grid, by_step = aligned_curves([(steps, y) for (steps, _), y in zip(runs, ys)])
-            for ax, x, data, raw_x in ((axes[row][0], index, by_index, [np.arange(1, len(y) + 1) for y in ys]),
-                                       (axes[row][1], grid, by_step, [steps for steps, _ in runs])):
+            panels = [(axes[row][0], index, by_index, [np.arange(1, len(y) + 1) for y in ys])]
+            if kind == "return":
+                panels.append((axes[row][1], grid, by_step, [steps for steps, _ in runs]))
+            for ax, x, data, raw_x in panels:
                 for rx, y in zip(raw_x, ys):
                     ax.plot(rx, y, color=color, lw=0.5, alpha=0.25)
                 mean, low, high = mean_ci_band(data)
@@ -190,12 +194,15 @@ def episode_rewards(groups: Mapping[str, Sequence[str | Path]], out: str | Path,
     else:
         axes[0][0].set_ylabel(f"episode return (mean of last {window})")
         axes[1][0].set_ylabel("cumulative return")
+        axes[0][0].set_xlabel("episode")
         axes[1][0].set_xlabel("episode")
-        axes[1][1].set_xlabel("environment steps")
+        axes[0][1].set_xlabel("environment steps")
         for ax in axes.ravel():
             ax.grid(alpha=0.3)
         axes[0][0].legend(loc="best", fontsize=8)
-    fig.suptitle(title or f"training episodes: return and cumulative return (line: mean over seeds; {BAND_NOTE})",
+    fig.delaxes(axes[1][1])
+    fig.suptitle(title or f"training episodes: return against episodes and steps, cumulative return against "
+                 f"episodes (line: mean over seeds; {BAND_NOTE})",
                  fontsize=10)
     fig.tight_layout()
     return save(fig, out)
