@@ -378,8 +378,8 @@ def _figures(study: Study, results: Sequence[ValueResult]) -> list[Block]:
                + (" (one line per value of the other fields)" if series else "")
                + "; points: seeds, bars: 95% bootstrap CI of the mean."),
         Figure(figures.episode_rewards(groups, files / "episode_rewards.svg"),
-               "Training episodes (Q23): return (mean of the last 20 episodes) and cumulative return, against "
-               "the episode index (left) and environment steps (right); mean over seeds with a 95% band."
+               "Training episodes (Q23): return (mean of the last 20 episodes) against the episode index and "
+               "environment steps, cumulative return against the episode index; mean over seeds with a 95% band."
                + _missing_episodes(groups)),
     ]
 
