@@ -48,7 +48,9 @@ def fused_ppo_loss(network: ActorCritic, obs: torch.Tensor, actions: torch.Tenso
     the loss and its terms ``losses/policy``, ``losses/value``, ``losses/entropy`` and ``log_probs``
     (detached). ``advantages``: the minibatch's, already normalised if they are to be."""
     head = network.policy_head
-    assert isinstance(head, BoxHead) and head.log_std is not None and network.value_head is not None
+    if not (isinstance(head, BoxHead) and head.log_std is not None and network.value_head is not None):
+        raise RuntimeError("the fused PPO loss needs a Gaussian head with a state-independent log std and a "
+                           "value head: the caller chose it for another network")
     x = network.preprocess(obs)
     features = run_mlp(network.policy_body, x)
     mean = nn.functional.linear(features, head.out.weight, head.out.bias)

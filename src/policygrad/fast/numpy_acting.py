@@ -139,7 +139,8 @@ class NumpyActor:
 
     def _read_stats(self) -> None:
         # views of the statistics' float64 buffers (updated in place between steps)
-        assert self.normalizer is not None
+        if self.normalizer is None:
+            raise RuntimeError("observation statistics read without an observation normalizer")
         self.stats_mean, self.stats_var = self.normalizer.stats.mean.numpy(), self.normalizer.stats.var.numpy()
 
     def refresh(self) -> bool:
@@ -152,7 +153,8 @@ class NumpyActor:
     def normalize(self, obs: np.ndarray) -> np.ndarray:
         """``ObservationNormalizer(obs)`` with the statistics of this moment: (obs - mean) / std in
         float32, mean and std rounded from float64 to float32 first, clipped to [-clip, clip]."""
-        assert self.normalizer is not None
+        if self.normalizer is None:
+            raise RuntimeError("observation statistics read without an observation normalizer")
         clip = self.normalizer.clip
         np.add(self.stats_var, 1e-8, out=self.norm_var)
         np.sqrt(self.norm_var, out=self.norm_var)
