@@ -212,7 +212,8 @@ def has_transitions(batch: Batch) -> bool:
     return bool(batch.valid.any())
 
 
-def apply_reward_norm(data: FlatBatch, network: PolicyNetwork, reward_norm: str) -> FlatBatch:
+def apply_reward_norm(data: FlatBatch | SequenceBatch, network: PolicyNetwork,
+                      reward_norm: str) -> FlatBatch | SequenceBatch:
     """What ``reward_norm`` does once a batch's advantages exist (``scale`` already acted on the rewards
     during collection): ``standardize`` standardises the advantages over the whole batch; ``popart``
     merges the value targets into PopArt's statistics (the critic's outputs are preserved)."""
@@ -223,7 +224,7 @@ def apply_reward_norm(data: FlatBatch, network: PolicyNetwork, reward_norm: str)
     return data
 
 
-def critic_loss(network: PolicyNetwork, values: torch.Tensor, data: FlatBatch,
+def critic_loss(network: PolicyNetwork, values: torch.Tensor, data: FlatBatch | SequenceBatch,
                 clip_coef: float | None = None) -> torch.Tensor:
     """The value loss in the units the critic learns in (PopArt-normalized when on, else raw);
     ``clip_coef`` clips the update around the collection-time values (PPO2's value clipping)."""
@@ -289,7 +290,7 @@ class FixedHorizonLoop:
         saved before them does not, and ends as it would have without the interruption."""
         return self.speed_paths >= 2
 
-    def iterate(self, update: Callable[[FlatBatch], Update]) -> Iteration:
+    def iterate(self, update: Callable[[Any], Update]) -> Iteration:
         """One iteration of a fixed-horizon algorithm: set the learning rate, collect, estimate the
         advantages and value targets (``cfg.advantage_estimator``), normalise, and ``update`` on the
         flat batch. A rollout without transitions (see :func:`has_transitions`) is counted and skips

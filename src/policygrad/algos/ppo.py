@@ -225,7 +225,8 @@ class PPO(FixedHorizonAlgorithm):
                 if cfg.target_kl > 0 and losses.approx_kl(terms["log_probs"], mb.log_probs) > cfg.target_kl:
                     stop = True
                     break
-                self.hook.before_step(mb, policy_loss, epochs)
+                if isinstance(mb, FlatBatch):  # (a recurrent run has the plain hook: grad_noise_scale is refused)
+                    self.hook.before_step(mb, policy_loss, epochs)
                 step = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
                 self.hook.after_step(step, len(mb))
                 grad_norm += step.norm

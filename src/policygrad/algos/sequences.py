@@ -192,10 +192,13 @@ class SequenceBatch:
         rows = torch.full(valid.shape, -1, dtype=torch.long, device=valid.device)
         rows.view(-1)[real] = torch.arange(real.numel(), device=valid.device)
         states = batch.states.reshape(chunks, length, *batch.states.shape[1:])[:, 0]
-        flat = [_as_sequences(x, chunks).reshape(-1, *x.shape[2:]).index_select(0, real)
-                for x in (batch.actions, batch.log_probs, batch.values, advantages, targets)]
-        return cls(*flat, obs=_as_sequences(batch.obs, chunks), states=states.reshape(-1, states.shape[-1]),
-                   starts=_as_sequences(batch.episode_starts, chunks), valid=valid, rows=rows)
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return _as_sequences(x, chunks).reshape(-1, *x.shape[2:]).index_select(0, real)
+
+        return cls(actions=flat(batch.actions), log_probs=flat(batch.log_probs), values=flat(batch.values),
+                   advantages=flat(advantages), targets=flat(targets), obs=_as_sequences(batch.obs, chunks),
+                   states=states.reshape(-1, states.shape[-1]), starts=_as_sequences(batch.episode_starts, chunks),
+                   valid=valid, rows=rows)
 
     def __len__(self) -> int:
         return self.log_probs.shape[0]
@@ -208,13 +211,12 @@ class SequenceBatch:
         """The sequences ``index`` (M' of them) with their real transitions."""
         rows = self.rows[:, index]
         real = rows[rows >= 0]
-        flat = [x.index_select(0, real) for x in (self.actions, self.log_probs, self.values, self.advantages,
-                                                  self.targets)]
         sub_valid = self.valid[:, index]
         renumbered = torch.full(rows.shape, -1, dtype=torch.long, device=rows.device)
         renumbered[sub_valid] = torch.arange(real.numel(), device=rows.device)
-        return SequenceBatch(*flat, obs=self.obs[:, index], states=self.states[index], starts=self.starts[:, index],
-                             valid=sub_valid, rows=renumbered)
+        return SequenceBatch(actions=self.actions[real], log_probs=self.log_probs[real], values=self.values[real],
+                             advantages=self.advantages[real], targets=self.targets[real], obs=self.obs[:, index],
+                             states=self.states[index], starts=self.starts[:, index], valid=sub_valid, rows=renumbered)
 
     def minibatches(self, num_minibatches: int) -> list[SequenceBatch]:
         """The sequences shuffled (torch's random state, like the feed-forward shuffle) and dealt into

@@ -62,6 +62,14 @@ def _count(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def refuse_recurrent(config: Config) -> None:
+    """The estimators' per-episode gradients are computed on flat transitions, without a recurrent state:
+    a recurrent policy is refused in one line rather than diagnosed wrongly."""
+    if config.recurrent != "none":
+        raise UserInputError(f"diagnose gradients measures feed-forward policies; this one is recurrent "
+                             f"(recurrent={config.recurrent!r}): diagnose a run or an --env whose PPO is feed-forward")
+
+
 def load_policy(env_id: str | None, run: str | Path | None = None, checkpoint: str | None = None,
                 network: PolicyNetwork | None = None, seed: int = 0, trust_env: bool = False) -> Policy:
     """The policy to diagnose: ``run``'s final checkpoint (or ``checkpoint``, a name in its
@@ -84,12 +92,15 @@ def load_policy(env_id: str | None, run: str | Path | None = None, checkpoint: s
             raise UserInputError(f"the run {run} trained on {agent.config.env_id}, not on {env_id}: pass its "
                                  "environment or leave --env out")
         step = read_manifest(folder)["counters"].get("global_step")
+        refuse_recurrent(agent.config)
         return Policy(agent.network, agent.config, f"{agent.config.algo} run {folder}",
                       step if isinstance(step, int) else None)
     if env_id is None:
         raise UserInputError("give an environment (--env ENV) or a run (--run RUN_DIR)")
     check_env_id(env_id)
     config = make_config("ppo", env_id=env_id, seed=seed, progress=False, tensorboard=False)
+    if network is None:
+        refuse_recurrent(config)
     if network is not None:
         return Policy(network, config, "the network passed in")
     obs_space, act_space = env_spaces(env_id)
