@@ -261,3 +261,25 @@ def test_same_seed_same_parameters_on_images(tmp_path):
     a, b = (pg.train(cfg, run_dir=tmp_path / name).agent.network.state_dict() for name in ("a", "b"))
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_diagnose_gradients_of_a_fresh_image_network_with_the_encoder_asked_for(tmp_path, capsys):
+    from policygrad.diagnostics.critic import FittedCritic
+
+    # 10x10 images: the default (Nature CNN) refuses them, --encoder impala takes them, and the fitted
+    # critic is an IMPALA CNN too (an MLP on standardised pixels would be another model of V)
+    flags = ["--env", "image_envs:BrightPixelCHW", "--batches", "4", "--batch-episodes", "2", "--estimators",
+             "reward_to_go,gae", "--trust-env", "--out", str(tmp_path / "report")]
+    assert main(["diagnose", "gradients", *flags]) == 2
+    assert "encoder='impala'" in capsys.readouterr().err
+    assert main(["diagnose", "gradients", *flags, "--encoder", "impala"]) == 0
+    rows = (tmp_path / "report" / "gradients.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("reward_to_go") and rows[2].startswith("gae")
+    critic = FittedCritic(*env_spaces("image_envs:BrightPixelCHW"), (64, 64), "impala")
+    assert isinstance(critic.net.value_body, ImpalaCNN) and not critic.box  # pixels reach it unstandardised
+
+
+def test_diagnose_refuses_an_encoder_for_a_run_in_one_line(tmp_path, capsys):
+    assert main(["diagnose", "gradients", "--run", str(tmp_path), "--encoder", "impala"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fresh network only" in err[0]
