@@ -26,32 +26,32 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ENV = "CartPoleNoVel-v1"
 
-POLICYGRAD = """
+POLICYGRAD = f"""
 import json, sys, time, torch
 import policygrad as pg
 steps, run_dir = int(sys.argv[1]), sys.argv[2]
-cfg = pg.make_config("ppo", env_id="{env}", preset="{env}", total_steps=steps, seed=1, progress=False,
+cfg = pg.make_config("ppo", env_id="{ENV}", preset="{ENV}", total_steps=steps, seed=1, progress=False,
                      tensorboard=False, eval_episodes=1, checkpoint_every=0, normalize_obs=False, reward_norm="none")
 start = time.perf_counter()
 pg.train(cfg, run_dir=run_dir)
 print(json.dumps({{"seconds": time.perf_counter() - start, "steps": cfg.total_steps}}))
-""".format(env=ENV)
+"""
 
-SB3 = """
+SB3 = f"""
 import json, sys, time, torch
 torch.set_num_threads(1)
-import policygrad.core.envs  # registers {env}
+import policygrad.core.envs  # registers {ENV}
 from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.env_util import make_vec_env
 steps = int(sys.argv[1])
-env = make_vec_env("{env}", n_envs=8, seed=1)
+env = make_vec_env("{ENV}", n_envs=8, seed=1)
 model = RecurrentPPO("MlpLstmPolicy", env, n_steps=32, batch_size=256, n_epochs=20, learning_rate=1e-3,
                      gamma=0.98, gae_lambda=0.8, ent_coef=0.0, seed=1, device="cpu",
                      policy_kwargs=dict(lstm_hidden_size=64, enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64])))
 start = time.perf_counter()
 model.learn(total_timesteps=steps)
 print(json.dumps({{"seconds": time.perf_counter() - start, "steps": model.num_timesteps}}))
-""".format(env=ENV)
+"""
 
 
 def run(script: str, steps: int) -> float:
