@@ -170,7 +170,8 @@ def test_each_recurrent_algorithm_trains_evaluates_and_loads(tmp_path, algo, ext
 
 
 def test_a_feed_forward_agent_keeps_its_signature_and_refuses_a_state(tmp_path):
-    result = pg.train(pg.make_config("ppo", env_id="CartPoleNoVel-v1", total_steps=256, num_envs=2, num_steps=64,
+    result = pg.train(pg.make_config("ppo", env_id="CartPoleNoVel-v1", recurrent="none", total_steps=256, num_envs=2,
+                                     num_steps=64, num_minibatches=4,
                                      **{**FAST, "eval_episodes": 1}), run_dir=tmp_path / "ff")
     agent = result.agent
     assert not agent.recurrent and agent.act(np.zeros(2)).shape == ()
