@@ -207,7 +207,7 @@ def test_bad_recurrent_input_is_one_line_and_exit_2(args, field, capsys, tmp_pat
     assert not (tmp_path / "never").exists()
 
 
-def test_the_core_may_read_the_observation_and_feed_layers_before_the_heads():
+def test_the_core_may_read_the_observation_and_feed_layers_before_the_heads(tmp_path):
     """hidden_sizes=() and post_core_sizes: SB3-contrib's observation -> LSTM -> MLP -> heads; the
     replay of a sequence still equals stepping it."""
     torch.manual_seed(4)
@@ -227,11 +227,15 @@ def test_the_core_may_read_the_observation_and_feed_layers_before_the_heads():
             stepped.append((d.logits, v))
     torch.testing.assert_close(dist.logits, torch.cat([lg for lg, _ in stepped]), rtol=0, atol=1e-5)
     torch.testing.assert_close(values, torch.cat([v for _, v in stepped]), rtol=0, atol=1e-5)
-    # Feed-forward, both are refused: nothing would read the observation, nothing sits after no core.
+    # Feed-forward, the two are one MLP (a sweep may vary recurrent=none,lstm on such a preset); with
+    # neither, nothing would read the observation.
+    flat = pg.make_config("ppo", env_id="CartPole-v1", hidden_sizes=(), post_core_sizes=(8, 4), total_steps=64,
+                          num_envs=2, num_steps=32, num_minibatches=1, update_epochs=1, progress=False,
+                          tensorboard=False, eval_episodes=1, checkpoint_every=0)
+    net = pg.train(flat, run_dir=tmp_path / "flat").agent.network
+    assert type(net).__name__ == "ActorCritic" and [net.policy_body[i].out_features for i in (0, 2)] == [8, 4]
     with pytest.raises(UserInputError, match=r"hidden_sizes=\(\).*recurrent"):
         pg.make_config("ppo", env_id="CartPole-v1", hidden_sizes=())
-    with pytest.raises(UserInputError, match=r"post_core_sizes=\(8,\)"):
-        pg.make_config("ppo", env_id="CartPole-v1", recurrent="none", post_core_sizes=(8,))
 
 
 class InProcess:
@@ -258,11 +262,11 @@ def test_eval_video_and_compare_take_a_recurrent_run(tmp_path):
     videos = tmp_path / "videos"
     assert main(["eval", str(run), "--episodes", "1", "--video", str(videos), "--video-episodes", "1"]) == 0
     assert len(list(videos.glob("*.mp4"))) == 1
-    study = pg.compare("CartPoleNoVel-v1", "ppo,random", seeds=1, total_steps=512, eval_every=256,
+    study = pg.compare("CartPoleNoVel-v1", "ppo,random", seeds=1, total_steps=256, eval_every=128,
                        eval_episodes=2, out_dir=tmp_path / "cmp", backend=InProcess(), verbose=False,
                        shared={"num_envs": 2, "num_minibatches": 2, "recurrent_size": 8})
     assert [r["status"] for r in study.results] == ["done", "done"]
     spec = json.loads((study.study_dir / "study.json").read_text())
     assert spec["methods"]["ppo"]["config"]["recurrent"] == "lstm"  # CartPoleNoVel's preset
     evals = (study.study_dir / "runs" / "method=ppo__seed=1" / "evals.csv").read_text().splitlines()
-    assert [row.split(",")[0] for row in evals[1:]] == ["0", "256", "512"]
+    assert [row.split(",")[0] for row in evals[1:]] == ["0", "128", "256"]
