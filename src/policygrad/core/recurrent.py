@@ -40,8 +40,8 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import ActionDistribution
-from policygrad.core.errors import UserInputError
 from policygrad.core.encoders import run_mlp
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import ActorCritic, build_agent_kwargs, init_mlp, mlp
 
 RECURRENT_KINDS = ("none", "lstm", "gru")
