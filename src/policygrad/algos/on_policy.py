@@ -41,6 +41,7 @@ from policygrad.core import losses, returns
 from policygrad.core.config import Config, option, reject_value
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import PolicyNetwork
+from policygrad.core.structured import Observation, from_named, named_tensors, obs_map
 
 OPTIMIZERS = ("adam", "rmsprop")
 # Which speed paths a run computes with, saved in its checkpoints ("speed_paths"): the version of the
@@ -131,7 +132,8 @@ class FlatBatch:
     """The real transitions of a fixed-horizon batch with their advantages, as B <= T * N rows.
 
     =========== ============ =====================================================
-    obs         (B, *obs)    observations the actions were taken on
+    obs         (B, *obs)    observations the actions were taken on (or a dict of parts and the
+                             action mask, core/structured.py)
     actions     (B, *act)    actions taken
     log_probs   (B,)         log pi_old(a|s) at collection
     values      (B,)         V_old(s) at collection
@@ -144,7 +146,7 @@ class FlatBatch:
     transitions.
     """
 
-    obs: torch.Tensor
+    obs: Observation
     actions: torch.Tensor
     log_probs: torch.Tensor
     values: torch.Tensor
@@ -161,7 +163,7 @@ class FlatBatch:
         if bool(valid.all()):
             return cls(*(batch.flat(x) for x in fields))
         real = valid.nonzero().squeeze(1)
-        return cls(*(batch.flat(x).index_select(0, real) for x in fields))
+        return cls(*(obs_map(lambda v: v.index_select(0, real), batch.flat(x)) for x in fields))
 
     def __len__(self) -> int:
         return self.log_probs.shape[0]
@@ -170,7 +172,7 @@ class FlatBatch:
         """The minibatch of rows ``index``. A slice gives views; a random subset of rows cannot be a
         view, so an index tensor gathers each field once (PPO shuffles once per epoch and then takes
         slices: the least copying a shuffle allows)."""
-        return FlatBatch(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
+        return FlatBatch(*(obs_map(lambda v: v[index], getattr(self, name)) for name in self.__dataclass_fields__))
 
     @torch.no_grad()
     def explained_variance(self) -> float:
@@ -291,7 +293,7 @@ class FixedHorizonLoop:
         """Steps done, the collector's sampling Generator and the observation it starts from next."""
         data = {"steps_done": self.steps_done, "sampling_rng": self.collector.sampling_rng,
                 "speed_paths": self.speed_paths}
-        return data, {"collector.next_obs": self.collector.next_obs}
+        return data, named_tensors("collector.next_obs", self.collector.next_obs)
 
     def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
                    fresh_seed: int) -> None:
@@ -301,7 +303,7 @@ class FixedHorizonLoop:
         if "sampling_rng" in data:  # checkpoints from before NumPy acting sampled with torch only
             self.collector.sampling_rng = checked_generator(data, "sampling_rng")
         if exact:
-            self.collector.next_obs = checked_tensor(tensors, "collector.next_obs", self.collector.next_obs)
+            self.collector.next_obs = from_named("collector.next_obs", tensors, self.collector.next_obs, checked_tensor)
         else:
             self.collector.next_obs = self.envs.reset(seed=fresh_seed)
 
