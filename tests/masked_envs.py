@@ -9,8 +9,9 @@ the mask by each convention (info, a Dict observation's key, an ``action_masks()
 Discrete or MultiDiscrete actions (a MultiDiscrete action is disallowed when any dimension's is).
 
 **Image and vector** (:class:`ImageVectorEnv`): a Dict observation of a small uint8 image (one bright
-pixel in the left or right half) and a vector (a sign +-1); the right action is (pixel side) XOR
-(sign < 0): neither part alone says it, so the policy must read both.
+pixel in the left or right half) and a vector (a sign +-1); of 4 actions the right one is
+2 * (pixel in the right half) + (sign < 0): neither part alone says it, so the policy must read both
+(+1 for the right action; a random policy scores LENGTH / 4, a perfect one LENGTH).
 
 **A (2, 2) Box action** (:class:`MatrixActionEnv`): the observation is a target matrix in [-0.5, 0.5],
 the reward minus the squared distance of the action to it (one step per episode).
@@ -144,7 +145,7 @@ class ImageVectorEnv(gym.Env):
         self.tuple_space = tuple_space
         self.observation_space = (gym.spaces.Tuple((image, vector)) if tuple_space
                                   else gym.spaces.Dict({"image": image, "vector": vector}))
-        self.action_space = gym.spaces.Discrete(2)
+        self.action_space = gym.spaces.Discrete(4)
         self.t = 0
 
     def _obs(self):
@@ -162,7 +163,7 @@ class ImageVectorEnv(gym.Env):
 
     def step(self, action):
         right = self.column >= self.size // 2
-        target = int(right) ^ int(self.sign < 0)
+        target = 2 * int(right) + int(self.sign < 0)
         reward = float(int(action) == target)
         self.t += 1
         return self._obs(), reward, False, self.t >= LENGTH, {}
@@ -210,3 +211,20 @@ class MatrixActionEnv(gym.Env):
             raise ValueError(f"expected a (2, 2) action, got {action.shape}")
         reward = -float(np.sum((action - self.target) ** 2))
         return self.target.reshape(-1), reward, True, False, {}
+
+
+class BadMaskShapeEnv(BadMaskEnv):
+    def __init__(self):
+        super().__init__("shape")
+
+
+class BadMaskDtypeEnv(BadMaskEnv):
+    def __init__(self):
+        super().__init__("dtype")
+
+
+class EmptyMaskEnv(TrapEnv):
+    """Every action allowed, except at the 4th observation (after 3 steps), where none is."""
+
+    def _new_mask(self):
+        self.mask = np.ones(N_ACTIONS, np.int8) if self.t != 3 else np.zeros(N_ACTIONS, np.int8)

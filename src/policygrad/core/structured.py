@@ -182,12 +182,18 @@ def zeros_like_space(space: gym.Space, rows: int, device: torch.device | str | N
 
 
 # -- the encoder -------------------------------------------------------------------------------------
+NATURE_MIN_SIZE = 36  # the Nature CNN's three convolutions need at least 36x36 pixels
+
+
 def part_kind(space: gym.Space, encoder: str) -> str:
-    """The encoder a part gets: an image encoder for images (``nature`` under ``auto``, or the one
-    asked for; ``mlp`` flattens images too), the MLP for everything else."""
-    if is_image_space(space) and encoder != "mlp":
-        return "nature" if encoder == "auto" else encoder
-    return "mlp"
+    """The encoder a part gets: an image encoder for images (the one asked for; under ``auto`` the
+    Nature CNN from 36x36 pixels and IMPALA's ResNet, which takes any size, below: a Dict's image is
+    often a small map or minimap; ``mlp`` flattens images too), the MLP for everything else."""
+    if not is_image_space(space) or encoder == "mlp":
+        return "mlp"
+    if encoder != "auto":
+        return encoder
+    return "nature" if min(sorted(space.shape or ())[1:] or (0,)) >= NATURE_MIN_SIZE else "impala"
 
 
 def part_inputs(space: gym.Space) -> int:
@@ -205,7 +211,9 @@ class StructuredEncoder(nn.Sequential):
     Shapes: ``obs`` ``{path: (B, *part_shape)}`` -> ``(B, out_features)``, the sum of the parts'
     features. Box vectors (and MultiBinary) are flattened into an MLP; Discrete and MultiDiscrete parts
     are one-hot (per dimension) into an MLP; images go through ``encoder`` (``nature`` | ``impala``;
-    ``auto``: ``nature``) with their own layout rule (``image_layout``).
+    ``auto``: :func:`part_kind`) with their own layout rule (``image_layout``). The heads sit on the
+    concatenation: parts combine additively in the logits (a recurrent core, or your own network,
+    mixes them further).
     """
 
     def __init__(self, space: gym.Space, hidden_sizes: tuple[int, ...], activation: str, encoder: str = "auto",
