@@ -19,6 +19,7 @@ the reward minus the squared distance of the action to it (one step per episode)
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 LENGTH = 10
 N_ACTIONS = 4
@@ -228,3 +229,28 @@ class EmptyMaskEnv(TrapEnv):
 
     def _new_mask(self):
         self.mask = np.ones(N_ACTIONS, np.int8) if self.t != 3 else np.zeros(N_ACTIONS, np.int8)
+
+
+class DictPolicy(torch.nn.Module):
+    """A user's network for the trap's Dict observation: it must receive a dict of tensors without the
+    mask (the library applies the mask to its logits)."""
+
+    def __init__(self, observation_space, action_space):
+        super().__init__()
+        width = observation_space["state"].shape[0]
+        self.body = torch.nn.Sequential(torch.nn.Linear(width, 32), torch.nn.Tanh())
+        self.logits = torch.nn.Linear(32, int(np.sum(getattr(action_space, "nvec", [getattr(action_space, "n", 0)]))))
+        self.v = torch.nn.Linear(32, 1)
+
+    def forward(self, obs):
+        if not isinstance(obs, dict) or set(obs) != {"state"}:
+            raise TypeError(f"expected a dict with the part 'state' only, got {type(obs).__name__}")
+        hidden = self.body(obs["state"])
+        return self.logits(hidden), self.v(hidden)
+
+
+class ImageVectorTupleEnv(ImageVectorEnv):
+    """The image-and-vector task as a Tuple (image, vector)."""
+
+    def __init__(self):
+        super().__init__(tuple_space=True)
