@@ -164,3 +164,8 @@ def test_every_continuous_head_learns_a_2x2_box_action(tmp_path, distribution):
                             progress=False, tensorboard=False, eval_episodes=20)
     result = pg.train(config, run_dir=tmp_path / "run", check_env=False)
     assert result.evaluation.mean >= -0.15, result.evaluation
+
+
+def test_check_env_takes_dict_and_tuple_observations():
+    for env in ("ImageVectorEnv", "ImageVectorTupleEnv", "TrapObsEnv"):
+        assert main(["check-env", f"masked_envs:{env}", "--steps", "40"]) == 0

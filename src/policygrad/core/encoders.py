@@ -3,7 +3,8 @@
 Every encoder is an ``nn.Module`` with ``out_features`` and ``encoder(obs) -> features``: observations
 ``(B, *obs_shape)`` as the environment gives them (uint8 pixels included) -> float features
 ``(B, out_features)``. The network puts its heads on the features (:class:`policygrad.core.networks.
-ActorCritic`); Dict observations and a recurrent core will plug in at this seam.
+ActorCritic`); Dict/Tuple observations plug in at this seam (one encoder per part, concatenated:
+:mod:`policygrad.core.structured`), and so will a recurrent core.
 
 - ``mlp``: flatten, then Linear + activation per hidden size (:class:`MLPEncoder`); vectors.
 - ``nature``: the Nature CNN (Mnih et al. 2015): 32 8x8/4, 64 4x4/2, 64 3x3/1 convolutions, then 512
