@@ -11,13 +11,22 @@ import torch
 from torch import nn
 
 from policygrad.algos import algorithm
-from policygrad.core.config import DEVICES, Config, UserTypeError, check_bool, reject_type
+from policygrad.core.config import DEVICES, Config, UserTypeError, check_bool, check_int, reject_type
 from policygrad.core.envs import env_kwargs_for, env_spaces
 from policygrad.core.errors import UserInputError
 from policygrad.core.masks import mask_width
 from policygrad.core.networks import PolicyNetwork
+from policygrad.core.recurrent import RecurrentActorCritic
 from policygrad.core.runtime import resolve_device
-from policygrad.core.structured import MASK_KEY, OBS_KEY, feature_parts, flatten_obs, is_structured, part_dtype
+from policygrad.core.structured import (
+    MASK_KEY,
+    OBS_KEY,
+    feature_parts,
+    flatten_obs,
+    is_structured,
+    obs_rows,
+    part_dtype,
+)
 from policygrad.core.user_network import build_network, class_spec
 from policygrad.run.checkpoint import MANIFEST_FILE, checkpoint_to_load, load_model_state, read_manifest
 from policygrad.run.records import config_from_record
@@ -66,7 +75,24 @@ class Agent:
     def env_id(self) -> str:
         return self.config.env_id
 
-    def act(self, obs: Any, deterministic: bool = True, action_mask: Any = None) -> np.ndarray:
+    @property
+    def recurrent(self) -> bool:
+        """Whether the policy carries a state between steps (``recurrent`` lstm | gru): then :meth:`act`
+        takes and returns it."""
+        return self.network.is_recurrent
+
+    def initial_state(self, batch: int = 1) -> np.ndarray:
+        """A recurrent agent's state before an episode's first step, for ``batch`` observations at once:
+        zeros ``(batch, state_size)``. Pass it (or ``state=None``) to :meth:`act` at every episode start."""
+        if not isinstance(self.network, RecurrentActorCritic):
+            raise UserInputError("initial_state: this agent's network is feed-forward (recurrent='none'): it has no "
+                                 "state; call act(obs)")
+        batch = check_int("batch", batch)
+        if batch <= 0:
+            raise UserInputError(f"batch={batch} is invalid: expected an integer > 0")
+        return np.zeros((batch, self.network.state_size), dtype=np.float32)
+
+    def act(self, obs: Any, state: Any = None, deterministic: bool = True, action_mask: Any = None) -> Any:
         """Environment actions for ``obs``, one observation or a batch ``(B, *obs_shape)`` of the
         observation space (checked: a ValueError names the shape expected).
 
@@ -77,7 +103,11 @@ class Agent:
         state). A Dict/Tuple observation is given as the environment gives it (a dict or tuple of parts,
         each one observation or a batch). ``action_mask``: the allowed actions, ``(n,)`` or ``(B, n)``
         (flags side by side for MultiDiscrete; a Dict observation's ``"action_mask"`` key serves
-        too unless the run had ``action_masking=off``); the action is then always an allowed one."""
+        too unless the run had ``action_masking=off``); the action is then always an allowed one.
+
+        A recurrent agent (:attr:`recurrent`) returns ``(actions, next_state)``: ``state`` is the state
+        after the previous step of the same episode(s), ``(B, state_size)`` (``(1, state_size)`` for
+        one observation), or None (:meth:`initial_state`) at an episode's first step."""
         deterministic = check_bool("deterministic", deterministic)
         obs_t, single, mask = self._observation(obs)
         if action_mask is not None:
@@ -90,9 +120,27 @@ class Agent:
                                      f"({width},) or (B, {width})")
             mask_t = torch.as_tensor(mask.reshape(-1, width).astype(bool), device=self.device)
             obs_t = {**obs_t, MASK_KEY: mask_t} if isinstance(obs_t, dict) else {OBS_KEY: obs_t, MASK_KEY: mask_t}
+        network = self.network
+        if not isinstance(network, RecurrentActorCritic):
+            if state is not None:
+                raise UserInputError("state: this agent's network is feed-forward (recurrent='none'): it has no "
+                                     "state; call act(obs)")
+            with torch.no_grad():
+                actions = np.asarray(network.to_env(network.act(obs_t, deterministic)))
+            return actions[0, ...] if single else actions
+        rows = obs_rows(obs_t)
+        if state is None:
+            state = self.initial_state(rows)
+        state_np = np.asarray(state, dtype=np.float32)
+        if state_np.shape != (rows, network.state_size):
+            raise UserInputError(f"state has shape {state_np.shape}: expected ({rows}, {network.state_size}) for "
+                                 f"{rows} observation(s) (agent.initial_state({rows}) at an episode's start)")
         with torch.no_grad():
-            actions = np.asarray(self.network.to_env(self.network.act(obs_t, deterministic)))
-        return actions[0, ...] if single else actions
+            starts = torch.zeros(rows, dtype=torch.bool, device=self.device)
+            dist, _, next_state = network.step(obs_t, torch.as_tensor(state_np, device=self.device), starts,
+                                               with_value=False)
+            actions = np.asarray(network.to_env(dist.mode() if deterministic else dist.sample()))
+        return (actions[0, ...] if single else actions), next_state.cpu().numpy()
 
     def _observation(self, obs: Any) -> tuple[Any, bool, np.ndarray | None]:
         """``obs`` as the network's input (a tensor, or a dict of parts for Dict/Tuple spaces), whether

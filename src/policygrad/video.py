@@ -36,11 +36,14 @@ def record_video(agent: Agent, out_dir: str | Path, episodes: int = 3, determini
         with seeded_sampling(seed, agent.device):  # sampled actions too: same seed, same videos
             for episode in range(episodes):
                 obs, info = env.reset(seed=seed + episode)
-                done = False
+                done, state = False, None  # a recurrent agent's state starts each episode afresh
                 while not done:
                     mask = single_env_mask(env, info) if agent.config.action_masking == "auto" else None
                     with torch.no_grad():
-                        action = agent.act(obs, deterministic=deterministic, action_mask=mask)
+                        if agent.recurrent:
+                            action, state = agent.act(obs, state, deterministic=deterministic, action_mask=mask)
+                        else:
+                            action = agent.act(obs, deterministic=deterministic, action_mask=mask)
                     obs, _, terminated, truncated, info = env.step(action)
                     done = terminated or truncated
     finally:
