@@ -33,7 +33,6 @@ from policygrad.core import losses
 from policygrad.core.config import option
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import PolicyNetwork
-from policygrad.core.structured import obs_map
 
 NOISE_EVERY = 4  # grad_noise_scale measures one update in this many
 
@@ -93,6 +92,6 @@ class A2C(FixedHorizonAlgorithm):
         of ``rows`` as that loss has them (for the hook: :class:`UpdateHook`)."""
         cfg = self.cfg
         advantages = losses.normalize(rows.advantages) if cfg.norm_adv else rows.advantages
-        dist = self.network.dist(obs_map(lambda v: v[index], rows.obs))
+        dist = self.network.dist(rows.obs_at(index))
         policy = losses.policy_gradient_loss(dist.log_prob(rows.actions[index]), advantages[index])
         return losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)[0]

@@ -175,6 +175,10 @@ class FlatBatch:
     def __len__(self) -> int:
         return self.log_probs.shape[0]
 
+    def obs_at(self, index: torch.Tensor | slice) -> Observation:
+        """The observations of rows ``index`` (part by part for observation dicts)."""
+        return obs_map(lambda v: v[index], self.obs)
+
     def dist_and_value(self, network: PolicyNetwork) -> tuple[ActionDistribution, torch.Tensor]:
         """The distribution and V(s) of these rows with gradient (a recurrent network's rows replay their
         sequences instead: algos/sequences.SequenceBatch)."""

@@ -40,7 +40,6 @@ from policygrad.core import losses
 from policygrad.core.config import option, reject_value
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import ActorCritic, PolicyNetwork
-from policygrad.core.structured import obs_map
 from policygrad.fast.fused_loss import fused_loss_supported, fused_ppo_loss
 
 # grad_noise_scale measures at most this many of the first epoch's steps (a few pairs a rollout are
@@ -186,7 +185,7 @@ class PPO(FixedHorizonAlgorithm):
         over all of ``rows`` as that loss has them (for the hook: :class:`UpdateHook`)."""
         cfg = self.cfg
         advantages = losses.normalize(rows.advantages) if cfg.norm_adv else rows.advantages
-        dist = self.network.dist(obs_map(lambda v: v[index], rows.obs))
+        dist = self.network.dist(rows.obs_at(index))
         policy = losses.ppo_clip_loss(dist.log_prob(rows.actions[index]), rows.log_probs[index], advantages[index],
                                       clip)
         return losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)[0]
