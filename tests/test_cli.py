@@ -230,8 +230,8 @@ def test_flags_shared_by_a_parent_may_come_before_or_after_algo(monkeypatch):
     assert seen["workers"] == 3 and seen["trials"] == 4 and seen["backend"] == "local"
 
 
-@pytest.mark.parametrize("words, widths", [(["64x64"], (64, 64)), (["64", "64"], (64, 64)), (["32X16", "8"], (32, 16, 8)),
-                                           (["128"], (128,))])
+@pytest.mark.parametrize("words, widths", [(["64x64"], (64, 64)), (["64", "64"], (64, 64)),
+                                           (["32X16", "8"], (32, 16, 8)), (["128"], (128,))])
 def test_hidden_sizes_are_written_as_studies_write_them_or_as_separate_widths(words, widths):
     from policygrad.algos import PPO
     from policygrad.cli.flags import config_values
