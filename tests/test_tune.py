@@ -119,10 +119,12 @@ def test_the_best_preset_trains_with_preset_file(tuned, tmp_path):
 
 
 def test_report_html_renders_in_headless_chromium(tuned, tmp_path):
-    from test_study_report import render_in_chromium
+    from test_study_report import assert_readable, render_in_chromium
 
     result, _ = tuned
-    boxes, tables, errors, requests, screenshot = render_in_chromium(result.study_dir / "report.html", tmp_path)
+    rendered = render_in_chromium(result.study_dir / "report.html", tmp_path)
+    boxes, tables, errors, requests, screenshot = rendered[:5]
+    assert_readable(rendered, [["learning_rate", "num_steps"], []])  # importance: every searched field
     assert len(boxes) == 2  # importance, history
     for box in boxes:
         assert box["width"] > 100 and box["height"] > 100 and box["shapes"] > 10, box
