@@ -608,6 +608,15 @@ def test_a_comparison_report_groups_what_its_test_cannot_separate(tmp_path):
     assert "Established: low is worse than top." in md
 
 
+def test_a_conclusion_names_every_method_no_test_separates_from_the_best_as_alternatives():
+    from policygrad.reporting.conclusions import among_methods
+    from policygrad.reporting.statistics import pairwise
+
+    groups = {"a": [10.0, 12.0, 14.0], "b": [9.0, 13.0, 11.0], "c": [8.0, 15.0, 10.0]}
+    text = among_methods(pairwise(groups), {m: float(np.mean(v)) for m, v in groups.items()})
+    assert text.startswith("Use a, b or c: a has the highest IQM"), text
+
+
 def test_the_episodes_figure_draws_cumulative_return_against_episodes_only(lr_study, tmp_path, monkeypatch):
     # Against steps, a cumulative return is the step count wherever each step pays the same (CartPole's +1):
     # the same straight line for every method. Against episodes its slope is the return, so it shows learning.

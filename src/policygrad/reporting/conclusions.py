@@ -14,9 +14,9 @@ from policygrad.reporting.choices import MIN_SEEDS, OTHER_TEST, TEST_NAMES
 from policygrad.reporting.statistics import Comparison
 
 
-def _names(labels: Sequence[str]) -> str:
+def _names(labels: Sequence[str], conjunction: str = "and") -> str:
     labels = list(labels)
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + f" {conjunction} " + labels[-1]
 
 
 def _seeds_sentence(rows: Sequence[Comparison], have: int) -> str:
@@ -99,7 +99,7 @@ def among_methods(rows: Sequence[Comparison], iqms: dict[str, float], score: str
         beaten = [m for m in judged[1:] if pair[frozenset((best, m))].significant]
         if tied:
             them = "it from them" if len(tied) > 1 else "the two"
-            parts.append(f"Use {best} or {_names(tied)}: {best} has the highest IQM of the {score}, but {test}'s "
+            parts.append(f"Use {_names([best, *tied], 'or')}: {best} has the highest IQM of the {score}, but {test}'s "
                          f"test after Holm correction does not separate {them} (they share a letter in the "
                          f"grouping); which of them is best is not established.")
         else:
