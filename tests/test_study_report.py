@@ -608,6 +608,30 @@ def test_a_comparison_report_groups_what_its_test_cannot_separate(tmp_path):
     assert "Established: low is worse than top." in md
 
 
+def test_at_a_ceiling_the_conclusion_is_on_the_area_under_the_curve_and_otherwise_ends_with_it(lr_study, tmp_path):
+    # every run ends at 500: the final score separates nothing, so the conclusion is on how fast (auc)
+    finals = {(32,): [500.0] * 4, (64,): [500.0] * 4}
+    study = make_study(tmp_path / "ceiling", {"width": [32, 64]}, finals, threshold=None)
+    with open(study / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:  # width 32 learns more slowly: its auc is lower on every seed
+        row["auc"] = str((300.0 if row["width"] == "32" else 400.0) + float(row["seed"]))
+    with open(study / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_report(study)
+    conclusion = (study / "report.md").read_text().split("## Conclusion")[1].split("## ")[0].strip()
+    assert conclusion.startswith("Every run ended at the same final evaluation, 500: the final score cannot tell the "
+                                 "values apart, so this conclusion is on the area under the curve"), conclusion
+    assert "Use width = 64: its area under the curve is higher than that of the baseline, width = 32" in conclusion
+    # otherwise the final evaluation decides, and one sentence says how fast (auc = final / 2 here: the same verdict)
+    write_report(lr_study)
+    conclusion = (lr_study / "report.md").read_text().split("## Conclusion")[1].split("## ")[0].strip()
+    assert conclusion.endswith("By the area under the curve (how fast each learns): learning_rate = 0.01 learns "
+                               "faster than learning_rate = 0.001 (Mann-Whitney's test, Holm-corrected)."), conclusion
+
+
 def test_a_conclusion_names_every_method_no_test_separates_from_the_best_as_alternatives():
     from policygrad.reporting.conclusions import among_methods
     from policygrad.reporting.statistics import pairwise
