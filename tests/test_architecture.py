@@ -61,11 +61,12 @@ def test_ppo_reads_in_four_files_of_maths():
     # are the contract, plain config helpers and the types of its arguments, the speed path that
     # computes its loss for the Gaussian head (fast/fused_loss.py, checked against the plain loss), and
     # the opt-in diagnostic its update reports its steps to (algos/grad_noise.py, through a hook: the
-    # update reads the same with it off).
+    # update reads the same with it off), and the sequence minibatches of a recurrent network
+    # (algos/sequences.py).
     imports = imported_policygrad_modules(SRC / "algos" / "ppo.py")
     assert imports == {"policygrad.algos.base", "policygrad.algos.grad_noise", "policygrad.algos.on_policy",
-                       "policygrad.core", "policygrad.core.config", "policygrad.core.envs",
-                       "policygrad.core.networks", "policygrad.fast.fused_loss"}
+                       "policygrad.algos.sequences", "policygrad.core", "policygrad.core.config",
+                       "policygrad.core.envs", "policygrad.core.networks", "policygrad.fast.fused_loss"}
     update = (SRC / "algos" / "ppo.py").read_text().split("    def update(")[1]
     assert "noise" not in update and "speed_paths" not in update
     assert "from policygrad.core import losses" in (SRC / "algos" / "ppo.py").read_text()

@@ -132,3 +132,52 @@ def test_ppo_trains_and_evaluates_whole_pong_games_from_the_command_line(tmp_pat
     evaluation = json.loads((run_dir / "eval.json").read_text())
     assert len(evaluation["returns"]) == 1 and -21 <= evaluation["returns"][0] <= 21
     assert evaluation["lengths"][0] > 500  # a whole game, not one point
+
+
+def test_the_games_state_is_saved_as_data_and_continues_the_same_frames():
+    """vec_env_state captures each copy's emulator (ale-py's cloneState with the sticky-action generator)
+    and frame stack as JSON data; restored into fresh copies reset elsewhere, the same actions give the
+    same frames."""
+    import json
+
+    from policygrad.core.envs import make_vec_env
+    from policygrad.run.snapshot import restore_vec_env_state, vec_env_state
+
+    envs, other = make_vec_env("ALE/Pong-v5", 2, training=True), make_vec_env("ALE/Pong-v5", 2, training=True)
+    envs.reset(seed=3)
+    other.reset(seed=99)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        envs.step_arrays(rng.integers(0, 6, 2))
+    state = json.loads(json.dumps(vec_env_state(envs)))
+    assert state["unsupported"] == []
+    actions = rng.integers(0, 6, (60, 2))
+    expected = [envs.step_arrays(a)[0].copy() for a in actions]
+    assert restore_vec_env_state(other, state)
+    assert all(np.array_equal(a, other.step_arrays(b)[0]) for a, b in zip(expected, actions))
+    envs.close()
+    other.close()
+
+
+@pytest.mark.slow  # ~15 s of CPU: two short Pong runs, each evaluated on one whole game
+def test_an_atari_run_resumes_exactly_with_the_emulators_state(tmp_path):
+    """The checkpoint holds each game's emulator state (ale-py's cloneState, sticky-action generator
+    included) and the frame stack: resumed from its first checkpoint, the run ends with the parameters of
+    the run that was never stopped (without them the games would restart and the weights differ)."""
+    import shutil
+
+    import policygrad as pg
+    from policygrad.cli import main
+    from policygrad.run.checkpoint import periodic_checkpoints
+
+    cfg = pg.make_config("ppo", env_id="ALE/Pong-v5", total_steps=192, num_envs=2, num_steps=32, num_minibatches=2,
+                         update_epochs=1, checkpoint_every=64, keep_checkpoints=5, eval_episodes=1, eval_every=0,
+                         progress=False, tensorboard=False)
+    straight = pg.train(cfg, run_dir=tmp_path / "straight")
+    resumed = tmp_path / "resumed"
+    shutil.copytree(straight.run_dir, resumed)
+    first = periodic_checkpoints(resumed)[0]
+    assert main(["resume", str(resumed), "--checkpoint", first.name]) == 0
+    expected, loaded = straight.agent.network.state_dict(), pg.load(resumed).network.state_dict()
+    for key in expected:
+        assert torch.equal(expected[key], loaded[key]), key

@@ -261,3 +261,41 @@ def test_same_seed_same_parameters_on_images(tmp_path):
     a, b = (pg.train(cfg, run_dir=tmp_path / name).agent.network.state_dict() for name in ("a", "b"))
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_diagnose_gradients_of_a_fresh_image_network_with_the_encoder_asked_for(tmp_path, capsys):
+    from policygrad.diagnostics.critic import FittedCritic
+
+    # 10x10 images: the default (Nature CNN) refuses them, --encoder impala takes them, and the fitted
+    # critic is an IMPALA CNN too (an MLP on standardised pixels would be another model of V)
+    flags = ["--env", "image_envs:BrightPixelCHW", "--batches", "4", "--batch-episodes", "2", "--estimators",
+             "reward_to_go,gae", "--trust-env", "--out", str(tmp_path / "report")]
+    assert main(["diagnose", "gradients", *flags]) == 2
+    assert "encoder='impala'" in capsys.readouterr().err
+    assert main(["diagnose", "gradients", *flags, "--encoder", "impala"]) == 0
+    rows = (tmp_path / "report" / "gradients.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("reward_to_go") and rows[2].startswith("gae")
+    critic = FittedCritic(*env_spaces("image_envs:BrightPixelCHW"), (64, 64), "impala")
+    assert isinstance(critic.net.value_body, ImpalaCNN) and not critic.box  # pixels reach it unstandardised
+
+
+def test_diagnose_refuses_an_encoder_for_a_run_in_one_line(tmp_path, capsys):
+    assert main(["diagnose", "gradients", "--run", str(tmp_path), "--encoder", "impala"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fresh network only" in err[0]
+
+
+def test_sb3_compares_with_its_cnn_policy_on_the_same_image_copies():
+    pytest.importorskip("stable_baselines3", reason="the compare extra (pip install 'policygrad[compare]')")
+    from stable_baselines3 import PPO as SB3PPO
+
+    from policygrad.comparison.methods import sb3_training_env
+
+    env, policy = sb3_training_env("image_envs:BrightPixelNature", 2, seed=3)
+    assert policy == "CnnPolicy" and env.num_envs == 2
+    assert env.observation_space.shape == (36, 36, 4) and env.observation_space.dtype == np.uint8
+    model = SB3PPO(policy, env, n_steps=16, batch_size=16, n_epochs=1, seed=3, device="cpu")
+    model.learn(32)  # SB3 transposes the HWC frames itself (VecTransposeImage) and scales them by 255
+    assert model.num_timesteps == 32 and type(model.policy.features_extractor).__name__ == "NatureCNN"
+    vectors, mlp = sb3_training_env("CartPole-v1", 1, seed=3)
+    assert mlp == "MlpPolicy" and vectors.observation_space.shape == (4,)

@@ -152,6 +152,7 @@ def test_a_study_on_a_two_node_cluster_equals_the_local_study(cluster, reference
 
 
 @needs_ray
+@pytest.mark.slow  # ~50 s on 2 cores with its reference study (make test-slow): the default suite keeps under 10 min
 def test_a_node_removed_mid_study_the_run_resumes_elsewhere_and_the_study_completes(cluster, slow_reference,
                                                                                      tmp_path):
     from policygrad.studies.backends.ray_cluster import RayBackend

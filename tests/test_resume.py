@@ -42,6 +42,12 @@ CONFIGS = {
                 checkpoint_every=256, normalize_obs=True, reward_norm="scale", eval_every=128),
     # gSDE's exploration matrices are not saved: the collector draws new ones when a rollout starts (and
     # every sde_sample_freq steps), from the torch generator the checkpoint restores.
+    # Recurrent: the hidden state the next rollout goes on with (collector.next_state, next_start) is
+    # saved; CartPoleNoVel's episodes run across the checkpoint with a non-zero state.
+    "ppo:lstm": dict(env_id="CartPoleNoVel-v1", total_steps=384, num_envs=2, num_steps=32, num_minibatches=2,
+                     update_epochs=2, checkpoint_every=128, recurrent="lstm", recurrent_size=16, eval_every=128),
+    "a2c:gru": dict(env_id="CartPoleNoVel-v1", total_steps=300, num_envs=2, checkpoint_every=100, recurrent="gru",
+                    recurrent_size=16, eval_every=100),
     "ppo:gsde": dict(env_id="Pendulum-v1", total_steps=512, num_envs=1, num_steps=32, num_minibatches=4,
                      update_epochs=2, checkpoint_every=256, distribution="gsde", sde_sample_freq=12, eval_every=128),
 }

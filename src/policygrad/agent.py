@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from policygrad.algos import algorithm
-from policygrad.core.config import DEVICES, Config, UserTypeError, check_bool, reject_type
+from policygrad.core.config import DEVICES, Config, UserTypeError, check_bool, check_int, reject_type
 from policygrad.core.envs import env_kwargs_for, env_spaces
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
+from policygrad.core.recurrent import RecurrentActorCritic
 from policygrad.core.runtime import resolve_device
 from policygrad.core.user_network import build_network, class_spec
 from policygrad.run.checkpoint import MANIFEST_FILE, checkpoint_to_load, load_model_state, read_manifest
@@ -64,7 +65,24 @@ class Agent:
     def env_id(self) -> str:
         return self.config.env_id
 
-    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+    @property
+    def recurrent(self) -> bool:
+        """Whether the policy carries a state between steps (``recurrent`` lstm | gru): then :meth:`act`
+        takes and returns it."""
+        return self.network.is_recurrent
+
+    def initial_state(self, batch: int = 1) -> np.ndarray:
+        """A recurrent agent's state before an episode's first step, for ``batch`` observations at once:
+        zeros ``(batch, state_size)``. Pass it (or ``state=None``) to :meth:`act` at every episode start."""
+        if not isinstance(self.network, RecurrentActorCritic):
+            raise UserInputError("initial_state: this agent's network is feed-forward (recurrent='none'): it has no "
+                                 "state; call act(obs)")
+        batch = check_int("batch", batch)
+        if batch <= 0:
+            raise UserInputError(f"batch={batch} is invalid: expected an integer > 0")
+        return np.zeros((batch, self.network.state_size), dtype=np.float32)
+
+    def act(self, obs: Any, state: Any = None, deterministic: bool = True) -> Any:
         """Environment actions for ``obs``, one observation or a batch ``(B, *obs_shape)`` of the
         observation space (checked: a ValueError names the shape expected).
 
@@ -72,13 +90,35 @@ class Agent:
         Discrete action space: ``int(agent.act(obs))`` or pass it to ``env.step`` as it is;
         ``action_space.shape`` for Box and MultiDiscrete); for a batch, ``(B, *that shape)``.
         ``deterministic`` (a bool) takes the distribution's mode, else samples (from torch's random
-        state)."""
+        state).
+
+        A recurrent agent (:attr:`recurrent`) returns ``(actions, next_state)``: ``state`` is the state
+        after the previous step of the same episode(s), ``(B, state_size)`` (``(1, state_size)`` for
+        one observation), or None (:meth:`initial_state`) at an episode's first step."""
         deterministic = check_bool("deterministic", deterministic)
         batch, single = observation_batch(obs, self.network.observation_space)
         obs_t = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
+        network = self.network
+        if not isinstance(network, RecurrentActorCritic):
+            if state is not None:
+                raise UserInputError("state: this agent's network is feed-forward (recurrent='none'): it has no "
+                                     "state; call act(obs)")
+            with torch.no_grad():
+                actions = np.asarray(network.to_env(network.act(obs_t, deterministic)))
+            return actions[0, ...] if single else actions
+        rows = obs_t.shape[0]
+        if state is None:
+            state = self.initial_state(rows)
+        state_np = np.asarray(state, dtype=np.float32)
+        if state_np.shape != (rows, network.state_size):
+            raise UserInputError(f"state has shape {state_np.shape}: expected ({rows}, {network.state_size}) for "
+                                 f"{rows} observation(s) (agent.initial_state({rows}) at an episode's start)")
         with torch.no_grad():
-            actions = np.asarray(self.network.to_env(self.network.act(obs_t, deterministic)))
-        return actions[0, ...] if single else actions
+            starts = torch.zeros(rows, dtype=torch.bool, device=self.device)
+            dist, _, next_state = network.step(obs_t, torch.as_tensor(state_np, device=self.device), starts,
+                                               with_value=False)
+            actions = np.asarray(network.to_env(dist.mode() if deterministic else dist.sample()))
+        return (actions[0, ...] if single else actions), next_state.cpu().numpy()
 
 
 def _check_device(device: Any) -> torch.device:

@@ -35,10 +35,13 @@ def record_video(agent: Agent, out_dir: str | Path, episodes: int = 3, determini
         with seeded_sampling(seed, agent.device):  # sampled actions too: same seed, same videos
             for episode in range(episodes):
                 obs, _ = env.reset(seed=seed + episode)
-                done = False
+                done, state = False, None  # a recurrent agent's state starts each episode afresh
                 while not done:
                     with torch.no_grad():
-                        action = agent.act(obs, deterministic=deterministic)
+                        if agent.recurrent:
+                            action, state = agent.act(obs, state, deterministic=deterministic)
+                        else:
+                            action = agent.act(obs, deterministic=deterministic)
                     obs, _, terminated, truncated, _ = env.step(action)
                     done = terminated or truncated
     finally:

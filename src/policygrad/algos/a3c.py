@@ -39,21 +39,22 @@ from policygrad.algos.base import (
 )
 from policygrad.algos.on_policy import (
     FixedHorizonConfig,
-    FlatBatch,
     actor_critic_loss,
+    batch_rows,
     estimate_advantages,
     has_transitions,
     linear_schedule,
     set_learning_rate,
 )
-from policygrad.algos.rollout import Batch, FixedHorizonCollector
+from policygrad.algos.rollout import Batch
+from policygrad.algos.sequences import make_collector
 from policygrad.core.config import option, reject_value
 from policygrad.core.envs import Episode, env_kwargs_for, env_spaces, make_vec_env
 from policygrad.core.errors import NonFiniteError, TrainingError, UserInputError
-from policygrad.core.networks import PolicyNetwork, build_agent
+from policygrad.core.networks import PolicyNetwork
 from policygrad.core.processes import interrupts_deferred, starting_children, stop_children
 from policygrad.core.runtime import seed_everything
-from policygrad.core.user_network import UserNetwork, check_importable
+from policygrad.core.user_network import UserNetwork, build_network, check_importable
 
 METRIC_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/explained_variance",
                "diag/grad_norm", "charts/learning_rate")
@@ -112,7 +113,7 @@ def share_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
 def worker_loss(cfg: A3CConfig, local: PolicyNetwork, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
     """The A2C loss on one worker's rollout (GAE by default; lambda = 1 gives the paper's n-step returns)."""
     estimate = estimate_advantages(batch, local, cfg)
-    return actor_critic_loss(local, FlatBatch.from_batch(batch, estimate.advantages, estimate.targets),
+    return actor_critic_loss(local, batch_rows(batch, estimate.advantages, estimate.targets, cfg),
                              cfg.norm_adv, cfg.vf_coef, cfg.ent_coef)
 
 
@@ -128,9 +129,9 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: PolicyNetwork, optimizer:
             envs = make_vec_env(cfg.env_id, cfg.num_envs, training=True)
         # A user's network is copied (its class came with the global network); the built-in one is rebuilt
         local = (copy.deepcopy(global_net) if isinstance(global_net, UserNetwork)
-                 else build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True))
+                 else build_network(cfg, envs.single_observation_space, envs.single_action_space, with_value=True))
         local.load_state_dict(global_net.state_dict())
-        collector = FixedHorizonCollector(envs, local, cfg.num_steps, worker_seed)
+        collector = make_collector(envs, local, cfg.num_steps, worker_seed)  # recurrent: with its state
         global_params, local_params = list(global_net.parameters()), list(local.parameters())
         nonfinite = 0  # this worker's updates in a row whose loss or gradient was NaN/inf (each skipped)
         while not stop.is_set() and os.getppid() == parent_pid:

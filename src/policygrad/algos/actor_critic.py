@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from policygrad.algos.a2c import A2C
 from policygrad.algos.on_policy import FixedHorizonConfig, estimator_option
-from policygrad.core.config import option
+from policygrad.core.config import option, reject_value
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,13 @@ class ActorCriticConfig(FixedHorizonConfig):
     norm_adv: bool = option(False, "standardise the TD errors of each batch (needs several transitions)")
     ent_coef: float = option(0.01, "weight of the entropy bonus (keeps TD(0) from collapsing to one action)")
     algo: str = field(default="actor_critic", init=False, metadata={"help": "algorithm", "internal": True})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.recurrent != "none":
+            # One-step updates would backpropagate through a single step: nothing to learn to remember.
+            reject_value("recurrent", self.recurrent, "none for actor_critic (its one-step updates cannot teach "
+                         "a memory; recurrent policies: ppo, a2c, a3c)")
 
 
 class OneStepActorCritic(A2C):

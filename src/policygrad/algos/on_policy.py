@@ -36,9 +36,17 @@ from policygrad.algos.base import (
     checked_tensor,
     make_optimizer,
 )
-from policygrad.algos.rollout import Batch, FixedHorizonCollector
+from policygrad.algos.rollout import Batch
+from policygrad.algos.sequences import (
+    RecurrentBatch,
+    RecurrentCollector,
+    SequenceBatch,
+    check_sequence_fields,
+    make_collector,
+)
 from policygrad.core import losses, returns
 from policygrad.core.config import Config, option, reject_value
+from policygrad.core.distributions import ActionDistribution
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import PolicyNetwork
 
@@ -78,6 +86,7 @@ class FixedHorizonConfig(Config):
         # The registry as it is now: an estimator registered after import is accepted too.
         self._choice("advantage_estimator", tuple(returns.ESTIMATORS))
         self._in_unit_interval("gae_lambda")
+        check_sequence_fields(self)  # recurrent: sequences and minibatches fit together (algos/sequences.py)
         if self.reward_norm == "standardize" and self.norm_adv:
             # Standardising the whole batch and then each minibatch again changes nothing worth a
             # switch: say so rather than let a comparison of the two look like a difference.
@@ -111,9 +120,7 @@ def bootstrap_values(batch: Batch, network: PolicyNetwork) -> torch.Tensor:
     final observation, so the shifted values bootstrap a truncated episode correctly too.
     """
     _, values = collected(batch)
-    with torch.no_grad():
-        last = network.value(batch.next_obs).unsqueeze(0)
-    return torch.cat([values[1:], last])
+    return torch.cat([values[1:], batch.next_value(network).unsqueeze(0)])
 
 
 @torch.no_grad()
@@ -166,6 +173,11 @@ class FlatBatch:
     def __len__(self) -> int:
         return self.log_probs.shape[0]
 
+    def dist_and_value(self, network: PolicyNetwork) -> tuple[ActionDistribution, torch.Tensor]:
+        """The distribution and V(s) of these rows with gradient (a recurrent network's rows replay their
+        sequences instead: algos/sequences.SequenceBatch)."""
+        return network.dist_and_value(self.obs)
+
     def rows(self, index: torch.Tensor | slice) -> FlatBatch:
         """The minibatch of rows ``index``. A slice gives views; a random subset of rows cannot be a
         view, so an index tensor gathers each field once (PPO shuffles once per epoch and then takes
@@ -183,6 +195,15 @@ class FlatBatch:
 PolicyLoss = Callable[[FlatBatch, torch.Tensor], torch.Tensor]
 
 
+def batch_rows(batch: Batch, advantages: torch.Tensor, targets: torch.Tensor,
+               cfg: FixedHorizonConfig) -> FlatBatch | SequenceBatch:
+    """What an update learns from: the real transitions as flat rows, or, for a batch collected with a
+    recurrent state, as sequences to replay (cut every ``bptt_length`` steps where the config has it)."""
+    if isinstance(batch, RecurrentBatch):
+        return SequenceBatch.from_batch(batch, advantages, targets, getattr(cfg, "bptt_length", 0))
+    return FlatBatch.from_batch(batch, advantages, targets)
+
+
 def has_transitions(batch: Batch) -> bool:
     """Whether a rollout holds any real transition. It holds none when every copy spent it between
     episodes: fixed-length episodes (Pendulum's 200 steps) end together in all copies, and with
@@ -191,7 +212,8 @@ def has_transitions(batch: Batch) -> bool:
     return bool(batch.valid.any())
 
 
-def apply_reward_norm(data: FlatBatch, network: PolicyNetwork, reward_norm: str) -> FlatBatch:
+def apply_reward_norm(data: FlatBatch | SequenceBatch, network: PolicyNetwork,
+                      reward_norm: str) -> FlatBatch | SequenceBatch:
     """What ``reward_norm`` does once a batch's advantages exist (``scale`` already acted on the rewards
     during collection): ``standardize`` standardises the advantages over the whole batch; ``popart``
     merges the value targets into PopArt's statistics (the critic's outputs are preserved)."""
@@ -202,7 +224,7 @@ def apply_reward_norm(data: FlatBatch, network: PolicyNetwork, reward_norm: str)
     return data
 
 
-def critic_loss(network: PolicyNetwork, values: torch.Tensor, data: FlatBatch,
+def critic_loss(network: PolicyNetwork, values: torch.Tensor, data: FlatBatch | SequenceBatch,
                 clip_coef: float | None = None) -> torch.Tensor:
     """The value loss in the units the critic learns in (PopArt-normalized when on, else raw);
     ``clip_coef`` clips the update around the collection-time values (PPO2's value clipping)."""
@@ -226,12 +248,12 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) ->
         group["lr"] = learning_rate
 
 
-def actor_critic_loss(network: PolicyNetwork, data: FlatBatch, norm_adv: bool, vf_coef: float,
+def actor_critic_loss(network: PolicyNetwork, data: FlatBatch | SequenceBatch, norm_adv: bool, vf_coef: float,
                       ent_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
     """-E[log pi(a|s) A] + vf_coef * critic loss - ent_coef * E[H], in one batched pass with gradient
     (collection kept no graph); returns the total and its named terms. A2C, A3C's workers and the
     one-step actor-critic differ only in the advantages they feed it."""
-    dist, values = network.dist_and_value(data.obs)
+    dist, values = data.dist_and_value(network)
     adv = losses.normalize(data.advantages) if norm_adv else data.advantages
     policy = losses.policy_gradient_loss(dist.log_prob(data.actions), adv)
     value = critic_loss(network, values, data)
@@ -256,7 +278,7 @@ class FixedHorizonLoop:
     def __init__(self, cfg: FixedHorizonConfig, envs: VecEnv, network: PolicyNetwork) -> None:
         self.cfg, self.envs, self.network = cfg, envs, network
         self.optimizer = make_optimizer(network.parameters(), cfg.learning_rate, cfg.optimizer)
-        self.collector = FixedHorizonCollector(envs, network, cfg.num_steps, seed=cfg.seed)
+        self.collector = make_collector(envs, network, cfg.num_steps, seed=cfg.seed)
         self.steps_done = 0
         self.learning_rate = cfg.learning_rate
         self.speed_paths = SPEED_PATHS
@@ -268,7 +290,7 @@ class FixedHorizonLoop:
         saved before them does not, and ends as it would have without the interruption."""
         return self.speed_paths >= 2
 
-    def iterate(self, update: Callable[[FlatBatch], Update]) -> Iteration:
+    def iterate(self, update: Callable[[Any], Update]) -> Iteration:
         """One iteration of a fixed-horizon algorithm: set the learning rate, collect, estimate the
         advantages and value targets (``cfg.advantage_estimator``), normalise, and ``update`` on the
         flat batch. A rollout without transitions (see :func:`has_transitions`) is counted and skips
@@ -281,7 +303,7 @@ class FixedHorizonLoop:
         result = Update(metrics={})
         if has_transitions(batch):
             estimate = estimate_advantages(batch, self.network, cfg)
-            data = FlatBatch.from_batch(batch, estimate.advantages, estimate.targets)
+            data = batch_rows(batch, estimate.advantages, estimate.targets, cfg)
             result = update(apply_reward_norm(data, self.network, cfg.reward_norm))
         result.metrics["charts/learning_rate"] = self.learning_rate
         return Iteration(steps=cfg.num_envs * cfg.num_steps, episodes=self.envs.pop_episodes(),
@@ -291,7 +313,10 @@ class FixedHorizonLoop:
         """Steps done, the collector's sampling Generator and the observation it starts from next."""
         data = {"steps_done": self.steps_done, "sampling_rng": self.collector.sampling_rng,
                 "speed_paths": self.speed_paths}
-        return data, {"collector.next_obs": self.collector.next_obs}
+        tensors = {"collector.next_obs": self.collector.next_obs}
+        if isinstance(self.collector, RecurrentCollector):  # the state the next rollout goes on with
+            tensors.update(self.collector.carried())
+        return data, tensors
 
     def load_state(self, data: dict[str, Any], tensors: dict[str, torch.Tensor], exact: bool,
                    fresh_seed: int) -> None:
@@ -300,10 +325,16 @@ class FixedHorizonLoop:
         self.collector.normalized_in_numpy = self.fast_paths
         if "sampling_rng" in data:  # checkpoints from before NumPy acting sampled with torch only
             self.collector.sampling_rng = checked_generator(data, "sampling_rng")
+        collector = self.collector
         if exact:
-            self.collector.next_obs = checked_tensor(tensors, "collector.next_obs", self.collector.next_obs)
+            collector.next_obs = checked_tensor(tensors, "collector.next_obs", collector.next_obs)
+            if isinstance(collector, RecurrentCollector):
+                collector.next_state = checked_tensor(tensors, "collector.next_state", collector.next_state)
+                collector.next_start = checked_tensor(tensors, "collector.next_start", collector.next_start)
         else:
-            self.collector.next_obs = self.envs.reset(seed=fresh_seed)
+            collector.next_obs = self.envs.reset(seed=fresh_seed)
+            if isinstance(collector, RecurrentCollector):
+                collector.reset_state()
 
 
 class UpdateHook:

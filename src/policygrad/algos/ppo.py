@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from policygrad.algos.on_policy import (
     estimator_option,
     linear_schedule,
 )
+from policygrad.algos.sequences import SequenceBatch
 from policygrad.core import losses
 from policygrad.core.config import option, reject_value
 from policygrad.core.envs import VecEnv
@@ -81,6 +83,9 @@ class PPOConfig(FixedHorizonConfig):
                                     "about 4-5% more time per iteration with the CartPole-v1 preset (4 "
                                     "minibatches), under 1% with Pendulum-v1's (64; at most 8 steps an iteration "
                                     "are measured)")
+    bptt_length: int = option(0, "recurrent: steps per sequence an update replays, cut from each environment's "
+                              "rollout and started from the stored state (must divide num_steps; 0: the whole "
+                              "rollout, and num_minibatches must divide num_envs)")
     algo: str = field(default="ppo", init=False, metadata={"help": "algorithm", "internal": True})
 
     def __post_init__(self) -> None:
@@ -99,8 +104,8 @@ class PPOConfig(FixedHorizonConfig):
         return self.batch_size // self.num_minibatches
 
 
-def ppo_minibatch_loss(cfg: PPOConfig, network: PolicyNetwork, mb: FlatBatch, advantages: torch.Tensor | None = None,
-                       clip_coef: float | None = None,
+def ppo_minibatch_loss(cfg: PPOConfig, network: PolicyNetwork, mb: FlatBatch | SequenceBatch,
+                       advantages: torch.Tensor | None = None, clip_coef: float | None = None,
                        fused: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The PPO loss on one minibatch, and its named terms, still tensors (the update reads them once,
     at its end): ``losses/policy``, ``losses/value``, ``losses/entropy`` and ``log_probs`` (detached:
@@ -118,7 +123,7 @@ def ppo_minibatch_loss(cfg: PPOConfig, network: PolicyNetwork, mb: FlatBatch, ad
             raise RuntimeError(f"the fused PPO loss takes the built-in ActorCritic, not {type(network).__name__}")
         return fused_ppo_loss(network, mb.obs, mb.actions, mb.log_probs, advantages, mb.targets, clip,
                               cfg.vf_coef, cfg.ent_coef)
-    dist, values = network.dist_and_value(mb.obs)
+    dist, values = mb.dist_and_value(network)
     log_probs = dist.log_prob(mb.actions)
     policy = losses.ppo_clip_loss(log_probs, mb.log_probs, advantages, clip)
     value = critic_loss(network, values, mb, clip if cfg.clip_vloss else None)
@@ -166,7 +171,7 @@ class PPO(FixedHorizonAlgorithm):
         # The same linear decay as the learning rate, from the steps done before this rollout.
         clip = linear_schedule(cfg.clip_coef, self.loop.steps_done, cfg.total_steps, cfg.anneal_clip)
 
-        def update(data: FlatBatch) -> Update:
+        def update(data: FlatBatch | SequenceBatch) -> Update:
             result = self.update(data, clip)
             result.metrics["charts/clip_coef"] = clip
             result.metrics["diag/explained_variance"] = data.explained_variance()
@@ -185,7 +190,7 @@ class PPO(FixedHorizonAlgorithm):
                                       clip)
         return losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)[0]
 
-    def update(self, data: FlatBatch, clip_coef: float | None = None) -> Update:
+    def update(self, data: FlatBatch | SequenceBatch, clip_coef: float | None = None) -> Update:
         """``update_epochs`` passes over ``data``, each shuffled and cut into ``num_minibatches``
         minibatches; returns the loss terms averaged over the minibatches seen, approx KL and clipfrac
         over their transitions, grad_norm over the steps taken, and the number of epochs started;
@@ -207,9 +212,12 @@ class PPO(FixedHorizonAlgorithm):
         stop = False
         while epochs < cfg.update_epochs and not stop and bounds:
             epochs += 1
-            shuffled = data if whole else data.rows(torch.randperm(len(data), device=data.log_probs.device))
-            for start, end in bounds:
-                mb = shuffled if whole else shuffled.rows(slice(start, end))
+            if isinstance(data, SequenceBatch):  # whole sequences, shuffled (algos/sequences.py)
+                minibatches: Iterable[FlatBatch | SequenceBatch] = data.minibatches(cfg.num_minibatches)
+            else:
+                shuffled = data if whole else data.rows(torch.randperm(len(data), device=data.log_probs.device))
+                minibatches = (shuffled if whole else shuffled.rows(slice(start, end)) for start, end in bounds)
+            for mb in minibatches:
                 loss, terms = ppo_minibatch_loss(cfg, self.network, mb, advantages, clip, self.fused_loss)
                 records.append((terms, mb.log_probs))
                 # target_kl (see PPOConfig): the KL of the policy about to be stepped; the step that would
@@ -217,7 +225,8 @@ class PPO(FixedHorizonAlgorithm):
                 if cfg.target_kl > 0 and losses.approx_kl(terms["log_probs"], mb.log_probs) > cfg.target_kl:
                     stop = True
                     break
-                self.hook.before_step(mb, policy_loss, epochs)
+                if isinstance(mb, FlatBatch):  # (a recurrent run has the plain hook: grad_noise_scale is refused)
+                    self.hook.before_step(mb, policy_loss, epochs)
                 step = gradient_step(self.optimizer, loss, self.params, cfg.max_grad_norm)
                 self.hook.after_step(step, len(mb))
                 grad_norm += step.norm

@@ -48,6 +48,8 @@ class ReinforceConfig(Config):
         super().__post_init__()
         self._choice("return_type", ("total", "reward_to_go"))
         self._choice("baseline", ("none", "mean", "value"))
+        if self.recurrent != "none":  # its update recomputes whole episodes from flat rows, without the state
+            reject_value("recurrent", self.recurrent, "none for reinforce (recurrent policies: ppo, a2c, a3c)")
         if self.reward_norm == "popart" and self.baseline != "value":
             reject_value("reward_norm", self.reward_norm, f"none | scale | standardize with "
                          f"baseline={self.baseline!r} (popart normalizes the targets of a learned value baseline: add "

@@ -17,6 +17,7 @@ from policygrad.core.distributions import action_dtype, action_shape
 from policygrad.core.envs import Episode, VecEnv, make_vec_env
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import ActorCritic, PolicyNetwork
+from policygrad.core.recurrent import RecurrentActorCritic
 from policygrad.core.runtime import seeded_sampling
 from policygrad.fast.fused_acting import acting_forward
 from policygrad.fast.numpy_acting import NumpyActor, numpy_actor_class, sampling_generator
@@ -57,6 +58,12 @@ class Batch:
         """``(T, N, *rest)`` -> ``(T * N, *rest)`` (a view, no copy)."""
         return x.reshape(-1, *x.shape[2:])
 
+    def next_value(self, network: PolicyNetwork) -> torch.Tensor:
+        """V(next_obs) ``(N,)``, no gradient: what the horizon bootstraps from (a recurrent batch values
+        it with the state it carries: algos/sequences.py)."""
+        with torch.no_grad():
+            return network.value(self.next_obs)
+
 
 def split_quota(episodes: int, num_envs: int) -> list[int]:
     """Spread ``episodes`` over ``num_envs`` copies as evenly as possible (first copies take the rest)."""
@@ -90,6 +97,11 @@ def collect_episodes(
     obs = envs.reset(seed=seed)
     envs.pop_episodes()
     forward = acting_forward(network, with_value=False, expected_rows=32 * envs.num_envs)  # episodes run for a while
+    # a recurrent network: a state per copy, zeroed where an episode starts (core/recurrent.py)
+    recurrent = network if isinstance(network, RecurrentActorCritic) else None
+    if recurrent is not None:
+        state = recurrent.initial_state(envs.num_envs, envs.device)
+        starts = torch.ones(envs.num_envs, dtype=torch.bool, device=envs.device)
     scale_rewards = training and network.reward_scaler is not None
     keys = ("obs", "actions", "rewards", "terminated", "truncated", "valid")
     columns: dict[str, list] = {k: [] for k in keys}
@@ -103,9 +115,14 @@ def collect_episodes(
             network.observe(obs)
         if not deterministic:
             network.reset_exploration(envs.num_envs, steps // envs.num_envs)
-        dist, _ = forward(obs)
+        if recurrent is not None:
+            dist, _, state = recurrent.step(obs, state, starts, with_value=False)
+        else:
+            dist, _ = forward(obs)
         actions = dist.mode() if deterministic else dist.sample()
         next_obs, reward, terminated, truncated, valid = envs.step_arrays(network.to_env(actions))
+        if recurrent is not None:  # an autoreset step (not valid) returned a new episode's first observation
+            starts = torch.as_tensor(~valid, device=envs.device)
         steps += envs.num_envs
         counted = valid & (done_count < quota)
         ended = terminated | truncated

@@ -45,6 +45,8 @@ def register(commands: Any) -> None:
     parser.add_argument("--critic-episodes", type=parse_count, default=None,
                         help="episodes to fit a critic on (default: batches * batch-episodes / 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the episodes and of a fresh network (default: 0)")
+    parser.add_argument("--encoder", default=None, help="a fresh network's encoder: auto (the Nature CNN for images, "
+                        "the MLP otherwise) | nature | impala (any image size) | mlp (default: auto)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="where the report goes (default: diagnose/ENV)")
     add_trust_env_flag(parser)
@@ -59,7 +61,7 @@ def run_diagnose_gradients(args: argparse.Namespace) -> int:
         raise UserInputError("--checkpoint needs --run RUN_DIR")
     options = dict(estimators=args.estimators, batches=args.batches, batch_episodes=args.batch_episodes,
                    seed=args.seed, gamma=args.gamma, cosine=args.cosine, critic=args.critic,
-                   critic_episodes=args.critic_episodes, trust_env=args.trust_env)
+                   critic_episodes=args.critic_episodes, trust_env=args.trust_env, encoder=args.encoder)
     command = "policygrad " + shlex.join(args.cli_command_line)
     names = [n.strip() for n in args.checkpoint.split(",") if n.strip()] if args.checkpoint else []
     if len(names) > 1:  # several checkpoints of one run: a report each, and a summary over training

@@ -34,8 +34,9 @@ import numpy as np
 
 from policygrad.algos import ALGORITHMS
 from policygrad.core.config import Config
-from policygrad.core.envs import env_spaces, make_vec_env
+from policygrad.core.envs import env_spaces, make_env_fn, make_vec_env
 from policygrad.core.errors import UserInputError
+from policygrad.core.images import is_image_space
 from policygrad.reporting.choices import DEFAULT_MIN_EFFECT, DEFAULT_TEST
 from policygrad.run.files import write_json_atomic
 from policygrad.run.logger import EVALS_COLUMNS, EVALS_FILE
@@ -161,13 +162,28 @@ def _schedule(value: Any) -> Any:
     return value
 
 
+def sb3_training_env(env_id: str, n_envs: int, seed: int) -> tuple[Any, str]:
+    """SB3's vector env of ``n_envs`` training copies of ``env_id`` and the SB3 policy class for it.
+    Images: SB3's ``CnnPolicy`` on the copies policygrad's own agents learn from (for Atari ids,
+    core/atari.py's training stack: the same frames, life loss and clipping as SB3's AtariWrapper),
+    so that a comparison differs only in the learner. Other observations: SB3's ``make_vec_env`` and
+    ``MlpPolicy``, as before."""
+    from stable_baselines3.common.env_util import make_vec_env as sb3_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    if not is_image_space(env_spaces(env_id)[0]):
+        return sb3_vec_env(env_id, n_envs=n_envs, seed=seed), "MlpPolicy"
+    env = DummyVecEnv([make_env_fn(env_id, training=True) for _ in range(n_envs)])
+    env.seed(seed)  # copy i resets from seed + i, as SB3's make_vec_env seeds its copies
+    return env, "CnnPolicy"
+
+
 def run_sb3(run_dir: Path, settings: Mapping[str, Any], protocol: Mapping[str, Any]) -> None:
     """Train Stable-Baselines3's ``settings['algo']`` with ``settings['hyperparameters']``, pausing at
     the evaluation marks (a callback) to evaluate the deterministic policy; stops at total_steps."""
     import stable_baselines3 as sb3
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env as sb3_vec_env
 
     torch.set_num_threads(1)
     algo, params = settings["algo"], dict(settings["hyperparameters"])
@@ -178,13 +194,13 @@ def run_sb3(run_dir: Path, settings: Mapping[str, Any], protocol: Mapping[str, A
         if key in params:
             params[key] = _schedule(params[key])
     noise_type, noise_std = params.pop("noise_type", None), params.pop("noise_std", None)
-    env = sb3_vec_env(protocol["env_id"], n_envs=n_envs, seed=seed)
+    env, policy = sb3_training_env(protocol["env_id"], n_envs, seed)
     if noise_type == "normal":
         from stable_baselines3.common.noise import NormalActionNoise
 
         dims = int(np.prod(env.action_space.shape or (1,)))
         params["action_noise"] = NormalActionNoise(np.zeros(dims), float(noise_std) * np.ones(dims))
-    model: Any = getattr(sb3, algo.upper())("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **params)
+    model: Any = getattr(sb3, algo.upper())(policy, env, seed=seed, device="cpu", verbose=0, **params)
 
     def act(obs: np.ndarray) -> np.ndarray:
         return model.predict(obs, deterministic=True)[0]

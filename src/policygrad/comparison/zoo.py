@@ -1,14 +1,27 @@
 """RL Baselines3 Zoo's published hyperparameters for the SB3 methods of ``policygrad compare``
-(https://github.com/DLR-RM/rl-baselines3-zoo, ``hyperparams/ALGO.yml``), for CartPole-v1 and
-Pendulum-v1. Values are copied as the zoo writes them, with three changes made everywhere:
-``n_timesteps`` is dropped (a comparison gives every method the same budget), ``policy`` is always
-``MlpPolicy``, and ``normalize`` (VecNormalize) is not applied (noted where the zoo sets it).
+(https://github.com/DLR-RM/rl-baselines3-zoo, ``hyperparams/ALGO.yml``), for CartPole-v1,
+Pendulum-v1 and the Atari games (the zoo's ``atari`` entries). Values are copied as the zoo writes them,
+with three changes made everywhere: ``n_timesteps`` is dropped (a comparison gives every method the same
+budget), ``policy`` is ``MlpPolicy`` for vectors and ``CnnPolicy`` for images (the zoo's ``env_wrapper``
+AtariWrapper is policygrad's own preprocessing, core/atari.py, which both sides get), and ``normalize``
+(VecNormalize) is not applied (noted where the zoo sets it).
 ``lin_X`` is a linear schedule from X to 0, as in the zoo. Other environments: SB3's defaults, noted.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from policygrad.core.atari import is_atari_id
+
+# hyperparams/ppo.yml and a2c.yml, "atari" (every Atari game; the zoo stacks 4 frames, as core/atari.py does)
+ATARI: dict[str, dict[str, Any]] = {
+    "ppo": {"n_envs": 8, "n_steps": 128, "n_epochs": 4, "batch_size": 256, "learning_rate": "lin_2.5e-4",
+            "clip_range": "lin_0.1", "vf_coef": 0.5, "ent_coef": 0.01},
+    "a2c": {"n_envs": 16, "ent_coef": 0.01, "vf_coef": 0.25},
+}
+ATARI_NOTES = {"a2c": "the zoo's a2c atari entry uses RMSpropTFLike (eps 1e-5), which a JSON spec cannot name: "
+                      "SB3's own RMSprop with its eps 1e-5 here"}
 
 ZOO: dict[str, dict[str, dict[str, Any]]] = {
     "dqn": {
@@ -52,6 +65,9 @@ NOTES = {("a2c", "Pendulum-v1"): "the zoo's a2c Pendulum entry also sets normali
 
 def zoo_settings(algo: str, env_id: str) -> tuple[dict[str, Any], str]:
     """``(hyperparameters, where they come from)`` for SB3's ``algo`` on ``env_id``."""
+    if is_atari_id(env_id) and algo in ATARI:
+        note = ATARI_NOTES.get(algo)
+        return dict(ATARI[algo]), f"RL Baselines3 Zoo hyperparams/{algo}.yml, atari" + (f" ({note})" if note else "")
     table = ZOO.get(algo, {})
     if env_id in table:
         note = NOTES.get((algo, env_id))

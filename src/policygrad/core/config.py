@@ -227,6 +227,10 @@ class Config:
                           "mlp (hidden_sizes, activation); images: rank-3 Box of uint8 or of floats in [0, 1]")
     image_layout: str = option("auto", "axes of image observations: auto (the channel axis is the first or the last, "
                                "whichever is strictly smaller than the other two) | chw | hwc")
+    recurrent: str = option("none", "memory between encoder and heads: none | lstm | gru (ppo, a2c, a3c; the state "
+                            "is reset at every episode start; actor and critic each have one unless shared_trunk)")
+    recurrent_size: int = option(64, "units of the recurrent core (recurrent=lstm | gru)")
+    recurrent_layers: int = option(1, "stacked layers of the recurrent core (recurrent=lstm | gru)")
     distribution: str = option("auto", "action head for Box actions: gaussian | gaussian_state_std | tanh | "
                                "beta | gsde (state-dependent exploration noise; auto: gaussian; discrete "
                                "spaces pick theirs)")
@@ -332,6 +336,8 @@ class Config:
         self._choice("image_layout", IMAGE_LAYOUTS)
         self._choice("init", INIT_SCHEMES)
         self._choice("reward_norm", ("none", "scale", "standardize", "popart"))
+        self._choice("recurrent", ("none", "lstm", "gru"))
+        self._positive_int("recurrent_size", "recurrent_layers")
         # Type checks first: a string or a bare int must be a UserInputError naming the field, not a
         # TypeError from the comparison or the iteration below.
         if not isinstance(self.hidden_sizes, (tuple, list)) or not self.hidden_sizes or any(

@@ -33,6 +33,9 @@ from policygrad.core.atari import is_atari_id, make_atari_env, register_atari
 from policygrad.core.config import did_you_mean, import_user_module
 from policygrad.core.errors import NonFiniteError, UserInputError
 from policygrad.core.images import storage_dtype
+from policygrad.core.partial_obs import register_partially_observed
+
+register_partially_observed()  # CartPoleNoVel-v1 and the others are ids like any Gymnasium id
 
 
 def check_env_id(env_id: str) -> None:

@@ -123,6 +123,8 @@ class PolicyNetwork(nn.Module):
     obs_normalizer: ObservationNormalizer | None
     reward_scaler: RewardScaler | None
     popart: PopArt | None
+    # A recurrent network (core/recurrent.py) acts with step(obs, state, starts) and carries a state.
+    is_recurrent: bool = False
 
     @property
     def has_value(self) -> bool:
@@ -218,6 +220,7 @@ class ActorCritic(PolicyNetwork):
         sde_sample_freq: int = -1,
         encoder: str = "auto",
         image_layout: str = "auto",
+        head_features: int | None = None,
     ) -> None:
         super().__init__()
         self.observation_space = observation_space
@@ -238,7 +241,8 @@ class ActorCritic(PolicyNetwork):
         if self.encoder_kind != "mlp":
             _check_image_normalization(normalize_obs, self.encoder_kind)
         self.policy_body: MLPEncoder | ImageEncoder = make_encoder()
-        n_feat = self.policy_body.out_features
+        # the heads read the encoder's features, or those of a recurrent core after it (core/recurrent.py)
+        n_feat = self.policy_body.out_features if head_features is None else head_features
         self.policy_head = make_head(action_space, n_feat, distribution, sde_sample_freq)
         self.value_body: MLPEncoder | ImageEncoder | None = None
         self.value_head: nn.Linear | None = None
@@ -324,11 +328,9 @@ class ActorCritic(PolicyNetwork):
         return self.policy_head.to_env(actions)
 
 
-def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with_value: bool) -> ActorCritic:
-    """The network a config asks for."""
-    return ActorCritic(
-        observation_space,
-        action_space,
+def build_agent_kwargs(cfg, with_value: bool) -> dict:
+    """The keyword arguments of :class:`ActorCritic` a config gives (its recurrent form takes them too)."""
+    return dict(
         hidden_sizes=tuple(cfg.hidden_sizes),
         activation=cfg.activation,
         init=cfg.init,
@@ -343,3 +345,8 @@ def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with
         encoder=cfg.encoder,
         image_layout=cfg.image_layout,
     )
+
+
+def build_agent(cfg, observation_space: gym.Space, action_space: gym.Space, with_value: bool) -> ActorCritic:
+    """The network a config asks for (a recurrent one: :func:`policygrad.core.user_network.build_network`)."""
+    return ActorCritic(observation_space, action_space, **build_agent_kwargs(cfg, with_value))

@@ -46,6 +46,7 @@ from policygrad.core.distributions import ActionDistribution, ActionHead, BoxHea
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork, build_agent
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
+from policygrad.core.recurrent import build_recurrent_agent
 
 VALUE_METHOD = "value"  # the optional method of a user's module that returns V(s)
 
@@ -252,6 +253,11 @@ def build_network(cfg: Any, observation_space: gym.Space, action_space: gym.Spac
                   module: nn.Module | None = None) -> PolicyNetwork:
     """The network a run uses: ``module`` (the user's, given from Python) or the class the config's
     ``network`` names, wrapped in :class:`UserNetwork`; otherwise the built-in MLP (:func:`build_agent`)."""
+    if getattr(cfg, "recurrent", "none") != "none":  # the built-in network with a core (core/recurrent.py)
+        if module is not None:
+            raise UserInputError(f"recurrent={cfg.recurrent!r} applies to the built-in network, not to a module "
+                                 "passed in: use recurrent='none' with your own module")
+        return build_recurrent_agent(cfg, observation_space, action_space, with_value)
     if module is None and not cfg.network:
         return build_agent(cfg, observation_space, action_space, with_value)
     if module is None:

@@ -51,10 +51,14 @@ class FittedCritic(nn.Module):
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, hidden_sizes: tuple[int, ...]) -> None:
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, hidden_sizes: tuple[int, ...],
+                 encoder: str = "auto") -> None:
         super().__init__()
-        self.net = ActorCritic(observation_space, action_space, hidden_sizes=hidden_sizes, with_value=True)
-        self.box = isinstance(observation_space, gym.spaces.Box)
+        self.net = ActorCritic(observation_space, action_space, hidden_sizes=hidden_sizes, with_value=True,
+                               encoder=encoder)
+        # Vectors are standardised here; an image encoder scales its pixels itself (uint8 / 255), and
+        # standardised pixels would reach it as floats outside [0, 1].
+        self.box = isinstance(observation_space, gym.spaces.Box) and self.net.mlp_encoder
         self.register_buffer("obs_mean", torch.zeros(()))
         self.register_buffer("obs_std", torch.ones(()))
         self.register_buffer("mean", torch.zeros(()))
@@ -73,14 +77,14 @@ def _valid_rows(batches: Sequence[EpisodeBatch], tensors: Sequence[torch.Tensor]
 
 def fit_critic(batches: Sequence[EpisodeBatch], gamma: float, observation_space: gym.Space, action_space: gym.Space,
                hidden_sizes: tuple[int, ...] = (64, 64), seed: int = 0, epochs: int = 20,
-               minibatch: int = 256) -> FittedCritic:
+               minibatch: int = 256, encoder: str = "auto") -> FittedCritic:
     """A critic regressed (Adam, mean squared error) on the discounted reward-to-go of ``batches``.
     A second pass refits on targets that bootstrap time-limit truncations from the first fit (an
     episode cut by a time limit would otherwise teach V that its last states are worth little), when
-    there are truncations."""
+    there are truncations. ``encoder``: the policy's (``auto``, ``mlp``, ``nature``, ``impala``)."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        critic = FittedCritic(observation_space, action_space, hidden_sizes)
+        critic = FittedCritic(observation_space, action_space, hidden_sizes, encoder)
         obs = _valid_rows(batches, [eb.batch.obs for eb in batches])
         if critic.box:
             critic.obs_mean = obs.float().mean(0)

@@ -62,11 +62,25 @@ def _count(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def refuse_recurrent(config: Config) -> None:
+    """The estimators' per-episode gradients are computed on flat transitions, without a recurrent state:
+    a recurrent policy is refused in one line rather than diagnosed wrongly."""
+    if config.recurrent != "none":
+        raise UserInputError(f"diagnose gradients measures feed-forward policies; this one is recurrent "
+                             f"(recurrent={config.recurrent!r}): diagnose a run or an --env whose PPO is feed-forward")
+
+
 def load_policy(env_id: str | None, run: str | Path | None = None, checkpoint: str | None = None,
-                network: PolicyNetwork | None = None, seed: int = 0, trust_env: bool = False) -> Policy:
+                network: PolicyNetwork | None = None, seed: int = 0, trust_env: bool = False,
+                encoder: str | None = None) -> Policy:
     """The policy to diagnose: ``run``'s final checkpoint (or ``checkpoint``, a name in its
     ``checkpoints/`` such as ``step_000020480``, or a checkpoint folder), ``network``, or a fresh
-    network for ``env_id`` built from ``seed`` as ``policygrad train ppo`` would build it."""
+    network for ``env_id`` built from ``seed`` as ``policygrad train ppo`` would build it, with the
+    ``encoder`` asked for (default: the config's, ``auto``)."""
+    if encoder is not None and (run is not None or network is not None):
+        # a run's or a user's network already has its encoder: choosing another would diagnose a different policy
+        raise UserInputError(f"encoder={encoder!r} applies to a fresh network only: leave it out with a run "
+                             "or a network")
     if run is not None:
         if network is not None:
             raise UserInputError("pass a run or a network, not both")
@@ -84,12 +98,16 @@ def load_policy(env_id: str | None, run: str | Path | None = None, checkpoint: s
             raise UserInputError(f"the run {run} trained on {agent.config.env_id}, not on {env_id}: pass its "
                                  "environment or leave --env out")
         step = read_manifest(folder)["counters"].get("global_step")
+        refuse_recurrent(agent.config)
         return Policy(agent.network, agent.config, f"{agent.config.algo} run {folder}",
                       step if isinstance(step, int) else None)
     if env_id is None:
         raise UserInputError("give an environment (--env ENV) or a run (--run RUN_DIR)")
     check_env_id(env_id)
-    config = make_config("ppo", env_id=env_id, seed=seed, progress=False, tensorboard=False)
+    chosen = {} if encoder is None else {"encoder": encoder}
+    config = make_config("ppo", env_id=env_id, seed=seed, progress=False, tensorboard=False, **chosen)
+    if network is None:
+        refuse_recurrent(config)
     if network is not None:
         return Policy(network, config, "the network passed in")
     obs_space, act_space = env_spaces(env_id)
@@ -119,7 +137,8 @@ def make_critic(policy: Policy, env_id: str, choice: str, gamma: float, episodes
     fit_batches = collect_batches(policy.network, env_id, 1, episodes, seed, purpose=PURPOSE_CRITIC)
     obs_space, act_space = policy.network.observation_space, policy.network.action_space
     hidden = tuple(getattr(policy.config, "hidden_sizes", (64, 64)))
-    fitted = fit_critic(fit_batches, gamma, obs_space, act_space, hidden_sizes=hidden, seed=seed)
+    fitted = fit_critic(fit_batches, gamma, obs_space, act_space, hidden_sizes=hidden, seed=seed,
+                        encoder=str(getattr(policy.config, "encoder", "auto")))
     steps = int(sum(eb.lengths.sum() for eb in fit_batches))
     source = f"a critic fitted here on {episodes} separate episodes ({steps} steps) of the same policy{why}"
     return Critic(fitted, source), [f"Critic: {source}."]
@@ -130,18 +149,19 @@ def diagnose_gradients(env_id: str | None = None, run: str | Path | None = None,
                        batch_episodes: int = 8, seed: int = 0, gamma: float | None = None, cosine: float = 0.9,
                        critic: str = "auto", critic_episodes: int | None = None,
                        network: PolicyNetwork | None = None, trust_env: bool = False,
-                       out: str | Path | None = None) -> GradientDiagnosis:
+                       out: str | Path | None = None, encoder: str | None = None) -> GradientDiagnosis:
     """Every estimator's policy gradient on ``batches`` batches of ``batch_episodes`` episodes at a
     fixed policy, and their statistics (see :mod:`policygrad.diagnostics`). ``gamma``: the discount
     (default: the run's, or the PPO preset's for a fresh network); ``cosine``: the target of
     "episodes for cosine"; ``critic``: auto (the run's critic if usable, else one fitted on
     ``critic_episodes`` separate episodes, default batches * batch_episodes / 4) | run | fit.
-    ``out``: also write the report there (:func:`policygrad.diagnostics.report.write_report`)."""
+    ``out``: also write the report there (:func:`policygrad.diagnostics.report.write_report`).
+    ``encoder``: a fresh network's encoder (``auto`` | ``nature`` | ``impala`` | ``mlp``)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # rows of one episode at a time: more threads only wait on each other
     try:
         return _diagnose(env_id, run, checkpoint, estimators, batches, batch_episodes, seed, gamma, cosine, critic,
-                         critic_episodes, network, trust_env, out)
+                         critic_episodes, network, trust_env, out, encoder)
     finally:
         torch.set_num_threads(threads)
 
@@ -149,14 +169,15 @@ def diagnose_gradients(env_id: str | None = None, run: str | Path | None = None,
 def _diagnose(env_id: str | None, run: str | Path | None, checkpoint: str | None,
               estimators: Sequence[str | Estimator] | str, batches: int, batch_episodes: int, seed: int,
               gamma: float | None, cosine: float, critic: str, critic_episodes: int | None,
-              network: PolicyNetwork | None, trust_env: bool, out: str | Path | None) -> GradientDiagnosis:
+              network: PolicyNetwork | None, trust_env: bool, out: str | Path | None,
+              encoder: str | None = None) -> GradientDiagnosis:
     _count("batches", batches, MIN_BATCHES)
     _count("batch_episodes", batch_episodes, MIN_EPISODES)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise UserInputError(f"seed={seed!r} is invalid: expected an integer >= 0")
     if not isinstance(cosine, (int, float)) or not 0.0 < cosine < 1.0:
         raise UserInputError(f"cosine={cosine!r} is invalid: expected a number in (0, 1), e.g. 0.9")
-    policy = load_policy(env_id, run, checkpoint, network, seed, trust_env)
+    policy = load_policy(env_id, run, checkpoint, network, seed, trust_env, encoder)
     env_id = policy.config.env_id if env_id is None else env_id
     gamma = policy.config.gamma if gamma is None else gamma
     if not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:

@@ -16,10 +16,17 @@ flags). This module captures those as data and puts them back, without pickle:
 - :func:`restore_env` writes a snapshot back into an environment of the same structure (same classes
   and attribute names, checked first: a mismatch is a UserInputError naming the attribute).
 - :func:`rng_state` / :func:`set_rng_state`: Python and NumPy states as JSON, torch's as tensors.
+
+Two kinds of value beyond plain data are captured because Atari needs them: a ``collections.deque``
+(Gymnasium's ``FrameStackObservation`` keeps its frames in one) and the emulator of an Atari game
+(ale-py's ``ALEInterface``: its ``cloneState(include_rng=True)`` serialized to bytes, the sticky-action
+generator included, and put back with ``restoreState``). The bytes are the emulator's own format, read
+by ale-py's C++ code: data, never Python to run.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
 import inspect
 import random
@@ -39,7 +46,17 @@ ARRAY_KINDS = "biufSU"
 STATIC_NAMES = ("metadata", "spec", "_saved_kwargs", "_ezpickle_args", "_ezpickle_kwargs")
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 TAGS = ("__ndarray__", "__scalar__", "__tuple__", "__dict__", "__generator__", "__random_state__",
-        "__py_random__")
+        "__py_random__", "__deque__", "__ale_state__")
+
+
+class EmulatorState(bytes):
+    """A decoded Atari emulator state (``ALEState.serialize()``'s bytes): :func:`restore_env` hands it to the
+    live emulator's ``restoreState`` rather than replacing the emulator object."""
+
+
+def _is_emulator(value: Any) -> bool:
+    """ale-py's ``ALEInterface``, recognised without importing ale-py (an optional extra)."""
+    return type(value).__name__ == "ALEInterface" and type(value).__module__.startswith("ale_py")
 
 
 class Unsupported(Exception):
@@ -74,6 +91,11 @@ def encode(value: Any) -> Any:
         return {"__random_state__": encode(value.get_state(legacy=False))}
     if isinstance(value, random.Random):
         return {"__py_random__": encode(value.getstate())}
+    if isinstance(value, collections.deque):
+        return {"__deque__": [encode(v) for v in value], "maxlen": value.maxlen}
+    if _is_emulator(value):
+        state = value.cloneState(include_rng=True).serialize()
+        return {"__ale_state__": encode(np.frombuffer(state, dtype=np.uint8))}
     raise Unsupported(type(value).__qualname__)
 
 
@@ -142,6 +164,16 @@ def decode(data: Any) -> Any:
         except (TypeError, ValueError, KeyError) as exc:
             raise UserInputError(f"malformed RandomState in a snapshot ({exc})") from None
         return generator
+    if tag == "__deque__":
+        maxlen = data.get("maxlen")
+        if not isinstance(data[tag], list) or not (maxlen is None or (type(maxlen) is int and maxlen >= 0)):
+            raise UserInputError("malformed deque in a snapshot")
+        return collections.deque((decode(v) for v in data[tag]), maxlen=maxlen)
+    if tag == "__ale_state__":
+        state = decode(data[tag])
+        if not (isinstance(state, np.ndarray) and state.dtype == np.uint8 and state.ndim == 1):
+            raise UserInputError("malformed Atari emulator state in a snapshot")
+        return EmulatorState(state.tobytes())
     py_generator = random.Random()  # "__py_random__"
     py_generator.setstate(python_random_state(decode(data[tag])))
     return py_generator
@@ -277,8 +309,11 @@ def _first_difference(saved: Any, live: Any, path: str) -> str:
 
 
 def _check_new_names(obj: Any, tree: dict[str, Any], path: str) -> None:
-    """A saved attribute that ``obj`` does not have yet must not shadow a method or property."""
-    for name in tree["attrs"]:
+    """A saved attribute that ``obj`` does not have yet must not shadow a method or property; an emulator
+    state goes only where an emulator is, and an emulator gets nothing else."""
+    for name, value in tree["attrs"].items():
+        if _is_emulator(vars(obj).get(name)) != isinstance(value, EmulatorState):
+            raise UserInputError(f"the saved environment state of {path}.{name} does not fit what it holds")
         if name in vars(obj) or not hasattr(type(obj), name):
             continue
         default = inspect.getattr_static(type(obj), name)  # a class-level default such as None is fine
@@ -317,7 +352,11 @@ def _write(obj: Any, tree: dict[str, Any], seen: set[int]) -> None:
     seen.add(id(obj))
     for name, value in tree["attrs"].items():
         current = getattr(obj, name, None)
-        if (isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current.shape == value.shape
+        if isinstance(value, EmulatorState):
+            from ale_py import ALEState  # present: the live environment is an Atari game
+
+            getattr(obj, name).restoreState(ALEState(bytes(value)))  # checked an emulator by _check_new_names
+        elif (isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current.shape == value.shape
                 and current.dtype == value.dtype and current.flags.writeable):
             current[...] = value  # in place: views and aliases of the array stay valid
         else:

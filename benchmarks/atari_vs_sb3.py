@@ -1,0 +1,117 @@
+"""PPO and A2C on an Atari game, policygrad against Stable-Baselines3 2.9.2 side by side in one invocation
+(issue 29's speed target: steps/s >= 1.5x SB3's, CPU, fp32, same thread count).
+
+Both get the same environments: core/atari.py's training stack (no-op starts, frame skip 4, 84x84 grey,
+4 stacked frames, fire on reset, life loss ends the learner's episode, rewards clipped) in 8 (PPO) or 16
+(A2C) copies stepped in this process (Gymnasium's SyncVectorEnv for policygrad, SB3's DummyVecEnv for SB3),
+and the RL Baselines3 Zoo's Atari settings (run/presets/ppo.yaml, a2c.yaml): a Nature CNN shared by policy
+and value, fp32. Each library runs one warm-up iteration, then ``--steps`` steps, timed; the libraries
+alternate for ``--rounds`` rounds so that both see the same machine load, and the median of each is kept.
+
+    python benchmarks/atari_vs_sb3.py [--algo ppo|a2c] [--env ALE/Pong-v5] [--steps 8192] [--rounds 2]
+        [--threads 1] [--out benchmarks/results/ATARI_SPEED.md]
+
+Needs the atari and bench extras.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from typing import Any
+
+import gymnasium as gym
+import torch
+from gymnasium.vector import AutoresetMode
+
+from policygrad.algos.a2c import A2C, A2CConfig
+from policygrad.algos.ppo import PPO, PPOConfig
+from policygrad.core.atari import make_atari_env
+from policygrad.core.envs import VecEnv
+from policygrad.core.networks import build_agent
+
+
+def ours(algo: str, env_id: str, steps: int, threads: int) -> float:
+    """policygrad's steps/s over ``steps`` steps after one warm-up iteration."""
+    cfg: Any = (PPOConfig(env_id="CartPole-v1", num_envs=8, num_steps=128, num_minibatches=4, update_epochs=4,
+                          learning_rate=2.5e-4, clip_coef=0.1, anneal_clip=True, ent_coef=0.01, vf_coef=0.5,
+                          gamma=0.99, gae_lambda=0.95, shared_trunk=True, total_steps=steps,
+                          torch_threads=threads) if algo == "ppo" else
+                A2CConfig(env_id="CartPole-v1", num_envs=16, num_steps=5, learning_rate=7e-4, optimizer="rmsprop",
+                          anneal_lr=False, advantage_estimator="nstep", ent_coef=0.01, vf_coef=0.25, gamma=0.99,
+                          shared_trunk=True, total_steps=steps, torch_threads=threads))
+    vector = gym.vector.SyncVectorEnv([lambda: make_atari_env(env_id, training=True) for _ in range(cfg.num_envs)],
+                                      autoreset_mode=AutoresetMode.NEXT_STEP)
+    envs = VecEnv(vector)
+    torch.manual_seed(cfg.seed)
+    network = build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True)
+    learner = (PPO if algo == "ppo" else A2C)(cfg, envs, network)
+    learner.iterate()  # warm-up: first allocations, oneDNN kernels
+    done, start = 0, time.perf_counter()
+    while done < steps:
+        done += learner.iterate().steps
+    rate = done / (time.perf_counter() - start)
+    envs.close()
+    return rate
+
+
+def sb3(algo: str, env_id: str, steps: int) -> float:
+    """Stable-Baselines3's steps/s with the same settings, environments and thread count."""
+    from stable_baselines3 import A2C as SB3A2C
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    n = 8 if algo == "ppo" else 16
+    venv = DummyVecEnv([lambda: make_atari_env(env_id, training=True) for _ in range(n)])
+
+    def anneal(start: float):
+        return lambda remaining: remaining * start
+
+    model: Any = (SB3PPO("CnnPolicy", venv, n_steps=128, n_epochs=4, batch_size=256, learning_rate=anneal(2.5e-4),
+                         clip_range=anneal(0.1), ent_coef=0.01, vf_coef=0.5, gamma=0.99, gae_lambda=0.95,
+                         device="cpu", seed=1) if algo == "ppo" else
+                  SB3A2C("CnnPolicy", venv, n_steps=5, learning_rate=7e-4, ent_coef=0.01, vf_coef=0.25, gamma=0.99,
+                         policy_kwargs=dict(optimizer_class=torch.optim.RMSprop,
+                                            optimizer_kwargs=dict(alpha=0.99, eps=1e-5, weight_decay=0)),
+                         device="cpu", seed=1))
+    iteration = n * model.n_steps
+    model.learn(iteration)  # warm-up, as above
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    rate = steps / (time.perf_counter() - start)
+    venv.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algo", choices=("ppo", "a2c"), default="ppo")
+    parser.add_argument("--env", default="ALE/Pong-v5")
+    parser.add_argument("--steps", type=int, default=8192)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None, help="append the table to this Markdown file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rates: dict[str, list[float]] = {"policygrad": [], "sb3": []}
+    for _ in range(args.rounds):
+        rates["policygrad"].append(ours(args.algo, args.env, args.steps, args.threads))
+        torch.set_num_threads(args.threads)  # policygrad's config sets it; SB3 gets the same
+        rates["sb3"].append(sb3(args.algo, args.env, args.steps))
+        print({k: [round(v) for v in vs] for k, vs in rates.items()}, flush=True)
+    ours_rate, sb3_rate = statistics.median(rates["policygrad"]), statistics.median(rates["sb3"])
+    lines = [f"| {args.algo} | {args.env} | {args.steps} x {args.rounds} | {args.threads} | "
+             f"{', '.join(f'{r:.0f}' for r in rates['policygrad'])} | {', '.join(f'{r:.0f}' for r in rates['sb3'])} | "
+             f"{ours_rate / sb3_rate:.2f}x |"]
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
+    print("| algo | env | steps x rounds | threads | policygrad steps/s | SB3 steps/s | ratio (medians) |")
+    print("\n".join(lines))
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
