@@ -30,6 +30,7 @@ from policygrad.core import losses
 from policygrad.core.config import reject_value
 from policygrad.core.distributions import ActionDistribution
 from policygrad.core.envs import VecEnv
+from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.recurrent import RecurrentActorCritic
 
@@ -73,6 +74,10 @@ class RecurrentCollector(FixedHorizonCollector):
 
     def __init__(self, envs: VecEnv, network: RecurrentActorCritic, num_steps: int, seed: int) -> None:
         super().__init__(envs, network, num_steps, seed)
+        if envs.structured:  # (known after the reset above: Gymnasium's masks come in its infos)
+            raise UserInputError(f"recurrent={network.policy_core.kind!r} does not take Dict/Tuple observations or "
+                                 "action masks yet (the environment gives one): use recurrent='none', or "
+                                 "action_masking=off for masks")
         T, N = num_steps, envs.num_envs
         self.state_buf = torch.zeros((T, N, network.state_size), device=envs.device)
         self.start_buf = torch.zeros((T, N), dtype=torch.bool, device=envs.device)
