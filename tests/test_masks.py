@@ -233,3 +233,9 @@ def test_a_recurrent_policy_obeys_masks_and_reads_dicts(tmp_path, algo, env, ext
     result = pg.train(config, run_dir=tmp_path / "run", check_env=False)
     assert min(episode_returns(result.run_dir)) == LENGTH
     assert result.evaluation.returns == [LENGTH] * 4
+
+
+def test_the_comparison_protocol_plays_other_methods_on_plain_observations():
+    from policygrad.comparison.methods import play_episodes
+    returns = play_episodes(lambda obs: np.zeros(len(obs), dtype=np.int64), "Taxi-v4", 2)
+    assert returns == [-200.0, -200.0]  # always south: the time limit, and no -10 penalty ever
