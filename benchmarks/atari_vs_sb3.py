@@ -7,6 +7,8 @@ Both get the same environments: core/atari.py's training stack (no-op starts, fr
 and the RL Baselines3 Zoo's Atari settings (run/presets/ppo.yaml, a2c.yaml): a Nature CNN shared by policy
 and value, fp32. Each library runs one warm-up iteration, then ``--steps`` steps, timed; the libraries
 alternate for ``--rounds`` rounds so that both see the same machine load, and the median of each is kept.
+Two clocks: wall time, and the CPU time of this process (everything runs in it on one thread: the
+environments, acting, the update), which other jobs on a shared machine disturb far less.
 
     python benchmarks/atari_vs_sb3.py [--algo ppo|a2c] [--env ALE/Pong-v5] [--steps 8192] [--rounds 2]
         [--threads 1] [--out benchmarks/results/ATARI_SPEED.md]
@@ -33,8 +35,8 @@ from policygrad.core.envs import VecEnv
 from policygrad.core.networks import build_agent
 
 
-def ours(algo: str, env_id: str, steps: int, threads: int) -> float:
-    """policygrad's steps/s over ``steps`` steps after one warm-up iteration."""
+def ours(algo: str, env_id: str, steps: int, threads: int) -> tuple[float, float]:
+    """policygrad's steps per wall second and per CPU second over ``steps`` steps after one warm-up iteration."""
     cfg: Any = (PPOConfig(env_id="CartPole-v1", num_envs=8, num_steps=128, num_minibatches=4, update_epochs=4,
                           learning_rate=2.5e-4, clip_coef=0.1, anneal_clip=True, ent_coef=0.01, vf_coef=0.5,
                           gamma=0.99, gae_lambda=0.95, shared_trunk=True, total_steps=steps,
@@ -49,16 +51,16 @@ def ours(algo: str, env_id: str, steps: int, threads: int) -> float:
     network = build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True)
     learner = (PPO if algo == "ppo" else A2C)(cfg, envs, network)
     learner.iterate()  # warm-up: first allocations, oneDNN kernels
-    done, start = 0, time.perf_counter()
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
     while done < steps:
         done += learner.iterate().steps
-    rate = done / (time.perf_counter() - start)
+    rates = done / (time.perf_counter() - start), done / (time.process_time() - cpu)
     envs.close()
-    return rate
+    return rates
 
 
-def sb3(algo: str, env_id: str, steps: int) -> float:
-    """Stable-Baselines3's steps/s with the same settings, environments and thread count."""
+def sb3(algo: str, env_id: str, steps: int) -> tuple[float, float]:
+    """Stable-Baselines3's steps per wall and per CPU second with the same settings, environments and threads."""
     from stable_baselines3 import A2C as SB3A2C
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
@@ -78,11 +80,11 @@ def sb3(algo: str, env_id: str, steps: int) -> float:
                          device="cpu", seed=1))
     iteration = n * model.n_steps
     model.learn(iteration)  # warm-up, as above
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     model.learn(steps, reset_num_timesteps=False)
-    rate = steps / (time.perf_counter() - start)
+    rates = steps / (time.perf_counter() - start), steps / (time.process_time() - cpu)
     venv.close()
-    return rate
+    return rates
 
 
 def main() -> None:
@@ -95,18 +97,25 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="append the table to this Markdown file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rates: dict[str, list[float]] = {"policygrad": [], "sb3": []}
+    rates: dict[str, list[tuple[float, float]]] = {"policygrad": [], "sb3": []}
     for _ in range(args.rounds):
         rates["policygrad"].append(ours(args.algo, args.env, args.steps, args.threads))
         torch.set_num_threads(args.threads)  # policygrad's config sets it; SB3 gets the same
         rates["sb3"].append(sb3(args.algo, args.env, args.steps))
-        print({k: [round(v) for v in vs] for k, vs in rates.items()}, flush=True)
-    ours_rate, sb3_rate = statistics.median(rates["policygrad"]), statistics.median(rates["sb3"])
-    lines = [f"| {args.algo} | {args.env} | {args.steps} x {args.rounds} | {args.threads} | "
-             f"{', '.join(f'{r:.0f}' for r in rates['policygrad'])} | {', '.join(f'{r:.0f}' for r in rates['sb3'])} | "
-             f"{ours_rate / sb3_rate:.2f}x |"]
+        print(rates, flush=True)
+
+    def cell(name: str, clock: int) -> str:
+        return ", ".join(f"{r[clock]:.0f}" for r in rates[name])
+
+    def ratio(clock: int) -> float:
+        return (statistics.median(r[clock] for r in rates["policygrad"])
+                / statistics.median(r[clock] for r in rates["sb3"]))
+
+    lines = [f"| {args.algo} | {args.env} | {args.steps} x {args.rounds} | {args.threads} | {cell('policygrad', 0)} | "
+             f"{cell('sb3', 0)} | {ratio(0):.2f}x | {cell('policygrad', 1)} | {cell('sb3', 1)} | {ratio(1):.2f}x |"]
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
-    print("| algo | env | steps x rounds | threads | policygrad steps/s | SB3 steps/s | ratio (medians) |")
+    print("| algo | env | steps x rounds | threads | policygrad steps/s (wall) | SB3 steps/s (wall) | ratio | "
+          "policygrad steps per CPU s | SB3 steps per CPU s | ratio |")
     print("\n".join(lines))
     if args.out:
         with open(args.out, "a") as f:

@@ -181,3 +181,19 @@ def test_an_atari_run_resumes_exactly_with_the_emulators_state(tmp_path):
     expected, loaded = straight.agent.network.state_dict(), pg.load(resumed).network.state_dict()
     for key in expected:
         assert torch.equal(expected[key], loaded[key]), key
+
+
+@pytest.mark.slow  # two short Pong runs and their whole-game evaluations: minutes
+def test_compare_runs_sb3_ppo_with_its_cnn_policy_on_the_same_pong_frames(tmp_path):
+    pytest.importorskip("stable_baselines3", reason="the compare extra (pip install 'policygrad[compare]')")
+    import json
+
+    import policygrad as pg
+
+    result = pg.compare("ALE/Pong-v5", "ppo,sb3:ppo", seeds=1, total_steps=1024, eval_every=1024, eval_episodes=1,
+                        workers=1, out_dir=tmp_path, verbose=False)
+    assert not result.failed
+    spec = json.loads((result.study_dir / "study.json").read_text())
+    assert spec["methods"]["sb3:ppo"]["hyperparameters"]["n_steps"] == 128  # the zoo's atari entry
+    for row in result.results:  # whole games with the game's own score on both sides
+        assert -21 <= float(row["final_eval"]) <= 21, row

@@ -126,10 +126,10 @@ def test_stored_action_shape_and_dtype_for_discrete():
     gym.spaces.Text(5),
     gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(3))),
     gym.spaces.Dict({"a": gym.spaces.Discrete(2)}),
-    gym.spaces.Box(-1.0, 1.0, (2, 2)),  # Box actions must be a vector
-], ids=["text", "tuple", "dict", "box-matrix"])
+    gym.spaces.Box(-1.0, 1.0, ()),  # a scalar Box: no dimension to act in (any other shape is flattened)
+], ids=["text", "tuple", "dict", "box-scalar"])
 def test_make_head_refuses_unsupported_action_spaces(space):
-    with pytest.raises(ValueError, match="not supported|must be a vector"):
+    with pytest.raises(ValueError, match="not supported|at least one dimension"):
         make_head(space, 4)
 
 

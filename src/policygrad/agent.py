@@ -14,9 +14,19 @@ from policygrad.algos import algorithm
 from policygrad.core.config import DEVICES, Config, UserTypeError, check_bool, check_int, reject_type
 from policygrad.core.envs import env_kwargs_for, env_spaces
 from policygrad.core.errors import UserInputError
+from policygrad.core.masks import mask_width
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.recurrent import RecurrentActorCritic
 from policygrad.core.runtime import resolve_device
+from policygrad.core.structured import (
+    MASK_KEY,
+    OBS_KEY,
+    feature_parts,
+    flatten_obs,
+    is_structured,
+    obs_rows,
+    part_dtype,
+)
 from policygrad.core.user_network import build_network, class_spec
 from policygrad.run.checkpoint import MANIFEST_FILE, checkpoint_to_load, load_model_state, read_manifest
 from policygrad.run.records import config_from_record
@@ -82,7 +92,7 @@ class Agent:
             raise UserInputError(f"batch={batch} is invalid: expected an integer > 0")
         return np.zeros((batch, self.network.state_size), dtype=np.float32)
 
-    def act(self, obs: Any, state: Any = None, deterministic: bool = True) -> Any:
+    def act(self, obs: Any, state: Any = None, deterministic: bool = True, action_mask: Any = None) -> Any:
         """Environment actions for ``obs``, one observation or a batch ``(B, *obs_shape)`` of the
         observation space (checked: a ValueError names the shape expected).
 
@@ -90,14 +100,26 @@ class Agent:
         Discrete action space: ``int(agent.act(obs))`` or pass it to ``env.step`` as it is;
         ``action_space.shape`` for Box and MultiDiscrete); for a batch, ``(B, *that shape)``.
         ``deterministic`` (a bool) takes the distribution's mode, else samples (from torch's random
-        state).
+        state). A Dict/Tuple observation is given as the environment gives it (a dict or tuple of parts,
+        each one observation or a batch). ``action_mask``: the allowed actions, ``(n,)`` or ``(B, n)``
+        (flags side by side for MultiDiscrete; a Dict observation's ``"action_mask"`` key serves
+        too unless the run had ``action_masking=off``); the action is then always an allowed one.
 
         A recurrent agent (:attr:`recurrent`) returns ``(actions, next_state)``: ``state`` is the state
         after the previous step of the same episode(s), ``(B, state_size)`` (``(1, state_size)`` for
         one observation), or None (:meth:`initial_state`) at an episode's first step."""
         deterministic = check_bool("deterministic", deterministic)
-        batch, single = observation_batch(obs, self.network.observation_space)
-        obs_t = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
+        obs_t, single, mask = self._observation(obs)
+        if action_mask is not None:
+            mask = np.asarray(action_mask)
+        if mask is not None and self.config.action_masking == "auto":
+            width = mask_width(self.network.action_space)
+            if width is None or mask.dtype.kind not in "bui" or mask.shape[-1:] != (width,) or mask.ndim > 2:
+                raise UserInputError(f"action_mask of shape {mask.shape} and dtype {mask.dtype} does not fit the "
+                                     f"action space {self.network.action_space}: expected bools or 0/1 of shape "
+                                     f"({width},) or (B, {width})")
+            mask_t = torch.as_tensor(mask.reshape(-1, width).astype(bool), device=self.device)
+            obs_t = {**obs_t, MASK_KEY: mask_t} if isinstance(obs_t, dict) else {OBS_KEY: obs_t, MASK_KEY: mask_t}
         network = self.network
         if not isinstance(network, RecurrentActorCritic):
             if state is not None:
@@ -106,7 +128,7 @@ class Agent:
             with torch.no_grad():
                 actions = np.asarray(network.to_env(network.act(obs_t, deterministic)))
             return actions[0, ...] if single else actions
-        rows = obs_t.shape[0]
+        rows = obs_rows(obs_t)
         if state is None:
             state = self.initial_state(rows)
         state_np = np.asarray(state, dtype=np.float32)
@@ -119,6 +141,30 @@ class Agent:
                                                with_value=False)
             actions = np.asarray(network.to_env(dist.mode() if deterministic else dist.sample()))
         return (actions[0, ...] if single else actions), next_state.cpu().numpy()
+
+    def _observation(self, obs: Any) -> tuple[Any, bool, np.ndarray | None]:
+        """``obs`` as the network's input (a tensor, or a dict of parts for Dict/Tuple spaces), whether
+        it was one observation, and the mask a Dict observation carried under ``"action_mask"``."""
+        space = self.network.observation_space
+        if not is_structured(space):
+            batch, single = observation_batch(obs, space)
+            return torch.as_tensor(batch, dtype=torch.float32, device=self.device), single, None
+        if not isinstance(obs, (dict, tuple, list)):
+            raise UserInputError(f"obs is a {type(obs).__name__}: the observation space {space} takes a "
+                                 f"{'dict' if isinstance(space, gym.spaces.Dict) else 'tuple'} of parts")
+        try:
+            flat = flatten_obs(obs, space)
+        except (KeyError, IndexError, TypeError) as exc:
+            raise UserInputError(f"obs does not have the parts of the observation space {space} ({exc!r})") from None
+        mask = flat.pop(MASK_KEY, None)
+        parts, singles = {}, set()
+        for path, sub in feature_parts(space).items():
+            batch, single = observation_batch(flat[path], sub, f"obs[{path!r}]")
+            parts[path] = torch.as_tensor(batch, dtype=part_dtype(sub), device=self.device)
+            singles.add(single)
+        if len(singles) != 1:
+            raise UserInputError("obs mixes single parts and batches of parts: give one observation or a batch")
+        return parts, singles.pop(), None if mask is None else np.asarray(mask)
 
 
 def _check_device(device: Any) -> torch.device:

@@ -187,10 +187,10 @@ class _Checker:
             env = _make(self.env_id)
             try:
                 env.action_space.seed(self.seed)
-                record = [(np.asarray(self.reset(env, self.seed)), 0.0)]
+                record = [(_comparable(env, self.reset(env, self.seed)), 0.0)]
                 for _ in range(steps):
                     obs, reward, terminated, truncated = self.step(env, env.action_space.sample(), "the seeding check")
-                    record.append((np.asarray(obs), float(reward)))
+                    record.append((_comparable(env, obs), float(reward)))
                     if terminated or truncated:
                         break
                 trajectories.append(record)
@@ -259,6 +259,17 @@ def preflight(env_id: str) -> list[Finding]:
     for finding in findings:
         log.warning("env_id=%r: %s", env_id, finding.message)
     return findings
+
+
+def _comparable(env: gym.Env, obs: Any) -> np.ndarray:
+    """An observation as one array to compare: Dict/Tuple observations flattened by Gymnasium (their parts
+    side by side), a part that cannot be flattened (Text) by its text."""
+    if isinstance(env.observation_space, (gym.spaces.Dict, gym.spaces.Tuple)):
+        try:
+            return np.asarray(gym.spaces.flatten(env.observation_space, obs))
+        except (NotImplementedError, TypeError, ValueError):
+            return np.asarray(repr(obs))
+    return np.asarray(obs)
 
 
 def _same(a: tuple[np.ndarray, float], b: tuple[np.ndarray, float]) -> bool:

@@ -12,6 +12,7 @@ from policygrad.algos.rollout import evaluation_episodes
 from policygrad.core.config import check_bool, check_int, reject_type
 from policygrad.core.envs import check_env_id, env_kwargs_for, env_spaces
 from policygrad.core.errors import UserInputError
+from policygrad.core.masks import masking_for
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def evaluate(
     if num_envs is not None and check_int("num_envs", num_envs) <= 0:
         raise UserInputError(f"num_envs={num_envs!r} is invalid: expected an integer > 0 (or None: up to 8)")
     own = env_id is None or env_id == agent.env_id  # the agent's environment, with the run's env_kwargs
-    with env_kwargs_for(agent.env_id, agent.config.env_kwargs if own else {}):
+    with env_kwargs_for(agent.env_id, agent.config.env_kwargs if own else {}), masking_for(agent.config.action_masking):
         return _evaluate(agent, episodes, deterministic, seed, num_envs, env_id)
 
 

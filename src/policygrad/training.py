@@ -14,6 +14,7 @@ from policygrad.agent import Agent
 from policygrad.core.config import Config, check_bool, reject_type
 from policygrad.core.envs import env_kwargs_for
 from policygrad.core.errors import UserInputError
+from policygrad.core.masks import masking_for
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.user_network import class_spec, network_class
 from policygrad.env_check import preflight
@@ -77,7 +78,8 @@ def train(config: Config | None = None, run_dir: str | Path | None = None, overw
 def _train(config: Config, run_dir: str | Path | None, overwrite: bool, point: ResumePoint | None,
            check_env: bool, network: nn.Module | None) -> TrainResult:
     """:func:`train` once the config (and the resume ``point``, if any) is known."""
-    with env_kwargs_for(config.env_id, config.env_kwargs):  # every copy of the env: training, evaluations
+    # every copy of the env: training, evaluations (its arguments, and whether its action masks are read)
+    with env_kwargs_for(config.env_id, config.env_kwargs), masking_for(config.action_masking):
         return _train_with_env_kwargs(config, run_dir, overwrite, point, check_env, network)
 
 

@@ -11,6 +11,7 @@ import torch
 from policygrad.agent import Agent
 from policygrad.core.envs import env_kwargs_for, make_env_fn
 from policygrad.core.errors import UserInputError
+from policygrad.core.masks import single_env_mask
 from policygrad.core.runtime import seeded_sampling
 
 
@@ -34,15 +35,16 @@ def record_video(agent: Agent, out_dir: str | Path, episodes: int = 3, determini
     try:
         with seeded_sampling(seed, agent.device):  # sampled actions too: same seed, same videos
             for episode in range(episodes):
-                obs, _ = env.reset(seed=seed + episode)
+                obs, info = env.reset(seed=seed + episode)
                 done, state = False, None  # a recurrent agent's state starts each episode afresh
                 while not done:
+                    mask = single_env_mask(env, info) if agent.config.action_masking == "auto" else None
                     with torch.no_grad():
                         if agent.recurrent:
-                            action, state = agent.act(obs, state, deterministic=deterministic)
+                            action, state = agent.act(obs, state, deterministic=deterministic, action_mask=mask)
                         else:
-                            action = agent.act(obs, deterministic=deterministic)
-                    obs, _, terminated, truncated, _ = env.step(action)
+                            action = agent.act(obs, deterministic=deterministic, action_mask=mask)
+                    obs, _, terminated, truncated, info = env.step(action)
                     done = terminated or truncated
     finally:
         env.close()

@@ -92,6 +92,6 @@ class A2C(FixedHorizonAlgorithm):
         of ``rows`` as that loss has them (for the hook: :class:`UpdateHook`)."""
         cfg = self.cfg
         advantages = losses.normalize(rows.advantages) if cfg.norm_adv else rows.advantages
-        dist = self.network.dist(rows.obs[index])
+        dist = self.network.dist(rows.obs_at(index))
         policy = losses.policy_gradient_loss(dist.log_prob(rows.actions[index]), advantages[index])
         return losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)[0]

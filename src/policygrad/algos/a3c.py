@@ -51,9 +51,11 @@ from policygrad.algos.sequences import make_collector
 from policygrad.core.config import option, reject_value
 from policygrad.core.envs import Episode, env_kwargs_for, env_spaces, make_vec_env
 from policygrad.core.errors import NonFiniteError, TrainingError, UserInputError
+from policygrad.core.masks import masking_for
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.processes import interrupts_deferred, starting_children, stop_children
 from policygrad.core.runtime import seed_everything
+from policygrad.core.structured import obs_map
 from policygrad.core.user_network import UserNetwork, build_network, check_importable
 
 METRIC_KEYS = ("losses/policy", "losses/value", "losses/entropy", "diag/explained_variance",
@@ -125,7 +127,7 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: PolicyNetwork, optimizer:
         worker_seed = cfg.seed + 1000 * (rank + 1)  # distinct per worker, all from the run's seed
         seed_everything(worker_seed)
         # a spawned process starts without the parent's env_kwargs context: the config carries them
-        with env_kwargs_for(cfg.env_id, cfg.env_kwargs):
+        with env_kwargs_for(cfg.env_id, cfg.env_kwargs), masking_for(cfg.action_masking):
             envs = make_vec_env(cfg.env_id, cfg.num_envs, training=True)
         # A user's network is copied (its class came with the global network); the built-in one is rebuilt
         local = (copy.deepcopy(global_net) if isinstance(global_net, UserNetwork)
@@ -142,7 +144,8 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: PolicyNetwork, optimizer:
                     p.copy_(g)
             batch = collector.collect()
             if global_net.obs_normalizer is not None:
-                global_net.obs_normalizer.update(batch.flat(batch.obs)[batch.flat(batch.valid)])
+                real = batch.flat(batch.valid)
+                global_net.observe(obs_map(lambda v: v[real], batch.flat(batch.obs)))  # noqa: B023 (used at once)
             with counter.get_lock():
                 counter.value += batch.rewards.numel()
                 step_now = counter.value

@@ -19,6 +19,7 @@ from policygrad.algos.base import GradientCheck, checked_generator, checked_int
 from policygrad.algos.on_policy import FlatBatch, PolicyLoss, UpdateHook
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
+from policygrad.core.structured import obs_map
 
 
 def noise_scale_terms(small_sq_norm: float, big_sq_norm: float, small: int, big: int) -> tuple[float, float]:
@@ -110,7 +111,8 @@ class GradientNoiseScale(UpdateHook):
         """The network's parameters that V(s) does not depend on (found once, by differentiating V of
         one observation of ``obs``); all of them if every one does."""
         if self.actor is None:
-            reached = torch.autograd.grad(self.network.value(obs[:1]).sum(), self.params, allow_unused=True)
+            first = obs_map(lambda v: v[:1], obs)
+            reached = torch.autograd.grad(self.network.value(first).sum(), self.params, allow_unused=True)
             self.actor = [p for p, g in zip(self.params, reached) if g is None] or list(self.params)
         return self.actor
 

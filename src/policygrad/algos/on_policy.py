@@ -49,6 +49,7 @@ from policygrad.core.config import Config, option, reject_value
 from policygrad.core.distributions import ActionDistribution
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import PolicyNetwork
+from policygrad.core.structured import Observation, from_named, named_tensors, obs_map
 
 OPTIMIZERS = ("adam", "rmsprop")
 # Which speed paths a run computes with, saved in its checkpoints ("speed_paths"): the version of the
@@ -138,7 +139,8 @@ class FlatBatch:
     """The real transitions of a fixed-horizon batch with their advantages, as B <= T * N rows.
 
     =========== ============ =====================================================
-    obs         (B, *obs)    observations the actions were taken on
+    obs         (B, *obs)    observations the actions were taken on (or a dict of parts and the
+                             action mask, core/structured.py)
     actions     (B, *act)    actions taken
     log_probs   (B,)         log pi_old(a|s) at collection
     values      (B,)         V_old(s) at collection
@@ -151,7 +153,7 @@ class FlatBatch:
     transitions.
     """
 
-    obs: torch.Tensor
+    obs: Observation
     actions: torch.Tensor
     log_probs: torch.Tensor
     values: torch.Tensor
@@ -168,10 +170,14 @@ class FlatBatch:
         if bool(valid.all()):
             return cls(*(batch.flat(x) for x in fields))
         real = valid.nonzero().squeeze(1)
-        return cls(*(batch.flat(x).index_select(0, real) for x in fields))
+        return cls(*(obs_map(lambda v: v.index_select(0, real), batch.flat(x)) for x in fields))
 
     def __len__(self) -> int:
         return self.log_probs.shape[0]
+
+    def obs_at(self, index: torch.Tensor | slice) -> Observation:
+        """The observations of rows ``index`` (part by part for observation dicts)."""
+        return obs_map(lambda v: v[index], self.obs)
 
     def dist_and_value(self, network: PolicyNetwork) -> tuple[ActionDistribution, torch.Tensor]:
         """The distribution and V(s) of these rows with gradient (a recurrent network's rows replay their
@@ -182,7 +188,7 @@ class FlatBatch:
         """The minibatch of rows ``index``. A slice gives views; a random subset of rows cannot be a
         view, so an index tensor gathers each field once (PPO shuffles once per epoch and then takes
         slices: the least copying a shuffle allows)."""
-        return FlatBatch(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
+        return FlatBatch(*(obs_map(lambda v: v[index], getattr(self, name)) for name in self.__dataclass_fields__))
 
     @torch.no_grad()
     def explained_variance(self) -> float:
@@ -313,7 +319,7 @@ class FixedHorizonLoop:
         """Steps done, the collector's sampling Generator and the observation it starts from next."""
         data = {"steps_done": self.steps_done, "sampling_rng": self.collector.sampling_rng,
                 "speed_paths": self.speed_paths}
-        tensors = {"collector.next_obs": self.collector.next_obs}
+        tensors = named_tensors("collector.next_obs", self.collector.next_obs)  # (by path for dicts)
         if isinstance(self.collector, RecurrentCollector):  # the state the next rollout goes on with
             tensors.update(self.collector.carried())
         return data, tensors
@@ -327,7 +333,7 @@ class FixedHorizonLoop:
             self.collector.sampling_rng = checked_generator(data, "sampling_rng")
         collector = self.collector
         if exact:
-            collector.next_obs = checked_tensor(tensors, "collector.next_obs", collector.next_obs)
+            collector.next_obs = from_named("collector.next_obs", tensors, collector.next_obs, checked_tensor)
             if isinstance(collector, RecurrentCollector):
                 collector.next_state = checked_tensor(tensors, "collector.next_state", collector.next_state)
                 collector.next_start = checked_tensor(tensors, "collector.next_start", collector.next_start)

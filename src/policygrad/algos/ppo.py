@@ -185,7 +185,7 @@ class PPO(FixedHorizonAlgorithm):
         over all of ``rows`` as that loss has them (for the hook: :class:`UpdateHook`)."""
         cfg = self.cfg
         advantages = losses.normalize(rows.advantages) if cfg.norm_adv else rows.advantages
-        dist = self.network.dist(rows.obs[index])
+        dist = self.network.dist(rows.obs_at(index))
         policy = losses.ppo_clip_loss(dist.log_prob(rows.actions[index]), rows.log_probs[index], advantages[index],
                                       clip)
         return losses.with_entropy_bonus(policy, dist.entropy, cfg.ent_coef)[0]

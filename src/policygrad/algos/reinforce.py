@@ -21,6 +21,7 @@ from policygrad.core.config import Config, option, reject_value
 from policygrad.core.envs import VecEnv
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
+from policygrad.core.structured import obs_cat
 
 log = logging.getLogger("policygrad")
 
@@ -125,7 +126,7 @@ class Reinforce(Algorithm):
         next_values = None
         if self.network.has_value:
             with torch.no_grad():
-                all_obs = torch.cat([batch.flat(batch.obs), batch.next_obs])
+                all_obs = obs_cat([batch.flat(batch.obs), batch.next_obs])
                 next_values = self.network.value(all_obs)[N:].reshape(T, N)
 
         rtg = returns.reward_to_go(rewards=batch.rewards, terminated=batch.terminated, truncated=batch.truncated,

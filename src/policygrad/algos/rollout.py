@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,8 @@ from policygrad.core.errors import UserInputError
 from policygrad.core.networks import ActorCritic, PolicyNetwork
 from policygrad.core.recurrent import RecurrentActorCritic
 from policygrad.core.runtime import seeded_sampling
-from policygrad.fast.fused_acting import acting_forward
+from policygrad.core.structured import Observation, assign_obs, is_structured, obs_map, obs_rows_view, obs_stack
+from policygrad.fast.fused_acting import ActingForward, acting_forward
 from policygrad.fast.numpy_acting import NumpyActor, numpy_actor_class, sampling_generator
 
 
@@ -28,7 +30,8 @@ class Batch:
     """Experience of N environments over T steps.
 
     ========== ================ ===================================================================
-    obs        (T, N, *obs)     observation each action was taken on
+    obs        (T, N, *obs)     observation each action was taken on (Dict/Tuple spaces, action
+                                masks: a dict of such tensors by path, core/structured.py)
     actions    (T, N, *act)     actions as the policy produced them (never clipped)
     rewards    (T, N)           reward of each step
     terminated (T, N)           episode reached a terminal state at this step
@@ -40,13 +43,13 @@ class Batch:
     ========== ================ ===================================================================
     """
 
-    obs: torch.Tensor
+    obs: Observation
     actions: torch.Tensor
     rewards: torch.Tensor
     terminated: torch.Tensor
     truncated: torch.Tensor
     valid: torch.Tensor
-    next_obs: torch.Tensor
+    next_obs: Observation
     log_probs: torch.Tensor | None = None
     values: torch.Tensor | None = None
 
@@ -54,15 +57,25 @@ class Batch:
     def num_steps(self) -> int:
         return self.rewards.shape[0]
 
-    def flat(self, x: torch.Tensor) -> torch.Tensor:
-        """``(T, N, *rest)`` -> ``(T * N, *rest)`` (a view, no copy)."""
-        return x.reshape(-1, *x.shape[2:])
+    def flat(self, x: Any) -> Any:
+        """``(T, N, *rest)`` -> ``(T * N, *rest)`` (a view, no copy); part by part for observation dicts."""
+        return obs_map(lambda v: v.reshape(-1, *v.shape[2:]), x)
 
     def next_value(self, network: PolicyNetwork) -> torch.Tensor:
         """V(next_obs) ``(N,)``, no gradient: what the horizon bootstraps from (a recurrent batch values
         it with the state it carries: algos/sequences.py)."""
         with torch.no_grad():
             return network.value(self.next_obs)
+
+
+def acting(envs: VecEnv, network: PolicyNetwork, with_value: bool = True, expected_rows: int = 0) -> ActingForward:
+    """The acting pass for ``envs``' observations: :func:`acting_forward` (its fused and NumPy speed
+    paths take plain arrays), or the network's own pass for observation dicts (parts, masks)."""
+    if envs.structured:
+        if with_value and network.has_value:
+            return network.dist_and_value
+        return lambda obs: (network.dist(obs), None)
+    return acting_forward(network, with_value, expected_rows)
 
 
 def split_quota(episodes: int, num_envs: int) -> list[int]:
@@ -96,7 +109,7 @@ def collect_episodes(
     done_count = np.zeros_like(quota)
     obs = envs.reset(seed=seed)
     envs.pop_episodes()
-    forward = acting_forward(network, with_value=False, expected_rows=32 * envs.num_envs)  # episodes run for a while
+    forward = acting(envs, network, with_value=False, expected_rows=32 * envs.num_envs)  # episodes run for a while
     # a recurrent network: a state per copy, zeroed where an episode starts (core/recurrent.py)
     recurrent = network if isinstance(network, RecurrentActorCritic) else None
     if recurrent is not None:
@@ -136,10 +149,10 @@ def collect_episodes(
         if store:
             for key, value in zip(keys, (obs, actions, reward, terminated, truncated, counted)):
                 columns[key].append(value)
-        obs = torch.as_tensor(next_obs, dtype=envs.obs_dtype, device=envs.device)
+        obs = envs.obs_tensor(next_obs)
     if not store:
         return None, finished, steps
-    stacked = {k: torch.stack(v) if isinstance(v[0], torch.Tensor) else torch.from_numpy(np.stack(v))
+    stacked = {k: obs_stack(v) if isinstance(v[0], (torch.Tensor, dict)) else torch.from_numpy(np.stack(v))
                for k, v in columns.items()}
     stacked["rewards"] = stacked["rewards"].to(envs.device, torch.float32)
     for key in ("terminated", "truncated", "valid"):
@@ -192,12 +205,13 @@ class FixedHorizonCollector:
         self.envs, self.network, self.num_steps = envs, network, num_steps
         space = envs.single_observation_space
         T, N, device = num_steps, envs.num_envs, envs.device
-        if space.shape is None:
+        if space.shape is None and not is_structured(space):
             raise UserInputError(f"observation space {space} has no shape: a fixed-horizon buffer cannot hold it")
         if not network.has_value:  # the values are stored for the advantages of every fixed-horizon algorithm
             raise ValueError("collecting a fixed horizon needs a network with a value head")
+        self.next_obs: Observation = envs.reset(seed=seed)  # (first: whether observations are dicts shows at the reset)
         # in the observation's storage dtype: uint8 images stay uint8 (a quarter of float32's memory)
-        self.obs_buf = torch.zeros((T, N, *space.shape), dtype=envs.obs_dtype, device=device)
+        self.obs_buf: Observation = obs_map(lambda part: part.new_zeros((T, *part.shape)), self.next_obs)
         act_space = envs.single_action_space
         self.act_buf = torch.zeros((T, N, *action_shape(act_space)), dtype=action_dtype(act_space), device=device)
         self.rew_buf = torch.zeros((T, N), device=device)
@@ -206,12 +220,12 @@ class FixedHorizonCollector:
         self.valid_buf = torch.zeros((T, N), dtype=torch.bool, device=device)
         self.logp_buf = torch.zeros((T, N), device=device)
         self.value_buf = torch.zeros((T, N), device=device)
-        self.next_obs = envs.reset(seed=seed)
         # NumPy views of the buffers (shared memory) on the CPU: a row copied there costs a microsecond
+        # (observation dicts take the torch path: parts and masks are copied part by part)
         self._views = tuple(b.numpy() for b in (self.obs_buf, self.act_buf, self.logp_buf, self.value_buf,
                                                 self.rew_buf, self.term_buf, self.trunc_buf, self.valid_buf)) \
-            if device.type == "cpu" else None
-        self._obs_rows = self.obs_buf.unbind(0)  # the row views, made once
+            if device.type == "cpu" and not envs.structured else None
+        self._obs_rows = obs_rows_view(self.obs_buf)  # the row views, made once
         # Acting in NumPy (where numpy_acting supports the network) samples from this Generator, not
         # torch's: part of the run's random state, so checkpoints save it (SynchronousRun.state)
         self.sampling_rng = sampling_generator(seed)
@@ -263,12 +277,12 @@ class FixedHorizonCollector:
     def collect(self) -> Batch:
         network, envs = self.network, self.envs
         on_host = self._views is not None
-        self.obs_buf[0] = self.next_obs
+        assign_obs(self.obs_buf, 0, self.next_obs)
         if self._views is not None:  # on_host
             obs_np, act_np, logp_np, value_np, rew_np, term_np, trunc_np, valid_np = self._views
             act = self._host_acting(obs_np, act_np, logp_np, value_np)
         else:
-            forward = acting_forward(network, expected_rows=self.num_steps * envs.num_envs)
+            forward = acting(envs, network, expected_rows=self.num_steps * envs.num_envs)
         scaler = network.reward_scaler  # None: the rewards are learnt as they come
         last = self.num_steps - 1
         for t, obs in enumerate(self._obs_rows):
@@ -293,7 +307,7 @@ class FixedHorizonCollector:
                 self.act_buf[t], self.logp_buf[t], self.value_buf[t] = actions, log_probs, value
                 step = envs.step(network.to_env(actions))
                 if t < last:
-                    self.obs_buf[t + 1] = step.obs
+                    assign_obs(self.obs_buf, t + 1, step.obs)
                 else:
                     self.next_obs = step.obs
                 self.rew_buf[t] = network.learning_rewards(step.reward, step.terminated | step.truncated, step.valid)

@@ -242,7 +242,11 @@ class Config:
                                  "network's state-dependent std ignore it)")
     sde_sample_freq: int = option(-1, "distribution=gsde: environment steps between new exploration matrices "
                                   "(-1: one per rollout, drawn when it starts)")
-    normalize_obs: bool = option(False, "standardise observations with running statistics (saved, frozen at eval)")
+    normalize_obs: bool = option(False, "standardise observations with running statistics (saved, frozen at eval; "
+                                 "Dict/Tuple observations: per Box part that is not an image)")
+    action_masking: str = option("auto", "auto (Discrete/MultiDiscrete actions obey the masks the environment gives: "
+                                 "info['action_mask'], an 'action_mask' key of a Dict observation, or an "
+                                 "action_masks() method) | off (ignore them, e.g. to measure what they are worth)")
     reward_norm: str = option("none", "none | scale (by running std of the discounted return) | standardize "
                               "(returns/advantages per batch) | popart (normalized value targets)")
     learning_rate: float = option(3e-4, "Adam step size")
@@ -337,6 +341,7 @@ class Config:
         self._choice("activation", ACTIVATIONS)
         self._choice("encoder", ENCODERS)
         self._choice("image_layout", IMAGE_LAYOUTS)
+        self._choice("action_masking", ("auto", "off"))
         self._choice("init", INIT_SCHEMES)
         self._choice("reward_norm", ("none", "scale", "standardize", "popart"))
         self._choice("recurrent", ("none", "lstm", "gru"))

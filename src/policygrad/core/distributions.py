@@ -287,7 +287,8 @@ class BernoulliHead(nn.Module):
 
 
 class BoxHead(nn.Module):
-    """Heads for ``Box`` actions of shape ``(D,)``.
+    """Heads for ``Box`` actions of any shape, flattened to ``D = prod(shape)`` for the head and its
+    distribution (stored so) and reshaped for the environment (:meth:`to_env`).
 
     ``kind``: ``gaussian`` (mean from the network, log std a free parameter per dimension, starting at
     0 or ``log_std_init``), ``gaussian_state_std`` (both from the network), ``tanh`` (state-dependent Gaussian squashed
@@ -302,6 +303,7 @@ class BoxHead(nn.Module):
     def __init__(self, in_features: int, space: gym.spaces.Box, kind: str) -> None:
         super().__init__()
         self.kind = kind
+        self.env_shape = tuple(int(n) for n in space.shape)
         dim = int(np.prod(space.shape))
         self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32).reshape(-1))
         self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32).reshape(-1))
@@ -340,7 +342,9 @@ class BoxHead(nn.Module):
         return BetaDistribution(F.softplus(first) + 1.0, F.softplus(second) + 1.0, self.low, self.high)
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
-        return torch.max(torch.min(actions, self.high), self.low).cpu().numpy()
+        """Actions ``(B, D)`` clipped to the bounds, as ``(B, *shape)`` of the action space."""
+        clipped = torch.max(torch.min(actions, self.high), self.low).cpu().numpy()
+        return clipped if len(self.env_shape) == 1 else clipped.reshape(-1, *self.env_shape)
 
     @property
     def last_layer(self) -> nn.Linear:
@@ -390,6 +394,7 @@ class GSDEHead(nn.Module):
     def __init__(self, in_features: int, space: gym.spaces.Box, sample_freq: int = -1) -> None:
         super().__init__()
         dim = int(np.prod(space.shape))
+        self.env_shape = tuple(int(n) for n in space.shape)
         self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32).reshape(-1))
         self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32).reshape(-1))
         self.out = nn.Linear(in_features, dim)
@@ -420,7 +425,8 @@ class GSDEHead(nn.Module):
         return self.distribution(self.out(features), features)
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
-        return torch.max(torch.min(actions, self.high), self.low).cpu().numpy()
+        clipped = torch.max(torch.min(actions, self.high), self.low).cpu().numpy()
+        return clipped if len(self.env_shape) == 1 else clipped.reshape(-1, *self.env_shape)
 
     @property
     def last_layer(self) -> nn.Linear:
@@ -447,8 +453,8 @@ def check_action_space(space: gym.Space, kind: str = "auto") -> None:
         if kind == "categorical":
             raise UserInputError(f"distribution='categorical' does not fit the continuous action space {space}: "
                                  f"expected one of {' | '.join(BOX_KINDS)}")
-        if len(space.shape) != 1:
-            raise UserInputError(f"action space {space}: Box actions must be a vector (one dimension)")
+        if len(space.shape) == 0:  # (any other shape is flattened for the head and reshaped for the env)
+            raise UserInputError(f"action space {space}: Box actions need at least one dimension")
         bounded = bool(np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)))
         if kind in ("tanh", "beta") and not bounded:
             raise UserInputError(f"distribution={kind!r} needs finite action bounds; {space} is unbounded: "

@@ -33,6 +33,7 @@ from policygrad.core.atari import is_atari_id, make_atari_env, register_atari
 from policygrad.core.config import did_you_mean, import_user_module
 from policygrad.core.errors import NonFiniteError, UserInputError
 from policygrad.core.images import storage_dtype
+from policygrad.core.masks import ObservationAdapter, current_masking, observation_adapter
 from policygrad.core.partial_obs import register_partially_observed
 
 register_partially_observed()  # CartPoleNoVel-v1 and the others are ids like any Gymnasium id
@@ -159,6 +160,10 @@ class VecEnv:
         self.single_observation_space = env.single_observation_space
         self.single_action_space = env.single_action_space
         self.obs_dtype = storage_dtype(self.single_observation_space)  # uint8 images stay uint8
+        # Dict/Tuple observations and action masks come as observation dicts (core/masks.py); decided at
+        # each reset (Gymnasium's masks arrive in the reset's infos). None: plain arrays, the fast paths.
+        self.masking = current_masking()
+        self.adapter: ObservationAdapter | None = None
         # games: the episodes recorded are whole games, which the environment reports in its infos
         # (Atari's training form: the learner's episodes end at a lost life and see clipped rewards;
         # curves show the game's own score, core/atari.py)
@@ -173,23 +178,37 @@ class VecEnv:
     def _tensor(self, array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
 
+    @property
+    def structured(self) -> bool:
+        """Whether observations are dicts (Dict/Tuple parts, or an action mask with them)."""
+        return self.adapter is not None
+
+    def obs_tensor(self, obs: Any) -> Any:
+        """Observations as :meth:`step_arrays` returns them, as the tensor (or dict of tensors) collectors store."""
+        if self.adapter is not None:
+            return self.adapter.tensors(obs, self.device)
+        return self._tensor(obs, self.obs_dtype)
+
     def reset(self, seed: int | None = None) -> torch.Tensor:
         """Reset every copy (seeded from ``seed`` when given: ``seed + i`` for copy i of a sync vector
         env); episodes in flight are dropped."""
-        obs, _ = self.env.reset(seed=seed)
+        obs, infos = self.env.reset(seed=seed)
         if seed is not None:
             self.env.action_space.seed(seed)
         self._returns[:] = 0.0
         self._lengths[:] = 0
         self._needs_reset[:] = False
-        return self._tensor(obs, self.obs_dtype)
+        self.adapter = observation_adapter(self.env, infos, self.masking)
+        if self.adapter is not None:
+            obs = self.adapter.arrays(obs, infos, None, self.step_count // self.num_envs)
+        return self.obs_tensor(obs)
 
     def step(self, actions: np.ndarray) -> Step:
         """Step every copy with ``actions`` (a NumPy array in the env's action format). A NaN or
         infinite observation or reward raises :class:`NonFiniteError` naming the copy and the step."""
         obs, reward, terminated, truncated, valid = self.step_arrays(actions)
         return Step(
-            obs=self._tensor(obs, self.obs_dtype),
+            obs=self.obs_tensor(obs),
             reward=self._tensor(reward),
             terminated=self._tensor(terminated, torch.bool),
             truncated=self._tensor(truncated, torch.bool),
@@ -200,15 +219,18 @@ class VecEnv:
         """:meth:`step` as NumPy arrays ``(obs, reward, terminated, truncated, valid)``, reward in
         float64: for collectors that copy them straight into their buffers (five tensors a step
         cost more than CartPole itself)."""
-        if self._single:
+        if self._single and self.adapter is None:
             return self._step_single(actions)
         obs, reward, terminated, truncated, infos = self.env.step(actions)
         reward = np.asarray(reward, dtype=np.float64)
         terminated, truncated = np.asarray(terminated), np.asarray(truncated)
         self.step_count += self.num_envs
+        if self.adapter is not None:  # the parts by path, the mask (all-allowed where the copy resets next)
+            obs = self.adapter.arrays(obs, infos, (terminated | truncated) & ~self._needs_reset,
+                                      self.step_count // self.num_envs)
         # One cheap check per step: a NaN or infinity anywhere makes the sum non-finite (a sum that
         # merely overflows costs the exact scan, which then finds nothing).
-        if not math.isfinite(reward.sum() + np.sum(obs, dtype=np.float64)):
+        if not math.isfinite(reward.sum() + _obs_sum(obs)):
             self._report_non_finite(obs, reward)
         valid = ~self._needs_reset
         self._returns += reward
@@ -271,7 +293,10 @@ class VecEnv:
         return (batched, np.array([value]), np.array([bool(terminated)]), np.array([bool(truncated)]),
                 np.array([valid]))
 
-    def _report_non_finite(self, obs: np.ndarray, reward: np.ndarray) -> None:
+    def _report_non_finite(self, obs: Any, reward: np.ndarray) -> None:
+        if isinstance(obs, dict):  # the parts side by side (the index then counts across them)
+            obs = np.concatenate([np.asarray(v, dtype=np.float64).reshape(self.num_envs, -1) for v in obs.values()],
+                                 axis=1)
         obs = np.asarray(obs).reshape(self.num_envs, -1)
         for i in range(self.num_envs):
             for what, values in (("observation", obs[i]), ("reward", reward[i:i + 1])):
@@ -302,6 +327,13 @@ class VecEnv:
 
     def close(self) -> None:
         self.env.close()
+
+
+def _obs_sum(obs: Any) -> float:
+    """The sum of every number of an observation batch (or of every part of an observation dict)."""
+    if isinstance(obs, dict):
+        return float(sum(np.sum(v, dtype=np.float64) for v in obs.values()))
+    return np.sum(obs, dtype=np.float64)
 
 
 def single_sync_env(env: gym.vector.VectorEnv) -> bool:

@@ -28,7 +28,9 @@ from policygrad.core.encoders import (
 )
 from policygrad.core.encoders import activation_function as activation_function
 from policygrad.core.errors import UserInputError
+from policygrad.core.masks import masked_distribution, split_mask, strip_mask
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
+from policygrad.core.structured import Observation, StructuredEncoder, StructuredNormalizer, is_structured, obs_rows
 
 HIDDEN_GAIN = math.sqrt(2)
 POLICY_GAIN = 0.01
@@ -93,6 +95,10 @@ def check_observation_space(cfg, observation_space: gym.Space) -> None:
     [0, 1]) of a known layout, large enough, without ``normalize_obs``. Builds nothing."""
     if getattr(cfg, "network", ""):  # the user's own module takes what it takes
         return
+    if is_structured(observation_space):  # every part must fit its encoder (built once, then dropped)
+        resolve_encoder(observation_space, cfg.encoder)
+        StructuredEncoder(observation_space, tuple(cfg.hidden_sizes), cfg.activation, cfg.encoder, cfg.image_layout)
+        return
     kind = resolve_encoder(observation_space, cfg.encoder)
     if kind == "mlp":
         obs_size(observation_space)
@@ -148,11 +154,11 @@ class PolicyNetwork(nn.Module):
         """The last linear layer of V(s), which PopArt rescales to keep V(s) unchanged."""
         raise NotImplementedError
 
-    def observe(self, obs: torch.Tensor) -> None:
+    def observe(self, obs: Observation) -> None:
         """Training collectors show every observation here first: it updates the running statistics
         of observation normalization (evaluation never calls it, so they stay frozen there)."""
         if self.obs_normalizer is not None:
-            self.obs_normalizer.update(obs)
+            self.obs_normalizer.update(strip_mask(obs))
 
     def learning_rewards(self, reward: torch.Tensor, done: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """The rewards the algorithm learns from: scaled when ``reward_norm='scale'``, else as given.
@@ -225,26 +231,35 @@ class ActorCritic(PolicyNetwork):
         super().__init__()
         self.observation_space = observation_space
         self.action_space = action_space
-        if normalize_obs and not isinstance(observation_space, gym.spaces.Box):
+        structured = is_structured(observation_space)
+        if normalize_obs and not isinstance(observation_space, gym.spaces.Box) and not structured:
             raise UserInputError(f"normalize_obs=True needs Box observations, not {observation_space}")
-        self.obs_normalizer = (ObservationNormalizer(observation_space.shape)
-                               if normalize_obs and isinstance(observation_space, gym.spaces.Box) else None)
+        self.obs_normalizer = None
+        if normalize_obs and structured:  # per Box-vector part (core/structured.py says why images are skipped)
+            # (typed as the plain normalizer: what reads its .stats, the NumPy paths, never sees this network)
+            self.obs_normalizer = StructuredNormalizer(observation_space)  # type: ignore[assignment]
+        elif normalize_obs and isinstance(observation_space, gym.spaces.Box):
+            self.obs_normalizer = ObservationNormalizer(observation_space.shape)
         self.reward_scaler = reward_scaler
         self.encoder_kind = resolve_encoder(observation_space, encoder)
+        if structured:
+            self.encoder_kind = "structured"
         self.shared_trunk = shared_trunk
 
-        def make_encoder() -> MLPEncoder | ImageEncoder:
+        def make_encoder() -> MLPEncoder | ImageEncoder | StructuredEncoder:
             if self.encoder_kind == "mlp":
                 return mlp(obs_size(observation_space), hidden_sizes, activation)
+            if self.encoder_kind == "structured":
+                return StructuredEncoder(observation_space, hidden_sizes, activation, encoder, image_layout)
             return make_image_encoder(self.encoder_kind, observation_space, image_layout, encoder)
 
-        if self.encoder_kind != "mlp":
+        if self.encoder_kind not in ("mlp", "structured"):
             _check_image_normalization(normalize_obs, self.encoder_kind)
-        self.policy_body: MLPEncoder | ImageEncoder = make_encoder()
+        self.policy_body: MLPEncoder | ImageEncoder | StructuredEncoder = make_encoder()
         # the heads read the encoder's features, or those of a recurrent core after it (core/recurrent.py)
         n_feat = self.policy_body.out_features if head_features is None else head_features
         self.policy_head = make_head(action_space, n_feat, distribution, sde_sample_freq)
-        self.value_body: MLPEncoder | ImageEncoder | None = None
+        self.value_body: MLPEncoder | ImageEncoder | StructuredEncoder | None = None
         self.value_head: nn.Linear | None = None
         if with_value:
             self.value_body = None if shared_trunk else make_encoder()
@@ -272,13 +287,16 @@ class ActorCritic(PolicyNetwork):
     def has_value(self) -> bool:
         return self.value_head is not None
 
-    def encode(self, body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, body: nn.Sequential, x: Observation) -> torch.Tensor:
         """Features ``(B, out_features)`` of the encoder ``body`` from ``x = preprocess(obs)``."""
         return run_mlp(body, x) if self.encoder_kind == "mlp" else body(x)
 
-    def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
+    def preprocess(self, obs: Observation) -> Observation:
         """For the MLP: observations ``(B, *obs_shape)`` as float features ``(B, n_in)``. For an image
-        encoder, ``obs`` as given: the encoder scales and transposes the pixels itself."""
+        encoder, ``obs`` as given: the encoder scales and transposes the pixels itself. For Dict/Tuple
+        observations, the dict of parts (normalized per part with ``normalize_obs``)."""
+        if self.encoder_kind == "structured":
+            return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
         if self.encoder_kind != "mlp":
             return obs
         if isinstance(self.observation_space, gym.spaces.Discrete):
@@ -290,10 +308,13 @@ class ActorCritic(PolicyNetwork):
             return obs
         return obs.float().reshape(obs.shape[0], -1)
 
-    def policy_distribution(self, features: torch.Tensor) -> ActionDistribution:
-        """The action distribution from the policy's last hidden features (gSDE's noise needs them too)."""
+    def policy_distribution(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> ActionDistribution:
+        """The action distribution from the policy's last hidden features (gSDE's noise needs them too),
+        restricted to the actions ``mask`` ``(B, n)`` allows when there is one (core/masks.py)."""
         head = self.policy_head
         out = _linear(head.last_layer, features)
+        if mask is not None:
+            return masked_distribution(head, out, mask)
         return head.distribution(out, features) if isinstance(head, GSDEHead) else head.distribution(out)
 
     def reset_exploration(self, rows: int, step: int) -> None:
@@ -301,12 +322,14 @@ class ActorCritic(PolicyNetwork):
         if isinstance(head, GSDEHead) and (step == 0 if head.sample_freq == -1 else step % head.sample_freq == 0):
             head.reset_noise(rows)
 
-    def dist(self, obs: torch.Tensor) -> ActionDistribution:
-        return self.policy_distribution(self.encode(self.policy_body, self.preprocess(obs)))
+    def dist(self, obs: Observation) -> ActionDistribution:
+        obs, mask = split_mask(obs)
+        return self.policy_distribution(self.encode(self.policy_body, self.preprocess(obs)), mask)
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
+    def value(self, obs: Observation) -> torch.Tensor:
         if self.value_head is None:
             raise RuntimeError("this network has no value head (with_value=False)")
+        obs = strip_mask(obs)
         body = self.policy_body if self.value_body is None else self.value_body
         return self.value_output(_linear(self.value_head, self.encode(body, self.preprocess(obs))).squeeze(-1))
 
@@ -314,13 +337,14 @@ class ActorCritic(PolicyNetwork):
         assert self.value_head is not None  # PopArt is made only with a value head
         return self.value_head
 
-    def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
+    def dist_and_value(self, obs: Observation) -> tuple[ActionDistribution, torch.Tensor]:
         """Both heads in one pass over the shared trunk (if any)."""
+        obs, mask = split_mask(obs)
         x = self.preprocess(obs)
         features = self.encode(self.policy_body, x)
-        dist = self.policy_distribution(features)
+        dist = self.policy_distribution(features, mask)
         if self.value_head is None:
-            return dist, torch.zeros(x.shape[0], device=x.device)
+            return dist, torch.zeros(obs_rows(x), device=features.device)
         value_features = features if self.value_body is None else self.encode(self.value_body, x)
         return dist, self.value_output(_linear(self.value_head, value_features).squeeze(-1))
 

@@ -9,7 +9,12 @@ heads of :mod:`policygrad.core.distributions`, so your module only computes numb
   seed is set. From Python, ``pg.train(config, network=module)`` takes a module you built yourself.
 - **forward(obs)** gets float32 observations ``(B, *observation_space.shape)`` (standardised first when
   ``normalize_obs``; not flattened, not one-hot) and returns the distribution's parameters, or
-  ``(params, value)``. ``params`` is what the built-in head's last layer would output:
+  ``(params, value)``. For a Dict or Tuple observation space it gets a dict of tensors by path
+  (:mod:`policygrad.core.structured`: a Dict key, a Tuple index as ``"0"``, nested parts joined by
+  ``/``), each ``(B, *part_shape)`` in its storage dtype (uint8 images stay uint8; the rest float32,
+  Box parts standardised with ``normalize_obs``); an ``"action_mask"`` key is never among them: the
+  library applies masks to the logits you return. ``params`` is what the built-in head's last layer
+  would output:
 
   ================================== ========================================================
   Discrete(n)                        logits ``(B, n)``
@@ -44,9 +49,11 @@ from torch import nn
 from policygrad.core.config import import_user_module
 from policygrad.core.distributions import ActionDistribution, ActionHead, BoxHead, make_head
 from policygrad.core.errors import UserInputError
+from policygrad.core.masks import masked_distribution, split_mask, strip_mask
 from policygrad.core.networks import PolicyNetwork, build_agent
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
 from policygrad.core.recurrent import build_recurrent_agent
+from policygrad.core.structured import Observation, StructuredNormalizer, is_structured, obs_rows, zeros_like_space
 
 VALUE_METHOD = "value"  # the optional method of a user's module that returns V(s)
 
@@ -118,10 +125,14 @@ class UserNetwork(PolicyNetwork):
             raise UserInputError(f"network: expected your own torch.nn.Module, not {type(module).__name__}")
         self.name = name or class_spec(type(module))
         self.observation_space, self.action_space = observation_space, action_space
-        if normalize_obs and not isinstance(observation_space, gym.spaces.Box):
+        structured = is_structured(observation_space)
+        if normalize_obs and not isinstance(observation_space, gym.spaces.Box) and not structured:
             raise UserInputError(f"normalize_obs=True needs Box observations, not {observation_space}")
-        self.obs_normalizer = (ObservationNormalizer(observation_space.shape)
-                               if normalize_obs and isinstance(observation_space, gym.spaces.Box) else None)
+        self.obs_normalizer = None
+        if normalize_obs and structured:  # (typed as the plain one: the NumPy paths never see this network)
+            self.obs_normalizer = StructuredNormalizer(observation_space)  # type: ignore[assignment]
+        elif normalize_obs and isinstance(observation_space, gym.spaces.Box):
+            self.obs_normalizer = ObservationNormalizer(observation_space.shape)
         self.reward_scaler = reward_scaler
         self.module = module
         self.head, self.width, self.outputs = _bare_head(action_space, distribution)
@@ -182,17 +193,18 @@ class UserNetwork(PolicyNetwork):
     def _probe(self, with_value: bool) -> bool:
         """Run the module on two zero observations (eval mode, so no batch-norm statistic moves) and
         check its outputs now, not mid-run; returns whether ``forward`` returns a value."""
-        shape = tuple(self.observation_space.shape or ())
         like = next(itertools.chain(self.module.parameters(), self.module.buffers()), None)
-        obs = torch.zeros((2, *shape), device=like.device if like is not None else None)
+        obs = zeros_like_space(self.observation_space, 2, like.device if like is not None else None)
+        shape = ({path: tuple(part.shape) for path, part in obs.items()} if isinstance(obs, dict)
+                 else tuple(obs.shape))
         was_training = self.module.training
         self.module.eval()
         try:
             try:
                 out = self.module(obs)
             except Exception as exc:
-                raise UserInputError(f"network={self.name!r}: forward(obs) failed on float32 observations of shape "
-                                     f"{(2, *shape)} ({type(exc).__name__}: {exc})") from exc
+                raise UserInputError(f"network={self.name!r}: forward(obs) failed on observations of shape "
+                                     f"{shape} ({type(exc).__name__}: {exc})") from exc
             value = self._split(out, 2)[1]
             if with_value and value is None and self.value_method:
                 self._method_value(obs)
@@ -205,8 +217,11 @@ class UserNetwork(PolicyNetwork):
     def has_value(self) -> bool:
         return self._has_value
 
-    def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
-        """Observations as the module gets them: float32 ``(B, *obs_shape)``, standardised if asked."""
+    def preprocess(self, obs: Observation) -> Observation:
+        """Observations as the module gets them: float32 ``(B, *obs_shape)``, standardised if asked (a
+        dict of parts for Dict/Tuple spaces, see the module docstring)."""
+        if isinstance(obs, dict):
+            return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
         obs = obs.float()
         return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
 
@@ -215,28 +230,30 @@ class UserNetwork(PolicyNetwork):
             raw = nn.functional.linear(raw.unsqueeze(-1), self.value_affine.weight, self.value_affine.bias).squeeze(-1)
         return self.value_output(raw)
 
-    def _method_value(self, x: torch.Tensor) -> torch.Tensor:
+    def _method_value(self, x: Observation) -> torch.Tensor:
         value_fn = getattr(self.module, VALUE_METHOD)
-        return self._checked_value(value_fn(x), x.shape[0], "value(obs)")
+        return self._checked_value(value_fn(x), obs_rows(x), "value(obs)")
 
-    def dist(self, obs: torch.Tensor) -> ActionDistribution:
+    def dist(self, obs: Observation) -> ActionDistribution:
+        obs, mask = split_mask(obs)
         x = self.preprocess(obs)
-        return self.head.distribution(self._split(self.module(x), x.shape[0])[0])
+        return masked_distribution(self.head, self._split(self.module(x), obs_rows(x))[0], mask)
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
+    def value(self, obs: Observation) -> torch.Tensor:
         if not self._has_value:
             raise RuntimeError("this network has no value (its algorithm asked for a policy alone)")
-        x = self.preprocess(obs)
-        raw = self._method_value(x) if self.value_method else self._split(self.module(x), x.shape[0])[1]
+        x = self.preprocess(strip_mask(obs))
+        raw = self._method_value(x) if self.value_method else self._split(self.module(x), obs_rows(x))[1]
         assert raw is not None  # checked when built: forward returns a value, or there is value(obs)
         return self._value_units(raw)
 
-    def dist_and_value(self, obs: torch.Tensor) -> tuple[ActionDistribution, torch.Tensor]:
+    def dist_and_value(self, obs: Observation) -> tuple[ActionDistribution, torch.Tensor]:
+        obs, mask = split_mask(obs)
         x = self.preprocess(obs)
-        params, raw = self._split(self.module(x), x.shape[0])
-        dist = self.head.distribution(params)
+        params, raw = self._split(self.module(x), obs_rows(x))
+        dist = masked_distribution(self.head, params, mask)
         if not self._has_value:
-            return dist, torch.zeros(x.shape[0], device=x.device)
+            return dist, torch.zeros(obs_rows(x), device=params.device)
         if raw is None:
             raw = self._method_value(x)
         return dist, self._value_units(raw)

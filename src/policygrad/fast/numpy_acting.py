@@ -251,6 +251,8 @@ class NumpyGaussianActor(NumpyActor):
         self.noise = np.empty((rows, dim), np.float32)
         self.scaled = np.empty((rows, dim), np.float32)
         self.env_actions = np.empty((rows, dim), np.float32)
+        # what the environment takes: the same numbers as (rows, *shape) for a Box of rank > 1 (a view)
+        self.env_view = self.env_actions.reshape(rows, *head.env_shape)
 
     def _read_std(self) -> None:
         # The std is a parameter, constant over a snapshot: its log and the Gaussian's normaliser
@@ -282,4 +284,4 @@ class NumpyGaussianActor(NumpyActor):
         log_probs += self.log_norm
         np.minimum(actions, self.high, out=self.env_actions)
         np.maximum(self.env_actions, self.low, out=self.env_actions)
-        return self.env_actions
+        return self.env_view
