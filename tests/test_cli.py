@@ -228,3 +228,21 @@ def test_flags_shared_by_a_parent_may_come_before_or_after_algo(monkeypatch):
     assert seen["workers"] == 2 and seen["trials"] == 3 and seen["backend"] == "ray" and seen["algo"] == "ppo"
     assert main(["tune", "--trials", "4", "ppo", "--workers", "3"]) == 0
     assert seen["workers"] == 3 and seen["trials"] == 4 and seen["backend"] == "local"
+
+
+@pytest.mark.parametrize("words, widths", [(["64x64"], (64, 64)), (["64", "64"], (64, 64)),
+                                           (["32X16", "8"], (32, 16, 8)), (["128"], (128,))])
+def test_hidden_sizes_are_written_as_studies_write_them_or_as_separate_widths(words, widths):
+    from policygrad.algos import PPO
+    from policygrad.cli.flags import config_values
+
+    args = build_parser().parse_args(["train", "ppo", "--hidden-sizes", *words])
+    assert config_values(args, PPO.Config)["hidden_sizes"] == widths
+
+
+def test_hidden_sizes_refuse_what_is_not_widths_and_show_their_default_as_studies_write_it(capsys):
+    assert main(["train", "ppo", "--hidden-sizes", "64y"]) == 2
+    assert "expected widths such as 64 64 or 64x64, got '64y'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "ppo", "--help"])
+    assert "(default: 64x64)" in " ".join(capsys.readouterr().out.split())

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from test_study_report import make_study, render_in_chromium
+from test_study_report import assert_readable, make_study, render_in_chromium
 
 from policygrad.cli import main
 from policygrad.reporting.statistics import letters, pairwise
@@ -117,8 +117,10 @@ def test_aggregate_report_renders_in_headless_chromium(two_envs, tmp_path, capsy
     first = html.read_text()
     write_aggregate_report(two_envs, out)
     assert html.read_text() == first  # reproducible, byte for byte
-    boxes, tables, errors, requests, screenshot = render_in_chromium(html, tmp_path)
+    rendered = render_in_chromium(html, tmp_path)
+    boxes, tables, errors, requests, screenshot = rendered[:5]
     assert len(boxes) == 1, boxes
+    assert_readable(rendered, [["ppo", "a2c", "random"]])
     assert boxes[0]["width"] > 100 and boxes[0]["height"] > 100 and boxes[0]["shapes"] > 10, boxes
     assert tables == 5  # environments, and per score: aggregate, profile at a few taus
     assert errors == []

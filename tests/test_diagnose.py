@@ -290,7 +290,7 @@ def test_bad_input_is_a_one_line_error_with_exit_2(args, message, tiny_run, caps
 
 
 def test_a_runs_checkpoint_diagnosed_from_the_command_line(tiny_run, tmp_path, capsys):
-    from test_study_report import render_in_chromium
+    from test_study_report import assert_readable, render_in_chromium
 
     out = tmp_path / "diag"
     argv = ["diagnose", "gradients", "--run", str(tiny_run), "--batches", "4", "--batch-episodes", "3",
@@ -305,8 +305,11 @@ def test_a_runs_checkpoint_diagnosed_from_the_command_line(tiny_run, tmp_path, c
     settings = json.loads((out / "diagnosis.json").read_text())
     assert settings["env_id"] == "CartPole-v1" and settings["batches"] == 4 and settings["global_step"] >= 1500
     assert settings["command"] == "policygrad " + shlex.join(argv)
-    boxes, tables, errors, requests, screenshot = render_in_chromium(out / "report.html", tmp_path)
+    rendered = render_in_chromium(out / "report.html", tmp_path)
+    boxes, tables, errors, requests, screenshot = rendered[:5]
     assert len(boxes) == 2 and tables == 1 and errors == []
+    estimators = ["total", "reward_to_go", "value_baseline", "gae:0.95", "nstep:3"]
+    assert_readable(rendered, [estimators, estimators])
     for box in boxes:
         assert box["width"] > 100 and box["height"] > 100 and box["shapes"] > 10, box
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
@@ -314,7 +317,7 @@ def test_a_runs_checkpoint_diagnosed_from_the_command_line(tiny_run, tmp_path, c
 
 
 def test_several_checkpoints_give_a_report_each_and_a_summary_over_training(tiny_run, tmp_path, capsys):
-    from test_study_report import render_in_chromium
+    from test_study_report import assert_readable, render_in_chromium
 
     names = sorted(p.name for p in (tiny_run / "checkpoints").glob("step_*"))[:2]
     assert len(names) == 2
@@ -329,8 +332,26 @@ def test_several_checkpoints_give_a_report_each_and_a_summary_over_training(tiny
     for name in names:  # each checkpoint's own report, diagnosed at that checkpoint
         settings = json.loads((out / name / "diagnosis.json").read_text())
         assert settings["policy"].endswith(name) and (out / name / "report.md").is_file()
-    boxes, tables, errors, requests, _ = render_in_chromium(out / "report.html", tmp_path)
+    rendered = render_in_chromium(out / "report.html", tmp_path)
+    boxes, tables, errors, requests, _ = rendered[:5]
     assert len(boxes) == 1 and tables == 1 and errors == []
+    assert_readable(rendered, [["reward_to_go", "value_baseline", "td"]])
+    # the conclusion follows the estimator each checkpoint's own conclusion picks (or that none reaches it)
+    conclusion = (out / "report.md").read_text().split("## Conclusion")[1].split("## ")[0].strip()
+    picked = []
+    for name in names:
+        own = (out / name / "report.md").read_text().split("## Conclusion")[1].strip()
+        match = re.match(r"Use (\S+) at this policy", own)
+        assert match or own.startswith("No estimator reaches cosine"), own
+        picked.append(match.group(1) if match else None)
+    if picked == [None] * len(names):
+        assert conclusion.startswith("No estimator reaches cosine 0.9 at a batch size these diagnoses can estimate, "
+                                     "at any checkpoint."), conclusion
+    elif len(set(picked)) == 1:
+        assert conclusion.startswith(f"Use {picked[0]}: at every checkpoint diagnosed"), conclusion
+    else:
+        assert all(f"step {s}: {p or 'none reaches it'}" in conclusion
+                   for s, p in zip(summary["steps"], picked)), conclusion
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
 
 

@@ -183,6 +183,15 @@ def test_resuming_a_run_without_checkpoints_says_what_was_found(tmp_path, capsys
     assert f"--checkpoint {STEP_400}" in one_line_error(capsys)
 
 
+def test_resuming_a_complete_run_refuses_without_first_saying_resuming(tmp_path, capsys):
+    total = pg.ReinforceConfig().total_steps
+    run = make_run(tmp_path / "run", final=False, periodic=(total,))
+    assert main(["resume", str(run)]) == 2
+    out, err = capsys.readouterr()
+    assert "the run is complete" in err and "--total-steps" in err
+    assert "resuming" not in out
+
+
 # -- 8. no flag matched by its prefix -------------------------------------------------------------------
 @pytest.mark.parametrize("argv,suggestion", [
     (["train", "reinforce", "--learning-rat", "0.01"], "--learning-rate"),

@@ -109,7 +109,27 @@ def test_a_second_process_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path
     # The killed holder's lock died with it: the run resumes from its checkpoint, to the end.
     result = pg.train(None, resume_from=run, check_env=False)
     assert result.global_step == CONFIG["total_steps"]
-    assert (run / ".lock.pid").read_text().strip() == str(os.getpid())
+    assert not (run / ".lock").exists() and not (run / ".lock.pid").exists()  # a finished run keeps none
+
+
+def test_a_finished_run_keeps_no_lock_files_and_its_lock_names_the_holder_while_it_runs(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    seen = []
+
+    def evaluate_while_looking(*args, **kwargs):
+        seen.append((run / ".lock.pid").read_text().strip())
+        return real(*args, **kwargs)
+
+    import policygrad.training as training
+    real = training.plot_runs
+    monkeypatch.setattr(training, "plot_runs", evaluate_while_looking)
+    pg.train(ppo_config(), run_dir=run, check_env=False)
+    assert seen == [str(os.getpid())]
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".lock")) == []
+    # and the next process locks the run again (a new lock file), as resume of a finished run does
+    with trainer.lock_run_dir(run):
+        assert (run / ".lock.pid").read_text().strip() == str(os.getpid())
+    assert not (run / ".lock").exists()
 
 
 def test_the_lock_is_held_for_the_whole_run_and_released_on_ctrl_c(tmp_path, monkeypatch):

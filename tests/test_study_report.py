@@ -6,6 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -271,9 +272,43 @@ def browser_or_skip():
         pytest.skip(problem)
 
 
-def render_in_chromium(html: Path, tmp_path: Path):
-    """Open ``html`` in headless Chromium: the figures' boxes, the count of tables, console errors,
-    requests, and a full-page screenshot."""
+class Rendered(NamedTuple):
+    """What Chromium showed of a report: per figure its box and shape count (``boxes``) and its text
+    labels as laid out (``figures``: one list of :class:`Label` per figure), the count of tables, the
+    console errors, the requests made, a full-page screenshot and the headings in order."""
+    boxes: list[dict]
+    tables: int
+    errors: list[str]
+    requests: list[str]
+    screenshot: Path
+    headings: list[str]
+    figures: list[list["Label"]]
+
+
+class Label(NamedTuple):
+    """One matplotlib text (a tick label, axis label, title, legend entry): its string, from the comment
+    matplotlib writes into the SVG, and its box in the figure's pixels (text is drawn as glyph paths,
+    so the box is that of what a reader sees)."""
+    text: str
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+# matplotlib groups each text's glyphs in <g id="text_N"> and puts the string in a comment inside it
+LAYOUT_JS = """() => Array.from(document.querySelectorAll('figure > svg')).map(svg => {
+    const s = svg.getBoundingClientRect();
+    const label = g => Array.from(g.childNodes).filter(n => n.nodeType === 8).map(n => n.textContent.trim())[0];
+    return Array.from(svg.querySelectorAll('g[id^="text_"]')).map(g => {
+        const r = g.getBoundingClientRect();
+        return [label(g) || '', r.left - s.left, r.top - s.top, r.width, r.height, s.width, s.height];
+    }).filter(t => t[3] > 0 && t[4] > 0);
+})"""
+
+
+def render_in_chromium(html: Path, tmp_path: Path) -> Rendered:
+    """Open ``html`` in headless Chromium: what :class:`Rendered` holds."""
     browser_or_skip()
     from playwright.sync_api import sync_playwright
 
@@ -293,16 +328,54 @@ def render_in_chromium(html: Path, tmp_path: Path):
                 return {width: r.width, height: r.height, shapes: svg.querySelectorAll('path, use, text').length};
             })""")
             tables = page.evaluate("() => document.querySelectorAll('table').length")
+            headings = page.evaluate("() => Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+            layout = page.evaluate(LAYOUT_JS)
             screenshot = tmp_path / "report.png"
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
-    return boxes, tables, errors, requests, screenshot
+    figures_seen = []
+    for figure, box in zip(layout, boxes):
+        labels = [Label(t[0], *t[1:5]) for t in figure]
+        for label in labels:  # inside the figure: nothing cut off at its edges
+            assert label.x >= -1 and label.y >= -1 and label.x + label.w <= box["width"] + 1 \
+                and label.y + label.h <= box["height"] + 1, f"{html.name}: {label} runs off its figure ({box})"
+        figures_seen.append(labels)
+    return Rendered(boxes, tables, errors, requests, screenshot, headings, figures_seen)
+
+
+def overlapping(labels: list[Label], tolerance: float = 1.0) -> list[tuple[str, str]]:
+    """The pairs of labels whose boxes overlap by more than ``tolerance`` pixels both ways."""
+    pairs = []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            dx = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+            dy = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+            if dx > tolerance and dy > tolerance:
+                pairs.append((a.text, b.text))
+    return pairs
+
+
+def assert_readable(rendered: Rendered, shown: list[list[str]], first_heading: str = "Conclusion") -> None:
+    """The report as a reader meets it: ``first_heading`` is the first section, no two labels of a figure
+    overprint each other, and figure i shows every label of ``shown[i]`` (a method, a value: in a legend
+    or on an axis), each as a whole label or the start of one (``ppo`` in ``ppo (5 seeds)``)."""
+    assert rendered.headings and rendered.headings[0] == first_heading, rendered.headings
+    assert len(rendered.figures) == len(shown), (len(rendered.figures), shown)
+    for number, (labels, expected) in enumerate(zip(rendered.figures, shown)):
+        assert overlapping(labels) == [], f"figure {number + 1}: overlapping labels {overlapping(labels)}"
+        texts = [label.text for label in labels]
+        missing = [name for name in expected if not any(t == name or t.startswith(f"{name} ") for t in texts)]
+        assert missing == [], f"figure {number + 1} does not show {missing}; its labels: {texts}"
 
 
 def test_report_html_renders_in_headless_chromium(lr_study, tmp_path):
-    boxes, tables, errors, requests, screenshot = render_in_chromium(write_report(lr_study), tmp_path)
+    rendered = render_in_chromium(write_report(lr_study), tmp_path)
+    boxes, tables, errors, requests, screenshot = rendered[:5]
     assert len(boxes) == 3, boxes
+    # curves, sensitivity (both scores), episodes: each shows every value, no label over another
+    values = ["0.001", "0.01", "0.1"]
+    assert_readable(rendered, [values, values, values])
     for box in boxes:
         assert box["width"] > 100 and box["height"] > 100 and box["shapes"] > 10, box
     assert tables == 4  # spec, results, two test tables
@@ -327,8 +400,11 @@ def test_compare_report_html_renders_in_headless_chromium(tmp_path):
     text = (root / "report.md").read_text()
     assert "Grouping and pairwise tests" in text and "RL Baselines3 Zoo hyperparams/ppo.yml" in text
     assert "(baseline)" not in text
-    boxes, tables, errors, requests, screenshot = render_in_chromium(html, tmp_path)
+    rendered = render_in_chromium(html, tmp_path)
+    boxes, tables, errors, requests, screenshot = rendered[:5]
     assert len(boxes) == 4, boxes  # curves vs steps, vs seconds, sensitivity, episodes
+    methods = ["ppo", "sb3:ppo", "random"]
+    assert_readable(rendered, [methods, methods, methods, methods])
     for box in boxes:
         assert box["width"] > 100 and box["height"] > 100 and box["shapes"] > 10, box
     assert tables == 9  # spec, methods, results, and per score: ranking, matrix, pairs
@@ -530,6 +606,39 @@ def test_a_comparison_report_groups_what_its_test_cannot_separate(tmp_path):
     assert "| rank |" not in md
     assert "Use top or mid: top has the highest IQM of the final evaluation, but Mann-Whitney's test" in md
     assert "Established: low is worse than top." in md
+
+
+def test_at_a_ceiling_the_conclusion_is_on_the_area_under_the_curve_and_otherwise_ends_with_it(lr_study, tmp_path):
+    # every run ends at 500: the final score separates nothing, so the conclusion is on how fast (auc)
+    finals = {(32,): [500.0] * 4, (64,): [500.0] * 4}
+    study = make_study(tmp_path / "ceiling", {"width": [32, 64]}, finals, threshold=None)
+    with open(study / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:  # width 32 learns more slowly: its auc is lower on every seed
+        row["auc"] = str((300.0 if row["width"] == "32" else 400.0) + float(row["seed"]))
+    with open(study / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_report(study)
+    conclusion = (study / "report.md").read_text().split("## Conclusion")[1].split("## ")[0].strip()
+    assert conclusion.startswith("Every run ended at the same final evaluation, 500: the final score cannot tell the "
+                                 "values apart, so this conclusion is on the area under the curve"), conclusion
+    assert "Use width = 64: its area under the curve is higher than that of the baseline, width = 32" in conclusion
+    # otherwise the final evaluation decides, and one sentence says how fast (auc = final / 2 here: the same verdict)
+    write_report(lr_study)
+    conclusion = (lr_study / "report.md").read_text().split("## Conclusion")[1].split("## ")[0].strip()
+    assert conclusion.endswith("By the area under the curve (how fast each learns): learning_rate = 0.01 learns "
+                               "faster than learning_rate = 0.001 (Mann-Whitney's test, Holm-corrected)."), conclusion
+
+
+def test_a_conclusion_names_every_method_no_test_separates_from_the_best_as_alternatives():
+    from policygrad.reporting.conclusions import among_methods
+    from policygrad.reporting.statistics import pairwise
+
+    groups = {"a": [10.0, 12.0, 14.0], "b": [9.0, 13.0, 11.0], "c": [8.0, 15.0, 10.0]}
+    text = among_methods(pairwise(groups), {m: float(np.mean(v)) for m, v in groups.items()})
+    assert text.startswith("Use a, b or c: a has the highest IQM"), text
 
 
 def test_the_episodes_figure_draws_cumulative_return_against_episodes_only(lr_study, tmp_path, monkeypatch):

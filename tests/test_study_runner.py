@@ -179,6 +179,8 @@ def test_a_tiny_study_end_to_end_through_the_cli(reference):
         assert float(row["wall_seconds"]) > 0
         config = json.loads((run / "config.json").read_text())["config"]
         assert (config["seed"], config["torch_threads"], config["progress"]) == (int(row["seed"]), 1, False)
+    # a finished study keeps no lock files, in its folder or its runs'
+    assert sorted(p for p in reference.rglob(".lock*")) == []
     # a finished study run again keeps every run
     mtimes = {p: p.stat().st_mtime_ns for p in (reference / "runs").rglob("eval.json")}
     assert main(["sweep", "--resume", str(reference)]) == 0

@@ -119,10 +119,12 @@ def test_the_best_preset_trains_with_preset_file(tuned, tmp_path):
 
 
 def test_report_html_renders_in_headless_chromium(tuned, tmp_path):
-    from test_study_report import render_in_chromium
+    from test_study_report import assert_readable, render_in_chromium
 
     result, _ = tuned
-    boxes, tables, errors, requests, screenshot = render_in_chromium(result.study_dir / "report.html", tmp_path)
+    rendered = render_in_chromium(result.study_dir / "report.html", tmp_path)
+    boxes, tables, errors, requests, screenshot = rendered[:5]
+    assert_readable(rendered, [["learning_rate", "num_steps"], []])  # importance: every searched field
     assert len(boxes) == 2  # importance, history
     for box in boxes:
         assert box["width"] > 100 and box["height"] > 100 and box["shapes"] > 10, box
@@ -451,8 +453,13 @@ def test_the_conclusion_says_what_to_use_and_what_is_not_established():
                            "re-evaluated trial(s) is not established: each ran on 1 fresh seed(s), fewer than the 3")
     # three trials, partly reordered: the rank correlation says how little three trials show
     verdict = reeval_verdict(_reeval_rows({"7": [480.0], "2": [300.0], "5": [400.0]}, [500.0, 490.0, 480.0]))
-    assert "Spearman rho 0.50 between search and fresh scores, p 0.667 with 3 trials: this agreement is not " \
+    assert "Spearman rho 0.50 between search and fresh scores, p 1.000 with 3 trials: this agreement is not " \
            "established" in verdict and "The ranking holds" not in verdict
+    # the same order on three trials is not established either: one pairing in 3 (two-sided) is as extreme
+    # (scipy's t approximation said p 0 here)
+    same = reeval_verdict(_reeval_rows({"7": [480.0], "2": [400.0], "5": [300.0]}, [500.0, 490.0, 480.0]))
+    assert "Spearman rho 1.00 between search and fresh scores, p 0.333 with 3 trials: this agreement is not " \
+           "established" in same
     enough = _reeval_rows({"7": [480.0, 490.0, 470.0, 485.0, 475.0, 495.0],
                            "2": [100.0, 110.0, 120.0, 105.0, 115.0, 125.0]}, [500.0, 490.0])
     assert conclusion(enough, best_written=True) == (

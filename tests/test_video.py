@@ -8,9 +8,12 @@ def test_eval_records_playable_videos(tmp_path, capsys):
     assert main(["train", "reinforce", "--run-dir", str(run), "--total-steps", "1000", "--progress", "false",
                  "--tensorboard", "false", "--eval-episodes", "2"]) == 0
     videos = tmp_path / "videos"
-    assert main(["eval", str(run), "--episodes", "2", "--video", str(videos), "--video-episodes", "2"]) == 0
+    # as many videos as evaluated episodes unless --video-episodes says otherwise
+    assert main(["eval", str(run), "--episodes", "2", "--video", str(videos)]) == 0
     files = sorted(videos.glob("*.mp4"))
     assert len(files) == 2
+    assert main(["eval", str(run), "--episodes", "2", "--video", str(tmp_path / "one"), "--video-episodes", "1"]) == 0
+    assert len(list((tmp_path / "one").glob("*.mp4"))) == 1
     from moviepy import VideoFileClip
 
     with VideoFileClip(str(files[0])) as clip:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from policygrad.cli.parsing import flag_name, parse_bool, parse_count, parse_seeds, set_runner
+from policygrad.cli.parsing import flag_name, parse_bool, parse_count, parse_seeds, parse_widths, set_runner
 
 # The options of many runs (a study's, a tuning's) among the config flags, and their defaults there; the
 # other config flags given fix a field for every run.
@@ -121,6 +121,8 @@ def shown_default(config_cls: type, f: dataclasses.Field) -> tuple[str, str]:
         where = ", ".join(envs) or "none yet"
         return "auto", f"auto: the env's tuned values if it has some (here: {where}); config.json records which"
     default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+    if isinstance(default, tuple):  # widths, written as a study writes them
+        return "x".join(str(v) for v in default), ""
     return str(default), ""
 
 
@@ -158,6 +160,14 @@ class MappingAction(argparse.Action):
         setattr(namespace, self.dest, merged)
 
 
+class FlattenAction(argparse.Action):
+    """The tokens of a list-of-widths flag as one list: ``64 64``, ``64x64`` and ``64 64x64`` alike."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, [width for token in values for width in token])
+
+
 def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
     """One flag per user-settable field, typed from its annotation, helped by its metadata. A flag not
     given is absent from the parsed arguments (``make_config`` then applies the preset and default);
@@ -177,7 +187,8 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
             parser.add_argument(flag_name(f.name), nargs="+", action=MappingAction, metavar="JSON|KEY=VALUE",
                                 **kwargs)
         elif kind.startswith("tuple"):
-            parser.add_argument(flag_name(f.name), nargs="+", type=int, metavar="N", **kwargs)
+            parser.add_argument(flag_name(f.name), nargs="+", type=parse_widths, action=FlattenAction,
+                                metavar="N", **kwargs)
         elif kind == "bool":
             parser.add_argument(flag_name(f.name), type=parse_bool, metavar="BOOL", **kwargs)
         elif kind in ("int", "float"):

@@ -112,6 +112,15 @@ def parse_count(text: str) -> int:
     return int(value)
 
 
+def parse_widths(text: str) -> list[int]:
+    """One token of a list-of-widths flag (``--hidden-sizes``): ``64``, or ``64x64`` as studies write
+    ``hidden_sizes``; ``--hidden-sizes 64 64`` and ``--hidden-sizes 64x64`` are the same."""
+    try:
+        return [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths such as 64 64 or 64x64, got {text!r}") from None
+
+
 def parse_seeds(text: str) -> int | list[int]:
     """``--seeds``: a count N (seeds 1..N) or a comma-separated list of seeds (``1,2,7``)."""
     try:

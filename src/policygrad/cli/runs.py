@@ -47,8 +47,9 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--seed", type=int, default=10_000, help="evaluation seed (default: 10000)")
     evaluate.add_argument("--device", default="cpu", help="cpu | cuda | mps (default: cpu)")
     evaluate.add_argument("--video", type=Path, default=None, metavar="DIR",
-                          help="also record --video-episodes episodes as MP4 files into DIR")
-    evaluate.add_argument("--video-episodes", type=int, default=3, help="episodes to record (default: 3)")
+                          help="also record episodes as MP4 files into DIR, one file per episode")
+    evaluate.add_argument("--video-episodes", type=int, default=None, metavar="N",
+                          help="episodes to record with --video (default: as many as --episodes)")
     add_trust_env_flag(evaluate)
     evaluate.add_argument("--out", type=Path, default=None, metavar="FILE.json",
                           help="write the result here (default: RUN_DIR/evals/eval_<deterministic|stochastic>_"
@@ -95,7 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     from policygrad.run.checkpoint import CHECKPOINTS_DIR, STEP_NAME
-    from policygrad.run.resume import find_resume_point
+    from policygrad.run.resume import find_resume_point, resume_config
     from policygrad.training import train
 
     if args.checkpoint is not None and not STEP_NAME.fullmatch(args.checkpoint):
@@ -107,6 +108,7 @@ def run_resume(args: argparse.Namespace) -> int:
     point = find_resume_point(source, args.trust_env)
     changes = {k: v for k, v in (("total_steps", args.total_steps), ("progress", args.progress)) if v is not None}
     config = point.config.replace(**changes) if changes else None
+    resume_config(point, config)  # a complete run (or a refused change) is said before "resuming"
     print(f"resuming {point.run_dir} from {point.folder.name} (step {point.global_step})")
     # train finds the resume point again under the run directory's lock: the one it uses
     result = train(config, resume_from=source, check_env=args.check_env, trust_env=args.trust_env)
@@ -153,6 +155,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from policygrad.run.checkpoint import checkpoint_to_load, read_manifest
     from policygrad.run.files import write_json_atomic
 
+    if args.video_episodes is not None and args.video_episodes < 1:
+        raise UserInputError(f"--video-episodes {args.video_episodes}: expected at least 1 episode to record")
     folder = checkpoint_to_load(args.run_dir)  # a killed run: says which periodic checkpoint to pass
     agent = load(folder, device=args.device, trust_env=args.trust_env)
     result = evaluate(agent, episodes=args.episodes, deterministic=not args.stochastic, seed=args.seed)
@@ -170,7 +174,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.video is not None:
         from policygrad.video import record_video
 
-        files = record_video(agent, args.video, args.video_episodes, not args.stochastic, args.seed)
+        count = args.episodes if args.video_episodes is None else args.video_episodes
+        files = record_video(agent, args.video, count, not args.stochastic, args.seed)
         print(f"videos: {', '.join(str(f) for f in files)}")
     return 0
 

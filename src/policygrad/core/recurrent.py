@@ -37,7 +37,9 @@ from torch import nn
 
 from policygrad.core.distributions import ActionDistribution
 from policygrad.core.errors import UserInputError
+from policygrad.core.masks import split_mask
 from policygrad.core.networks import ActorCritic, build_agent_kwargs
+from policygrad.core.structured import obs_map
 
 RECURRENT_KINDS = ("none", "lstm", "gru")
 
@@ -162,7 +164,7 @@ class RecurrentActorCritic(ActorCritic):
         without ``with_value`` or a value head) and the state after the last step ``(B, state_size)``
         (None when an episode starts after the first step: see :meth:`RecurrentCore.forward`)."""
         steps, rows = starts.shape
-        x = self.preprocess(obs.reshape(steps * rows, *obs.shape[2:]))
+        x = self.preprocess(obs_map(lambda v: v.reshape(steps * rows, *v.shape[2:]), obs))
         split = self.policy_core.state_size
         policy_in = self.encode(self.policy_body, x).reshape(steps, rows, -1)
         policy, policy_state = self.policy_core(policy_in, state[:, :split], starts)
@@ -193,10 +195,12 @@ class RecurrentActorCritic(ActorCritic):
         """One step of ``B`` rows: the action distribution, V(s) ``(B,)`` (None without ``with_value``)
         and the state after this step. ``state`` is the state before it, ``starts`` ``(B,)`` says which
         rows begin an episode here (their state is zeroed first)."""
-        policy, value, after = self.unroll(obs.unsqueeze(0), state, starts.unsqueeze(0), with_value)
+        obs, mask = split_mask(obs)  # an action mask (B, n) restricts the distribution (core/masks.py)
+        policy, value, after = self.unroll(obs_map(lambda v: v.unsqueeze(0), obs), state, starts.unsqueeze(0),
+                                           with_value)
         if after is None:  # (one step always has it)
             raise RuntimeError("the recurrent core returned no state after one step")
-        dist = self.policy_distribution(policy[0])
+        dist = self.policy_distribution(policy[0], mask)
         return dist, (self._value(value[0]) if value is not None else None), after
 
     def replay(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor,
@@ -204,12 +208,16 @@ class RecurrentActorCritic(ActorCritic):
         """The distribution and values of ``(L, B)`` steps replayed from ``state`` ``(B, state_size)``
         with the resets ``starts`` ``(L, B)``, for the steps ``rows`` ``(L, B)`` marks (all if None),
         flattened time-major: what an update computes its losses on."""
+        obs, mask = split_mask(obs)  # the masks (L, B, n) the policy acted under, stored with the rollout
         policy, value, _ = self.unroll(obs, state, starts)
         policy, value = policy.reshape(-1, policy.shape[-1]), value.reshape(-1, value.shape[-1])  # type: ignore[union-attr]
+        if mask is not None:
+            mask = mask.reshape(-1, mask.shape[-1])
         if rows is not None and not bool(rows.all()):
             index = rows.reshape(-1).nonzero().squeeze(1)
             policy, value = policy.index_select(0, index), value.index_select(0, index)
-        return self.policy_distribution(policy), self._value(value)
+            mask = mask.index_select(0, index) if mask is not None else None
+        return self.policy_distribution(policy, mask), self._value(value)
 
     def _stateless(self) -> RuntimeError:
         return RuntimeError("a recurrent network needs its state: call step(obs, state, starts) or replay(...), "

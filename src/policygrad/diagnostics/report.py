@@ -58,15 +58,21 @@ def table_row(s: EstimatorStats, batch_episodes: int, target: float) -> list[str
 BIAS_LEVEL = 0.01  # a bias p below this (Holm-corrected): the estimator's mean is not the policy gradient
 
 
+def choose(stats: list[EstimatorStats]) -> tuple[EstimatorStats | None, list[str]]:
+    """The estimator to use at this policy (the fewest episodes for the target cosine among those whose
+    mean is not detectably off; None if none reaches it) and the names of those established biased."""
+    biased = [s.name for s in stats if not s.reference and s.bias_p_holm < BIAS_LEVEL]
+    usable = [s for s in stats if s.name not in biased and math.isfinite(s.episodes_to_cosine)]
+    return (min(usable, key=lambda s: s.episodes_to_cosine) if usable else None), biased
+
+
 def conclusion(stats: list[EstimatorStats], batches: int, target: float) -> str:
     """The plain-words conclusion of a diagnosis: which estimator to use at this policy (the fewest
     episodes for the target cosine among those whose mean is not detectably off), which are
     established to be biased, and what one policy's measurement does not establish."""
-    biased = [s.name for s in stats if not s.reference and s.bias_p_holm < BIAS_LEVEL]
-    usable = [s for s in stats if s.name not in biased and math.isfinite(s.episodes_to_cosine)]
+    best, biased = choose(stats)
     parts = []
-    if usable:
-        best = min(usable, key=lambda s: s.episodes_to_cosine)
+    if best is not None:
         ref = next((s for s in stats if s.reference), None)
         versus = (f"; the reference, {ref.name}, needs {_num(ref.episodes_to_cosine)}"
                   if ref is not None and ref is not best and math.isfinite(ref.episodes_to_cosine) else "")

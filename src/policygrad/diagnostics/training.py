@@ -17,7 +17,7 @@ from typing import Any
 
 from policygrad.core.errors import UserInputError
 from policygrad.diagnostics.diagnose import diagnose_gradients
-from policygrad.diagnostics.report import HTML_FILE, MD_FILE, write_report
+from policygrad.diagnostics.report import BIAS_LEVEL, HTML_FILE, MD_FILE, choose, write_report
 from policygrad.diagnostics.result import GradientDiagnosis
 from policygrad.diagnostics.statistics import EstimatorStats
 from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
@@ -65,6 +65,41 @@ def _figure(diagnoses: Sequence[GradientDiagnosis], out: Path) -> Path:
     return save(fig, out)
 
 
+def training_conclusion(diagnoses: Sequence[GradientDiagnosis]) -> str:
+    """The plain-words conclusion over training: the estimator each checkpoint's diagnosis picks (as its
+    own report's conclusion does), whether that choice holds across training, and which estimators are
+    established biased at some checkpoint."""
+    target = diagnoses[0].cosine_target
+    picks = []
+    for d in diagnoses:
+        best, _ = choose(d.stats)
+        picks.append(best.name if best is not None else None)
+    steps = [str(d.global_step or 0) for d in diagnoses]
+    named = {p for p in picks if p is not None}
+    if len(named) == 1 and None not in picks:
+        parts = [f"Use {picks[0]}: at every checkpoint diagnosed (steps {', '.join(steps)}) it needs the fewest "
+                 f"episodes per batch for a gradient with cosine {target:g} to the true one, among the estimators "
+                 f"whose mean is not detectably off."]
+    elif named:
+        chosen = "; ".join(f"step {step}: {pick or 'none reaches it'}" for step, pick in zip(steps, picks))
+        parts = [f"No one estimator is best throughout: the one needing the fewest episodes for cosine {target:g} "
+                 f"(among those whose mean is not detectably off) changes over training ({chosen})."]
+    else:
+        parts = [f"No estimator reaches cosine {target:g} at a batch size these diagnoses can estimate, at any "
+                 f"checkpoint."]
+    biased: dict[str, list[str]] = {}
+    for d, step in zip(diagnoses, steps):
+        for name in choose(d.stats)[1]:
+            biased.setdefault(name, []).append(step)
+    if biased:
+        parts.append("Established biased (bias p below " + f"{BIAS_LEVEL:g} after Holm): " + "; ".join(
+            f"{name} at step{'s' if len(at) > 1 else ''} {', '.join(at)}" for name, at in biased.items())
+            + ". Their noise scale in the table measures noise against their own mean, not against the true "
+              "gradient: a small one does not make them better.")
+    parts.append("Each checkpoint's own report gives the full table and figures.")
+    return " ".join(parts)
+
+
 def write_training_report(diagnoses: Sequence[GradientDiagnosis], out: str | Path, names: Sequence[str],
                           command: str | None = None) -> Path:
     """Each diagnosis's report in ``out/NAME/``, and the summary in ``out``; returns the summary's
@@ -82,6 +117,7 @@ def write_training_report(diagnoses: Sequence[GradientDiagnosis], out: str | Pat
         Paragraph(f"The run's policy at {len(diagnoses)} checkpoints, each diagnosed on {first.batches} batches of "
                   f"{first.batch_episodes} episodes (seed {first.seed}, gamma {first.gamma:g})."),
     ]
+    blocks += [Heading("Conclusion"), Paragraph(training_conclusion(diagnoses))]
     if command:
         blocks.append(Paragraph(f"Command: {command}"))
     blocks += [

@@ -14,9 +14,9 @@ from policygrad.reporting.choices import MIN_SEEDS, OTHER_TEST, TEST_NAMES
 from policygrad.reporting.statistics import Comparison
 
 
-def _names(labels: Sequence[str]) -> str:
+def _names(labels: Sequence[str], conjunction: str = "and") -> str:
     labels = list(labels)
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + f" {conjunction} " + labels[-1]
 
 
 def _seeds_sentence(rows: Sequence[Comparison], have: int) -> str:
@@ -80,6 +80,45 @@ def against_baseline(rows: Sequence[Comparison], means: dict[str, float], named:
     return text
 
 
+def speed(rows: Sequence[Comparison], named: Callable[[str], str], baseline: str) -> str:
+    """One sentence on the area under the curve against the baseline (``rows``: that score's
+    comparisons): which values learn faster or more slowly, by the primary test after Holm."""
+    judged = [c for c in rows if c.verdict_possible]
+    if not judged:
+        return ""
+    test = TEST_NAMES[rows[0].test]
+    faster = [named(c.value) for c in judged if c.significant and c.difference > 0]
+    slower = [named(c.value) for c in judged if c.significant and c.difference < 0]
+    parts = [f"{_names(group)} learn{'s' if len(group) == 1 else ''} {how} than {named(baseline)}"
+             for group, how in ((faster, "faster"), (slower, "more slowly")) if group]
+    if not parts:
+        text = (f"By the area under the curve (how fast each learns), no value differs from {named(baseline)} after "
+                f"Holm correction.")
+    else:
+        text = (f"By the area under the curve (how fast each learns): {'; '.join(parts)} ({test}'s test, "
+                f"Holm-corrected).")
+    return text + _disagreements(rows, lambda c: named(c.value))
+
+
+def fastest(rows: Sequence[Comparison], iqms: dict[str, float]) -> str:
+    """One sentence on a comparison's area under the curve (``rows``: that score's pairs): the method
+    with the highest IQM and the methods the primary test does not separate from it."""
+    counts = {}
+    for c in rows:
+        counts[c.value], counts[c.baseline] = c.n, c.n_baseline
+    judged = sorted((m for m, n in counts.items() if n >= MIN_SEEDS), key=lambda m: -iqms[m])
+    if len(judged) < 2:
+        return ""
+    best, test = judged[0], TEST_NAMES[rows[0].test]
+    pair = {frozenset((c.value, c.baseline)): c for c in rows}
+    tied = [m for m in judged[1:] if not pair[frozenset((best, m))].significant]
+    if not tied:
+        return (f"By the area under the curve (how fast each learns), {best} is first, above every other method "
+                f"({test}'s test, Holm-corrected).")
+    return (f"By the area under the curve (how fast each learns), {best} has the highest IQM, not separated from "
+            f"{_names(tied)} by {test}'s test after Holm correction.")
+
+
 def among_methods(rows: Sequence[Comparison], iqms: dict[str, float], score: str = "final evaluation",
                   what: str = "method") -> str:
     """A comparison's conclusion from every pair (``rows``, from ``pairwise``), best by IQM first."""
@@ -99,7 +138,7 @@ def among_methods(rows: Sequence[Comparison], iqms: dict[str, float], score: str
         beaten = [m for m in judged[1:] if pair[frozenset((best, m))].significant]
         if tied:
             them = "it from them" if len(tied) > 1 else "the two"
-            parts.append(f"Use {best} or {_names(tied)}: {best} has the highest IQM of the {score}, but {test}'s "
+            parts.append(f"Use {_names([best, *tied], 'or')}: {best} has the highest IQM of the {score}, but {test}'s "
                          f"test after Holm correction does not separate {them} (they share a letter in the "
                          f"grouping); which of them is best is not established.")
         else:

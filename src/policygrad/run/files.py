@@ -162,3 +162,45 @@ def clean_leftovers(*folders: str | Path) -> list[Path]:
             discard(path)
             removed.append(path)
     return removed
+
+
+# -- lock files that a finished holder removes ---------------------------------------------------------
+# A lock file is an flock on RUN_DIR/.lock (or STUDY_DIR/.lock), which the operating system frees when its
+# holder dies. A holder that ends normally also removes it (and the .lock.pid beside it), so that a finished
+# run or study keeps no lock files. It removes them while it still holds the lock, so a process that opens
+# the path afterwards creates a new file; one that opened the old file just before can lock only that
+# removed file, which acquire_lock_file notices (the path is gone or is another file) and retries.
+
+
+def acquire_lock_file(path: Path) -> Any:
+    """A held ``filelock.FileLock`` on ``path``, taken without waiting (``filelock.Timeout`` when
+    another process holds it); see the comment above for why it may try more than once."""
+    from filelock import FileLock
+
+    for _ in range(100):
+        lock = FileLock(path)
+        lock.acquire(timeout=0)
+        try:
+            same = _holds_current_file(lock, path)
+        except OSError:  # the path is gone: its holder removed it as we locked it
+            same = False
+        if same:
+            return lock
+        lock.release()
+    raise RuntimeError(f"could not lock {path}: its lock file was replaced 100 times in a row")
+
+
+def _holds_current_file(lock: Any, path: Path) -> bool:
+    """Whether the descriptor ``lock`` holds is the file now at ``path`` (True where filelock does not
+    say which descriptor it holds: then only the path's existence was checked)."""
+    now = os.stat(path)
+    fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
+    return fd is None or os.path.samestat(os.fstat(fd), now)
+
+
+def release_lock_file(lock: Any, path: Path, *companions: Path) -> None:
+    """Remove ``companions`` (the ``.lock.pid``) and the lock file ``path``, then release ``lock``."""
+    for leftover in (*companions, path):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+    lock.release()

@@ -7,8 +7,8 @@ A run directory holds ``config.json`` (every resolved field, versions, the devic
 ``eval_every``: deterministic evaluations during training, :class:`Evaluations`), TensorBoard events,
 ``checkpoints/`` (periodic and resumable: ``step_NNNNNNNNN/`` folders and ``latest``, naming the
 newest), ``checkpoint/`` (the final weights, which ``policygrad.load`` reads), ``eval.json`` and
-``learning_curve.png``; ``.lock`` and ``.lock.pid``: one process at a time trains or resumes a run
-(:func:`lock_run_dir`).
+``learning_curve.png``; ``.lock`` and ``.lock.pid`` while a process trains or resumes the run (one
+at a time: :func:`lock_run_dir`), gone once it ends.
 
 Exact resume. A periodic checkpoint is written between two iterations and holds everything the next
 iteration reads: parameters and normalization statistics (buffers of the network), optimizer state,
@@ -42,7 +42,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 import torch
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
 from policygrad.algos import algorithm
 from policygrad.algos.base import Algorithm, AsynchronousAlgorithm, checked_int, checked_tensor, nonfinite_term
@@ -62,7 +62,7 @@ from policygrad.run.checkpoint import (
     save_checkpoint,
     save_periodic,
 )
-from policygrad.run.files import write_json_atomic
+from policygrad.run.files import acquire_lock_file, release_lock_file, write_json_atomic
 from policygrad.run.logger import RunLogger
 from policygrad.run.presets import is_preset_file, preset_values
 from policygrad.run.resume import ResumePoint, checked_logs, prepare_resume, previous_record
@@ -113,7 +113,8 @@ def lock_run_dir(path: Path) -> Iterator[None]:
     """Hold the run directory's lock (``RUN_DIR/.lock``, creating the directory) inside: a second
     process training or resuming into it is refused with RunDirInUseError naming this one's PID. The
     lock is the operating system's (flock), so a process that dies, even by SIGKILL, leaves none
-    behind. ``RUN_DIR/.lock.pid`` names the last process that held it. A3C's workers never take it.
+    behind. ``RUN_DIR/.lock.pid`` names the process that holds it. Both files go when the holder lets
+go (a finished run keeps no lock files). A3C's workers never take it.
 
     Reentrant within a thread: ``train(resume_from=...)`` finds the resume point under the lock and
     runs under it, and the nested call just holds on. Another thread is refused like another process."""
@@ -122,10 +123,9 @@ def lock_run_dir(path: Path) -> Iterator[None]:
     if key in held:
         yield
         return
-    lock = FileLock(path / LOCK_FILE)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        lock.acquire(timeout=0)
+        lock = acquire_lock_file(path / LOCK_FILE)
         try:
             (path / LOCK_PID_FILE).write_text(f"{os.getpid()}\n")
         except BaseException:
@@ -146,7 +146,7 @@ def lock_run_dir(path: Path) -> Iterator[None]:
         yield
     finally:
         held.discard(key)
-        lock.release()
+        release_lock_file(lock, path / LOCK_FILE, path / LOCK_PID_FILE)
 
 
 def rounding_note(config: Config) -> dict[str, Any] | None:

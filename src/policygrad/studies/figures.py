@@ -142,8 +142,9 @@ def sensitivity(field: str, values: Sequence[object], scores: Mapping[str, Seque
             ax.xaxis.set_minor_formatter(NullFormatter())
         else:
             ax.set_xticks(range(len(distinct)))
+            # many or long names stand upright: slanted, neighbours such as reinforce and actor_critic overlap
             long = len(distinct) > 4 or max(map(len, distinct)) > 10
-            ax.set_xticklabels(distinct, rotation=25 if long else 0, ha="right" if long else "center", fontsize=8)
+            ax.set_xticklabels(distinct, rotation=90 if long else 0, ha="center", fontsize=8)
         ax.set_xlabel(field)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)

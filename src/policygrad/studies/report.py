@@ -231,21 +231,38 @@ def _methods_blocks(spec: dict) -> list[Block]:
 
 
 def _conclusion(study: Study, results: Sequence[ValueResult], base: str | None, what: str) -> str:
-    """The plain-words conclusion, on the final evaluation (the score a user keeps)."""
+    """The plain-words conclusion: on the final evaluation (the score a user keeps), then a sentence on
+    the area under the curve (how fast); where every run ended at the same score (a ceiling such as
+    CartPole's 500), on the area under the curve alone, since the final score separates nothing."""
     test, min_effect = _choices(study)
     finals = {r.label: r.scores["final_eval"] for r in results}
+    aucs = {r.label: r.scores["auc"] for r in results}
     if study.spec.get("kind") == "compare":
         iqms = {r.label: r.summaries["final_eval"].iqm for r in results}
-        return conclusions.among_methods(pairwise(finals, test=test, min_effect=min_effect),
+        text = conclusions.among_methods(pairwise(finals, test=test, min_effect=min_effect),
                                          conclusions.finite_means(iqms))
+        auc_iqms = conclusions.finite_means({r.label: r.summaries["auc"].iqm for r in results})
+        speed = conclusions.fastest(pairwise(aucs, test=test, min_effect=min_effect), auc_iqms)
+        return f"{text} {speed}" if speed else text
     if base is None:
         return "No run finished: there is nothing to conclude."
-    means = conclusions.finite_means({r.label: r.summaries["final_eval"].mean for r in results})
     current = study.spec.get("baseline") is not None and format_value(study.spec["baseline"], short=True) == base
+
+    def named(label: str) -> str:
+        return f"{what} = {label}" if len(study.fields) == 1 else label
+
+    scores = [x for values in finals.values() for x in values]
+    if len(finals) > 1 and scores and len(set(scores)) == 1:
+        auc_means = conclusions.finite_means({r.label: r.summaries["auc"].mean for r in results})
+        return (f"Every run ended at the same final evaluation, {scores[0]:.4g}: the final score cannot tell the "
+                f"values apart, so this conclusion is on the area under the curve (how fast each got there). "
+                + conclusions.against_baseline(compare(aucs, baseline=base, test=test, min_effect=min_effect),
+                                               auc_means, named, base, current, score="area under the curve"))
+    means = conclusions.finite_means({r.label: r.summaries["final_eval"].mean for r in results})
     text = conclusions.against_baseline(compare(finals, baseline=base, test=test, min_effect=min_effect), means,
-                                        lambda label: f"{what} = {label}" if len(study.fields) == 1 else label,
-                                        base, current)
-    return text + " (On the final evaluation; the area under the curve is tested below.)"
+                                        named, base, current)
+    return text + " " + conclusions.speed(compare(aucs, baseline=base, test=test, min_effect=min_effect), named,
+                                          base)
 
 
 def _choices(study: Study) -> tuple[str, float]:

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
 from policygrad.core.errors import UserInputError
-from policygrad.run.files import write_text_atomic
+from policygrad.run.files import acquire_lock_file, release_lock_file, write_text_atomic
 from policygrad.studies.backends import Backend, open_backend
 from policygrad.studies.backends.local import default_workers
 from policygrad.studies.backends.run_task import DONE, EVAL_FILE, RunTask, TaskResult, one_line, run_state
@@ -171,10 +171,10 @@ class StudyResult:
 
 @contextlib.contextmanager
 def study_lock(study_dir: Path) -> Iterator[None]:
-    """One process at a time runs a study (``STUDY_DIR/.lock``; a killed one leaves none behind)."""
-    lock = FileLock(study_dir / ".lock")
+    """One process at a time runs a study (``STUDY_DIR/.lock``; a killed one leaves none held, a finished
+one none at all)."""
     try:
-        lock.acquire(timeout=0)
+        lock = acquire_lock_file(study_dir / ".lock")
     except Timeout:
         try:
             pid = (study_dir / ".lock.pid").read_text().strip()
@@ -186,7 +186,7 @@ def study_lock(study_dir: Path) -> Iterator[None]:
         write_text_atomic(study_dir / ".lock.pid", f"{os.getpid()}\n")
         yield
     finally:
-        lock.release()
+        release_lock_file(lock, study_dir / ".lock", study_dir / ".lock.pid")
 
 
 def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | None = None, *,

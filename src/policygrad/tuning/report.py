@@ -20,7 +20,7 @@ from policygrad.reporting.choices import MIN_SEEDS
 from policygrad.reporting.document import Block, Bullets, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from policygrad.reporting.figures import no_data, pyplot, save
 from policygrad.reporting.formatting import format_p
-from policygrad.reporting.statistics import ALPHA, pairwise
+from policygrad.reporting.statistics import ALPHA, pairwise, rank_correlation
 from policygrad.run.files import write_text_atomic
 from policygrad.studies.report import FILES_DIR, REPORT_HTML, REPORT_MD
 from policygrad.tuning.spec import (
@@ -132,9 +132,7 @@ def reeval_verdict(rows: list[dict[str, str]]) -> str:
     if len(set(fresh)) == 1:
         return (f"On the fresh seeds the top {len(scored)} trials score the same ({fresh[0]:.4g}): the search's "
                 "order is not confirmed, nor contradicted; at this budget they are equivalent.")
-    from scipy.stats import spearmanr
-
-    rho, p = (float(v) for v in spearmanr(search, fresh)) if len(scored) >= 3 else (math.nan, math.nan)
+    rho, p = rank_correlation(search, fresh) if len(scored) >= 3 else (math.nan, math.nan)
     rho_text = (f" (Spearman rho {rho:.2f} between search and fresh scores, p {format_p(p)} with {len(scored)} trials"
                 + ("" if p < ALPHA else ": this agreement is not established") + ")") if math.isfinite(rho) else \
         f" ({len(scored)} trials: too few for a rank correlation)"
