@@ -16,6 +16,10 @@ with a core after each encoder. Its hidden state is data, like an observation:
   value that bootstraps a truncated episode is computed with the state the final observation would
   have had. The observation the autoreset step returns is the new episode's first: that one starts.
 
+``hidden_sizes`` may be empty (the core reads the observation) and ``post_core_sizes`` puts an MLP
+between the core and each head: observation -> LSTM -> MLP -> heads is SB3-contrib's ``RecurrentPPO``
+layout (its ``net_arch`` after ``lstm_hidden_size``).
+
 Actor and critic have their own core unless ``shared_trunk`` (then one encoder and one core feed both
 heads). Separate is the default, as it is for the MLP and in SB3-contrib's ``RecurrentPPO``: the value
 loss then cannot reshape what the policy remembers; sharing halves the core's cost (CleanRL's
@@ -36,9 +40,10 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import ActionDistribution
+from policygrad.core.encoders import run_mlp
 from policygrad.core.errors import UserInputError
 from policygrad.core.masks import split_mask
-from policygrad.core.networks import ActorCritic, build_agent_kwargs
+from policygrad.core.networks import ActorCritic, build_agent_kwargs, init_mlp, mlp
 from policygrad.core.structured import obs_map
 
 RECURRENT_KINDS = ("none", "lstm", "gru")
@@ -136,9 +141,11 @@ class RecurrentActorCritic(ActorCritic):
     is_recurrent = True
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, recurrent: str = "lstm",
-                 recurrent_size: int = 64, recurrent_layers: int = 1, **kwargs: Any) -> None:
-        super().__init__(observation_space, action_space, head_features=recurrent_size, **kwargs)
-        init = kwargs.get("init", "orthogonal")
+                 recurrent_size: int = 64, recurrent_layers: int = 1, post_core_sizes: tuple[int, ...] = (),
+                 **kwargs: Any) -> None:
+        head_features = post_core_sizes[-1] if post_core_sizes else recurrent_size
+        super().__init__(observation_space, action_space, head_features=head_features, **kwargs)
+        init, activation = kwargs.get("init", "orthogonal"), kwargs.get("activation", "tanh")
         self.recurrent = recurrent
         self.policy_core = RecurrentCore(recurrent, self.policy_body.out_features, recurrent_size, recurrent_layers)
         self.policy_core.init(init)
@@ -147,6 +154,14 @@ class RecurrentActorCritic(ActorCritic):
             self.value_core = RecurrentCore(recurrent, self.policy_body.out_features, recurrent_size, recurrent_layers)
             self.value_core.init(init)
         self.state_size = self.policy_core.state_size + (self.value_core.state_size if self.value_core else 0)
+        # Layers after the core (SB3-contrib's order: observation -> LSTM -> MLP -> heads), each head its
+        # own unless the value reads the policy's core; empty (the default): the heads read the core.
+        self.policy_post = mlp(recurrent_size, tuple(post_core_sizes), activation)
+        init_mlp(self.policy_post, init)
+        self.value_post: nn.Sequential | None = None
+        if self.value_core is not None:
+            self.value_post = mlp(recurrent_size, tuple(post_core_sizes), activation)
+            init_mlp(self.value_post, init)
 
     @property
     def mlp_encoder(self) -> bool:
@@ -168,6 +183,7 @@ class RecurrentActorCritic(ActorCritic):
         split = self.policy_core.state_size
         policy_in = self.encode(self.policy_body, x).reshape(steps, rows, -1)
         policy, policy_state = self.policy_core(policy_in, state[:, :split], starts)
+        policy = run_mlp(self.policy_post, policy)
         if self.value_core is None:  # shared (or no value head): the value reads the policy's core
             return policy, (policy if with_value and self.value_head is not None else None), policy_state
         if not with_value:  # the value's state still moves on: the next steps need it
@@ -175,6 +191,8 @@ class RecurrentActorCritic(ActorCritic):
                 _, value_state = self._value_core(x, state[:, split:], starts, steps, rows)
             return policy, None, _joined(policy_state, value_state)
         value, value_state = self._value_core(x, state[:, split:], starts, steps, rows)
+        if self.value_post is not None:
+            value = run_mlp(self.value_post, value)
         return policy, value, _joined(policy_state, value_state)
 
     def _value_core(self, x: torch.Tensor, state: torch.Tensor, starts: torch.Tensor, steps: int,
@@ -251,4 +269,4 @@ def build_recurrent_agent(cfg: Any, observation_space: gym.Space, action_space: 
     check_recurrent_fields(cfg)
     return RecurrentActorCritic(observation_space, action_space, recurrent=cfg.recurrent,
                                 recurrent_size=cfg.recurrent_size, recurrent_layers=cfg.recurrent_layers,
-                                **build_agent_kwargs(cfg, with_value))
+                                post_core_sizes=tuple(cfg.post_core_sizes), **build_agent_kwargs(cfg, with_value))
