@@ -5,8 +5,9 @@
 
 Both train on CartPoleNoVel-v1 with RL Baselines3 Zoo's ppo_lstm values: 8 copies x 32 steps, one
 minibatch of the whole rollout, 20 epochs, an LSTM of 64 units for the actor and another for the critic
-(SB3-contrib's default, enable_critic_lstm; policygrad's default, separate cores), a 64-unit layer
-besides (SB3-contrib after the LSTM, policygrad before it), one torch thread. The two alternate, each
+(SB3-contrib's default, enable_critic_lstm; policygrad's default, separate cores), each reading the
+observation and followed by two 64-unit layers (SB3-contrib's default net_arch; policygrad's preset:
+hidden_sizes empty, post_core_sizes 64 64), one torch thread. The two alternate, each
 run in its own process (a fresh interpreter: no warm caches shared), and steps/s is environment steps
 over the wall time of the training call (policygrad's includes its final 1-episode evaluation and plots:
 the ratio is conservative). Needs the bench extra (sb3-contrib).
@@ -47,7 +48,8 @@ steps = int(sys.argv[1])
 env = make_vec_env("{ENV}", n_envs=8, seed=1)
 model = RecurrentPPO("MlpLstmPolicy", env, n_steps=32, batch_size=256, n_epochs=20, learning_rate=1e-3,
                      gamma=0.98, gae_lambda=0.8, ent_coef=0.0, seed=1, device="cpu",
-                     policy_kwargs=dict(lstm_hidden_size=64, enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64])))
+                     policy_kwargs=dict(lstm_hidden_size=64, enable_critic_lstm=True,
+                                        net_arch=dict(pi=[64, 64], vf=[64, 64])))
 start = time.perf_counter()
 model.learn(total_timesteps=steps)
 print(json.dumps({{"seconds": time.perf_counter() - start, "steps": model.num_timesteps}}))
@@ -78,7 +80,8 @@ def main() -> None:
         "# Recurrent PPO speed: policygrad vs SB3-contrib RecurrentPPO",
         "",
         f"`benchmarks/recurrent_speed.py --steps {args.steps} --repeats {args.repeats}` ({time.strftime('%Y-%m-%d')}), "
-        f"{ENV}, the zoo's ppo_lstm values (8 x 32 steps, 1 minibatch, 20 epochs, LSTM 64 for actor and critic), "
+        f"{ENV}, the zoo's ppo_lstm values (8 x 32 steps, 1 minibatch, 20 epochs, LSTM 64 on the observation for "
+        "actor and critic, then 64x64 layers), "
         "one torch thread, CPU; each run a fresh process, the two alternating. On a shared 2-core machine: the "
         "ratio, measured side by side, is the number to read.",
         "",

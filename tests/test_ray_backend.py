@@ -206,6 +206,7 @@ def test_a_node_removed_mid_study_the_run_resumes_elsewhere_and_the_study_comple
 
 
 @needs_ray
+@pytest.mark.slow  # make test-slow: the default suite keeps under 10 minutes on 2 cores
 def test_a_failing_run_is_recorded_and_killed_worker_processes_are_retried_a_bounded_number_of_times(cluster, tmp_path):
     from policygrad.studies.backends.ray_cluster import RayBackend
 
@@ -226,6 +227,7 @@ def test_a_failing_run_is_recorded_and_killed_worker_processes_are_retried_a_bou
 
 
 @needs_ray
+@pytest.mark.slow  # make test-slow: the default suite keeps under 10 minutes on 2 cores
 def test_a_killed_driver_run_again_resumes_the_study(cluster, reference, tmp_path):
     args = [*SWEEP, "--out-dir", str(tmp_path), "--backend", "ray", "--address", cluster.address]
     proc = subprocess.Popen([sys.executable, "-m", "policygrad.cli", *args], cwd=TESTS, stdout=subprocess.PIPE,

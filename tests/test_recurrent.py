@@ -17,6 +17,7 @@ from policygrad.cli import main
 from policygrad.core.envs import VecEnv, make_env_fn, make_vec_env
 from policygrad.core.errors import UserInputError
 from policygrad.core.recurrent import RecurrentActorCritic, RecurrentCore
+from policygrad.studies.backends.run_task import execute
 
 TESTS = Path(__file__).parent
 FAST = dict(progress=False, tensorboard=False, eval_episodes=20, checkpoint_every=0)
@@ -204,3 +205,68 @@ def test_bad_recurrent_input_is_one_line_and_exit_2(args, field, capsys, tmp_pat
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and field in err, err
     assert not (tmp_path / "never").exists()
+
+
+def test_the_core_may_read_the_observation_and_feed_layers_before_the_heads(tmp_path):
+    """hidden_sizes=() and post_core_sizes: SB3-contrib's observation -> LSTM -> MLP -> heads; the
+    replay of a sequence still equals stepping it."""
+    torch.manual_seed(4)
+    obs_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    network = RecurrentActorCritic(obs_space, gym.spaces.Discrete(2), recurrent_size=6, hidden_sizes=(),
+                                   post_core_sizes=(5,), activation="relu")
+    assert network.policy_core.rnn.input_size == 3 and network.value_core.rnn.input_size == 3
+    assert network.policy_head.last_layer.in_features == 5 and network.value_head.in_features == 5
+    assert network.policy_post[0].in_features == 6 and network.value_post[0].in_features == 6
+    obs, starts = torch.randn(7, 4, 3), torch.rand(7, 4) < 0.3
+    state = torch.randn(4, network.state_size)
+    with torch.no_grad():
+        dist, values = network.replay(obs, state, starts)
+        stepped, s = [], state
+        for t in range(7):
+            d, v, s = network.step(obs[t], s, starts[t])
+            stepped.append((d.logits, v))
+    torch.testing.assert_close(dist.logits, torch.cat([lg for lg, _ in stepped]), rtol=0, atol=1e-5)
+    torch.testing.assert_close(values, torch.cat([v for _, v in stepped]), rtol=0, atol=1e-5)
+    # Feed-forward, the two are one MLP (a sweep may vary recurrent=none,lstm on such a preset); with
+    # neither, nothing would read the observation.
+    flat = pg.make_config("ppo", env_id="CartPole-v1", hidden_sizes=(), post_core_sizes=(8, 4), total_steps=64,
+                          num_envs=2, num_steps=32, num_minibatches=1, update_epochs=1, progress=False,
+                          tensorboard=False, eval_episodes=1, checkpoint_every=0)
+    net = pg.train(flat, run_dir=tmp_path / "flat").agent.network
+    assert type(net).__name__ == "ActorCritic" and [net.policy_body[i].out_features for i in (0, 2)] == [8, 4]
+    with pytest.raises(UserInputError, match=r"hidden_sizes=\(\).*recurrent"):
+        pg.make_config("ppo", env_id="CartPole-v1", hidden_sizes=())
+
+
+class InProcess:
+    """A study backend running each run in this process (a worker process would import torch: seconds)."""
+
+    def run_all(self, tasks, workers, on_result=None):
+        results = []
+        for task in tasks:
+            results.append(execute(task))
+            if on_result:
+                on_result(results[-1])
+        return results
+
+
+def test_eval_video_and_compare_take_a_recurrent_run(tmp_path):
+    pytest.importorskip("moviepy")
+    run = tmp_path / "run"
+    # (an empty --hidden-sizes: the LSTM reads the observation)
+    assert main(["train", "ppo", "--env", "CartPoleNoVel-v1", "--run-dir", str(run), "--total-steps", "256",
+                 "--num-envs", "2", "--num-steps", "32", "--num-minibatches", "2", "--hidden-sizes",
+                 "--post-core-sizes", "8", "--recurrent-size", "8", "--progress", "false", "--tensorboard", "false",
+                 "--eval-episodes", "1", "--checkpoint-every", "0"]) == 0
+    assert json.loads((run / "config.json").read_text())["config"]["hidden_sizes"] == []
+    videos = tmp_path / "videos"
+    assert main(["eval", str(run), "--episodes", "1", "--video", str(videos), "--video-episodes", "1"]) == 0
+    assert len(list(videos.glob("*.mp4"))) == 1
+    study = pg.compare("CartPoleNoVel-v1", "ppo,random", seeds=1, total_steps=256, eval_every=128,
+                       eval_episodes=2, out_dir=tmp_path / "cmp", backend=InProcess(), verbose=False,
+                       shared={"num_envs": 2, "num_minibatches": 2, "recurrent_size": 8})
+    assert [r["status"] for r in study.results] == ["done", "done"]
+    spec = json.loads((study.study_dir / "study.json").read_text())
+    assert spec["methods"]["ppo"]["config"]["recurrent"] == "lstm"  # CartPoleNoVel's preset
+    evals = (study.study_dir / "runs" / "method=ppo__seed=1" / "evals.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in evals[1:]] == ["0", "128", "256"]

@@ -152,6 +152,7 @@ def test_ppo_learns_the_image_and_vector_task(tmp_path):
     config = pg.make_config("ppo", env_id="masked_envs:ImageVectorEnv", total_steps=8192, num_envs=8, num_steps=32,
                             learning_rate=1e-3, progress=False, tensorboard=False, eval_episodes=20)
     result = pg.train(config, run_dir=tmp_path / "run", check_env=False)
+    print("image and vector:", result.evaluation)  # the measured number (pytest -s shows it)
     assert result.evaluation.mean >= 8.0, result.evaluation
 
 
@@ -163,6 +164,7 @@ def test_every_continuous_head_learns_a_2x2_box_action(tmp_path, distribution):
                             total_steps=20_000, num_envs=8, num_steps=64, learning_rate=3e-3, log_std_init=-0.5,
                             progress=False, tensorboard=False, eval_episodes=20)
     result = pg.train(config, run_dir=tmp_path / "run", check_env=False)
+    print(distribution, result.evaluation)  # the measured number (pytest -s shows it)
     assert result.evaluation.mean >= -0.15, result.evaluation
 
 

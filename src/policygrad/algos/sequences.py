@@ -30,9 +30,9 @@ from policygrad.core import losses
 from policygrad.core.config import reject_value
 from policygrad.core.distributions import ActionDistribution
 from policygrad.core.envs import VecEnv
-from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
 from policygrad.core.recurrent import RecurrentActorCritic
+from policygrad.core.structured import Observation, assign_obs, obs_map
 
 
 @dataclass
@@ -74,10 +74,6 @@ class RecurrentCollector(FixedHorizonCollector):
 
     def __init__(self, envs: VecEnv, network: RecurrentActorCritic, num_steps: int, seed: int) -> None:
         super().__init__(envs, network, num_steps, seed)
-        if envs.structured:  # (known after the reset above: Gymnasium's masks come in its infos)
-            raise UserInputError(f"recurrent={network.policy_core.kind!r} does not take Dict/Tuple observations or "
-                                 "action masks yet (the environment gives one): use recurrent='none', or "
-                                 "action_masking=off for masks")
         T, N = num_steps, envs.num_envs
         self.state_buf = torch.zeros((T, N, network.state_size), device=envs.device)
         self.start_buf = torch.zeros((T, N), dtype=torch.bool, device=envs.device)
@@ -97,7 +93,7 @@ class RecurrentCollector(FixedHorizonCollector):
     def collect(self) -> RecurrentBatch:
         network, envs = self.network, self.envs
         device = envs.device
-        self.obs_buf[0] = self.next_obs
+        assign_obs(self.obs_buf, 0, self.next_obs)
         state, starts = self.next_state, self.next_start
         last = self.num_steps - 1
         for t, obs in enumerate(self._obs_rows):
@@ -110,11 +106,11 @@ class RecurrentCollector(FixedHorizonCollector):
             actions, log_probs = dist.sample_with_log_prob()
             self.act_buf[t], self.logp_buf[t], self.value_buf[t] = actions, log_probs, value
             next_obs, reward, terminated, truncated, valid = envs.step_arrays(network.to_env(actions))
-            next_t = torch.as_tensor(next_obs, dtype=envs.obs_dtype, device=device)
+            next_t = envs.obs_tensor(next_obs)  # (a dict of parts and the mask for such envs)
             if t < last:
-                self.obs_buf[t + 1] = next_t
+                assign_obs(self.obs_buf, t + 1, next_t)
             else:  # a copy: the env may reuse its array
-                self.next_obs = next_t.clone()
+                self.next_obs = obs_map(lambda v: v.clone(), next_t)
             valid_t = torch.as_tensor(valid, device=device)
             ended = torch.as_tensor(terminated | truncated, device=device)
             self.rew_buf[t] = network.learning_rewards(torch.as_tensor(reward, dtype=torch.float32, device=device),
@@ -175,7 +171,7 @@ class SequenceBatch:
     values: torch.Tensor
     advantages: torch.Tensor
     targets: torch.Tensor
-    obs: torch.Tensor
+    obs: Observation
     states: torch.Tensor
     starts: torch.Tensor
     valid: torch.Tensor
@@ -201,7 +197,8 @@ class SequenceBatch:
             return _as_sequences(x, chunks).reshape(-1, *x.shape[2:]).index_select(0, real)
 
         return cls(actions=flat(batch.actions), log_probs=flat(batch.log_probs), values=flat(batch.values),
-                   advantages=flat(advantages), targets=flat(targets), obs=_as_sequences(batch.obs, chunks),
+                   advantages=flat(advantages), targets=flat(targets),
+                   obs=obs_map(lambda v: _as_sequences(v, chunks), batch.obs),
                    states=states.reshape(-1, states.shape[-1]), starts=_as_sequences(batch.episode_starts, chunks),
                    valid=valid, rows=rows)
 
@@ -220,7 +217,8 @@ class SequenceBatch:
         renumbered = torch.full(rows.shape, -1, dtype=torch.long, device=rows.device)
         renumbered[sub_valid] = torch.arange(real.numel(), device=rows.device)
         return SequenceBatch(actions=self.actions[real], log_probs=self.log_probs[real], values=self.values[real],
-                             advantages=self.advantages[real], targets=self.targets[real], obs=self.obs[:, index],
+                             advantages=self.advantages[real], targets=self.targets[real],
+                             obs=obs_map(lambda v: v[:, index], self.obs),
                              states=self.states[index], starts=self.starts[:, index], valid=sub_valid, rows=renumbered)
 
     def minibatches(self, num_minibatches: int) -> list[SequenceBatch]:

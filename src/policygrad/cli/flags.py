@@ -187,7 +187,8 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
             parser.add_argument(flag_name(f.name), nargs="+", action=MappingAction, metavar="JSON|KEY=VALUE",
                                 **kwargs)
         elif kind.startswith("tuple"):
-            parser.add_argument(flag_name(f.name), nargs="+", type=parse_widths, action=FlattenAction,
+            # "*": a flag with no number is an empty list (hidden_sizes with a recurrent core reading the obs)
+            parser.add_argument(flag_name(f.name), nargs="*", type=parse_widths, action=FlattenAction,
                                 metavar="N", **kwargs)
         elif kind == "bool":
             parser.add_argument(flag_name(f.name), type=parse_bool, metavar="BOOL", **kwargs)

@@ -37,6 +37,7 @@ from policygrad.core.config import Config
 from policygrad.core.envs import env_spaces, make_env_fn, make_vec_env
 from policygrad.core.errors import UserInputError
 from policygrad.core.images import is_image_space
+from policygrad.core.masks import masking_for
 from policygrad.reporting.choices import DEFAULT_MIN_EFFECT, DEFAULT_TEST
 from policygrad.run.files import write_json_atomic
 from policygrad.run.logger import EVALS_COLUMNS, EVALS_FILE
@@ -70,7 +71,9 @@ def play_episodes(act: Callable[[np.ndarray], np.ndarray], env_id: str, episodes
     (:func:`~policygrad.algos.rollout.evaluation_episodes` with another policy)."""
     from policygrad.algos.rollout import split_quota
 
-    envs = make_vec_env(env_id, min(episodes, 8))
+    # unmasked: the other methods (random, SB3's) act on the environment's plain observations
+    with masking_for("off"):
+        envs = make_vec_env(env_id, min(episodes, 8))
     try:
         quota = np.asarray(split_quota(episodes, envs.num_envs))
         done = np.zeros_like(quota)

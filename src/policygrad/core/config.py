@@ -231,6 +231,9 @@ class Config:
                             "is reset at every episode start; actor and critic each have one unless shared_trunk)")
     recurrent_size: int = option(64, "units of the recurrent core (recurrent=lstm | gru)")
     recurrent_layers: int = option(1, "stacked layers of the recurrent core (recurrent=lstm | gru)")
+    post_core_sizes: tuple[int, ...] = option((), "widths of hidden layers between the recurrent core and the heads "
+                                              "(SB3-contrib's net_arch; activation as hidden_sizes); without a core "
+                                              "(recurrent=none) they follow hidden_sizes in one MLP")
     distribution: str = option("auto", "action head for Box actions: gaussian | gaussian_state_std | tanh | "
                                "beta | gsde (state-dependent exploration noise; auto: gaussian; discrete "
                                "spaces pick theirs)")
@@ -345,9 +348,16 @@ class Config:
         self._positive_int("recurrent_size", "recurrent_layers")
         # Type checks first: a string or a bare int must be a UserInputError naming the field, not a
         # TypeError from the comparison or the iteration below.
-        if not isinstance(self.hidden_sizes, (tuple, list)) or not self.hidden_sizes or any(
-                not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden_sizes):
-            reject_value("hidden_sizes", self.hidden_sizes, "one or more positive integers, e.g. (64, 64)")
+        # hidden_sizes may be empty where something else reads the observation: a recurrent core
+        # (SB3-contrib's layout), or, feed-forward, the layers of post_core_sizes (mlp_sizes).
+        if not isinstance(self.post_core_sizes, (tuple, list)) or any(
+                not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.post_core_sizes):
+            reject_value("post_core_sizes", self.post_core_sizes, "zero or more positive integers, e.g. (64,)")
+        if not isinstance(self.hidden_sizes, (tuple, list)) or any(
+                not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden_sizes) or not (
+                self.hidden_sizes or self.recurrent != "none" or self.post_core_sizes):
+            reject_value("hidden_sizes", self.hidden_sizes, "one or more positive integers, e.g. (64, 64) (empty only "
+                         "with recurrent=lstm | gru or post_core_sizes)")
         if (not isinstance(self.learning_rate, (int, float)) or isinstance(self.learning_rate, bool)
                 or not self.learning_rate > 0):
             reject_value("learning_rate", self.learning_rate, "a number > 0")

@@ -352,10 +352,17 @@ class ActorCritic(PolicyNetwork):
         return self.policy_head.to_env(actions)
 
 
+def mlp_sizes(cfg) -> tuple[int, ...]:
+    """The encoder MLP's widths a config gives: ``hidden_sizes``, and without a recurrent core the
+    ``post_core_sizes`` after them (nothing sits between the two then: one MLP, the speed paths' kind)."""
+    post = tuple(getattr(cfg, "post_core_sizes", ()))
+    return tuple(cfg.hidden_sizes) + (post if getattr(cfg, "recurrent", "none") == "none" else ())
+
+
 def build_agent_kwargs(cfg, with_value: bool) -> dict:
     """The keyword arguments of :class:`ActorCritic` a config gives (its recurrent form takes them too)."""
     return dict(
-        hidden_sizes=tuple(cfg.hidden_sizes),
+        hidden_sizes=mlp_sizes(cfg),
         activation=cfg.activation,
         init=cfg.init,
         shared_trunk=cfg.shared_trunk,

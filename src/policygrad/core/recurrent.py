@@ -16,6 +16,10 @@ with a core after each encoder. Its hidden state is data, like an observation:
   value that bootstraps a truncated episode is computed with the state the final observation would
   have had. The observation the autoreset step returns is the new episode's first: that one starts.
 
+``hidden_sizes`` may be empty (the core reads the observation) and ``post_core_sizes`` puts an MLP
+between the core and each head: observation -> LSTM -> MLP -> heads is SB3-contrib's ``RecurrentPPO``
+layout (its ``net_arch`` after ``lstm_hidden_size``).
+
 Actor and critic have their own core unless ``shared_trunk`` (then one encoder and one core feed both
 heads). Separate is the default, as it is for the MLP and in SB3-contrib's ``RecurrentPPO``: the value
 loss then cannot reshape what the policy remembers; sharing halves the core's cost (CleanRL's
@@ -36,8 +40,11 @@ import torch
 from torch import nn
 
 from policygrad.core.distributions import ActionDistribution
+from policygrad.core.encoders import run_mlp
 from policygrad.core.errors import UserInputError
-from policygrad.core.networks import ActorCritic, build_agent_kwargs
+from policygrad.core.masks import split_mask
+from policygrad.core.networks import ActorCritic, build_agent_kwargs, init_mlp, mlp
+from policygrad.core.structured import obs_map
 
 RECURRENT_KINDS = ("none", "lstm", "gru")
 
@@ -134,9 +141,11 @@ class RecurrentActorCritic(ActorCritic):
     is_recurrent = True
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, recurrent: str = "lstm",
-                 recurrent_size: int = 64, recurrent_layers: int = 1, **kwargs: Any) -> None:
-        super().__init__(observation_space, action_space, head_features=recurrent_size, **kwargs)
-        init = kwargs.get("init", "orthogonal")
+                 recurrent_size: int = 64, recurrent_layers: int = 1, post_core_sizes: tuple[int, ...] = (),
+                 **kwargs: Any) -> None:
+        head_features = post_core_sizes[-1] if post_core_sizes else recurrent_size
+        super().__init__(observation_space, action_space, head_features=head_features, **kwargs)
+        init, activation = kwargs.get("init", "orthogonal"), kwargs.get("activation", "tanh")
         self.recurrent = recurrent
         self.policy_core = RecurrentCore(recurrent, self.policy_body.out_features, recurrent_size, recurrent_layers)
         self.policy_core.init(init)
@@ -145,6 +154,14 @@ class RecurrentActorCritic(ActorCritic):
             self.value_core = RecurrentCore(recurrent, self.policy_body.out_features, recurrent_size, recurrent_layers)
             self.value_core.init(init)
         self.state_size = self.policy_core.state_size + (self.value_core.state_size if self.value_core else 0)
+        # Layers after the core (SB3-contrib's order: observation -> LSTM -> MLP -> heads), each head its
+        # own unless the value reads the policy's core; empty (the default): the heads read the core.
+        self.policy_post = mlp(recurrent_size, tuple(post_core_sizes), activation)
+        init_mlp(self.policy_post, init)
+        self.value_post: nn.Sequential | None = None
+        if self.value_core is not None:
+            self.value_post = mlp(recurrent_size, tuple(post_core_sizes), activation)
+            init_mlp(self.value_post, init)
 
     @property
     def mlp_encoder(self) -> bool:
@@ -162,10 +179,11 @@ class RecurrentActorCritic(ActorCritic):
         without ``with_value`` or a value head) and the state after the last step ``(B, state_size)``
         (None when an episode starts after the first step: see :meth:`RecurrentCore.forward`)."""
         steps, rows = starts.shape
-        x = self.preprocess(obs.reshape(steps * rows, *obs.shape[2:]))
+        x = self.preprocess(obs_map(lambda v: v.reshape(steps * rows, *v.shape[2:]), obs))
         split = self.policy_core.state_size
         policy_in = self.encode(self.policy_body, x).reshape(steps, rows, -1)
         policy, policy_state = self.policy_core(policy_in, state[:, :split], starts)
+        policy = run_mlp(self.policy_post, policy)
         if self.value_core is None:  # shared (or no value head): the value reads the policy's core
             return policy, (policy if with_value and self.value_head is not None else None), policy_state
         if not with_value:  # the value's state still moves on: the next steps need it
@@ -173,6 +191,8 @@ class RecurrentActorCritic(ActorCritic):
                 _, value_state = self._value_core(x, state[:, split:], starts, steps, rows)
             return policy, None, _joined(policy_state, value_state)
         value, value_state = self._value_core(x, state[:, split:], starts, steps, rows)
+        if self.value_post is not None:
+            value = run_mlp(self.value_post, value)
         return policy, value, _joined(policy_state, value_state)
 
     def _value_core(self, x: torch.Tensor, state: torch.Tensor, starts: torch.Tensor, steps: int,
@@ -193,10 +213,12 @@ class RecurrentActorCritic(ActorCritic):
         """One step of ``B`` rows: the action distribution, V(s) ``(B,)`` (None without ``with_value``)
         and the state after this step. ``state`` is the state before it, ``starts`` ``(B,)`` says which
         rows begin an episode here (their state is zeroed first)."""
-        policy, value, after = self.unroll(obs.unsqueeze(0), state, starts.unsqueeze(0), with_value)
+        obs, mask = split_mask(obs)  # an action mask (B, n) restricts the distribution (core/masks.py)
+        policy, value, after = self.unroll(obs_map(lambda v: v.unsqueeze(0), obs), state, starts.unsqueeze(0),
+                                           with_value)
         if after is None:  # (one step always has it)
             raise RuntimeError("the recurrent core returned no state after one step")
-        dist = self.policy_distribution(policy[0])
+        dist = self.policy_distribution(policy[0], mask)
         return dist, (self._value(value[0]) if value is not None else None), after
 
     def replay(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor,
@@ -204,12 +226,16 @@ class RecurrentActorCritic(ActorCritic):
         """The distribution and values of ``(L, B)`` steps replayed from ``state`` ``(B, state_size)``
         with the resets ``starts`` ``(L, B)``, for the steps ``rows`` ``(L, B)`` marks (all if None),
         flattened time-major: what an update computes its losses on."""
+        obs, mask = split_mask(obs)  # the masks (L, B, n) the policy acted under, stored with the rollout
         policy, value, _ = self.unroll(obs, state, starts)
         policy, value = policy.reshape(-1, policy.shape[-1]), value.reshape(-1, value.shape[-1])  # type: ignore[union-attr]
+        if mask is not None:
+            mask = mask.reshape(-1, mask.shape[-1])
         if rows is not None and not bool(rows.all()):
             index = rows.reshape(-1).nonzero().squeeze(1)
             policy, value = policy.index_select(0, index), value.index_select(0, index)
-        return self.policy_distribution(policy), self._value(value)
+            mask = mask.index_select(0, index) if mask is not None else None
+        return self.policy_distribution(policy, mask), self._value(value)
 
     def _stateless(self) -> RuntimeError:
         return RuntimeError("a recurrent network needs its state: call step(obs, state, starts) or replay(...), "
@@ -243,4 +269,4 @@ def build_recurrent_agent(cfg: Any, observation_space: gym.Space, action_space: 
     check_recurrent_fields(cfg)
     return RecurrentActorCritic(observation_space, action_space, recurrent=cfg.recurrent,
                                 recurrent_size=cfg.recurrent_size, recurrent_layers=cfg.recurrent_layers,
-                                **build_agent_kwargs(cfg, with_value))
+                                post_core_sizes=tuple(cfg.post_core_sizes), **build_agent_kwargs(cfg, with_value))

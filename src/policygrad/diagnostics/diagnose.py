@@ -22,7 +22,7 @@ from policygrad.agent import load
 from policygrad.core.config import Config
 from policygrad.core.envs import check_env_id, env_spaces
 from policygrad.core.errors import UserInputError
-from policygrad.core.networks import PolicyNetwork
+from policygrad.core.networks import PolicyNetwork, mlp_sizes
 from policygrad.core.user_network import build_network
 from policygrad.diagnostics.critic import Critic, explained_variance, fit_critic, run_critic_problem
 from policygrad.diagnostics.episodes import EpisodeBatch, collect_batches
@@ -136,7 +136,7 @@ def make_critic(policy: Policy, env_id: str, choice: str, gamma: float, episodes
     why = f" ({problem})" if problem and choice == "auto" else ""
     fit_batches = collect_batches(policy.network, env_id, 1, episodes, seed, purpose=PURPOSE_CRITIC)
     obs_space, act_space = policy.network.observation_space, policy.network.action_space
-    hidden = tuple(getattr(policy.config, "hidden_sizes", (64, 64)))
+    hidden = mlp_sizes(policy.config) if hasattr(policy.config, "hidden_sizes") else (64, 64)
     fitted = fit_critic(fit_batches, gamma, obs_space, act_space, hidden_sizes=hidden, seed=seed,
                         encoder=str(getattr(policy.config, "encoder", "auto")))
     steps = int(sum(eb.lengths.sum() for eb in fit_batches))
