@@ -26,7 +26,7 @@ SKIP_MARK = "# not run in tests"
 QUESTIONS = list(range(1, 31))
 # The questions answered by a study committed under docs/studies/ (named study, its directory)
 STUDIES = {25: "lr_ppo_CartPole-v1", 26: "gamma_ppo_CartPole-v1", 27: "architecture_ppo_CartPole-v1",
-           28: "batch_reinforce_CartPole-v1", 30: "entropy_ppo_Pendulum-v1"}
+           28: "batch_reinforce_CartPole-v1", 29: "reward-norm_ppo_Pendulum-v1", 30: "entropy_ppo_Pendulum-v1"}
 STUDY_DIR = GUIDE.parent / "studies"
 LADDER = "## Beyond REINFORCE: the actor-critic ladder"
 # Each rung of the ladder: its subsection's heading starts with this, and names the code that implements it.
@@ -38,7 +38,6 @@ RUNGS = {
     "PPO": ("losses.ppo_clip_loss", "algos/ppo.py", "update_epochs", "num_minibatches", "target_kl",
             "diag/approx_kl", "diag/clipfrac"),
 }
-NORMALIZATION_RESULTS = GUIDE.parents[1] / "benchmarks" / "results" / "normalization.md"
 
 
 @dataclass(frozen=True)
@@ -138,17 +137,6 @@ def test_guide_climbs_the_actor_critic_ladder():
     assert r"\text{clip}(r_t(\theta), 1 - \epsilon, 1 + \epsilon) A(s_t, a_t)" in ladder
 
 
-def test_q29_quotes_the_measured_normalization_comparison():
-    """The table in Q29 is the one benchmarks/normalization_comparison.py wrote (re-run it, re-quote it)."""
-    answer = section(GUIDE.read_text(), "### Q29.")
-    rows = [line for line in NORMALIZATION_RESULTS.read_text().splitlines() if line.startswith("| ")]
-    summary = rows[:rows.index("| method | seed | eval mean | train seconds |")]
-    assert len(summary) >= 5, f"{NORMALIZATION_RESULTS} has no summary table"
-    for row in summary:
-        assert row in answer, f"Q29 does not quote this row of {NORMALIZATION_RESULTS.name}: {row}"
-    assert "normalization_comparison.py" in answer
-
-
 @pytest.mark.parametrize("question,name", sorted(STUDIES.items()))
 def test_study_answers_quote_their_committed_study_and_the_command_that_made_it(question, name):
     """Each study answer quotes the results table of the report committed in docs/studies/NAME, and
@@ -163,7 +151,7 @@ def test_study_answers_quote_their_committed_study_and_the_command_that_made_it(
     assert len(rows) >= 4, f"{name}/report.md has no results table"
     for row in rows:
         assert row in answer, f"Q{question} does not quote this row of {name}/report.md: {row}"
-    if question != 30:  # (issue 28: the entropy study is regenerated next, with its conclusion)
+    if question != 30:  # (issue 28: the entropy study is not run again yet: its report has no conclusion)
         conclusion = report.split("## Conclusion")[1].split("## ")[0].strip()
         assert conclusion.split(": ")[0] in answer, f"Q{question} does not quote {name}'s conclusion: {conclusion}"
     for figure in re.findall(r"\]\((studies/[^)]+)\)", answer):
@@ -183,9 +171,20 @@ def test_study_answers_quote_their_committed_study_and_the_command_that_made_it(
 def test_q24_quotes_its_committed_comparisons_and_the_commands_that_made_them(name):
     answer = section(GUIDE.read_text(), "### Q24.")
     report = (STUDY_DIR / name / "report.md").read_text()
-    table = report[report.index("## Results per value"):report.index("## Ranking")]
+    table = report[report.index("## Results per value"):report.index("## Grouping" if "## Grouping" in report
+                                                                       else "## Ranking")]
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert len(rows) >= 4 and all(row in answer for row in rows), f"Q24 does not quote {name}'s results table"
+    assert "| rank |" not in answer.split("**Pendulum-v1")[0] and "rank = 1 +" not in answer
+    if "## Ranking" in report:  # (issue 28: compare_Pendulum-v1 is not run again yet; the guide says so)
+        assert f"`{name}` below was not yet run" in answer
+    else:  # its grouping by the final evaluation (letters, not ranks), and its conclusion
+        final = report.split("### Final evaluation")[1]
+        letters = [line for line in final[:final.index("P(row better")].splitlines() if line.startswith("| ")]
+        assert letters[0].startswith("| group | method |") and all(row in answer for row in letters), \
+            f"Q24 does not quote {name}'s grouping by the final evaluation"
+        conclusion = report.split("## Conclusion")[1].split("## ")[0].strip()
+        assert conclusion.split(". ")[0] in " ".join(answer.split()), f"Q24 does not quote {name}'s conclusion"
     spec = json.loads((STUDY_DIR / name / "study.json").read_text())
     env = spec["env_id"]
     [command] = [line for line in answer.splitlines() if line.startswith(f"policygrad compare --env {env} ")

@@ -435,9 +435,10 @@ def test_the_spec_declares_the_primary_test_and_the_minimum_effect(tmp_path):
     study = make_study(tmp_path / "arch", {"hidden_sizes": [[64, 64], [256, 256]]}, finals, threshold=None,
                        cell=lambda v: "x".join(map(str, v)))
     spec = json.loads((study / "study.json").read_text())
-    (study / "study.json").write_text(json.dumps({**spec, "test": "welch", "min_effect": 2.0}))
+    (study / "study.json").write_text(json.dumps({**spec, "test": "welch", "min_effect": 2.0, "baseline": [64, 64]}))
     write_report(study)
     md = (study / "report.md").read_text()
+    assert "| baseline | 64x64 |" in md  # as the varied field spells it, not "64, 64"
     assert "Welch p / Holm (primary) | Mann-Whitney p / Holm (sensitivity)" in md
     assert "hidden_sizes = 256x256: significantly higher than the baseline" in md
     assert "The Mann-Whitney test disagrees: treat this as not settled." in md

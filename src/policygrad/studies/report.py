@@ -128,6 +128,8 @@ def _spec_rows(spec: dict) -> list[list[str]]:
             rules = [f"where {_shown(r.get('if', {}))}: {_shown(r.get('set', {}))}" for r in value
                      if isinstance(r, dict)]
             value = "; ".join(rules) or "(none)"
+        elif key == "baseline" and isinstance(value, list):  # one value of the varied field (widths: 64x64)
+            value = format_value(tuple(value), short=True)
         rows.append([key, _shown(value)])
     return rows
 
