@@ -151,9 +151,8 @@ def test_study_answers_quote_their_committed_study_and_the_command_that_made_it(
     assert len(rows) >= 4, f"{name}/report.md has no results table"
     for row in rows:
         assert row in answer, f"Q{question} does not quote this row of {name}/report.md: {row}"
-    if question != 30:  # (issue 28: the entropy study is not run again yet: its report has no conclusion)
-        conclusion = report.split("## Conclusion")[1].split("## ")[0].strip()
-        assert conclusion.split(": ")[0] in answer, f"Q{question} does not quote {name}'s conclusion: {conclusion}"
+    conclusion = report.split("## Conclusion")[1].split("## ")[0].strip()
+    assert conclusion.split(": ")[0] in answer, f"Q{question} does not quote {name}'s conclusion: {conclusion}"
     for figure in re.findall(r"\]\((studies/[^)]+)\)", answer):
         assert (GUIDE.parent / figure).is_file(), f"Q{question} shows {figure}, which is not committed"
     commands = [line for line in answer.splitlines() if line.startswith("policygrad study ")]
