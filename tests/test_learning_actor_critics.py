@@ -70,8 +70,9 @@ def test_ppo_lunarlander_continuous_solved_within_1m(tmp_path):
 # benchmarks/results/hopper_candidates.md) hops by 300k steps: this test measured 2,792.0 and 3,184.3 on
 # seeds 1 and 2 (20 deterministic episodes on evaluation seed 12345; 436 and 541 s on a busy machine); the
 # same runs from the command line with --total-steps 300000, whose learning rate anneals over 300,000 steps
-# rather than 301,056, scored 2,090 and 2,020 (benchmarks/mujoco_episodes.py: 2.4 m/s, forward reward ~1,530). The zoo's values it replaced stood still: 815 to 1,265 at 1M, about what the
-# healthy reward of 1 a step pays over the 1,000-step limit. 1,500 separates the two.
+# rather than 301,056, scored 2,090 and 2,020 (benchmarks/mujoco_episodes.py: 2.4 m/s, forward reward
+# ~1,530). The zoo's values it replaced stood still: 815 to 1,265 at 1M, about what the healthy reward of 1
+# a step pays over the 1,000-step limit. 1,500 separates the two.
 @pytest.mark.slow
 def test_ppo_hopper_hops_within_300k(tmp_path):
     passed, means = solve_rate("ppo", 303_104, 2048, 1500, tmp_path, env_id="Hopper-v5", seeds=(1, 2),
