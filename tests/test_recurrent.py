@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from test_compare import InProcess  # a backend running each run in this process (tests/ is on sys.path)
 
 import policygrad as pg
 from policygrad.algos.on_policy import bootstrap_values
@@ -17,7 +18,6 @@ from policygrad.cli import main
 from policygrad.core.envs import VecEnv, make_env_fn, make_vec_env
 from policygrad.core.errors import UserInputError
 from policygrad.core.recurrent import RecurrentActorCritic, RecurrentCore
-from policygrad.studies.backends.run_task import execute
 
 TESTS = Path(__file__).parent
 FAST = dict(progress=False, tensorboard=False, eval_episodes=20, checkpoint_every=0)
@@ -237,17 +237,6 @@ def test_the_core_may_read_the_observation_and_feed_layers_before_the_heads(tmp_
     with pytest.raises(UserInputError, match=r"hidden_sizes=\(\).*recurrent"):
         pg.make_config("ppo", env_id="CartPole-v1", hidden_sizes=())
 
-
-class InProcess:
-    """A study backend running each run in this process (a worker process would import torch: seconds)."""
-
-    def run_all(self, tasks, workers, on_result=None):
-        results = []
-        for task in tasks:
-            results.append(execute(task))
-            if on_result:
-                on_result(results[-1])
-        return results
 
 
 def test_eval_video_and_compare_take_a_recurrent_run(tmp_path):
