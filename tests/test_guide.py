@@ -170,20 +170,17 @@ def test_study_answers_quote_their_committed_study_and_the_command_that_made_it(
 def test_q24_quotes_its_committed_comparisons_and_the_commands_that_made_them(name):
     answer = section(GUIDE.read_text(), "### Q24.")
     report = (STUDY_DIR / name / "report.md").read_text()
-    table = report[report.index("## Results per value"):report.index("## Grouping" if "## Grouping" in report
-                                                                       else "## Ranking")]
+    table = report[report.index("## Results per value"):report.index("## Grouping")]
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert len(rows) >= 4 and all(row in answer for row in rows), f"Q24 does not quote {name}'s results table"
     assert "| rank |" not in answer.split("**Pendulum-v1")[0] and "rank = 1 +" not in answer
-    if "## Ranking" in report:  # (issue 28: compare_Pendulum-v1 is not run again yet; the guide says so)
-        assert f"`{name}` below was not yet run" in answer
-    else:  # its grouping by the final evaluation (letters, not ranks), and its conclusion
-        final = report.split("### Final evaluation")[1]
-        letters = [line for line in final[:final.index("P(row better")].splitlines() if line.startswith("| ")]
-        assert letters[0].startswith("| group | method |") and all(row in answer for row in letters), \
-            f"Q24 does not quote {name}'s grouping by the final evaluation"
-        conclusion = report.split("## Conclusion")[1].split("## ")[0].strip()
-        assert conclusion.split(". ")[0] in " ".join(answer.split()), f"Q24 does not quote {name}'s conclusion"
+    # its grouping by the final evaluation (letters, not ranks), and its conclusion
+    final = report.split("### Final evaluation")[1]
+    letters = [line for line in final[:final.index("P(row better")].splitlines() if line.startswith("| ")]
+    assert letters[0].startswith("| group | method |") and all(row in answer for row in letters), \
+        f"Q24 does not quote {name}'s grouping by the final evaluation"
+    conclusion = report.split("## Conclusion")[1].split("## ")[0].strip()
+    assert conclusion.split(". ")[0] in " ".join(answer.split()), f"Q24 does not quote {name}'s conclusion"
     spec = json.loads((STUDY_DIR / name / "study.json").read_text())
     env = spec["env_id"]
     [command] = [line for line in answer.splitlines() if line.startswith(f"policygrad compare --env {env} ")
