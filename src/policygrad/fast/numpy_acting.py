@@ -22,6 +22,7 @@ and checkpoints save it). The statistics themselves are the collector's to updat
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -100,6 +101,18 @@ def _branch_weights(weight: torch.Tensor, branches: int, first: bool) -> np.ndar
                                              writeable=False)
     return blocks.transpose(0, 2, 1)
 
+
+
+H = TypeVar("H")
+
+
+def _head_of(network: ActorCritic, kind: type[H]) -> H:
+    """The network's policy head, which numpy_actor_class chose this actor for (a RuntimeError, not an
+    assert, if it is not: ``python -O`` strips asserts)."""
+    head = network.policy_head
+    if not isinstance(head, kind):
+        raise RuntimeError(f"a NumPy actor for {kind.__name__} was given a {type(head).__name__}")
+    return head
 
 class NumpyActor:
     """The acting step of one network for ``rows`` observations at a time, in NumPy: the MLP and
@@ -194,8 +207,8 @@ class NumpyCategoricalActor(NumpyActor):
     def __init__(self, network: ActorCritic, rows: int, generator: np.random.Generator) -> None:
         super().__init__(network, rows, generator)
         n = self.n_outputs
-        assert isinstance(network.policy_head, CategoricalHead)  # numpy_actor_class picks this actor only for it
-        self.start = network.policy_head.start  # a Discrete space may start at non-zero
+        head = _head_of(network, CategoricalHead)  # numpy_actor_class picks this actor only for it
+        self.start = head.start  # a Discrete space may start at non-zero
         # The sampling arrays are action-major, (n, rows): a reduction over the actions is then a
         # few vectorised operations on whole rows rather than a loop over every batch row
         self.logits = np.empty((n, rows), np.float32)
@@ -244,8 +257,7 @@ class NumpyGaussianActor(NumpyActor):
 
     def __init__(self, network: ActorCritic, rows: int, generator: np.random.Generator) -> None:
         super().__init__(network, rows, generator)
-        head, dim = network.policy_head, self.n_outputs
-        assert isinstance(head, BoxHead)  # numpy_actor_class picks this actor only for the gaussian head
+        head, dim = _head_of(network, BoxHead), self.n_outputs  # picked only for the gaussian head
         self._read_std()
         self.low, self.high = head.low.numpy(), head.high.numpy()
         self.noise = np.empty((rows, dim), np.float32)
@@ -257,9 +269,10 @@ class NumpyGaussianActor(NumpyActor):
     def _read_std(self) -> None:
         # The std is a parameter, constant over a snapshot: its log and the Gaussian's normaliser
         # are computed once per snapshot (torch's Normal computes them per call)
-        head = self.network.policy_head
-        assert isinstance(head, BoxHead) and head.log_std is not None  # the gaussian head's free parameter
-        std = head.log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        log_std = _head_of(self.network, BoxHead).log_std  # the gaussian head's free parameter
+        if log_std is None:
+            raise RuntimeError("the NumPy Gaussian actor needs a state-independent log std")
+        std = log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
         self.std = std.numpy()
         self.log_norm = np.float32(-(std.log().sum().item() + self.n_outputs * 0.5 * math.log(2 * math.pi)))
 
