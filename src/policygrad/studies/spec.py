@@ -107,6 +107,10 @@ class StudySpec:
     def config_class(self) -> type[Config]:
         return algorithm(self.algo).Config
 
+    def environment_kwargs(self) -> dict[str, Any]:
+        """The environment's keyword arguments every run gets (a fixed ``env_kwargs``; {} without)."""
+        return dict(self.fixed.get("env_kwargs") or {})
+
     def check(self) -> None:
         """Names, types, duplicates and emptiness (one-line UserInputErrors); values are coerced to the
         fields' types in place. :func:`policygrad.studies.grid.expand` then builds every config."""
@@ -325,14 +329,16 @@ def check_same_study(study_dir: Path, spec: StudySpec) -> bool:
         data = None
     if isinstance(data, dict) and "kind" in data:  # a comparison's record: compared as written
         mine_data = json.loads(json.dumps(spec.to_dict()))
-        pairs = [((k, v), (k, data.get(k))) for k, v in mine_data.items() if k not in REPORT_ONLY]
+        absent = {"env_kwargs": {}}  # what a record written before the key existed meant by its absence
+        pairs = [((k, v), (k, data.get(k, absent.get(k)))) for k, v in mine_data.items() if k not in REPORT_ONLY]
     else:
         pairs = list(zip(spec.identity(), read_spec(study_dir).identity()))
     for (key, mine), (_, theirs) in pairs:
         if mine != theirs:
+            how = ("repeat the command that started it" if isinstance(data, dict) and "kind" in data
+                   else f"continue that one with policygrad sweep --resume {study_dir}")
             raise UserInputError(f"{study_dir} holds a different study ({key}: {_short(theirs)} there, {_short(mine)} "
-                                 f"here): choose another --name, or continue that one with policygrad sweep --resume "
-                                 f"{study_dir}")
+                                 f"here): choose another --name, or {how}")
     return True
 
 
