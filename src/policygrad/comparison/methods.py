@@ -27,6 +27,7 @@ checkpoints: killed, they start over.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import time
@@ -190,9 +191,8 @@ def sb3_training_env(env_id: str, n_envs: int, seed: int, masks: str | None = No
     adapt = masks is not None or sb3_observation_space(space) is not space
     policy = sb3_policy(sb3_observation_space(space))
     if policy != "CnnPolicy":
-        return sb3_vec_env(make_env_fn(env_id), n_envs=n_envs, seed=seed,
-                           wrapper_class=SB3MaskAdapter if adapt else None,
-                           wrapper_kwargs={"source": masks} if adapt else None), policy
+        wrapper = functools.partial(SB3MaskAdapter, source=masks) if adapt else None
+        return sb3_vec_env(make_env_fn(env_id), n_envs=n_envs, seed=seed, wrapper_class=wrapper), policy
     made = make_env_fn(env_id, training=True)
     env = DummyVecEnv([(lambda: SB3MaskAdapter(made(), masks)) if adapt else made for _ in range(n_envs)])
     env.seed(seed)  # copy i resets from seed + i, as SB3's make_vec_env seeds its copies

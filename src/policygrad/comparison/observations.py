@@ -105,6 +105,8 @@ class RandomPolicy:
             return (np.stack(columns, axis=1) + np.asarray(space.start).reshape(-1)).reshape(n, *space.shape)
         if isinstance(space, gym.spaces.MultiBinary):
             return self.rng.integers(2, size=(n, *space.shape)).astype(space.dtype)
+        if not isinstance(space, gym.spaces.Box):  # RANDOM_SPACES, checked when made
+            raise RuntimeError(f"random: no sampler for {space}")
         return self.rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(space.dtype)
 
     def _choose(self, n: int, k: int, mask: np.ndarray | None) -> np.ndarray:
@@ -202,6 +204,7 @@ class SB3MaskAdapter(gym.Wrapper):
             return np.asarray(self.env.get_wrapper_attr("action_masks")(), dtype=bool)
         if self._mask is None:  # no mask at this step (or none read): every action allowed
             space = self.action_space
-            width = int(np.sum(space.nvec)) if isinstance(space, gym.spaces.MultiDiscrete) else int(space.n)
+            width = int(np.sum(space.nvec)) if isinstance(space, gym.spaces.MultiDiscrete) else \
+                int(getattr(space, "n", 0))
             return np.ones(width, dtype=bool)
         return self._mask

@@ -329,7 +329,7 @@ def check_same_study(study_dir: Path, spec: StudySpec) -> bool:
         data = None
     if isinstance(data, dict) and "kind" in data:  # a comparison's record: compared as written
         mine_data = json.loads(json.dumps(spec.to_dict()))
-        absent = {"env_kwargs": {}}  # what a record written before the key existed meant by its absence
+        absent: dict[str, Any] = {"env_kwargs": {}}  # what a record written before the key existed meant by its absence
         pairs = [((k, v), (k, data.get(k, absent.get(k)))) for k, v in mine_data.items() if k not in REPORT_ONLY]
     else:
         pairs = list(zip(spec.identity(), read_spec(study_dir).identity()))
