@@ -87,10 +87,11 @@ def current_env_kwargs(env_id: str) -> dict[str, Any]:
     return dict(current[1]) if current is not None and current[0] == env_id else {}
 
 
-def make_env_fn(env_id: str, training: bool = False, **kwargs: Any) -> Callable[[], gym.Env]:
+def make_env_fn(env_id: str, /, training: bool = False, **kwargs: Any) -> Callable[[], gym.Env]:
     """A function that makes one copy of ``env_id`` (a registered id or ``module:Class`` / ``module:fn``).
     ``training``: the copy a run learns from, where that differs (Atari: life loss ends an episode,
-    rewards clipped; core/atari.py); otherwise the copy an evaluation plays."""
+    rewards clipped; core/atari.py); otherwise the copy an evaluation plays. ``env_id`` is positional
+    only: an environment may take an argument of that name (``PartiallyObserved-v0`` does)."""
     check_env_id(env_id)
     kwargs = {**current_env_kwargs(env_id), **kwargs}
     if is_atari_id(env_id):
@@ -102,7 +103,8 @@ def make_env_fn(env_id: str, training: bool = False, **kwargs: Any) -> Callable[
     return lambda: factory(**kwargs)
 
 
-def make_gym_vector_env(env_id: str, num_envs: int, training: bool = False, **kwargs: Any) -> gym.vector.VectorEnv:
+def make_gym_vector_env(env_id: str, num_envs: int, /, training: bool = False,
+                        **kwargs: Any) -> gym.vector.VectorEnv:
     """A Gymnasium vector env in NEXT_STEP autoreset mode, natively vectorised where the id has it."""
     kwargs = {**current_env_kwargs(env_id), **kwargs}
     spec = gym.registry.get(env_id)
@@ -350,7 +352,7 @@ def single_sync_env(env: gym.vector.VectorEnv) -> bool:
 SINGLE_ACTION_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
 
 
-def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu", training: bool = False,
+def make_vec_env(env_id: str, num_envs: int, /, device: torch.device | str = "cpu", training: bool = False,
                  **kwargs: Any) -> VecEnv:
     """``num_envs`` copies of ``env_id`` as one :class:`VecEnv` (reset it with the run's seed before use).
     ``training``: the copies a run learns from (:func:`make_env_fn`); for Atari they record whole games."""
