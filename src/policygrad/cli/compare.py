@@ -89,7 +89,9 @@ def run_compare(args: argparse.Namespace) -> int:
         for note in spec.notes:
             print(f"  note: {note}")
         for method, info in spec.methods.items():
-            print(f"  {method}: {info['source']}")
+            how = [f"{info['learner']} under the masks of {info['masks']}"] if "learner" in info else []
+            how += [info["policy"]] if "policy" in info else []
+            print(f"  {method}: {info['source']}" + (f" ({', '.join(how)})" if how else ""))
         for run in comparison.runs:
             print(f"  {run.run_id}")
         return 0
