@@ -87,11 +87,10 @@ def current_env_kwargs(env_id: str) -> dict[str, Any]:
     return dict(current[1]) if current is not None and current[0] == env_id else {}
 
 
-def make_env_fn(env_id: str, /, training: bool = False, **kwargs: Any) -> Callable[[], gym.Env]:
+def make_env_fn(env_id: str, training: bool = False, **kwargs: Any) -> Callable[[], gym.Env]:
     """A function that makes one copy of ``env_id`` (a registered id or ``module:Class`` / ``module:fn``).
     ``training``: the copy a run learns from, where that differs (Atari: life loss ends an episode,
-    rewards clipped; core/atari.py); otherwise the copy an evaluation plays. ``env_id`` is positional
-    only: an environment may take an argument of that name (``PartiallyObserved-v0`` does)."""
+    rewards clipped; core/atari.py); otherwise the copy an evaluation plays."""
     check_env_id(env_id)
     kwargs = {**current_env_kwargs(env_id), **kwargs}
     if is_atari_id(env_id):
@@ -103,16 +102,17 @@ def make_env_fn(env_id: str, /, training: bool = False, **kwargs: Any) -> Callab
     return lambda: factory(**kwargs)
 
 
-def make_gym_vector_env(env_id: str, num_envs: int, /, training: bool = False,
-                        **kwargs: Any) -> gym.vector.VectorEnv:
+def make_gym_vector_env(env_id: str, num_envs: int, training: bool = False, **kwargs: Any) -> gym.vector.VectorEnv:
     """A Gymnasium vector env in NEXT_STEP autoreset mode, natively vectorised where the id has it."""
-    kwargs = {**current_env_kwargs(env_id), **kwargs}
+    merged = {**current_env_kwargs(env_id), **kwargs}
     spec = gym.registry.get(env_id)
     # (not ale-py's own vector env yet: its preprocessing differs from core/atari.py's in details)
-    if (spec is not None and spec.vector_entry_point is not None and not kwargs.get("render_mode")
+    if (spec is not None and spec.vector_entry_point is not None and not merged.get("render_mode")
             and not is_atari_id(env_id)):
-        env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+        env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **merged)
     else:
+        # the caller's arguments only: make_env_fn adds the ones in effect itself, and passing those
+        # as keywords would collide with its own parameters (PartiallyObserved-v0 takes an env_id)
         env = gym.vector.SyncVectorEnv(
             [make_env_fn(env_id, training, **kwargs) for _ in range(num_envs)],
             autoreset_mode=AutoresetMode.NEXT_STEP,
@@ -352,7 +352,7 @@ def single_sync_env(env: gym.vector.VectorEnv) -> bool:
 SINGLE_ACTION_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
 
 
-def make_vec_env(env_id: str, num_envs: int, /, device: torch.device | str = "cpu", training: bool = False,
+def make_vec_env(env_id: str, num_envs: int, device: torch.device | str = "cpu", training: bool = False,
                  **kwargs: Any) -> VecEnv:
     """``num_envs`` copies of ``env_id`` as one :class:`VecEnv` (reset it with the run's seed before use).
     ``training``: the copies a run learns from (:func:`make_env_fn`); for Atari they record whole games."""
