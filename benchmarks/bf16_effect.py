@@ -11,12 +11,12 @@ fp32 gradients of two different minibatches (sampling noise, the yardstick); and
 pi/pi_old at the first minibatch before any step, which is exactly 1 in fp32 when acting and update compute
 alike: with bf16 it moves by bf16's rounding, with pi_old from fp32 acting or from bf16 acting.
 
-``learning``: PPO with the same settings and seeds, fp32 against bf16, on a small synthetic image task of
-tests/image_envs.py (the Nature CNN on 36x36x4 uint8 frames): deterministic evaluations along the way, the
-final one, and each run's CPU time.
+``learning``: PPO (or A2C) with the same settings and seeds, fp32 against bf16, on Catch from pixels
+(tests/image_envs.py: the Nature CNN on 1x36x36 uint8 frames): deterministic evaluations along the way, the
+final one, their mean (AUC), and each run's CPU time.
 
     PYTHONPATH=src python benchmarks/bf16_effect.py gradients --checkpoint /tmp/pong_ckpt [--out FILE.md]
-    PYTHONPATH=src:tests python benchmarks/bf16_effect.py learning --seeds 5 [--out FILE.md]
+    PYTHONPATH=src:tests python benchmarks/bf16_effect.py learning [--algo ppo|a2c] --seeds 10 [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from policygrad.algos.on_policy import batch_rows, estimate_advantages
 from policygrad.algos.ppo import PPO, minibatch_bounds, ppo_minibatch_loss
 from policygrad.core.envs import make_vec_env
 from policygrad.core.networks import ActorCritic, build_agent
+from policygrad.reporting import statistics as stats
 from policygrad.run.checkpoint import load_model_state
 
 
@@ -103,8 +104,9 @@ def gradients(args: argparse.Namespace) -> list[str]:
     network.autocast_dtype = None
 
     names = list(rows[0])
-    lines = [f"### Gradient agreement, PPO on {args.env} ({'checkpoint ' + Path(args.checkpoint).name if args.checkpoint else 'a fresh network'}; "
-             f"{len(data)} transitions, {len(minibatches)} minibatches of {len(minibatches[0])})", "",
+    source = f"checkpoint {Path(args.checkpoint).name}" if args.checkpoint else "a fresh network"
+    lines = [f"### Gradient agreement, PPO on {args.env} ({source}; {len(data)} transitions, "
+             f"{len(minibatches)} minibatches of {len(minibatches[0])})", "",
              "| parameter | bf16 vs fp32: cosine (min over minibatches) | relative error (max) | "
              "two fp32 minibatches: cosine (median) | relative difference (median) |", "|---|---|---|---|---|"]
     for name in names:
@@ -122,17 +124,22 @@ def gradients(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+SETTINGS = {  # per algorithm, for Catch: the Nature CNN shared by both heads
+    "ppo": dict(num_envs=8, num_steps=32, num_minibatches=4, update_epochs=4, learning_rate=1e-3),
+    "a2c": dict(num_envs=16, num_steps=5, learning_rate=7e-4),
+}
+
+
 def learning(args: argparse.Namespace) -> list[str]:
     results: dict[str, list[tuple[float, list[float], float]]] = {"fp32": [], "bf16": []}
-    steps = []
+    steps: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(1, args.seeds + 1):
             for precision in results:  # alternating, so that both see the same machine load
-                cfg = pg.make_config("ppo", env_id=args.env, encoder=args.encoder, precision=precision, seed=seed,
-                                     shared_trunk=True, total_steps=args.steps, num_envs=8, num_steps=32,
-                                     num_minibatches=4, update_epochs=4, learning_rate=args.lr,
-                                     eval_every=args.steps // 4, eval_episodes=16, progress=False,
-                                     tensorboard=False)
+                cfg = pg.make_config(args.algo, env_id=args.env, encoder=args.encoder, precision=precision,
+                                     seed=seed, shared_trunk=True, total_steps=args.steps,
+                                     eval_every=args.steps // 8, eval_episodes=32, progress=False,
+                                     tensorboard=False, **SETTINGS[args.algo])
                 cpu = time.process_time()
                 result = pg.train(cfg, run_dir=Path(tmp) / f"{precision}_{seed}")
                 cpu = time.process_time() - cpu
@@ -140,16 +147,28 @@ def learning(args: argparse.Namespace) -> list[str]:
                 header = evals[0].split(",")
                 curve = [float(line.split(",")[header.index("eval_mean")]) for line in evals[1:]]
                 steps = [int(line.split(",")[header.index("global_step")]) for line in evals[1:]]
-                results[precision].append((result.evaluation.mean, curve, cpu))
-                print(precision, seed, result.evaluation.mean, curve, f"{cpu:.1f} s", flush=True)
-    lines = [f"### Learning, PPO on {args.env} (encoder {args.encoder}), {args.steps} steps, seeds 1-{args.seeds}", "",
-             "| precision | final evaluation per seed | mean | evaluations at steps " + ", ".join(map(str, steps))
-             + " (mean over seeds) | CPU s per run (median) |", "|---|---|---|---|---|"]
+                results[precision].append((curve[-1], curve, cpu))
+                print(precision, seed, curve, f"{cpu:.1f} s", flush=True)
+    lines = [f"### Learning, {args.algo.upper()} on {args.env} (encoder {args.encoder}), {args.steps} steps, "
+             f"seeds 1-{args.seeds}", "",
+             "Deterministic evaluations of 32 episodes every " + f"{args.steps // 8} steps; AUC: the mean of a run's "
+             "evaluations (its learning speed).", "",
+             "| precision | final evaluation per seed | final: mean | AUC: mean | evaluations at steps "
+             + ", ".join(map(str, steps)) + " (mean over seeds) | CPU s per run (median) |",
+             "|---|---|---|---|---|---|"]
+    finals, aucs = {}, {}
     for precision, runs in results.items():
-        finals = [r[0] for r in runs]
+        finals[precision] = [r[0] for r in runs]
+        aucs[precision] = [statistics.mean(r[1]) for r in runs]
         curve = [statistics.mean(r[1][i] for r in runs) for i in range(len(steps))]
-        lines.append(f"| {precision} | {', '.join(f'{f:.2f}' for f in finals)} | {statistics.mean(finals):.2f} | "
+        lines.append(f"| {precision} | {', '.join(f'{f:.2f}' for f in finals[precision])} | "
+                     f"{statistics.mean(finals[precision]):.3f} | {statistics.mean(aucs[precision]):.3f} | "
                      f"{', '.join(f'{c:.2f}' for c in curve)} | {statistics.median(r[2] for r in runs):.1f} |")
+    lines.append("")
+    for label, scores in (("final evaluation", finals), ("AUC", aucs)):
+        (c,) = stats.compare(scores, baseline="fp32")
+        lines.append(f"- {label}: bf16 - fp32 = {c.difference:+.3f}, Welch p = {c.welch_p:.2f}, Mann-Whitney "
+                     f"p = {c.mannwhitney_p:.2f}, Hedges' g = {c.hedges_g:+.2f}")
     return lines
 
 
@@ -164,7 +183,7 @@ def main() -> None:
     l.add_argument("--encoder", default="nature")
     l.add_argument("--seeds", type=int, default=5)
     l.add_argument("--steps", type=int, default=20480)
-    l.add_argument("--lr", type=float, default=1e-3)
+    l.add_argument("--algo", choices=sorted(SETTINGS), default="ppo")
     for p in (g, l):
         p.add_argument("--out", default=None, help="append the tables to this Markdown file")
     args = parser.parse_args()

@@ -229,8 +229,8 @@ class Config:
     image_layout: str = option("auto", "axes of image observations: auto (the channel axis is the first or the last, "
                                "whichever is strictly smaller than the other two) | chw | hwc")
     precision: str = option("fp32", "arithmetic of the convolutional encoder's forward passes (images only): fp32 | "
-                            "bf16 (bfloat16 autocast: about 1.4x faster on a CPU with native bf16, such as "
-                            "AVX-512 BF16; parameters, optimizer and checkpoints stay fp32; heads and losses fp32)")
+                            "bf16 (bfloat16 autocast: PPO and A2C on Pong 1.3-1.4x faster on a CPU with AVX-512 "
+                            "BF16, slower without native bf16; heads, losses, parameters and checkpoints stay fp32)")
     recurrent: str = option("none", "memory between encoder and heads: none | lstm | gru (ppo, a2c, a3c; the state "
                             "is reset at every episode start; actor and critic each have one unless shared_trunk)")
     recurrent_size: int = option(64, "units of the recurrent core (recurrent=lstm | gru)")

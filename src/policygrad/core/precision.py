@@ -1,14 +1,17 @@
 """The ``precision`` field: the arithmetic of the convolutional encoders' forward passes.
 
 ``fp32`` (the default) computes everything in float32. ``bf16`` runs the built-in network's image encoder
-(the Nature CNN or the IMPALA ResNet, and the layers right after them) under
+(the Nature CNN or the IMPALA ResNet, its last linear layer included) under
 ``torch.autocast(dtype=torch.bfloat16)``: its convolutions and linear layers take bfloat16 inputs and
 weights and accumulate in float32, which a CPU with native bf16 instructions (AVX-512 BF16, AMX) or a
-GPU does about twice as fast. Only the encoder: its features are cast back to float32 before the policy and
-value heads, so the logits, the Gaussian's parameters, V(s), the log-probabilities, entropies and every
-loss are float32 (a probability ratio of bf16 log-probabilities would move by bf16's rounding, 2^-8 of the
-logits, before any learning). Parameters, optimizer state and checkpoints stay float32: autocast only
-casts copies for each operation. Measured cost and gain: benchmarks/results/bf16.md.
+GPU computes faster (PPO on Pong, AVX-512 BF16: 1.44x the steps per CPU second of fp32,
+benchmarks/results/atari_vs_sb3.md). Acting and evaluation compute so too, so that the policy that acts
+is the one the update differentiates (PPO's ratio is then 1 before the first step). Only the encoder:
+its features are cast back to float32 before the policy and value heads, so the logits, the Gaussian's
+parameters, V(s), the log-probabilities, entropies and every loss are float32 (a probability ratio of
+bf16 log-probabilities would move by bf16's rounding, 2^-8 of the logits, before any learning).
+Parameters, optimizer state and checkpoints stay float32: autocast only casts copies for each operation.
+What it does to the gradients and to learning: benchmarks/results/bf16.md.
 
 The MLP encoder refuses it (its networks are small, and its speed paths in ``fast/`` are float32), and
 so does a network of your own (put ``torch.autocast`` inside its ``forward`` instead).
