@@ -11,10 +11,13 @@ fp32 gradients of two different minibatches (sampling noise, the yardstick); and
 pi/pi_old at the first minibatch before any step, which is exactly 1 in fp32 when acting and update compute
 alike: with bf16 it moves by bf16's rounding, with pi_old from fp32 acting or from bf16 acting.
 
+``speed``: the Pong network alone, acting and a minibatch's forward + backward, fp32 against bf16.
+
 ``learning``: PPO (or A2C) with the same settings and seeds, fp32 against bf16, on Catch from pixels
 (tests/image_envs.py: the Nature CNN on 1x36x36 uint8 frames): deterministic evaluations along the way, the
 final one, their mean (AUC), and each run's CPU time.
 
+    PYTHONPATH=src python benchmarks/bf16_effect.py speed [--rounds 3]
     PYTHONPATH=src python benchmarks/bf16_effect.py gradients --checkpoint /tmp/pong_ckpt [--out FILE.md]
     PYTHONPATH=src:tests python benchmarks/bf16_effect.py learning [--algo ppo|a2c] --seeds 10 [--out FILE.md]
 """
@@ -124,6 +127,44 @@ def gradients(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def speed(args: argparse.Namespace) -> list[str]:
+    """CPU milliseconds of the Pong network (the Nature CNN shared by both heads, 4x84x84 uint8 frames):
+    acting on 8 and 16 frames (PPO's and A2C's copies), and forward + backward on 256 frames (a PPO
+    minibatch), fp32 against bf16, alternating."""
+    import gymnasium as gym
+    import numpy as np
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    network = ActorCritic(gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(6), shared_trunk=True)
+
+    def act(frames: torch.Tensor) -> None:
+        with torch.no_grad():
+            network.dist_and_value(frames)
+
+    def update(frames: torch.Tensor) -> None:
+        dist, value = network.dist_and_value(frames)
+        (dist.entropy().mean() + value.mean()).backward()
+
+    rows = []
+    for label, fn, batch, reps in (("acting, 8 frames", act, 8, 200), ("acting, 16 frames", act, 16, 100),
+                                   ("forward + backward, 256 frames", update, 256, 10)):
+        frames = torch.randint(0, 256, (batch, 4, 84, 84), dtype=torch.uint8)
+        times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+        for _ in range(args.rounds):
+            for precision, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+                network.autocast_dtype = dtype
+                fn(frames)  # warm-up
+                start = time.process_time()
+                for _ in range(reps):
+                    fn(frames)
+                times[precision].append((time.process_time() - start) / reps * 1000)
+        fp32, bf16 = statistics.median(times["fp32"]), statistics.median(times["bf16"])
+        rows.append(f"| {label} | {fp32:.2f} | {bf16:.2f} | {fp32 / bf16:.2f}x |")
+    return ["### The Pong network alone, CPU ms per call (medians of " + f"{args.rounds} rounds)", "",
+            "| call | fp32 | bf16 | speed-up |", "|---|---|---|---|", *rows]
+
+
 SETTINGS = {  # per algorithm, for Catch: the Nature CNN shared by both heads
     "ppo": dict(num_envs=8, num_steps=32, num_minibatches=4, update_epochs=4, learning_rate=1e-3),
     "a2c": dict(num_envs=16, num_steps=5, learning_rate=7e-4),
@@ -175,6 +216,8 @@ def learning(args: argparse.Namespace) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("speed")
+    t.add_argument("--rounds", type=int, default=3)
     g = sub.add_parser("gradients")
     g.add_argument("--env", default="ALE/Pong-v5")
     g.add_argument("--checkpoint", default="", help="a checkpoint folder of a PPO run on --env (read only)")
@@ -184,10 +227,10 @@ def main() -> None:
     l.add_argument("--seeds", type=int, default=5)
     l.add_argument("--steps", type=int, default=20480)
     l.add_argument("--algo", choices=sorted(SETTINGS), default="ppo")
-    for p in (g, l):
+    for p in (t, g, l):
         p.add_argument("--out", default=None, help="append the tables to this Markdown file")
     args = parser.parse_args()
-    lines = gradients(args) if args.what == "gradients" else learning(args)
+    lines = {"speed": speed, "gradients": gradients, "learning": learning}[args.what](args)
     print("\n".join(lines))
     if args.out:
         with open(args.out, "a") as f:

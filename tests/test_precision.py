@@ -175,3 +175,16 @@ def test_bf16_on_a_cpu_without_it_warns_once(monkeypatch):
             pg.make_config("a2c", precision="bf16", **TINY, **FAST)  # once per process
     finally:
         precision.warn_if_slow.cache_clear()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", ["fp32", "bf16"])
+def test_ppo_learns_catch_from_pixels_in_either_precision(setting, tmp_path):
+    """Catch from 36x36 pixels with the Nature CNN (a random policy scores about -0.6, a perfect one 1):
+    PPO with benchmarks/bf16_effect.py's settings, 20k steps, seed 1, in fp32 and in bf16 (both reached
+    1.0 there; benchmarks/results/bf16.md has 10 seeds)."""
+    cfg = pg.make_config("ppo", env_id="image_envs:Catch", encoder="nature", precision=setting, seed=1,
+                         shared_trunk=True, total_steps=20_480, num_envs=8, num_steps=32, num_minibatches=4,
+                         update_epochs=4, learning_rate=1e-3, progress=False, tensorboard=False, eval_episodes=32)
+    result = pg.train(cfg, run_dir=tmp_path / "run")
+    assert result.evaluation.mean >= 0.8, result.evaluation

@@ -212,7 +212,8 @@ class ActorCritic(PolicyNetwork):
     then). ``policy_body`` is the policy's encoder, ``value_body`` the value's; with ``shared_trunk``
     the two heads sit on one encoder (``value_body`` None); otherwise each has its own (the default:
     a value loss cannot then disturb the policy's features). The speed paths in ``fast/`` take the
-    MLP encoder only (:attr:`mlp_encoder`); images take the plain path.
+    MLP encoder only (:attr:`mlp_encoder`); images take the plain path. ``precision='bf16'`` runs an
+    image encoder under bf16 autocast (:attr:`autocast_dtype`; :mod:`policygrad.core.precision`).
     """
 
     def __init__(

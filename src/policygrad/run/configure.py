@@ -40,7 +40,8 @@ def _check_runnable(config: Config) -> None:
         reject_value("log_std_init", config.log_std_init, f"0 here: the discrete {action_space} has no std to start")
     if config.device != "auto":
         resolve_device(config.device)  # an explicit device this machine lacks fails now, not mid-run
-    warn_if_slow(config.precision, resolve_device(config.device).type)  # bf16 without native bf16: once
+    if config.precision != "fp32":  # bf16 without native bf16 instructions: warned once
+        warn_if_slow(config.precision, resolve_device(config.device).type)
 
 
 def make_config(algo: str, preset: str = "auto", **values: Any) -> Config:
