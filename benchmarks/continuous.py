@@ -146,24 +146,27 @@ def same(value: Any, wanted: Any) -> bool:
     return value == wanted
 
 
-def preset_source(algo: str, env_id: str) -> str:
-    """Whose setting the shipped preset for (algo, env_id) is, read from run/presets/ALGO.yaml through the config
-    it makes: ``zoo`` when it has the zoo's values (sb3_same_seeds.ZOO, translated) in every field the zoo
-    sets, ``cleanrl`` when it has CleanRL's PPO defaults, ``own`` otherwise (values chosen here)."""
-    import policygrad as pg
-
-    config = pg.make_config(algo, env_id=env_id)
-    if config.preset == "none":
-        return "none"
-
+def source_of(config: Any) -> str:
+    """Whose setting ``config`` carries: ``zoo`` when it has the zoo's values (sb3_same_seeds.ZOO, translated)
+    in every field the zoo sets for its algorithm and environment, ``cleanrl`` when it has CleanRL's PPO
+    defaults, ``own`` otherwise (values chosen here)."""
     def has(values: dict[str, Any]) -> bool:
         return all(same(getattr(config, name), value) for name, value in values.items())
 
-    if env_id in ZOO.get(algo, {}) and has(zoo_as_policygrad(algo, env_id)):
+    if config.env_id in ZOO.get(config.algo, {}) and has(zoo_as_policygrad(config.algo, config.env_id)):
         return "zoo"
-    if algo == "ppo" and has(CLEANRL_PPO):
+    if config.algo == "ppo" and has(CLEANRL_PPO):
         return "cleanrl"
     return "own"
+
+
+def preset_source(algo: str, env_id: str) -> str:
+    """Whose setting the shipped preset for (algo, env_id) is, read from run/presets/ALGO.yaml through the
+    config it makes (:func:`source_of`); ``none`` without a preset."""
+    import policygrad as pg
+
+    config = pg.make_config(algo, env_id=env_id)
+    return "none" if config.preset == "none" else source_of(config)
 
 
 def reference_for(algo: str, env_id: str, source: str) -> str:
