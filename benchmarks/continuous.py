@@ -30,6 +30,7 @@ section, Stable-Baselines3 (the bench extra).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -104,6 +105,11 @@ class Job:
     def key(self) -> str:
         return f"{self.algo}:{self.env_id}"
 
+    @property
+    def source(self) -> str:
+        """Whose setting the shipped preset is (zoo | cleanrl | own | none), read from the preset file."""
+        return preset_source(self.algo, self.env_id)
+
 
 SEEDS = (1, 2, 3)
 LEARNING = (  # longest first, so that two workers finish close together
@@ -160,6 +166,7 @@ def source_of(config: Any) -> str:
     return "own"
 
 
+@functools.cache
 def preset_source(algo: str, env_id: str) -> str:
     """Whose setting the shipped preset for (algo, env_id) is, read from run/presets/ALGO.yaml through the
     config it makes (:func:`source_of`); ``none`` without a preset."""
@@ -425,12 +432,12 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     here = commit()
     jobs = selected(args.only)
-    sources = {job.key: preset_source(job.algo, job.env_id) for job in jobs}
+    sources = {job.key: job.source for job in jobs}
     done: list[dict] = []
     speed = None
     if args.resume and log.exists():
         done, speed = resumable(log.read_text().splitlines(), here)
-        done = [d for d in done if job_of(d) in jobs]
+        done = [d for d in done if (d["algo"], d["env_id"]) in {(j.algo, j.env_id) for j in jobs}]
     elif log.exists():
         log.unlink()
     finished = {run_key(d) for d in done}
