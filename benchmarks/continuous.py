@@ -48,7 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from benchtools import commit, spawn  # noqa: E402
-from sb3_same_seeds import ZOO, evaluate_as_policygrad, train_sb3, zoo_as_policygrad  # noqa: E402
+from sb3_same_seeds import ZOO, build_sb3, evaluate_as_policygrad, train_sb3, zoo_as_policygrad  # noqa: E402
 
 EVAL_SEED = 12345  # the evaluation seed of issue 32's numbers and of the candidate sweeps
 EVAL_EPISODES = 20
@@ -226,8 +226,6 @@ def work_speed(spec: dict) -> dict:
     torch.set_num_threads(1)
     steps, seed = spec["steps"], spec["seed"]
     if spec["lib"] == "sb3":
-        from sb3_same_seeds import build_sb3
-
         model = build_sb3("ppo", "HalfCheetah-v5", seed)
         start = time.perf_counter()
         model.learn(total_timesteps=steps)
