@@ -240,6 +240,18 @@ def test_plot_groups_runs_by_their_differing_fields(tmp_path):
     assert main(["plot", str(dirs[0]), "--out", str(tmp_path / "one.png")]) == 0
 
 
+def test_the_plot_of_one_run_draws_its_deterministic_evaluations(tmp_path):
+    dirs = run_dirs_with_configs(tmp_path)
+    steps, means = read_evals(dirs[0])
+    assert len(steps) > 1
+    assert main(["plot", str(dirs[0]), "--out", str(tmp_path / "one.svg")]) == 0
+    svg = (tmp_path / "one.svg").read_text()
+    assert "deterministic evaluation" in svg and "diamonds: deterministic evaluations" in svg
+    (dirs[1] / "evals.csv").unlink()  # a run without periodic evaluations: no diamonds promised
+    assert main(["plot", str(dirs[1]), "--out", str(tmp_path / "other.svg")]) == 0
+    assert "deterministic evaluation" not in (tmp_path / "other.svg").read_text()
+
+
 def test_mean_ci_band_is_the_bootstrap_per_point():
     from policygrad.reporting.statistics import mean_ci_band
 

@@ -5,6 +5,7 @@ bootstrap confidence band (:func:`policygrad.reporting.statistics.mean_ci_band`)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ import numpy as np
 from policygrad.core.errors import UserInputError
 from policygrad.reporting.figures import pyplot, save
 from policygrad.reporting.formatting import format_value
-from policygrad.run.logger import EPISODES_FILE
+from policygrad.run.logger import EPISODES_FILE, EVALS_FILE
 
 # Config fields that say how a run was kept, not what was trained: runs differing only in these (and
 # the seed) are one setting. Fields named eval_* too (how it was measured).
@@ -33,6 +34,24 @@ def read_episodes(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     steps = np.array([float(r["global_step"]) for r in rows])
     rets = np.array([float(r["return"]) for r in rows])
     return steps, rets
+
+
+def read_evals(run_dir: str | Path, x: str = "global_step") -> tuple[np.ndarray, np.ndarray]:
+    """``(global_step, eval_mean)`` arrays of a run's periodic deterministic evaluations (``evals.csv``;
+    empty arrays when the run has none); ``x="wall_seconds"``: the training clock instead of the step.
+    A row without a number in either column is left out."""
+    xs: list[float] = []
+    means: list[float] = []
+    try:
+        with open(Path(run_dir) / EVALS_FILE, newline="") as f:
+            for row in csv.DictReader(f):
+                with contextlib.suppress(TypeError, ValueError):
+                    point = float(row[x]), float(row["eval_mean"])
+                    xs.append(point[0])
+                    means.append(point[1])
+    except (OSError, KeyError):
+        pass
+    return np.array(xs), np.array(means)
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -118,12 +137,22 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, window: int = 20,
     groups = group_runs(list(run_dirs))
     fig, ax = pyplot().subplots(figsize=(8, 4.5))
     if len(groups) == 1:
+        evaluated = False
         for i, run_dir in enumerate(map(Path, run_dirs)):
             steps, rets = episodes[run_dir]
             color = f"C{i % 10}"
             ax.scatter(steps, rets, s=4, alpha=0.2, color=color, linewidths=0)
             ax.plot(steps, smooth(rets, window), color=color, lw=2, label=run_label(run_dir))
-        default_title = f"learning curve (line: mean of last {window} episodes)"
+            # the periodic deterministic evaluations, where the run made them: what the policy does
+            # without its exploration noise, the number a run's report and benchmarks quote
+            eval_steps, eval_means = read_evals(run_dir)
+            if len(eval_steps):
+                evaluated = True
+                ax.plot(eval_steps, eval_means, color=color, lw=0, marker="D", markersize=5,
+                        markeredgecolor="black", markeredgewidth=0.5,
+                        label=f"{run_label(run_dir)}: deterministic evaluation")
+        default_title = (f"learning curve (line: mean of last {window} episodes"
+                         + ("; diamonds: deterministic evaluations)" if evaluated else ")"))
     else:
         # here, not at the top: scipy.stats takes 0.5 s to import, and every process that imports
         # policygrad (each study worker, each A3C worker) would pay it for a band it rarely draws

@@ -330,7 +330,8 @@ class BoxHead(nn.Module):
     def distribution(self, out: torch.Tensor) -> ActionDistribution:
         """The distribution for this head's last-layer output ``out``."""
         if self.kind == "gaussian":
-            assert self.log_std is not None  # set in __init__ for kind "gaussian"
+            if self.log_std is None:  # set in __init__ for kind "gaussian"
+                raise RuntimeError("a Gaussian head without its log std parameter")
             return GaussianDistribution(out, self.log_std.expand_as(out))
         first, second = out.chunk(2, dim=-1)
         if self.kind == "gaussian_state_std":
@@ -474,7 +475,8 @@ def make_head(space: gym.Space, in_features: int, kind: str = "auto", sde_sample
         return MultiCategoricalHead(in_features, space)
     if isinstance(space, gym.spaces.MultiBinary):
         return BernoulliHead(in_features, space)
-    assert isinstance(space, gym.spaces.Box)  # check_action_space accepts nothing else
+    if not isinstance(space, gym.spaces.Box):  # check_action_space accepts nothing else
+        raise RuntimeError(f"no action head for {type(space).__name__}")
     if kind == "gsde":
         return GSDEHead(in_features, space, sde_sample_freq)
     return BoxHead(in_features, space, "gaussian" if kind == "auto" else kind)
@@ -484,7 +486,8 @@ def action_shape(space: gym.Space) -> tuple[int, ...]:
     """The shape of one stored action: ``()`` for Discrete, ``(D,)`` otherwise."""
     if isinstance(space, gym.spaces.Discrete):
         return ()
-    assert space.shape is not None  # MultiDiscrete, MultiBinary and Box always have one
+    if space.shape is None:  # MultiDiscrete, MultiBinary and Box always have one
+        raise RuntimeError(f"{type(space).__name__} action space without a shape")
     return (int(np.prod(space.shape)),)
 
 

@@ -256,7 +256,8 @@ class VecEnv:
         NEXT_STEP ``step`` does (a reset in place of the step after an episode's end, reward 0) and
         leaving its state as that would; the rest in scalars."""
         vector = self.env
-        assert isinstance(vector, gym.vector.SyncVectorEnv)  # single_sync_env picked it
+        if not isinstance(vector, gym.vector.SyncVectorEnv):  # single_sync_env picked it
+            raise RuntimeError(f"the single-env fast path needs a SyncVectorEnv, not {type(vector).__name__}")
         env = vector.envs[0]  # (looked up each step: restoring a snapshot may replace it)
         reward: SupportsFloat
         info: dict[str, Any] = {}

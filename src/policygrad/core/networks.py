@@ -354,7 +354,8 @@ class ActorCritic(PolicyNetwork):
         return self.value_output(_linear(self.value_head, self.encode(body, self.preprocess(obs))).squeeze(-1))
 
     def value_layer(self) -> nn.Linear:
-        assert self.value_head is not None  # PopArt is made only with a value head
+        if self.value_head is None:  # PopArt is made only with a value head
+            raise RuntimeError("this network has no value head")
         return self.value_head
 
     def dist_and_value(self, obs: Observation) -> tuple[ActionDistribution, torch.Tensor]:

@@ -245,7 +245,8 @@ class UserNetwork(PolicyNetwork):
             raise RuntimeError("this network has no value (its algorithm asked for a policy alone)")
         x = self.preprocess(strip_mask(obs))
         raw = self._method_value(x) if self.value_method else self._split(self.module(x), obs_rows(x))[1]
-        assert raw is not None  # checked when built: forward returns a value, or there is value(obs)
+        if raw is None:  # checked when built: forward returns a value, or there is value(obs)
+            raise RuntimeError("the user network returned no value")
         return self._value_units(raw)
 
     def dist_and_value(self, obs: Observation) -> tuple[ActionDistribution, torch.Tensor]:
@@ -260,7 +261,8 @@ class UserNetwork(PolicyNetwork):
         return dist, self._value_units(raw)
 
     def value_layer(self) -> nn.Linear:
-        assert self.value_affine is not None  # made whenever PopArt is
+        if self.value_affine is None:  # made whenever PopArt is
+            raise RuntimeError("this network has no value layer")
         return self.value_affine
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:

@@ -95,7 +95,8 @@ def collect_batches(network: PolicyNetwork, env_id: str, batches: int, episodes:
             reset_seed, sampling_seed = batch_seeds(seed, purpose, index)
             with seeded_sampling(sampling_seed):
                 batch, finished, _ = collect_episodes(envs, network, episodes, seed=reset_seed)
-            assert batch is not None  # collect_episodes stores the batch by default
+            if batch is None:  # collect_episodes stores the batch by default
+                raise RuntimeError("collect_episodes returned no batch")
             episode, step = index_episodes(batch)
             lengths = np.bincount(episode[episode >= 0].numpy(), minlength=episodes)
             # finished episodes come in the order they ended; their returns, ordered as index_episodes numbers them

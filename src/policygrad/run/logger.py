@@ -169,7 +169,8 @@ class RunLogger:
                 if isinstance(value, (int, float)) and math.isfinite(value):
                     self.tb.add_scalar(key, value, global_step)
         total = self.bar.total
-        assert total is not None  # the bar was made with total=total_steps
+        if total is None:  # the bar is made with total=total_steps
+            raise RuntimeError("the progress bar has no total")
         self.bar.update(min(steps_done, max(total - self.bar.n, 0)))  # the last batch may overshoot
         self.bar.set_postfix(ret=f"{self.mean_recent_return():.1f}", sps=f"{metrics.get('perf/sps', 0):.0f}",
                              refresh=False)

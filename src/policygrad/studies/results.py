@@ -20,13 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from policygrad.core.errors import UserInputError
+from policygrad.plots import read_evals  # a run's evaluations: plots draws them too
 from policygrad.reporting.formatting import format_value
 from policygrad.run.checkpoint import CHECKPOINT_DIR, read_manifest
 from policygrad.run.files import write_text_atomic
-from policygrad.run.logger import EVALS_FILE
 from policygrad.studies.backends.run_task import DONE, EVAL_FILE, TaskResult
 from policygrad.studies.grid import GridRun
 from policygrad.studies.spec import RESULTS_FILE, RUNS_DIR, STUDY_FILE, StudySpec
@@ -35,24 +33,6 @@ SUMMARY_COLUMNS = ("seed", "status", "final_eval", "auc", "steps_to_threshold", 
 
 
 # -- a run's scores -------------------------------------------------------------------------------------------
-def read_evals(run_dir: str | Path, x: str = "global_step") -> tuple[np.ndarray, np.ndarray]:
-    """``(global_step, eval_mean)`` arrays of a run's periodic deterministic evaluations (``evals.csv``;
-    empty arrays when the run has none); ``x="wall_seconds"``: the training clock instead of the step.
-    A row without a number in either column is left out."""
-    xs: list[float] = []
-    means: list[float] = []
-    try:
-        with open(Path(run_dir) / EVALS_FILE, newline="") as f:
-            for row in csv.DictReader(f):
-                with contextlib.suppress(TypeError, ValueError):
-                    point = float(row[x]), float(row["eval_mean"])
-                    xs.append(point[0])
-                    means.append(point[1])
-    except (OSError, KeyError):
-        pass
-    return np.array(xs), np.array(means)
-
-
 def area_under_curve(evals: Sequence[tuple[float, float]]) -> float | None:
     """Trapezoid-rule area under the evaluation curve ``[(global_step, eval_mean), ...]`` over
     global_step, divided by the last step: the mean deterministic score over training (None with fewer
