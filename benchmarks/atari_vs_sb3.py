@@ -5,13 +5,14 @@ Both get the same environments: core/atari.py's training stack (no-op starts, fr
 4 stacked frames, fire on reset, life loss ends the learner's episode, rewards clipped) in 8 (PPO) or 16
 (A2C) copies stepped in this process (Gymnasium's SyncVectorEnv for policygrad, SB3's DummyVecEnv for SB3),
 and the RL Baselines3 Zoo's Atari settings (run/presets/ppo.yaml, a2c.yaml): a Nature CNN shared by policy
-and value, fp32. Each library runs one warm-up iteration, then ``--steps`` steps, timed; the libraries
-alternate for ``--rounds`` rounds so that both see the same machine load, and the median of each is kept.
+and value, fp32; and policygrad again with ``precision=bf16`` (bfloat16 autocast around the CNN, core/precision.py)
+unless ``--precisions fp32``. Each runs one warm-up iteration, then ``--steps`` steps, timed; they alternate
+for ``--rounds`` rounds so that all see the same machine load, and the median of each is kept.
 Two clocks: wall time, and the CPU time of this process (everything runs in it on one thread: the
 environments, acting, the update), which other jobs on a shared machine disturb far less.
 
     python benchmarks/atari_vs_sb3.py [--algo ppo|a2c] [--env ALE/Pong-v5] [--steps 8192] [--rounds 2]
-        [--threads 1] [--out benchmarks/results/ATARI_SPEED.md]
+        [--threads 1] [--precisions fp32,bf16] [--out benchmarks/results/ATARI_SPEED.md]
 
 Needs the atari and bench extras.
 """
@@ -35,15 +36,16 @@ from policygrad.core.envs import VecEnv
 from policygrad.core.networks import build_agent
 
 
-def ours(algo: str, env_id: str, steps: int, threads: int) -> tuple[float, float]:
-    """policygrad's steps per wall second and per CPU second over ``steps`` steps after one warm-up iteration."""
+def ours(algo: str, env_id: str, steps: int, threads: int, precision: str = "fp32") -> tuple[float, float]:
+    """policygrad's steps per wall second and per CPU second over ``steps`` steps after one warm-up iteration,
+    its network's encoder computing in ``precision``."""
     cfg: Any = (PPOConfig(env_id="CartPole-v1", num_envs=8, num_steps=128, num_minibatches=4, update_epochs=4,
                           learning_rate=2.5e-4, clip_coef=0.1, anneal_clip=True, ent_coef=0.01, vf_coef=0.5,
                           gamma=0.99, gae_lambda=0.95, shared_trunk=True, total_steps=steps,
-                          torch_threads=threads) if algo == "ppo" else
+                          torch_threads=threads, precision=precision) if algo == "ppo" else
                 A2CConfig(env_id="CartPole-v1", num_envs=16, num_steps=5, learning_rate=7e-4, optimizer="rmsprop",
                           anneal_lr=False, advantage_estimator="nstep", ent_coef=0.01, vf_coef=0.25, gamma=0.99,
-                          shared_trunk=True, total_steps=steps, torch_threads=threads))
+                          shared_trunk=True, total_steps=steps, torch_threads=threads, precision=precision))
     vector = gym.vector.SyncVectorEnv([lambda: make_atari_env(env_id, training=True) for _ in range(cfg.num_envs)],
                                       autoreset_mode=AutoresetMode.NEXT_STEP)
     envs = VecEnv(vector)
@@ -94,12 +96,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precisions", default="fp32,bf16", help="policygrad's precisions to time, in this order")
     parser.add_argument("--out", default=None, help="append the table to this Markdown file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rates: dict[str, list[tuple[float, float]]] = {"policygrad": [], "sb3": []}
+    precisions = args.precisions.split(",")
+    rates: dict[str, list[tuple[float, float]]] = {**{p: [] for p in precisions}, "sb3": []}
     for _ in range(args.rounds):
-        rates["policygrad"].append(ours(args.algo, args.env, args.steps, args.threads))
+        for precision in precisions:
+            rates[precision].append(ours(args.algo, args.env, args.steps, args.threads, precision))
         torch.set_num_threads(args.threads)  # policygrad's config sets it; SB3 gets the same
         rates["sb3"].append(sb3(args.algo, args.env, args.steps))
         print(rates, flush=True)
@@ -107,15 +112,16 @@ def main() -> None:
     def cell(name: str, clock: int) -> str:
         return ", ".join(f"{r[clock]:.0f}" for r in rates[name])
 
-    def ratio(clock: int) -> float:
-        return (statistics.median(r[clock] for r in rates["policygrad"])
+    def ratio(name: str, clock: int) -> float:
+        return (statistics.median(r[clock] for r in rates[name])
                 / statistics.median(r[clock] for r in rates["sb3"]))
 
-    lines = [f"| {args.algo} | {args.env} | {args.steps} x {args.rounds} | {args.threads} | {cell('policygrad', 0)} | "
-             f"{cell('sb3', 0)} | {ratio(0):.2f}x | {cell('policygrad', 1)} | {cell('sb3', 1)} | {ratio(1):.2f}x |"]
+    lines = [f"| {args.algo} | {p} | {args.env} | {args.steps} x {args.rounds} | {args.threads} | {cell(p, 0)} | "
+             f"{cell('sb3', 0)} | {ratio(p, 0):.2f}x | {cell(p, 1)} | {cell('sb3', 1)} | {ratio(p, 1):.2f}x |"
+             for p in precisions]
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
-    print("| algo | env | steps x rounds | threads | policygrad steps/s (wall) | SB3 steps/s (wall) | ratio | "
-          "policygrad steps per CPU s | SB3 steps per CPU s | ratio |")
+    print("| algo | policygrad precision | env | steps x rounds | threads | policygrad steps/s (wall) | "
+          "SB3 steps/s (wall) | ratio | policygrad steps per CPU s | SB3 steps per CPU s | ratio |")
     print("\n".join(lines))
     if args.out:
         with open(args.out, "a") as f:

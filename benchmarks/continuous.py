@@ -1,6 +1,7 @@
-"""Continuous control with the presets: scores after 1M steps against published PPO/A2C, and speed vs SB3.
+"""Continuous control with the presets: scores after 1M steps against the published ones, SB3 on the same seeds,
+and speed vs SB3.
 
-    .venv/bin/python benchmarks/continuous.py [--workers 2] [--only ppo:HalfCheetah-v5 ...] [--quick]
+    .venv/bin/python benchmarks/continuous.py [--workers 2] [--only ppo:HalfCheetah-v5 ...] [--quick] [--no-sb3]
                                               [--skip-speed | --skip-learning] [--resume]
                                               [--out benchmarks/results/CONTINUOUS.md]
 
@@ -9,33 +10,87 @@ Two sections, written to one Markdown file:
 1. Speed: PPO on HalfCheetah-v5 with RL Baselines3 Zoo's tuned hyperparameters, policygrad (its preset,
    which is those values field for field) and Stable-Baselines3 with the same values, alternated in
    fresh single-threaded processes, one at a time, before any learning run starts.
-2. Learning: every (algorithm, environment) of LEARNING, each seed a fresh process with the
-   environment's preset and its budget (1M steps; 100k for PPO on Pendulum), run ``--workers`` at a time.
-   Each row: the deterministic evaluation (20 episodes) after training, the published number beside it
-   and the target, wall seconds and steps per second (training clock).
+2. Learning: every (algorithm, environment) of LEARNING on seeds 1, 2, 3 (PPO on Pendulum: seeds 1-5 at
+   100k steps), each seed a fresh process with the environment's preset and its budget, run ``--workers``
+   at a time. Where the preset is RL Baselines3 Zoo's setting (its values equal sb3_same_seeds.ZOO's entry,
+   translated), Stable-Baselines3 runs the same values on the same seeds, its rows right under policygrad's
+   (``--no-sb3`` leaves them out). Every run is scored the same way: 20 deterministic episodes on
+   evaluation seed 12345 (policygrad's evaluation; SB3's policy plays the very same episode starts, with its
+   normalization statistics frozen). A summary per (algorithm, environment, library) gives the mean over
+   seeds, the worst seed, the target (issue 32) and the gap where it is missed, and the wall time per seed;
+   the reference says where it comes from (the zoo's single run, or CleanRL's seeds for a CleanRL preset).
 
 The Markdown is rewritten after every finished run, and each result is also appended to a JSON-lines
-file beside it, so a crash loses only the runs in flight; ``--resume`` keeps the results recorded at the
-same commit and runs the rest. Needs the MuJoCo extra (``pip install -e '.[mujoco]'``) and, for the
-speed section, Stable-Baselines3 (the bench extra).
+file beside it (with its library), so a crash loses only the runs in flight; ``--resume`` keeps the
+results recorded at the same commit of src/ and runs the rest. Needs the MuJoCo extra
+(``pip install -e '.[mujoco]'``), Box2D for LunarLanderContinuous and, for SB3's rows and the speed
+section, Stable-Baselines3 (the bench extra).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from benchtools import commit, spawn  # noqa: E402
+from sb3_same_seeds import ZOO, build_sb3, evaluate_as_policygrad, train_sb3, zoo_as_policygrad  # noqa: E402
+
+EVAL_SEED = 12345  # the evaluation seed of issue 32's numbers and of the candidate sweeps
+EVAL_EPISODES = 20
+LIBRARIES = ("policygrad", "sb3")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a row must reach (issue 32; issue 16 for the Pendulum rows): the mean over seeds, every seed."""
+
+    mean: float | None = None
+    each: float | None = None
+
+    def describe(self) -> str:
+        parts = ([f"mean >= {self.mean:,.0f}"] if self.mean is not None else []) + (
+            [f"every seed >= {self.each:,.0f}"] if self.each is not None else [])
+        return ", ".join(parts)
+
+    def gaps(self, scores: list[float]) -> list[str]:
+        """What is missed, each with its gap; empty when met."""
+        missed = []
+        if self.mean is not None and statistics.mean(scores) < self.mean:
+            missed.append(f"mean by {self.mean - statistics.mean(scores):,.1f}")
+        if self.each is not None and min(scores) < self.each:
+            below = sum(s < self.each for s in scores)
+            missed.append(f"{below} seed{'s' if below > 1 else ''} below {self.each:,.0f}, "
+                          f"the worst by {self.each - min(scores):,.1f}")
+        return missed
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published score for a setting: where it comes from and what it is."""
+
+    source: str  # whose setting it measures: zoo | cleanrl
+    score: float
+    note: str  # who ran it, on which environment version, how many seeds
+    spread: float | None = None  # +- over its seeds, where it reports one
+
+    def describe(self) -> str:
+        spread = "" if self.spread is None else f" +- {self.spread:,.0f}"
+        return f"{self.score:,.0f}{spread} ({self.note})"
 
 
 @dataclass(frozen=True)
@@ -44,40 +99,124 @@ class Job:
     env_id: str
     steps: int
     seeds: tuple[int, ...]
-    reference: float | None  # published score (RL Baselines3 Zoo benchmark.md, 1M steps, one run)
-    target: float | None  # what each seed must reach (issue 16)
-    source: str = "zoo"
+    target: Target | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.algo}:{self.env_id}"
+
+    @property
+    def source(self) -> str:
+        """Whose setting the shipped preset is (zoo | cleanrl | own | none), read from the preset file."""
+        return preset_source(self.algo, self.env_id)
 
 
+SEEDS = (1, 2, 3)
 LEARNING = (  # longest first, so that two workers finish close together
-    Job("ppo", "HalfCheetah-v5", 1_000_000, (1, 2), 5819, 5800),
-    Job("ppo", "Walker2d-v5", 1_000_000, (1, 2), 3479, 3400),
-    Job("ppo", "Hopper-v5", 1_000_000, (1, 2), 2410, 2400),
-    Job("a2c", "HalfCheetah-v5", 1_000_000, (1, 2), 3041, None),
-    Job("ppo", "Swimmer-v5", 1_000_000, (1, 2), 282, None),
-    Job("ppo", "LunarLanderContinuous-v3", 1_000_000, (1, 2), 271, 250),
-    Job("a2c", "Pendulum-v1", 1_000_000, (1, 2), -163, -250),
-    Job("ppo", "Pendulum-v1", 100_000, (1, 2, 3, 4, 5), None, -200),
+    Job("ppo", "HalfCheetah-v5", 1_000_000, SEEDS, Target(mean=5300, each=4500)),
+    Job("ppo", "Walker2d-v5", 1_000_000, SEEDS, Target(each=3400)),
+    Job("ppo", "Hopper-v5", 1_000_000, SEEDS, Target(mean=3200, each=2500)),
+    Job("a2c", "HalfCheetah-v5", 1_000_000, SEEDS, None),
+    Job("ppo", "Swimmer-v5", 1_000_000, SEEDS, None),
+    Job("ppo", "LunarLanderContinuous-v3", 1_000_000, SEEDS, Target(each=250)),
+    Job("a2c", "Pendulum-v1", 1_000_000, SEEDS, Target(each=-250)),
+    Job("ppo", "Pendulum-v1", 100_000, (1, 2, 3, 4, 5), Target(each=-200)),
 )
 
-# SB3 with the zoo's HalfCheetah values (hyperparams/ppo.yml), as policygrad's preset has them
-SB3_HALFCHEETAH = dict(n_steps=512, batch_size=64, gamma=0.98, learning_rate=2.0633e-05, ent_coef=0.000401762,
-                       clip_range=0.1, n_epochs=20, gae_lambda=0.92, max_grad_norm=0.8, vf_coef=0.58096)
+ZOO_NOTE = "RL Baselines3 Zoo's benchmark, {}, 1M steps, one run"
+REFERENCES = {
+    ("ppo", "HalfCheetah-v5"): [Reference("zoo", 5819, ZOO_NOTE.format("v3"))],
+    ("ppo", "Walker2d-v5"): [Reference("zoo", 3479, ZOO_NOTE.format("v3"))],
+    ("ppo", "Hopper-v5"): [Reference("zoo", 2410, ZOO_NOTE.format("v3")),
+                           Reference("cleanrl", 2383, "CleanRL's ppo_continuous_action.py, Hopper-v4, 1M steps, "
+                                     "3 seeds", spread=272)],
+    ("a2c", "HalfCheetah-v5"): [Reference("zoo", 3041, ZOO_NOTE.format("v3"))],
+    ("ppo", "Swimmer-v5"): [Reference("zoo", 282, ZOO_NOTE.format("v3"))],
+    ("ppo", "LunarLanderContinuous-v3"): [Reference("zoo", 271, ZOO_NOTE.format("v2"))],
+    ("a2c", "Pendulum-v1"): [Reference("zoo", -163, ZOO_NOTE.format("v1"))],
+}
+
+# CleanRL's ppo_continuous_action.py with its plain defaults, as policygrad fields (issue 32's flags)
+CLEANRL_PPO: dict[str, Any] = dict(
+    num_envs=1, num_steps=2048, learning_rate=3e-4, anneal_lr=True, gamma=0.99, gae_lambda=0.95, num_minibatches=32,
+    update_epochs=10, norm_adv=True, clip_coef=0.2, clip_vloss=True, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
+    hidden_sizes=(64, 64), activation="tanh", init="orthogonal", log_std_init=0.0, normalize_obs=True,
+    reward_norm="scale", distribution="gaussian")
+
+
+def same(value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return math.isclose(value, wanted, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(wanted, (list, tuple)):
+        return isinstance(value, (list, tuple)) and tuple(value) == tuple(wanted)
+    return value == wanted
+
+
+def source_of(config: Any) -> str:
+    """Whose setting ``config`` carries: ``zoo`` when it has the zoo's values (sb3_same_seeds.ZOO, translated)
+    in every field the zoo sets for its algorithm and environment, ``cleanrl`` when it has CleanRL's PPO
+    defaults, ``own`` otherwise (values chosen here)."""
+    def has(values: dict[str, Any]) -> bool:
+        return all(same(getattr(config, name), value) for name, value in values.items())
+
+    if config.env_id in ZOO.get(config.algo, {}) and has(zoo_as_policygrad(config.algo, config.env_id)):
+        return "zoo"
+    if config.algo == "ppo" and has(CLEANRL_PPO):
+        return "cleanrl"
+    return "own"
+
+
+@functools.cache
+def preset_source(algo: str, env_id: str) -> str:
+    """Whose setting the shipped preset for (algo, env_id) is, read from run/presets/ALGO.yaml through the
+    config it makes (:func:`source_of`); ``none`` without a preset."""
+    import policygrad as pg
+
+    config = pg.make_config(algo, env_id=env_id)
+    return "none" if config.preset == "none" else source_of(config)
+
+
+def reference_for(algo: str, env_id: str, source: str) -> str:
+    """The published score of the preset's own setting, or the zoo's for another setting, said as such."""
+    refs = REFERENCES.get((algo, env_id), [])
+    own = next((r for r in refs if r.source == source), None)
+    if own is not None:
+        return own.describe()
+    return "; ".join(f"{r.describe()}, for {r.source}'s setting, not this preset" for r in refs)
 
 
 # -- workers (each in a fresh process) -----------------------------------------------------------------
 def work_learn(spec: dict) -> dict:
+    """One policygrad run with the preset, scored by its own final evaluation on EVAL_SEED."""
     import policygrad as pg
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = pg.make_config(spec["algo"], env_id=spec["env_id"], total_steps=spec["steps"], seed=spec["seed"],
-                             progress=False, tensorboard=False, eval_episodes=20)
+                             progress=False, tensorboard=False, eval_episodes=EVAL_EPISODES, eval_seed=EVAL_SEED)
         start = time.perf_counter()
         result = pg.train(cfg, run_dir=Path(tmp) / "run")
         wall = time.perf_counter() - start
     ev = result.evaluation
-    return {"mean": ev.mean, "std": ev.std, "global_step": result.global_step, "wall_seconds": wall,
-            "train_seconds": result.seconds, "sps": result.global_step / result.seconds}
+    return {"mean": ev.mean, "std": ev.std, "returns": list(ev.returns), "global_step": result.global_step,
+            "wall_seconds": wall, "train_seconds": result.seconds, "sps": result.global_step / result.seconds}
+
+
+def work_sb3(spec: dict) -> dict:
+    """One SB3 run with the zoo's values, playing the episodes policygrad's evaluation plays on EVAL_SEED."""
+    import torch
+
+    torch.set_num_threads(1)
+
+    def evaluator(env_id, act, normalize):
+        return evaluate_as_policygrad(env_id, act, normalize, seed=EVAL_SEED, episodes=EVAL_EPISODES)
+
+    start = time.perf_counter()
+    out = train_sb3(spec["algo"], spec["env_id"], spec["seed"], spec["steps"], evaluator=evaluator)
+    wall = time.perf_counter() - start
+    returns = [e["return"] for e in out["episodes"]]
+    return {"mean": statistics.mean(returns), "std": statistics.pstdev(returns), "returns": returns,
+            "global_step": out["global_step"], "wall_seconds": wall, "train_seconds": out["train_seconds"],
+            "sps": out["global_step"] / out["train_seconds"]}
 
 
 def work_speed(spec: dict) -> dict:
@@ -87,15 +226,7 @@ def work_speed(spec: dict) -> dict:
     torch.set_num_threads(1)
     steps, seed = spec["steps"], spec["seed"]
     if spec["lib"] == "sb3":
-        from stable_baselines3 import PPO
-        from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.vec_env import VecNormalize
-
-        env = VecNormalize(make_vec_env("HalfCheetah-v5", n_envs=1, seed=seed), gamma=SB3_HALFCHEETAH["gamma"])
-        policy_kwargs = dict(log_std_init=-2, ortho_init=False, activation_fn=torch.nn.ReLU,
-                             net_arch=dict(pi=[256, 256], vf=[256, 256]))
-        model = PPO("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0,
-                    **SB3_HALFCHEETAH)
+        model = build_sb3("ppo", "HalfCheetah-v5", seed)
         start = time.perf_counter()
         model.learn(total_timesteps=steps)
         seconds = time.perf_counter() - start
@@ -109,30 +240,19 @@ def work_speed(spec: dict) -> dict:
     return {"sps": result.global_step / result.seconds, "steps": result.global_step}
 
 
-def spawn(spec: dict, script: str | Path = __file__) -> dict:
-    """Run ``script --worker SPEC`` in a fresh process; its last ``RESULT {json}`` line, or the error."""
-    cmd = [sys.executable, str(Path(script).resolve()), "--worker", json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:300]}
-    return json.loads(lines[-1][len("RESULT "):])
+def work(spec: dict) -> dict:
+    if spec["kind"] == "speed":
+        return work_speed(spec)
+    return work_sb3(spec) if spec.get("lib") == "sb3" else work_learn(spec)
 
 
 # -- driver ---------------------------------------------------------------------------------------------
-def commit() -> str:
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/src"], capture_output=True, text=True,
-                           cwd=HERE).stdout.strip()
-    return proc.stdout.strip() + ("+dirty" if dirty else "")
-
-
 def run_speed(steps: int, rounds: int) -> dict:
     results: dict[str, list[float]] = {"policygrad": [], "sb3": []}
     load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     for r in range(rounds):
         for lib in (("policygrad", "sb3") if r % 2 == 0 else ("sb3", "policygrad")):
-            out = spawn({"kind": "speed", "lib": lib, "steps": steps, "seed": r + 1})
+            out = spawn({"kind": "speed", "lib": lib, "steps": steps, "seed": r + 1}, __file__)
             if "error" in out:
                 raise RuntimeError(f"speed run of {lib} failed: {out['error']}")
             results[lib].append(out["sps"])
@@ -140,37 +260,114 @@ def run_speed(steps: int, rounds: int) -> dict:
     return {"steps": steps, "rounds": rounds, "load": [load_before, os.getloadavg()[0]], **results}
 
 
-def learning_specs(only: list[str], quick: bool) -> list[dict]:
+def selected(only: Iterable[str]) -> list[Job]:
+    only = set(only)
+    return [job for job in LEARNING if not only or job.key in only]
+
+
+def learning_specs(jobs: list[Job], sources: dict[str, str], quick: bool, sb3: bool) -> list[dict]:
+    """Every run to make: each job's seeds with policygrad, then with SB3 where the preset is the zoo's."""
     specs = []
-    for job in LEARNING:
-        if only and f"{job.algo}:{job.env_id}" not in only:
-            continue
-        for seed in job.seeds:
-            specs.append({"kind": "learn", "algo": job.algo, "env_id": job.env_id, "seed": seed,
-                          "steps": 2048 if quick else job.steps})
+    for job in jobs:
+        libs = ["policygrad"] + (["sb3"] if sb3 and sources.get(job.key) == "zoo" else [])
+        for lib in libs:
+            for seed in job.seeds:
+                specs.append({"kind": "learn", "lib": lib, "algo": job.algo, "env_id": job.env_id, "seed": seed,
+                              "steps": 2048 if quick else job.steps})
     return specs
 
 
-def job_of(spec: dict) -> Job:
-    return next(j for j in LEARNING if (j.algo, j.env_id) == (spec["algo"], spec["env_id"]))
+RUN_KEY = ("lib", "algo", "env_id", "seed", "steps")
+
+
+def run_key(record: dict) -> tuple:
+    """What identifies a run in the JSON lines (records from before the library was recorded are policygrad's)."""
+    return tuple(record.get("lib", "policygrad") if k == "lib" else record[k] for k in RUN_KEY)
+
+
+def resumable(lines: Iterable[str], here: str) -> tuple[list[dict], dict | None]:
+    """The finished learning runs and the speed section recorded at commit ``here`` (failed runs run again)."""
+    done: dict[tuple, dict] = {}
+    speed = None
+    for record in map(json.loads, lines):
+        if record.get("commit") != here:
+            continue
+        if record["kind"] == "speed":
+            speed = record
+        elif record["kind"] == "learn" and "error" not in record:
+            done[run_key(record)] = record
+    return list(done.values()), speed
+
+
+def job_of(row: dict) -> Job:
+    return next(j for j in LEARNING if (j.algo, j.env_id) == (row["algo"], row["env_id"]))
 
 
 def fmt_sps(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} ({', '.join(f'{v:.0f}' for v in values)})"
 
 
-def render(args, speed: dict | None, done: list[dict], total: int, started: str) -> str:
-    import torch
+LIB_NAMES = {"policygrad": "policygrad", "sb3": "SB3"}
+SOURCE_NAMES = {"zoo": "the zoo's", "cleanrl": "CleanRL's defaults", "own": "measured here", "none": "no preset"}
 
+
+def summary_line(job: Job, lib: str, rows: list[dict], source: str) -> str:
+    ok = [r for r in rows if "error" not in r]
+    failed = len(rows) - len(ok)
+    seeds = f"{len(ok)} of {len(job.seeds)}" + (f" ({failed} failed)" if failed else "")
+    target = job.target.describe() if job.target else ""
+    if not ok:
+        return (f"| {job.algo} | {job.env_id} | {LIB_NAMES[lib]} | {SOURCE_NAMES[source]} | {seeds} | | | {target} | "
+                f"no result | | {reference_for(job.algo, job.env_id, source)} |")
+    scores = [r["mean"] for r in ok]
+    verdict = ""
+    if job.target is not None:
+        gaps = job.target.gaps(scores)
+        verdict = "met" if not gaps else "**missed**: " + "; ".join(gaps)
+        if len(ok) < len(job.seeds):
+            verdict = f"so far {verdict}"
+    wall = statistics.mean(r["wall_seconds"] for r in ok)
+    return (f"| {job.algo} | {job.env_id} | {LIB_NAMES[lib]} | {SOURCE_NAMES[source]} | {seeds} | "
+            f"{statistics.mean(scores):,.1f} | {min(scores):,.1f} | {target} | {verdict} | {wall:,.0f} | "
+            f"{reference_for(job.algo, job.env_id, source)} |")
+
+
+def seed_line(job: Job, row: dict) -> str:
+    lib = LIB_NAMES[row.get("lib", "policygrad")]
+    if "error" in row:
+        return f"| {job.algo} | {job.env_id} | {lib} | {row['seed']} | failed: {row['error']} | | | | | |"
+    floor = ""
+    if job.target is not None and job.target.each is not None:
+        gap = row["mean"] - job.target.each
+        floor = "met" if gap >= 0 else f"**missed by {-gap:,.1f}**"
+    worst = f"{min(row['returns']):,.1f}" if row.get("returns") else ""
+    return (f"| {job.algo} | {job.env_id} | {lib} | {row['seed']} | {row['global_step']:,} | "
+            f"{row['mean']:,.1f} +- {row['std']:,.1f} | {worst} | {floor} | {row['wall_seconds']:,.0f} | "
+            f"{row['sps']:,.0f} |")
+
+
+def render(rows: list[dict], sources: dict[str, str], speed: dict | None = None, total: int | None = None,
+           command: str = "", here: str = "", started: str = "", machine: str = "", sb3: bool = True) -> str:
+    """The Markdown of a (possibly partial) invocation: ``rows`` are the JSON-lines records of learning runs,
+    ``sources`` each job's preset source (:func:`preset_source`, by ``ALGO:ENV_ID``)."""
+    total = len(rows) if total is None else total
     lines = ["# Continuous control: policygrad's presets at the published budgets", ""]
-    status = "complete" if len(done) == total else f"partial: {len(done)} of {total} runs finished"
-    command = f"`.venv/bin/python benchmarks/continuous.py {' '.join(sys.argv[1:])}`".replace(" `", "`")
-    lines += [f"Command: {command} ({status}).",
-              f"Commit {commit()}, started {started} UTC, on {platform.machine()} with {os.cpu_count()} cores, "
-              f"torch {torch.__version__} (1 thread per process), CPU. Scores: deterministic evaluation over 20 "
-              "episodes after training. Reference: RL Baselines3 Zoo's benchmark (one run at the same budget, "
-              "v3/v4 environments where we run v5). Seconds: wall time of the whole run (training, "
-              "checkpoints, evaluation); steps/s: the training clock.", ""]
+    status = "complete" if len(rows) >= total else f"partial: {len(rows)} of {total} runs finished"
+    zoo_rows = [k for k, v in sources.items() if v == "zoo"]
+    lines += [f"Command: `{command}` ({status}).",
+              f"Commit {here}, started {started} UTC, {machine}. Scores: deterministic evaluation of "
+              f"{EVAL_EPISODES} episodes after training, on evaluation seed {EVAL_SEED} (policygrad's evaluation: "
+              "8 copies, copy i reset from the seed + i; SB3's policy plays the same episode starts, its "
+              "normalization statistics frozen). Seconds: wall time of the whole run (training, checkpoints, "
+              "evaluation), one process per seed, `--workers` at a time; steps/s: the training clock.",
+              "",
+              "Preset: whose setting `run/presets/ALGO.yaml` holds, read from the config it makes: the zoo's "
+              "(RL Baselines3 Zoo's tuned values, translated field for field: `sb3_same_seeds.ZOO`), CleanRL's "
+              "defaults (`ppo_continuous_action.py`), or measured here (neither). The reference is the published "
+              "score of that setting; the zoo's are single runs on older environment versions. "
+              + ("Stable-Baselines3 (SB3) runs the same values on the same seeds where the preset is the zoo's: "
+                 + (", ".join(zoo_rows) if zoo_rows else "none of these rows") + "."
+                 if sb3 else "SB3's rows were left out (`--no-sb3`)."), ""]
     if speed:
         pg_med, sb_med = statistics.median(speed["policygrad"]), statistics.median(speed["sb3"])
         lines += ["## Speed: PPO on HalfCheetah-v5 with the zoo's hyperparameters", "",
@@ -184,22 +381,24 @@ def render(args, speed: dict | None, done: list[dict], total: int, started: str)
                   f"| Stable-Baselines3 | {fmt_sps(speed['sb3'])} |", "",
                   f"Ratio of medians, policygrad / SB3: **{pg_med / sb_med:.2f}x** (target >= 1.5x: "
                   f"{'met' if pg_med / sb_med >= 1.5 else 'missed'}).", ""]
-    lines += ["## Learning", "",
-              "| algorithm | environment | seed | env steps | eval mean +- std | reference | target | "
-              "seconds | steps/s |", "|---|---|---|---|---|---|---|---|---|"]
-    for row in sorted(done, key=lambda r: (LEARNING.index(job_of(r)), r["seed"])):
-        job = job_of(row)
-        ref = "" if job.reference is None else f"{job.reference:g}"
-        if "error" in row:
-            lines.append(f"| {job.algo} | {job.env_id} | {row['seed']} | failed: {row['error']} | | {ref} | | | |")
-            continue
-        target = ""
-        if job.target is not None:
-            gap = row["mean"] - job.target
-            target = f">= {job.target:g}: " + ("met" if gap >= 0 else f"**missed by {-gap:.0f}**")
-        lines.append(f"| {job.algo} | {job.env_id} | {row['seed']} | {row['global_step']:,} | "
-                     f"{row['mean']:.1f} +- {row['std']:.1f} | {ref} | {target} | {row['wall_seconds']:.0f} | "
-                     f"{row['sps']:.0f} |")
+
+    def order(row: dict) -> tuple:
+        return (LEARNING.index(job_of(row)), LIBRARIES.index(row.get("lib", "policygrad")), row["seed"])
+
+    rows = sorted(rows, key=order)
+    groups: dict[tuple[Job, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((job_of(row), row.get("lib", "policygrad")), []).append(row)
+    lines += ["## Summary", "",
+              "One line per algorithm, environment and library: the mean over seeds of each seed's evaluation "
+              "mean, the worst seed, the target and the gap where it is missed, the mean wall time per seed.", "",
+              "| algorithm | environment | library | preset | seeds | mean | worst seed | target | result | "
+              "wall s per seed | reference |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [summary_line(job, lib, group, sources.get(job.key, "own")) for (job, lib), group in groups.items()]
+    lines += ["", "## Per seed", "",
+              "| algorithm | environment | library | seed | env steps | eval mean +- std | worst episode | "
+              "every-seed floor | wall s | steps/s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [seed_line(job_of(row), row) for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -207,40 +406,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="learning runs at a time (default: %(default)s)")
     parser.add_argument("--only", nargs="+", default=[], help="ALGO:ENV_ID pairs to run (default: all)")
-    parser.add_argument("--quick", action="store_true", help="2,048 steps per run: a smoke test of the script")
+    parser.add_argument("--quick", action="store_true",
+                        help="2,048 steps per run: a smoke test of the script (write it elsewhere with --out)")
+    parser.add_argument("--no-sb3", action="store_true", help="leave out SB3's runs on the zoo's settings")
     parser.add_argument("--skip-speed", action="store_true", help="leave out the speed section")
     parser.add_argument("--skip-learning", action="store_true", help="only the speed section")
     parser.add_argument("--speed-steps", type=int, default=20_480)
     parser.add_argument("--speed-rounds", type=int, default=3)
-    parser.add_argument("--resume", action="store_true", help="keep results recorded at this commit")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs recorded in OUT's .jsonl at this commit of src/ (both libraries)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "CONTINUOUS.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        spec = json.loads(args.worker)
-        result = work_learn(spec) if spec["kind"] == "learn" else work_speed(spec)
-        print("RESULT " + json.dumps(result), flush=True)
+        print("RESULT " + json.dumps(work(json.loads(args.worker))), flush=True)
         return
-    unknown = [o for o in args.only if o not in {f"{j.algo}:{j.env_id}" for j in LEARNING}]
+    unknown = [o for o in args.only if o not in {j.key for j in LEARNING}]
     if unknown:
-        parser.error(f"--only {unknown}: expected ALGO:ENV_ID among {[f'{j.algo}:{j.env_id}' for j in LEARNING]}")
+        parser.error(f"--only {unknown}: expected ALGO:ENV_ID among {[j.key for j in LEARNING]}")
+    import torch
+
     log = args.out.with_suffix(".jsonl")
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     here = commit()
+    jobs = selected(args.only)
+    sources = {job.key: job.source for job in jobs}
     done: list[dict] = []
     speed = None
     if args.resume and log.exists():
-        for line in log.read_text().splitlines():
-            record = json.loads(line)
-            if record.get("commit") == here and record["kind"] == "learn":
-                done.append(record)
-            elif record.get("commit") == here and record["kind"] == "speed":
-                speed = record
+        done, speed = resumable(log.read_text().splitlines(), here)
+        done = [d for d in done if (d["algo"], d["env_id"]) in {(j.algo, j.env_id) for j in jobs}]
     elif log.exists():
         log.unlink()
-    specs = [] if args.skip_learning else [s for s in learning_specs(args.only, args.quick)
-             if not any((d["algo"], d["env_id"], d["seed"]) == (s["algo"], s["env_id"], s["seed"]) for d in done)]
+    finished = {run_key(d) for d in done}
+    specs = [] if args.skip_learning else [s for s in learning_specs(jobs, sources, args.quick, not args.no_sb3)
+                                           if run_key(s) not in finished]
     total = len(done) + len(specs)
+    meta = dict(command=" ".join([".venv/bin/python benchmarks/continuous.py", *sys.argv[1:]]), here=here,
+                started=started, sb3=not args.no_sb3,
+                machine=f"on {platform.machine()} with {os.cpu_count()} cores, torch {torch.__version__} "
+                        "(1 thread per process), CPU")
 
     def record(entry: dict) -> None:
         with log.open("a") as f:
@@ -249,16 +454,18 @@ def main() -> None:
     if not args.skip_speed and speed is None:
         speed = {"kind": "speed", **run_speed(2048 if args.quick else args.speed_steps, args.speed_rounds)}
         record(speed)
-    args.out.write_text(render(args, speed, done, total, started))
+    args.out.write_text(render(done, sources, speed, total, **meta))
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(spawn, spec): spec for spec in specs}
+        futures = {pool.submit(spawn, spec, __file__): spec for spec in specs}
         for future in as_completed(futures):
-            entry = {**futures[future], **future.result()}
+            spec = futures[future]
+            entry = {**spec, **future.result(), "preset_source": sources[f"{spec['algo']}:{spec['env_id']}"],
+                     "eval_seed": EVAL_SEED}
             done.append(entry)
             record(entry)
-            args.out.write_text(render(args, speed, done, total, started))
+            args.out.write_text(render(done, sources, speed, total, **meta))
             summary = entry.get("error") or f"{entry['mean']:.1f} in {entry['wall_seconds']:.0f} s"
-            print(f"{entry['algo']} {entry['env_id']} seed {entry['seed']}: {summary}", flush=True)
+            print(f"{entry['lib']} {entry['algo']} {entry['env_id']} seed {entry['seed']}: {summary}", flush=True)
     print(args.out.read_text())
 
 

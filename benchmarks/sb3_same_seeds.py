@@ -26,75 +26,206 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from continuous import SB3_HALFCHEETAH, commit, spawn  # noqa: E402  (the zoo's values, as the speed section uses them)
+from benchtools import commit, spawn  # noqa: E402
 
-# The zoo's hyperparams/ppo.yml and a2c.yml (v3/v4 entries), as SB3 keywords; policygrad's presets
-# translate the same values. PPO's MuJoCo entries use 256x256 ReLU networks without orthogonal init and a
-# log std of -2; A2C's are SB3's defaults (64x64 tanh, orthogonal init, log std 0, 5-step returns, RMSprop).
-ZOO = {
+
+@dataclass(frozen=True)
+class ZooSetting:
+    """One entry of RL Baselines3 Zoo's hyperparams/ALGO.yml, as data: what SB3 is given, and what
+    :func:`zoo_as_policygrad` translates into policygrad's config fields."""
+
+    kwargs: dict[str, Any]  # the algorithm's keywords with constant values (PPO(...) / A2C(...))
+    n_envs: int = 1
+    normalize: bool = True  # VecNormalize on observations and rewards (both clipped at 10)
+    policy: dict[str, Any] = field(default_factory=dict)  # policy_kwargs: log_std_init, ortho_init,
+    # activation ("relu" | "tanh"), net_arch (one list: the same for policy and value)
+    linear_lr: bool = False  # the zoo's "lin_" learning rate: decayed linearly to 0 over the run
+
+
+# The zoo's PPO MuJoCo entries (HalfCheetah, Hopper) share this network: 256x256 ReLU, no orthogonal init,
+# log std -2. Walker2d's and LunarLanderContinuous's keep SB3's default network.
+_PPO_MUJOCO_NET = dict(log_std_init=-2, ortho_init=False, activation="relu", net_arch=[256, 256])
+
+# The zoo's hyperparams/ppo.yml and a2c.yml (v3/v4 entries; LunarLanderContinuous-v2's), as SB3 keywords;
+# policygrad's presets translate the same values (the translation rules: run/presets/ppo.yaml's comment and
+# zoo_as_policygrad below). A2C's MuJoCo entry is SB3's defaults (64x64 tanh, orthogonal init, log std 0,
+# 5-step returns, RMSprop) with normalization.
+ZOO: dict[str, dict[str, ZooSetting]] = {
     "ppo": {
-        "HalfCheetah-v5": dict(SB3_HALFCHEETAH),
-        "Hopper-v5": dict(n_steps=512, batch_size=32, gamma=0.999, learning_rate=9.80828e-05,
-                          ent_coef=0.00229519, clip_range=0.2, n_epochs=5, gae_lambda=0.99, max_grad_norm=0.7,
-                          vf_coef=0.835671),
+        "HalfCheetah-v5": ZooSetting(
+            dict(n_steps=512, batch_size=64, gamma=0.98, learning_rate=2.0633e-05, ent_coef=0.000401762,
+                 clip_range=0.1, n_epochs=20, gae_lambda=0.92, max_grad_norm=0.8, vf_coef=0.58096),
+            policy=_PPO_MUJOCO_NET),
+        "Hopper-v5": ZooSetting(
+            dict(n_steps=512, batch_size=32, gamma=0.999, learning_rate=9.80828e-05, ent_coef=0.00229519,
+                 clip_range=0.2, n_epochs=5, gae_lambda=0.99, max_grad_norm=0.7, vf_coef=0.835671),
+            policy=_PPO_MUJOCO_NET),
+        "Walker2d-v5": ZooSetting(
+            dict(n_steps=512, batch_size=32, gamma=0.99, learning_rate=5.05041e-05, ent_coef=0.000585045,
+                 clip_range=0.1, n_epochs=20, gae_lambda=0.95, max_grad_norm=1.0, vf_coef=0.871923)),
+        "LunarLanderContinuous-v3": ZooSetting(
+            dict(n_steps=1024, batch_size=64, gamma=0.999, gae_lambda=0.98, n_epochs=4, ent_coef=0.01),
+            n_envs=16, normalize=False),
     },
-    "a2c": {"HalfCheetah-v5": {}},
+    "a2c": {
+        "HalfCheetah-v5": ZooSetting({}),
+        "Pendulum-v1": ZooSetting(
+            dict(n_steps=8, gamma=0.9, gae_lambda=0.9, ent_coef=0.0, max_grad_norm=0.5, vf_coef=0.4,
+                 learning_rate=7e-4, normalize_advantage=False, use_sde=True),
+            n_envs=8, policy=dict(log_std_init=-2, ortho_init=False), linear_lr=True),
+    },
 }
+# --envs' default (the comparison the results files hold); continuous.py runs SB3 on every entry a preset matches
+DEFAULT_ENVS = {"ppo": ["HalfCheetah-v5", "Hopper-v5"], "a2c": ["HalfCheetah-v5"]}
+
+# SB3 2.x's defaults, for the keywords an entry leaves out
+SB3_DEFAULTS = {
+    "ppo": dict(n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lambda=0.95, clip_range=0.2, ent_coef=0.0,
+                vf_coef=0.5, max_grad_norm=0.5, learning_rate=3e-4, normalize_advantage=True, use_sde=False,
+                sde_sample_freq=-1),
+    "a2c": dict(n_steps=5, gamma=0.99, gae_lambda=1.0, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
+                learning_rate=7e-4, use_rms_prop=True, normalize_advantage=False, use_sde=False, sde_sample_freq=-1),
+}
+SB3_POLICY_DEFAULTS = dict(log_std_init=0.0, ortho_init=True, activation="tanh", net_arch=[64, 64])
+
+
+def zoo_as_policygrad(algo: str, env_id: str) -> dict[str, Any]:
+    """The zoo's entry for (algo, env_id) as policygrad config fields: SB3's batch_size B of a rollout of
+    N = n_envs * n_steps rows is num_minibatches = N / B; SB3's value loss is the mean squared error where
+    ours is half of it, so vf_coef doubles; normalize is normalize_obs + reward_norm scale; ortho_init=False
+    is init torch-default; a constant learning rate is anneal_lr false; A2C's gae_lambda 1 is n-step returns."""
+    setting = ZOO[algo][env_id]
+    v = {**SB3_DEFAULTS[algo], **setting.kwargs}
+    net = {**SB3_POLICY_DEFAULTS, **setting.policy}
+    out: dict[str, Any] = dict(
+        num_envs=setting.n_envs, num_steps=v["n_steps"], gamma=v["gamma"], learning_rate=v["learning_rate"],
+        anneal_lr=setting.linear_lr, ent_coef=v["ent_coef"], vf_coef=2 * v["vf_coef"],
+        max_grad_norm=v["max_grad_norm"], norm_adv=v["normalize_advantage"], normalize_obs=setting.normalize,
+        reward_norm="scale" if setting.normalize else "none", hidden_sizes=tuple(net["net_arch"]),
+        activation=net["activation"], init="orthogonal" if net["ortho_init"] else "torch-default",
+        log_std_init=float(net["log_std_init"]))
+    if v["use_sde"]:  # (without it: the Gaussian head, whichever way the preset names it)
+        out.update(distribution="gsde", sde_sample_freq=v["sde_sample_freq"])
+    if algo == "ppo":
+        out.update(num_minibatches=setting.n_envs * v["n_steps"] // v["batch_size"], update_epochs=v["n_epochs"],
+                   clip_coef=v["clip_range"], advantage_estimator="gae", gae_lambda=v["gae_lambda"])
+    else:
+        out["optimizer"] = "rmsprop" if v["use_rms_prop"] else "adam"
+        out.update(advantage_estimator="nstep") if v["gae_lambda"] == 1.0 else out.update(
+            advantage_estimator="gae", gae_lambda=v["gae_lambda"])
+    return out
+
+
 PUBLISHED = {("ppo", "HalfCheetah-v5"): 5819, ("ppo", "Hopper-v5"): 2410,  # the zoo's benchmark.md, v3, 1M steps,
              ("a2c", "HalfCheetah-v5"): 3041}  # one run each
 EVAL_EPISODES = 20
-EVAL_SEED = 10_000  # policygrad's evaluation seeds: episode i starts from seed 10,000 + i
+EVAL_SEED = 10_000  # this script's evaluation: episode i starts from seed 10,000 + i
+# policygrad's evaluation plays min(episodes, 8) copies (algos/rollout.py, evaluation_episodes)
+POLICYGRAD_EVAL_COPIES = 8
+
+Act = Callable[[Any], Any]
 
 
-def evaluate(env_id: str, act, normalize) -> list[dict]:
-    """20 deterministic episodes; ``act`` maps a normalized observation to an action."""
-    import gymnasium as gym
+def play(env, act: Act, normalize: Act, reset_seed: int | None) -> dict:
+    """One deterministic episode of ``env`` from ``env.reset(seed=reset_seed)``: its return, length, distance
+    run and the fraction of steps upside down. ``act`` maps a normalized observation to an action."""
     import numpy as np
+
+    obs, _ = env.reset(seed=reset_seed)
+    total, steps, flipped, done, info = 0.0, 0, 0, False, {}
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(act(normalize(obs)))
+        total += float(reward)
+        steps += 1
+        flipped += abs(float(obs[1])) > np.pi / 2  # obs[1]: the root's (torso's) pitch angle (MuJoCo)
+        done = terminated or truncated
+    return {"return": total, "length": steps, "x": float(info.get("x_position", float("nan"))),
+            "flipped_fraction": flipped / steps}
+
+
+def evaluate(env_id: str, act: Act, normalize: Act) -> list[dict]:
+    """20 deterministic episodes, episode i reset from seed EVAL_SEED + i (this script's own evaluation)."""
+    import gymnasium as gym
 
     env = gym.make(env_id)
-    episodes = []
-    for i in range(EVAL_EPISODES):
-        obs, _ = env.reset(seed=EVAL_SEED + i)
-        total, steps, flipped, done, info = 0.0, 0, 0, False, {}
-        while not done:
-            obs, reward, terminated, truncated, info = env.step(act(normalize(obs)))
-            total += float(reward)
-            steps += 1
-            flipped += abs(float(obs[1])) > np.pi / 2  # obs[1]: the root's (torso's) pitch angle
-            done = terminated or truncated
-        episodes.append({"return": total, "length": steps, "x": float(info.get("x_position", float("nan"))),
-                         "flipped_fraction": flipped / steps})
-    return episodes
+    return [play(env, act, normalize, EVAL_SEED + i) for i in range(EVAL_EPISODES)]
 
 
-def train_sb3(algo: str, env_id: str, seed: int, steps: int) -> list[dict]:
-    import numpy as np
+def evaluate_as_policygrad(env_id: str, act: Act, normalize: Act, seed: int,
+                           episodes: int = EVAL_EPISODES) -> list[dict]:
+    """The episodes ``policygrad.evaluate(agent, episodes, seed=seed)`` plays, for any policy: policygrad runs
+    ``min(episodes, 8)`` copies, copy i reset from ``seed + i`` and then reset unseeded by the vector env's
+    autoreset, each copy playing its share of the episodes (split_quota). A deterministic policy's episodes
+    do not depend on which copies run beside it, so playing the copies one after the other gives the same
+    episodes (tests/test_benchmarks_continuous.py checks this against policygrad's own evaluation)."""
+    import gymnasium as gym
+
+    from policygrad.algos.rollout import split_quota
+
+    played = []
+    for i, share in enumerate(split_quota(episodes, min(episodes, POLICYGRAD_EVAL_COPIES))):
+        env = gym.make(env_id)
+        played += [play(env, act, normalize, seed + i if k == 0 else None) for k in range(share)]
+        env.close()
+    return played
+
+
+def build_sb3(algo: str, env_id: str, seed: int):
+    """SB3's model with the zoo's values for (algo, env_id), on its own (VecNormalize'd where the zoo normalizes)
+    training environments seeded with ``seed``."""
     import torch
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    values = ZOO[algo][env_id]
-    # the zoo gives VecNormalize the algorithm's gamma (0.99, SB3's default, where the entry has none)
-    env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=values.get("gamma", 0.99))
-    if algo == "ppo":
-        policy_kwargs = dict(log_std_init=-2, ortho_init=False, activation_fn=torch.nn.ReLU,
-                             net_arch=dict(pi=[256, 256], vf=[256, 256]))
-        model = PPO("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0, **values)
-    else:
-        model = A2C("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **values)
+    setting = ZOO[algo][env_id]
+    values = dict(setting.kwargs)
+    env = make_vec_env(env_id, n_envs=setting.n_envs, seed=seed)
+    if setting.normalize:  # the zoo gives VecNormalize the algorithm's gamma (SB3's default where the entry has none)
+        env = VecNormalize(env, gamma=values.get("gamma", SB3_DEFAULTS[algo]["gamma"]))
+    if setting.linear_lr:
+        rate = values["learning_rate"]
+        values["learning_rate"] = lambda progress_remaining: progress_remaining * rate
+    policy_kwargs: dict[str, Any] = {k: v for k, v in setting.policy.items() if k not in ("activation", "net_arch")}
+    if "activation" in setting.policy:
+        policy_kwargs["activation_fn"] = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[setting.policy["activation"]]
+    if "net_arch" in setting.policy:
+        policy_kwargs["net_arch"] = dict(pi=list(setting.policy["net_arch"]), vf=list(setting.policy["net_arch"]))
+    cls = PPO if algo == "ppo" else A2C
+    return cls("MlpPolicy", env, policy_kwargs=policy_kwargs or None, seed=seed, device="cpu", verbose=0, **values)
+
+
+def train_sb3(algo: str, env_id: str, seed: int, steps: int, evaluator=evaluate) -> dict:
+    """Train SB3 with the zoo's values, then ``evaluator(env_id, act, normalize)`` with the training's
+    normalization statistics frozen. Returns the episodes, the steps taken and the training seconds."""
+    import numpy as np
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    model = build_sb3(algo, env_id, seed)
+    start = time.perf_counter()
     model.learn(total_timesteps=steps)
-    env.training = False  # frozen statistics, as SB3's and the zoo's evaluation use them
+    seconds = time.perf_counter() - start
+    env = model.get_env()
+    if isinstance(env, VecNormalize):
+        env.training = False  # frozen statistics, as SB3's and the zoo's evaluation use them
+
+    def normalize(obs):
+        obs = np.asarray(obs, dtype=np.float32)
+        return env.normalize_obs(obs) if isinstance(env, VecNormalize) else obs
 
     def act(obs):
         return model.predict(obs, deterministic=True)[0]
 
-    return evaluate(env_id, act, lambda obs: env.normalize_obs(np.asarray(obs, dtype=np.float32)))
+    return {"episodes": evaluator(env_id, act, normalize), "global_step": int(model.num_timesteps),
+            "train_seconds": seconds}
 
 
 def train_policygrad(algo: str, env_id: str, seed: int, steps: int) -> list[dict]:
@@ -117,8 +248,10 @@ def work(spec: dict) -> dict:
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    train = train_sb3 if spec["lib"] == "sb3" else train_policygrad
-    episodes = train(spec["algo"], spec["env_id"], spec["seed"], spec["steps"])
+    if spec["lib"] == "sb3":
+        episodes = train_sb3(spec["algo"], spec["env_id"], spec["seed"], spec["steps"])["episodes"]
+    else:
+        episodes = train_policygrad(spec["algo"], spec["env_id"], spec["seed"], spec["steps"])
     return {"episodes": episodes, "wall_seconds": time.perf_counter() - start}
 
 
@@ -167,7 +300,7 @@ def main() -> None:
                              "and run only the others")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.envs = args.envs or list(ZOO[args.algo])
+    args.envs = args.envs or list(DEFAULT_ENVS[args.algo])
     args.out = args.out or HERE / "results" / f"sb3_same_seeds_{args.algo}.md"
     unknown = [env_id for env_id in args.envs if env_id not in ZOO[args.algo]]
     if unknown:

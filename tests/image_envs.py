@@ -139,3 +139,40 @@ class UserCNN(torch.nn.Module):
     def forward(self, obs: torch.Tensor):
         features = self.conv(obs / 255.0)
         return self.policy(features), self.value(features)
+
+
+class Catch(gym.Env):
+    """bsuite's Catch from pixels: a ball falls from a random column of the top row, one row a step; the
+    paddle on the bottom row moves left, stays or moves right (actions 0, 1, 2). The episode ends when the
+    ball reaches the bottom row: reward +1 if the paddle is under it, else -1 (a random policy scores about
+    -0.6, a perfect one 1). The 12 x 12 board is drawn 3 pixels a cell: 1 x 36 x 36 uint8, the Nature CNN's
+    smallest input. Learning takes some credit assignment over the 11 steps of an episode (benchmarks/
+    bf16_effect.py compares fp32 and bf16 on it)."""
+
+    cells, scale = 12, 3
+
+    def __init__(self, render_mode=None):
+        side = self.cells * self.scale
+        self.observation_space = gym.spaces.Box(0, 255, (1, side, side), np.uint8)
+        self.action_space = gym.spaces.Discrete(3)
+        self.ball = self.paddle = (0, 0)
+
+    def _obs(self):
+        board = np.zeros((self.cells, self.cells), np.uint8)
+        board[self.ball] = 255
+        board[self.paddle] = 255
+        return np.kron(board, np.ones((self.scale, self.scale), np.uint8))[None]
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.ball = (0, int(self.np_random.integers(self.cells)))
+        self.paddle = (self.cells - 1, self.cells // 2)
+        return self._obs(), {}
+
+    def step(self, action):
+        column = int(np.clip(self.paddle[1] + int(action) - 1, 0, self.cells - 1))
+        self.paddle = (self.cells - 1, column)
+        self.ball = (self.ball[0] + 1, self.ball[1])
+        done = self.ball[0] == self.cells - 1
+        reward = (1.0 if self.ball[1] == column else -1.0) if done else 0.0
+        return self._obs(), reward, done, False, {}

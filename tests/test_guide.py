@@ -223,12 +223,18 @@ def test_command_lines_run(block: Block, in_tmp, capsys):
 CONTINUOUS_RESULTS = GUIDE.parents[1] / "benchmarks" / "results" / "CONTINUOUS.jsonl"
 
 
+def policygrad_runs(path: Path) -> list[dict]:
+    """The learning runs of policygrad in a continuous.py JSON-lines file (SB3's rows beside them carry
+    lib "sb3"; records from before the library was recorded are policygrad's)."""
+    return [r for r in map(json.loads, path.read_text().splitlines())
+            if r["kind"] == "learn" and r.get("lib", "policygrad") == "policygrad"]
+
+
 def test_continuous_control_section_quotes_the_benchmark_run():
     """Every score in the guide's table of continuous-control results is the one benchmarks/continuous.py
     recorded for that algorithm, environment and seed (re-run it, re-quote it), and every run is quoted."""
     part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
-    recorded = {(r["algo"], r["env_id"], r["seed"]): r["mean"] for r in
-                map(json.loads, CONTINUOUS_RESULTS.read_text().splitlines()) if r["kind"] == "learn"}
+    recorded = {(r["algo"], r["env_id"], r["seed"]): r["mean"] for r in policygrad_runs(CONTINUOUS_RESULTS)}
     quoted = set()
     for line in part.splitlines():
         row = re.match(r"\| (PPO|A2C)(?: \(gSDE\))? (\S+), \S+ \| ([\d, -]+) \| ([^|]+) \|", line)
@@ -248,8 +254,7 @@ def test_continuous_control_section_quotes_the_benchmark_run():
 def test_continuous_control_section_quotes_sb3_on_the_same_seeds():
     """The same-seed table: policygrad's score from CONTINUOUS.jsonl, SB3's from sb3_same_seeds_ALGO.jsonl."""
     part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
-    ours = {(r["algo"], r["env_id"], r["seed"]): r["mean"] for r in
-            map(json.loads, CONTINUOUS_RESULTS.read_text().splitlines()) if r["kind"] == "learn"}
+    ours = {(r["algo"], r["env_id"], r["seed"]): r["mean"] for r in policygrad_runs(CONTINUOUS_RESULTS)}
     rows = 0
     for line in part.splitlines():
         row = re.match(r"\| (PPO|A2C) (\S+) \| (\d) \| (-?[\d,]+\.\d)[^|]* \| (-?[\d,]+\.\d) \|", line)

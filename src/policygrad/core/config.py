@@ -40,6 +40,7 @@ INIT_SCHEMES = ("orthogonal", "xavier", "kaiming", "torch-default")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ENCODERS = ("auto", "nature", "impala", "mlp")  # policygrad.core.encoders
 IMAGE_LAYOUTS = ("auto", "chw", "hwc")  # policygrad.core.images
+PRECISIONS = ("fp32", "bf16")  # policygrad.core.precision
 
 
 def option(default: Any, help: str, **kwargs: Any) -> Any:
@@ -227,6 +228,9 @@ class Config:
                           "mlp (hidden_sizes, activation); images: rank-3 Box of uint8 or of floats in [0, 1]")
     image_layout: str = option("auto", "axes of image observations: auto (the channel axis is the first or the last, "
                                "whichever is strictly smaller than the other two) | chw | hwc")
+    precision: str = option("fp32", "arithmetic of the convolutional encoder's forward passes (images only): fp32 | "
+                            "bf16 (bfloat16 autocast: PPO and A2C on Pong 1.3-1.4x faster on a CPU with AVX-512 "
+                            "BF16, slower without native bf16; heads, losses, parameters and checkpoints stay fp32)")
     recurrent: str = option("none", "memory between encoder and heads: none | lstm | gru (ppo, a2c, a3c; the state "
                             "is reset at every episode start; actor and critic each have one unless shared_trunk)")
     recurrent_size: int = option(64, "units of the recurrent core (recurrent=lstm | gru)")
@@ -341,6 +345,7 @@ class Config:
         self._choice("activation", ACTIVATIONS)
         self._choice("encoder", ENCODERS)
         self._choice("image_layout", IMAGE_LAYOUTS)
+        self._choice("precision", PRECISIONS)
         self._choice("action_masking", ("auto", "off"))
         self._choice("init", INIT_SCHEMES)
         self._choice("reward_norm", ("none", "scale", "standardize", "popart"))

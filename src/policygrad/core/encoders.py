@@ -87,15 +87,19 @@ class ImageEncoder(nn.Sequential):
         self.layout = layout
 
     def pixels(self, obs: torch.Tensor) -> torch.Tensor:
-        """``(B, *obs_shape)`` -> scaled float ``(B, C, H, W)`` with channels-last strides."""
+        """``(B, *obs_shape)`` -> scaled float ``(B, C, H, W)`` with channels-last strides (bf16 under autocast)."""
         layout = self.layout
         x = obs if layout.channels_first else obs.permute(0, 3, 1, 2)  # HWC: a view, already NHWC in memory
         # Reorder before converting: a CHW frame's copy into channels-last moves uint8 bytes, a quarter of
         # the floats' (1.7x faster for 256 Atari frames, measured); HWC frames need no copy.
         x = x.contiguous(memory_format=torch.channels_last)
-        scaled = x.float()  # keeps the strides
+        # Under precision=bf16's autocast (core/precision.py) straight to bf16, which the first convolution
+        # would otherwise cast the float32 frames to: one pass over the frames fewer (-10% on an update step)
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
+        scaled = x.to(dtype)  # keeps the strides
         if layout.divisor != 1.0:
-            # in place only on the copy .float() made (uint8 in); never on the caller's float tensor
+            # in place only on the copy .to() made (uint8 in); never on the caller's float tensor
             scaled = scaled.div_(layout.divisor) if scaled is not x else scaled / layout.divisor
         return scaled
 

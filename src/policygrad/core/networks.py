@@ -30,6 +30,7 @@ from policygrad.core.encoders import activation_function as activation_function
 from policygrad.core.errors import UserInputError
 from policygrad.core.masks import masked_distribution, split_mask, strip_mask
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
+from policygrad.core.precision import autocast_dtype, refuse_unsupported
 from policygrad.core.structured import Observation, StructuredEncoder, StructuredNormalizer, is_structured, obs_rows
 
 HIDDEN_GAIN = math.sqrt(2)
@@ -93,15 +94,20 @@ def check_observation_space(cfg, observation_space: gym.Space) -> None:
     """Raise UserInputError unless the network ``cfg`` asks for can take ``observation_space``: a
     Box or Discrete for the MLP; for a convolutional encoder an image (rank 3, uint8 or floats in
     [0, 1]) of a known layout, large enough, without ``normalize_obs``. Builds nothing."""
+    precision = getattr(cfg, "precision", "fp32")
     if getattr(cfg, "network", ""):  # the user's own module takes what it takes
+        refuse_unsupported(precision, "user")
         return
     if is_structured(observation_space):  # every part must fit its encoder (built once, then dropped)
         resolve_encoder(observation_space, cfg.encoder)
-        StructuredEncoder(observation_space, tuple(cfg.hidden_sizes), cfg.activation, cfg.encoder, cfg.image_layout)
+        parts = StructuredEncoder(observation_space, tuple(cfg.hidden_sizes), cfg.activation, cfg.encoder,
+                                  cfg.image_layout)
+        refuse_unsupported(precision, "cnn" if any(isinstance(m, ImageEncoder) for m in parts.modules()) else "mlp")
         return
     kind = resolve_encoder(observation_space, cfg.encoder)
     if kind == "mlp":
         obs_size(observation_space)
+        refuse_unsupported(precision, "mlp")
         return
     _check_image_normalization(cfg.normalize_obs, kind)
     make_image_encoder(kind, observation_space, cfg.image_layout, cfg.encoder)
@@ -206,7 +212,8 @@ class ActorCritic(PolicyNetwork):
     then). ``policy_body`` is the policy's encoder, ``value_body`` the value's; with ``shared_trunk``
     the two heads sit on one encoder (``value_body`` None); otherwise each has its own (the default:
     a value loss cannot then disturb the policy's features). The speed paths in ``fast/`` take the
-    MLP encoder only (:attr:`mlp_encoder`); images take the plain path.
+    MLP encoder only (:attr:`mlp_encoder`); images take the plain path. ``precision='bf16'`` runs an
+    image encoder under bf16 autocast (:attr:`autocast_dtype`; :mod:`policygrad.core.precision`).
     """
 
     def __init__(
@@ -227,6 +234,7 @@ class ActorCritic(PolicyNetwork):
         encoder: str = "auto",
         image_layout: str = "auto",
         head_features: int | None = None,
+        precision: str = "fp32",
     ) -> None:
         super().__init__()
         self.observation_space = observation_space
@@ -256,6 +264,11 @@ class ActorCritic(PolicyNetwork):
         if self.encoder_kind not in ("mlp", "structured"):
             _check_image_normalization(normalize_obs, self.encoder_kind)
         self.policy_body: MLPEncoder | ImageEncoder | StructuredEncoder = make_encoder()
+        # bf16 autocast around the image encoders only (core/precision.py): heads, losses and parameters fp32
+        self.autocast_dtype = autocast_dtype(precision)
+        if self.autocast_dtype is not None:
+            convolutional = any(isinstance(m, ImageEncoder) for m in self.policy_body.modules())
+            refuse_unsupported(precision, "cnn" if convolutional else "mlp")
         # the heads read the encoder's features, or those of a recurrent core after it (core/recurrent.py)
         n_feat = self.policy_body.out_features if head_features is None else head_features
         self.policy_head = make_head(action_space, n_feat, distribution, sde_sample_freq)
@@ -288,8 +301,15 @@ class ActorCritic(PolicyNetwork):
         return self.value_head is not None
 
     def encode(self, body: nn.Sequential, x: Observation) -> torch.Tensor:
-        """Features ``(B, out_features)`` of the encoder ``body`` from ``x = preprocess(obs)``."""
-        return run_mlp(body, x) if self.encoder_kind == "mlp" else body(x)
+        """Float32 features ``(B, out_features)`` of the encoder ``body`` from ``x = preprocess(obs)``;
+        with ``precision='bf16'`` the encoder computes under bf16 autocast and its output is cast back."""
+        if self.encoder_kind == "mlp":
+            return run_mlp(body, x)
+        if self.autocast_dtype is None:
+            return body(x)
+        with torch.autocast(self.policy_head.last_layer.weight.device.type, dtype=self.autocast_dtype):
+            features = body(x)
+        return features.float()
 
     def preprocess(self, obs: Observation) -> Observation:
         """For the MLP: observations ``(B, *obs_shape)`` as float features ``(B, n_in)``. For an image
@@ -376,6 +396,7 @@ def build_agent_kwargs(cfg, with_value: bool) -> dict:
         sde_sample_freq=cfg.sde_sample_freq,
         encoder=cfg.encoder,
         image_layout=cfg.image_layout,
+        precision=getattr(cfg, "precision", "fp32"),
     )
 
 

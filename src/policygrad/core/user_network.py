@@ -52,6 +52,7 @@ from policygrad.core.errors import UserInputError
 from policygrad.core.masks import masked_distribution, split_mask, strip_mask
 from policygrad.core.networks import PolicyNetwork, build_agent
 from policygrad.core.normalization import ObservationNormalizer, PopArt, RewardScaler
+from policygrad.core.precision import refuse_unsupported
 from policygrad.core.recurrent import build_recurrent_agent
 from policygrad.core.structured import Observation, StructuredNormalizer, is_structured, obs_rows, zeros_like_space
 
@@ -279,6 +280,7 @@ def build_network(cfg: Any, observation_space: gym.Space, action_space: gym.Spac
         return build_recurrent_agent(cfg, observation_space, action_space, with_value)
     if module is None and not cfg.network:
         return build_agent(cfg, observation_space, action_space, with_value)
+    refuse_unsupported(getattr(cfg, "precision", "fp32"), "user")
     if module is None:
         cls = network_class(cfg.network)
         try:

@@ -18,6 +18,7 @@ from policygrad.core.config import Config, UserTypeError, applying_preset, coerc
 from policygrad.core.distributions import check_action_space
 from policygrad.core.envs import check_env_id, env_kwargs_for, env_spaces
 from policygrad.core.networks import check_observation_space
+from policygrad.core.precision import warn_if_slow
 from policygrad.core.runtime import resolve_device
 from policygrad.run.presets import preset_values
 
@@ -39,6 +40,8 @@ def _check_runnable(config: Config) -> None:
         reject_value("log_std_init", config.log_std_init, f"0 here: the discrete {action_space} has no std to start")
     if config.device != "auto":
         resolve_device(config.device)  # an explicit device this machine lacks fails now, not mid-run
+    if config.precision != "fp32":  # bf16 without native bf16 instructions: warned once
+        warn_if_slow(config.precision, resolve_device(config.device).type)
 
 
 def make_config(algo: str, preset: str = "auto", **values: Any) -> Config:

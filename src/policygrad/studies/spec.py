@@ -21,7 +21,7 @@ from policygrad.core.config import Config, check_field_names, user_fields
 from policygrad.core.errors import UserInputError
 from policygrad.reporting.choices import DEFAULT_MIN_EFFECT, DEFAULT_TEST, check_test
 from policygrad.reporting.formatting import format_value
-from policygrad.run.files import write_text_atomic
+from policygrad.run.files import holds_visible_files, write_text_atomic
 
 STUDY_FILE, RESULTS_FILE, RUNS_DIR = "study.json", "results.csv", "runs"
 SPEC_FORMAT = 1
@@ -319,7 +319,7 @@ def check_same_study(study_dir: Path, spec: StudySpec) -> bool:
     first difference when it holds another one, or when it is not a study directory."""
     path = Path(study_dir) / STUDY_FILE
     if not path.exists():
-        if Path(study_dir).is_dir() and any(p.name not in (".lock", ".lock.pid") for p in Path(study_dir).iterdir()):
+        if holds_visible_files(Path(study_dir)):  # its locks, or a study.json being written, are not a study
             raise UserInputError(f"{study_dir} exists and holds no {STUDY_FILE}: not a study directory; choose another "
                                  "--name or --out-dir")
         return False

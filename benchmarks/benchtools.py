@@ -1,0 +1,34 @@
+"""What the long benchmark scripts share: a run in a fresh process, and the code version a result belongs to.
+
+``continuous.py`` and ``sb3_same_seeds.py`` both use these; they live here so that neither script imports
+the other (``continuous.py`` reuses ``sb3_same_seeds.py``'s zoo values and SB3 runner).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def spawn(spec: dict, script: str | Path) -> dict:
+    """Run ``script --worker SPEC`` in a fresh process; its last ``RESULT {json}`` line, or the error."""
+    cmd = [sys.executable, str(Path(script).resolve()), "--worker", json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:300]}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def commit() -> str:
+    """HEAD's short hash, with ``+dirty`` when src/ has uncommitted changes: results recorded under the
+    same value ran the same library code."""
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/src"], capture_output=True, text=True,
+                           cwd=HERE).stdout.strip()
+    return proc.stdout.strip() + ("+dirty" if dirty else "")

@@ -1,0 +1,138 @@
+"""benchmarks/continuous.py without its hours of training: the Markdown it renders from result records (the
+per-library summary, targets and gaps, references by preset source), what --resume keeps, how a preset's source
+is read, and that SB3's policies are scored on the very episodes policygrad's evaluation plays."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import policygrad as pg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import continuous  # noqa: E402
+from sb3_same_seeds import ZOO, evaluate_as_policygrad, zoo_as_policygrad  # noqa: E402
+
+SOURCES = {"ppo:Hopper-v5": "cleanrl", "ppo:HalfCheetah-v5": "zoo", "ppo:Walker2d-v5": "zoo"}
+
+
+def run(algo: str, env_id: str, seed: int, mean: float, lib: str = "policygrad", wall: float = 300.0) -> dict:
+    """A fabricated record, shaped as the driver writes them."""
+    return {"kind": "learn", "lib": lib, "algo": algo, "env_id": env_id, "seed": seed, "steps": 1_000_000,
+            "mean": mean, "std": 10.0, "returns": [mean - 5, mean + 5], "global_step": 1_000_448,
+            "wall_seconds": wall, "train_seconds": wall - 5, "sps": 3000.0, "commit": "abc1234"}
+
+
+def table(markdown: str, heading: str) -> list[list[str]]:
+    """The rows of the table under ``## heading``, as cells (header and rule left out)."""
+    part = markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in part.splitlines() if line.startswith("| ")]
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in rows[1:]]
+
+
+def test_target_gaps():
+    hopper = continuous.Target(mean=3200, each=2500)
+    assert hopper.gaps([3400.0, 3300.0, 3000.0]) == []
+    assert hopper.gaps([3400.0, 3300.0, 2400.0]) == ["mean by 166.7", "1 seed below 2,500, the worst by 100.0"]
+    walker = continuous.Target(each=3400)
+    assert walker.gaps([3500.0, 3399.0, 3300.0]) == ["2 seeds below 3,400, the worst by 100.0"]
+    assert walker.describe() == "every seed >= 3,400" and hopper.describe() == "mean >= 3,200, every seed >= 2,500"
+
+
+def test_render_summary_and_per_seed_tables():
+    rows = [run("ppo", "Hopper-v5", s, m, wall=w) for s, m, w in ((1, 3400.0, 300), (2, 3300.0, 320), (3, 2400.0, 340))]
+    rows += [run("ppo", "HalfCheetah-v5", s, m) for s, m in ((1, 5600.0), (2, 5500.0), (3, 5400.0))]
+    rows += [run("ppo", "HalfCheetah-v5", s, m, lib="sb3", wall=600) for s, m in ((1, 5000.0), (2, 4400.0))]
+    rows += [{**run("ppo", "HalfCheetah-v5", 3, 0.0, lib="sb3"), "error": "MemoryError"}]
+    rows += [run("ppo", "Walker2d-v5", 2, 3500.0)]
+    markdown = continuous.render(list(reversed(rows)), SOURCES, total=12, command="continuous.py", here="abc1234")
+    assert "(partial: 10 of 12 runs finished)" in markdown
+    summary = table(markdown, "Summary")
+    # job order of LEARNING, SB3's line right under policygrad's
+    assert [(r[1], r[2]) for r in summary] == [("HalfCheetah-v5", "policygrad"), ("HalfCheetah-v5", "SB3"),
+                                             ("Walker2d-v5", "policygrad"), ("Hopper-v5", "policygrad")]
+    cheetah, cheetah_sb3, walker, hopper = summary
+    # columns: algorithm, environment, library, preset, seeds, mean, worst seed, target, result, wall s, reference
+    assert cheetah[4:10] == ["3 of 3", "5,500.0", "5,400.0", "mean >= 5,300, every seed >= 4,500", "met", "300"]
+    assert cheetah[10].startswith("5,819 (RL Baselines3 Zoo")
+    assert cheetah_sb3[4:10] == ["2 of 3 (1 failed)", "4,700.0", "4,400.0", "mean >= 5,300, every seed >= 4,500",
+                                 "so far **missed**: mean by 600.0; 1 seed below 4,500, the worst by 100.0", "600"]
+    assert walker[4] == "1 of 3" and walker[8] == "so far met"
+    assert hopper[3] == "CleanRL's defaults" and hopper[9] == "320"
+    assert hopper[8] == "**missed**: mean by 166.7; 1 seed below 2,500, the worst by 100.0"
+    assert hopper[10] == "2,383 +- 272 (CleanRL's ppo_continuous_action.py, Hopper-v4, 1M steps, 3 seeds)"
+    per_seed = table(markdown, "Per seed")
+    assert [(r[1], r[2], r[3]) for r in per_seed][:6] == [
+        ("HalfCheetah-v5", "policygrad", "1"), ("HalfCheetah-v5", "policygrad", "2"),
+        ("HalfCheetah-v5", "policygrad", "3"), ("HalfCheetah-v5", "SB3", "1"), ("HalfCheetah-v5", "SB3", "2"),
+        ("HalfCheetah-v5", "SB3", "3")]
+    assert per_seed[5][4] == "failed: MemoryError"
+    hopper_seeds = [r for r in per_seed if r[1] == "Hopper-v5"]
+    # columns: ..., env steps, eval mean +- std, worst episode, every-seed floor, wall s, steps/s
+    assert [r[5:9] for r in hopper_seeds] == [["3,400.0 +- 10.0", "3,395.0", "met", "300"],
+                                              ["3,300.0 +- 10.0", "3,295.0", "met", "320"],
+                                              ["2,400.0 +- 10.0", "2,395.0", "**missed by 100.0**", "340"]]
+
+
+def test_reference_follows_the_preset_source():
+    assert continuous.reference_for("ppo", "Hopper-v5", "zoo").startswith("2,410 (RL Baselines3 Zoo")
+    assert continuous.reference_for("ppo", "Hopper-v5", "cleanrl").startswith("2,383 +- 272 (CleanRL")
+    # a preset of our own: the zoo's number, said to be another setting's
+    assert continuous.reference_for("ppo", "Swimmer-v5", "own").endswith("for zoo's setting, not this preset")
+    assert continuous.reference_for("ppo", "Pendulum-v1", "own") == ""
+
+
+def test_sb3_rows_only_where_the_preset_is_the_zoos():
+    jobs = continuous.selected(["ppo:HalfCheetah-v5", "ppo:Hopper-v5"])
+    specs = continuous.learning_specs(jobs, {"ppo:HalfCheetah-v5": "zoo", "ppo:Hopper-v5": "cleanrl"}, quick=True,
+                                      sb3=True)
+    assert [(s["env_id"], s["lib"], s["seed"], s["steps"]) for s in specs] == [
+        ("HalfCheetah-v5", lib, seed, 2048) for lib in ("policygrad", "sb3") for seed in (1, 2, 3)] + [
+        ("Hopper-v5", "policygrad", seed, 2048) for seed in (1, 2, 3)]
+    no_sb3 = continuous.learning_specs(jobs, {"ppo:HalfCheetah-v5": "zoo"}, quick=False, sb3=False)
+    assert {s["lib"] for s in no_sb3} == {"policygrad"} and {s["steps"] for s in no_sb3} == {1_000_000}
+
+
+def test_resume_keeps_both_libraries_at_the_same_commit():
+    old = {k: v for k, v in run("ppo", "Hopper-v5", 1, 3000.0).items() if k != "lib"}  # before "lib" was recorded
+    records = [old, run("ppo", "HalfCheetah-v5", 1, 5000.0, lib="sb3"),
+               {**run("ppo", "HalfCheetah-v5", 2, 0.0, lib="sb3"), "error": "killed"},  # runs again
+               {**run("ppo", "HalfCheetah-v5", 3, 5000.0, lib="sb3"), "commit": "0ther00"},  # another src/
+               {"kind": "speed", "policygrad": [1.0], "sb3": [1.0], "commit": "abc1234"}]
+    done, speed = continuous.resumable([json.dumps(r) for r in records], "abc1234")
+    assert sorted(continuous.run_key(d) for d in done) == [("policygrad", "ppo", "Hopper-v5", 1, 1_000_000),
+                                                          ("sb3", "ppo", "HalfCheetah-v5", 1, 1_000_000)]
+    assert speed is not None and speed["kind"] == "speed"
+
+
+def test_preset_source_is_read_from_the_values():
+    """A config with the zoo's values translated is the zoo's, one changed value makes it ours, CleanRL's
+    defaults are CleanRL's (Pendulum: no MuJoCo needed)."""
+    zoo = zoo_as_policygrad("a2c", "Pendulum-v1")
+    assert zoo["vf_coef"] == 2 * ZOO["a2c"]["Pendulum-v1"].kwargs["vf_coef"] and zoo["distribution"] == "gsde"
+    config = pg.make_config("a2c", env_id="Pendulum-v1", preset="none", **zoo)
+    assert continuous.source_of(config) == "zoo"
+    changed = pg.make_config("a2c", env_id="Pendulum-v1", preset="none", **{**zoo, "learning_rate": 1e-3})
+    assert continuous.source_of(changed) == "own"
+    cleanrl = pg.make_config("ppo", env_id="Pendulum-v1", preset="none", **continuous.CLEANRL_PPO)
+    assert continuous.source_of(cleanrl) == "cleanrl"
+    assert continuous.source_of(pg.make_config("ppo", env_id="Pendulum-v1", preset="none")) == "own"
+
+
+def test_evaluate_as_policygrad_plays_policygrads_episodes():
+    """SB3's evaluation in continuous.py: the same episode starts as policygrad's own evaluation (8 copies, copy i
+    from seed + i, later episodes after unseeded resets), checked with a policygrad agent through both."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = pg.make_config("ppo", env_id="Pendulum-v1", preset="none", total_steps=512, num_envs=2, num_steps=256,
+                             normalize_obs=True, eval_episodes=10, eval_seed=12345, progress=False, tensorboard=False,
+                             checkpoint_every=0)
+        result = pg.train(cfg, run_dir=Path(tmp) / "run")
+        agent = pg.load(Path(tmp) / "run")
+        episodes = evaluate_as_policygrad("Pendulum-v1", lambda obs: agent.act(obs, deterministic=True),
+                                          lambda obs: obs, seed=12345, episodes=10)  # agent.act normalizes
+    assert len(set(result.evaluation.returns)) == 10  # ten different episodes, so the match below means something
+    assert sorted(e["return"] for e in episodes) == pytest.approx(sorted(result.evaluation.returns), rel=1e-6)
