@@ -27,12 +27,14 @@ NVEC = (3, 4)
 
 
 class TrapEnv(gym.Env):
-    """The trap with Discrete(4) actions; the mask in ``info["action_mask"]`` (Gymnasium's convention)."""
+    """The trap with Discrete(4) actions; the mask in ``info["action_mask"]`` (Gymnasium's convention).
+    ``length``: the steps of an episode (an environment argument, ``env_kwargs``)."""
 
     convention = "info"
     multi = False
 
-    def __init__(self):
+    def __init__(self, length=LENGTH):
+        self.length = length
         self.nvec = NVEC if self.multi else (N_ACTIONS,)
         self.action_space = gym.spaces.MultiDiscrete(list(NVEC)) if self.multi else gym.spaces.Discrete(N_ACTIONS)
         width = int(sum(self.nvec))
@@ -81,7 +83,7 @@ class TrapEnv(gym.Env):
         if not self.allowed(action):
             return self._obs(), -10.0, True, False, self._info()
         self._new_mask()
-        return self._obs(), 1.0, False, self.t >= LENGTH, self._info()
+        return self._obs(), 1.0, False, self.t >= self.length, self._info()
 
 
 class TrapMethodEnv(TrapEnv):

@@ -80,7 +80,7 @@ def test_the_adapters_evaluation_plays_the_trainers_evaluation_episodes(study):
     net = agent.network
     ours = sorted(e.ret for e in evaluation_episodes(net, "CartPole-v1", 5, deterministic=True, seed=10_000))
 
-    def act(obs):
+    def act(obs, mask):
         import torch
 
         with torch.no_grad():
@@ -98,8 +98,8 @@ def test_evaluation_time_is_off_the_clock(tmp_path, monkeypatch):
     protocol = {"env_id": "CartPole-v1", "eval_every": 100, "eval_episodes": 2, "eval_seed": 10_000}
     writer = cmp.EvalWriter(tmp_path, protocol)
     for step in (0, 100):
-        writer.run(step, lambda obs: obs)
-    writer.finish(200, lambda obs: obs)
+        writer.run(step, lambda obs, mask: obs)
+    writer.finish(200, lambda obs, mask: obs)
     evals = read_csv(tmp_path / "evals.csv")
     assert [int(e["global_step"]) for e in evals] == [0, 100, 200]
     assert all(float(e["wall_seconds"]) < 0.1 for e in evals)  # 0.6 s of evaluations excluded
@@ -133,7 +133,7 @@ def test_a_failing_method_is_recorded_and_the_comparison_completes(tmp_path, mon
     def broken(run_dir, settings, protocol):
         if protocol["seed"] == 2:
             raise FloatingPointError("diverged")
-        cmp.EvalWriter(run_dir, protocol).finish(protocol["total_steps"], lambda obs: np.zeros(len(obs), int))
+        cmp.EvalWriter(run_dir, protocol).finish(protocol["total_steps"], lambda obs, mask: np.zeros(len(obs), int))
 
     monkeypatch.setattr(cmp, "run_random", broken)
     result = pg.compare("CartPole-v1", "random", seeds=2, total_steps=1000, eval_every=500, eval_episodes=2,

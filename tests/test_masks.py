@@ -235,7 +235,14 @@ def test_a_recurrent_policy_obeys_masks_and_reads_dicts(tmp_path, algo, env, ext
     assert result.evaluation.returns == [LENGTH] * 4
 
 
-def test_the_comparison_protocol_plays_other_methods_on_plain_observations():
+def test_the_comparison_protocol_plays_other_methods_on_plain_observations_with_their_masks():
     from policygrad.comparison.methods import play_episodes
-    returns = play_episodes(lambda obs: np.zeros(len(obs), dtype=np.int64), "Taxi-v4", 2)
+    seen = []
+
+    def south(obs, mask):
+        seen.append((obs.shape, mask.shape))
+        return np.zeros(len(obs), dtype=np.int64)
+
+    returns = play_episodes(south, "Taxi-v4", 2)
+    assert set(seen) == {((2,), (2, 6))}  # the plain state numbers, and Taxi's masks beside them
     assert returns == [-200.0, -200.0]  # always south: the time limit, and no -10 penalty ever

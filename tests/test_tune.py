@@ -465,3 +465,27 @@ def test_the_conclusion_says_what_to_use_and_what_is_not_established():
     assert conclusion(enough, best_written=True) == (
         "Use best_preset.yaml (trial 7, the search's best). On the fresh seeds: Use trial 7: its fresh score is higher "
         "than every other trial's (Mann-Whitney's test, Holm-corrected). Established: trial 2 is worse than trial 7.")
+
+
+def test_a_directory_another_process_is_starting_in_is_not_another_tuning(tuned, tmp_path):
+    """Two processes starting one tuning together: the second may look while the first's tune.json is a
+    hidden temporary (atomic write) beside its locks. That is this tuning starting, not a foreign
+    directory (the race that failed test_two_processes_on_one_journal_file_run_the_trials_together)."""
+    from policygrad.core.errors import UserInputError
+    from policygrad.studies.spec import check_same_study, read_spec
+    from policygrad.tuning.spec import check_same_tuning
+
+    result, _ = tuned
+    spec = read_tune_spec(result.study_dir)
+    starting = tmp_path / "starting"
+    (starting / ".owners").mkdir(parents=True)
+    for hidden in (".tune.lock", ".tune.json.tmp-4242", ".lock", ".study.json.tmp-4242"):
+        (starting / hidden).write_text("")
+    assert check_same_tuning(starting, spec) is False
+    study_spec = read_spec(Path(__file__).resolve().parents[1] / "docs" / "studies" / "lr_ppo_CartPole-v1")
+    assert check_same_study(starting, study_spec) is False
+    (starting / "notes.txt").write_text("mine")  # a visible file that is not the record: someone else's folder
+    with pytest.raises(UserInputError, match="holds no tune.json"):
+        check_same_tuning(starting, spec)
+    with pytest.raises(UserInputError, match="holds no study.json"):
+        check_same_study(starting, study_spec)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
@@ -55,11 +56,12 @@ class _Stop(Exception):
 
 
 def _make(env_id: str) -> gym.Env:
-    """One raw copy: for registered ids without Gymnasium's passive checker (we check, in our words)."""
-    from policygrad.core.envs import make_env_fn
+    """One raw copy, with the environment arguments in effect (:func:`policygrad.core.envs.env_kwargs_for`:
+    a run's ``env_kwargs``): for registered ids without Gymnasium's passive checker (we check, in our words)."""
+    from policygrad.core.envs import current_env_kwargs, make_env_fn
 
     if env_id in gym.registry:
-        return gym.make(env_id, disable_env_checker=True)
+        return gym.make(env_id, disable_env_checker=True, **current_env_kwargs(env_id))
     return make_env_fn(env_id)()
 
 
@@ -223,9 +225,18 @@ class _Checker:
             env.close()
 
 
-def check_env(env_id: str, steps: int = 300, seed: int = 0, gymnasium_checker: bool = True) -> list[Finding]:
+def check_env(env_id: str, steps: int = 300, seed: int = 0, gymnasium_checker: bool = True,
+              env_kwargs: Mapping[str, Any] | None = None) -> list[Finding]:
     """Play ``steps`` random steps of ``env_id`` (and check seeding, spaces and, with
-    ``gymnasium_checker``, Gymnasium's own checks); returns the findings, errors first."""
+    ``gymnasium_checker``, Gymnasium's own checks); returns the findings, errors first. ``env_kwargs``:
+    the environment's keyword arguments (default: those in effect, a run's ``env_kwargs``)."""
+    if env_kwargs is not None:
+        from policygrad.core.config import check_json_mapping
+        from policygrad.core.envs import env_kwargs_for
+
+        check_json_mapping("env_kwargs", env_kwargs)
+        with env_kwargs_for(env_id, dict(env_kwargs)):
+            return check_env(env_id, steps, seed, gymnasium_checker)
     checker = _Checker(env_id, seed)
     try:
         try:
@@ -247,10 +258,10 @@ def check_env(env_id: str, steps: int = 300, seed: int = 0, gymnasium_checker: b
     return sorted(checker.findings, key=lambda f: f.severity != "error")
 
 
-def preflight(env_id: str) -> list[Finding]:
+def preflight(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> list[Finding]:
     """The cheap check ``train`` runs first: errors raise UserInputError (nothing has run yet), warnings
-    are logged. Returns the warnings."""
-    findings = check_env(env_id, steps=30, gymnasium_checker=False)
+    are logged. Returns the warnings. ``env_kwargs``: as :func:`check_env`'s."""
+    findings = check_env(env_id, steps=30, gymnasium_checker=False, env_kwargs=env_kwargs)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise UserInputError(f"env_id={env_id!r} fails the environment check: "

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from policygrad.cli.flags import (
     add_backend_flags,
     add_dry_run_flag,
     add_env_flag,
+    add_env_kwargs_flag,
     add_resume_flag,
     add_seeds_flag,
     add_statistics_flags,
@@ -32,7 +34,10 @@ def register(commands: Any) -> None:
                          "against steps and seconds. "
                          "Methods: policygrad algorithms, sb3:dqn|ppo|a2c|sac|td3 (pip install "
                          "'policygrad[compare]'), random.")
-    add_env_flag(parser, required=True, help="Gymnasium id")
+    add_env_flag(parser, required=True, help="Gymnasium id, or module:Class / module:make_fn")
+    add_env_kwargs_flag(parser, "keyword arguments of the environment, every method's (gymnasium.make(env_id, "
+                        "**env_kwargs); recorded in study.json): a JSON object such as '{\"continuous\": true}', or "
+                        "KEY=VALUE pairs", default={})
     parser.add_argument("--methods", required=True, help="comma-separated, e.g. reinforce,a2c,ppo,sb3:dqn,random")
     add_seeds_flag(parser, 5)
     add_total_steps_flag(parser, 100_000, "steps per run")
@@ -74,16 +79,19 @@ def run_compare(args: argparse.Namespace) -> int:
 
     comparison = make_comparison(args.env_id, args.methods, args.seeds, args.total_steps, eval_every=args.eval_every,
                                  eval_episodes=args.eval_episodes, name=args.name, shared=parse_shared(args.shared),
-                                 test=args.test, min_effect=args.min_effect)
+                                 test=args.test, min_effect=args.min_effect, env_kwargs=args.env_kwargs)
     spec = comparison.spec
     if args.dry_run:
+        on = spec.env_id + (f" {json.dumps(spec.env_kwargs)}" if spec.env_kwargs else "")
         print(f"compare {args.out_dir / spec.name}: {len(comparison.runs)} runs of {', '.join(spec.vary['method'])} "
-              f"on {spec.env_id}, {spec.total_steps} steps each, evaluated every {spec.eval_every or 'end only'} on "
+              f"on {on}, {spec.total_steps} steps each, evaluated every {spec.eval_every or 'end only'} on "
               f"{spec.eval_episodes} episodes")
         for note in spec.notes:
             print(f"  note: {note}")
         for method, info in spec.methods.items():
-            print(f"  {method}: {info['source']}")
+            how = [f"{info['learner']} under the masks of {info['masks']}"] if "learner" in info else []
+            how += [info["policy"]] if "policy" in info else []
+            print(f"  {method}: {info['source']}" + (f" ({', '.join(how)})" if how else ""))
         for run in comparison.runs:
             print(f"  {run.run_id}")
         return 0

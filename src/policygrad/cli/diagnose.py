@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from policygrad.cli.flags import add_env_flag, add_trust_env_flag
+from policygrad.cli.flags import add_env_flag, add_env_kwargs_flag, add_trust_env_flag
 from policygrad.cli.parsing import add_command, parse_count, set_runner
 from policygrad.core.errors import UserInputError
 
@@ -27,6 +27,8 @@ def register(commands: Any) -> None:
                              "for a given cosine. Writes gradients.csv, report.md, report.html and figures to --out.")
     set_runner(parser, run_diagnose_gradients)
     add_env_flag(parser, None, help="Gymnasium id (default: the run's); alone: a fresh network, as train ppo builds it")
+    add_env_kwargs_flag(parser, "keyword arguments of a fresh network's environment (a run's are its own): a JSON "
+                        "object such as '{\"continuous\": true}', or KEY=VALUE pairs", default=None)
     parser.add_argument("--run", type=Path, default=None, metavar="RUN_DIR", help="diagnose this run's policy")
     parser.add_argument("--checkpoint", default=None, metavar="NAME[,NAME...]",
                         help="one of RUN_DIR/checkpoints/ (step_NNNNNNNNN) instead of the final checkpoint; several, "
@@ -61,7 +63,8 @@ def run_diagnose_gradients(args: argparse.Namespace) -> int:
         raise UserInputError("--checkpoint needs --run RUN_DIR")
     options = dict(estimators=args.estimators, batches=args.batches, batch_episodes=args.batch_episodes,
                    seed=args.seed, gamma=args.gamma, cosine=args.cosine, critic=args.critic,
-                   critic_episodes=args.critic_episodes, trust_env=args.trust_env, encoder=args.encoder)
+                   critic_episodes=args.critic_episodes, trust_env=args.trust_env, encoder=args.encoder,
+                   env_kwargs=args.env_kwargs)
     command = "policygrad " + shlex.join(args.cli_command_line)
     names = [n.strip() for n in args.checkpoint.split(",") if n.strip()] if args.checkpoint else []
     if len(names) > 1:  # several checkpoints of one run: a report each, and a summary over training

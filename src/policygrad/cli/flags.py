@@ -160,6 +160,19 @@ class MappingAction(argparse.Action):
         setattr(namespace, self.dest, merged)
 
 
+ENV_KWARGS_HELP = ("keyword arguments of the environment (gymnasium.make(env_id, **env_kwargs)): a JSON object such "
+                   "as '{\"continuous\": true}', or KEY=VALUE pairs (each value read as JSON where it is JSON)")
+
+
+def add_env_kwargs_flag(parser: argparse.ArgumentParser, help: str = ENV_KWARGS_HELP, *, dest: str = "env_kwargs",
+                        flag: str = "--env-kwargs", default: Any = argparse.SUPPRESS) -> None:
+    """``--env-kwargs``: the one parser of environment arguments every command shares (train's config
+    flag, compare, check-env, diagnose gradients): a JSON object or KEY=VALUE tokens, merged
+    (:class:`MappingAction`); anything else is one line naming the flag, exit 2. Nothing is evaluated."""
+    parser.add_argument(flag, dest=dest, nargs="+", action=MappingAction, metavar="JSON|KEY=VALUE", default=default,
+                        help=help)
+
+
 class FlattenAction(argparse.Action):
     """The tokens of a list-of-widths flag as one list: ``64 64``, ``64x64`` and ``64 64x64`` alike."""
 
@@ -184,8 +197,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
         help_text = f"{f.metadata.get('help', '')} (default: {note or default})".replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if kind.startswith("dict"):  # env_kwargs: JSON or key=value pairs, merged
-            parser.add_argument(flag_name(f.name), nargs="+", action=MappingAction, metavar="JSON|KEY=VALUE",
-                                **kwargs)
+            add_env_kwargs_flag(parser, help_text, dest=f.name, flag=flag_name(f.name))
         elif kind.startswith("tuple"):
             # "*": a flag with no number is an empty list (hidden_sizes with a recurrent core reading the obs)
             parser.add_argument(flag_name(f.name), nargs="*", type=parse_widths, action=FlattenAction,

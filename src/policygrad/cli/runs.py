@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from policygrad.cli.flags import (
     add_check_env_flag,
     add_config_flags,
     add_env_flag,
+    add_env_kwargs_flag,
     add_total_steps_flag,
     add_trust_env_flag,
     config_values,
@@ -62,6 +64,7 @@ def register(commands: Any) -> None:
     check.add_argument("env_id", help="Gymnasium id, or module:Class / module:make_fn")
     check.add_argument("--steps", type=parse_count, default=300, help="random steps to play (default: 300)")
     check.add_argument("--seed", type=int, default=0, help="seed of the check (default: 0)")
+    add_env_kwargs_flag(check, default={})
 
     plot = add_command(commands, "plot", run_plot, "learning curves of runs; runs differing in a setting are grouped",
                        "Learning curves of one or more runs on one plot. Runs whose configs differ in fields other "
@@ -124,12 +127,13 @@ def run_check_env(args: argparse.Namespace) -> int:
     if args.steps <= 0:
         raise UserInputError(f"--steps={args.steps} is invalid: expected an integer > 0")
     check_env_id(args.env_id)
-    findings = check_env(args.env_id, steps=args.steps, seed=args.seed)
+    findings = check_env(args.env_id, steps=args.steps, seed=args.seed, env_kwargs=args.env_kwargs)
     for finding in findings:
         print(finding)
     errors = sum(f.severity == "error" for f in findings)
-    print(f"{args.env_id}: {errors} error(s), {len(findings) - errors} warning(s)" if findings
-          else f"{args.env_id}: no problems found in {args.steps} steps")
+    checked = args.env_id + (f" {json.dumps(args.env_kwargs)}" if args.env_kwargs else "")  # what was made
+    print(f"{checked}: {errors} error(s), {len(findings) - errors} warning(s)" if findings
+          else f"{checked}: no problems found in {args.steps} steps")
     return EXIT_FAILED if errors else 0
 
 

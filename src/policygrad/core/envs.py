@@ -104,13 +104,15 @@ def make_env_fn(env_id: str, training: bool = False, **kwargs: Any) -> Callable[
 
 def make_gym_vector_env(env_id: str, num_envs: int, training: bool = False, **kwargs: Any) -> gym.vector.VectorEnv:
     """A Gymnasium vector env in NEXT_STEP autoreset mode, natively vectorised where the id has it."""
-    kwargs = {**current_env_kwargs(env_id), **kwargs}
+    merged = {**current_env_kwargs(env_id), **kwargs}
     spec = gym.registry.get(env_id)
     # (not ale-py's own vector env yet: its preprocessing differs from core/atari.py's in details)
-    if (spec is not None and spec.vector_entry_point is not None and not kwargs.get("render_mode")
+    if (spec is not None and spec.vector_entry_point is not None and not merged.get("render_mode")
             and not is_atari_id(env_id)):
-        env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+        env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **merged)
     else:
+        # the caller's arguments only: make_env_fn adds the ones in effect itself, and passing those
+        # as keywords would collide with its own parameters (PartiallyObserved-v0 takes an env_id)
         env = gym.vector.SyncVectorEnv(
             [make_env_fn(env_id, training, **kwargs) for _ in range(num_envs)],
             autoreset_mode=AutoresetMode.NEXT_STEP,

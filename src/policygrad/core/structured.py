@@ -9,7 +9,7 @@ join with ``/`` (``"sensors/0"``). Every part keeps its storage dtype (uint8 ima
 A flat dict (not a nest) keeps every helper here one loop, and safetensors checkpoints take its keys
 as they are.
 
-**The tree helpers** (:func:`obs_map`, :func:`obs_rows`, :func:`obs_stack`, :func:`obs_cat`,
+**The tree helpers** (:func:`obs_map`, :func:`obs_index`, :func:`obs_rows`, :func:`obs_stack`, :func:`obs_cat`,
 :func:`assign_obs`) apply one tensor operation to a plain tensor or to every part of a dict, so the
 rollout, the losses and the checkpoints handle both with one line.
 
@@ -120,6 +120,13 @@ def obs_map(fn: Callable[[torch.Tensor], torch.Tensor], obs: Observation) -> Obs
     if isinstance(obs, dict):
         return {key: fn(value) for key, value in obs.items()}
     return fn(obs)
+
+
+def obs_index(obs: Observation, index: Any) -> Observation:
+    """``obs[index]`` (rows: an index tensor, a slice, a bool mask), part by part for dicts."""
+    if isinstance(obs, dict):
+        return {key: value[index] for key, value in obs.items()}
+    return obs[index]
 
 
 def obs_rows(obs: Observation) -> int:

@@ -19,6 +19,7 @@ from torch import nn
 from policygrad.core import losses, returns
 from policygrad.core.config import Config
 from policygrad.core.networks import ActorCritic, PolicyNetwork
+from policygrad.core.structured import Observation, obs_cat, obs_index, obs_rows
 from policygrad.diagnostics.episodes import EpisodeBatch
 
 
@@ -26,7 +27,7 @@ from policygrad.diagnostics.episodes import EpisodeBatch
 class Critic:
     """``value``: observations ``(B, *obs)`` -> V ``(B,)``; ``source``: where it came from, in words."""
 
-    value: Callable[[torch.Tensor], torch.Tensor]
+    value: Callable[[Observation], torch.Tensor]
     source: str
 
 
@@ -64,15 +65,16 @@ class FittedCritic(nn.Module):
         self.register_buffer("mean", torch.zeros(()))
         self.register_buffer("std", torch.ones(()))
 
-    def standardised(self, obs: torch.Tensor) -> torch.Tensor:
+    def standardised(self, obs: Observation) -> torch.Tensor:
         return self.net.value((obs - self.obs_mean) / self.obs_std if self.box else obs)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: Observation) -> torch.Tensor:
         return self.mean + self.std * self.standardised(obs)
 
 
-def _valid_rows(batches: Sequence[EpisodeBatch], tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([t[eb.batch.valid] for eb, t in zip(batches, tensors)])
+def _valid_rows(batches: Sequence[EpisodeBatch], tensors: Sequence[Observation]) -> Observation:
+    """The valid rows of every batch's ``(T, N, ...)`` tensors (or observation dicts), one after the other."""
+    return obs_cat([obs_index(t, eb.batch.valid) for eb, t in zip(batches, tensors)])
 
 
 def fit_critic(batches: Sequence[EpisodeBatch], gamma: float, observation_space: gym.Space, action_space: gym.Space,
@@ -103,22 +105,22 @@ def _targets(eb: EpisodeBatch, gamma: float, critic: FittedCritic, bootstrap: bo
     next_values = None
     if bootstrap:
         T, N = b.rewards.shape
-        flat = critic(torch.cat([b.flat(b.obs), b.next_obs])).reshape(-1)
+        flat = critic(obs_cat([b.flat(b.obs), b.next_obs])).reshape(-1)
         values = flat[: T * N].reshape(T, N)
         next_values = torch.cat([values[1:], flat[T * N:].unsqueeze(0)])
     return returns.reward_to_go(rewards=b.rewards, terminated=b.terminated, truncated=b.truncated, gamma=gamma,
                                 next_values=next_values)
 
 
-def _regress(critic: FittedCritic, obs: torch.Tensor, targets: torch.Tensor, epochs: int, minibatch: int) -> None:
+def _regress(critic: FittedCritic, obs: Observation, targets: torch.Tensor, epochs: int, minibatch: int) -> None:
     critic.mean = targets.mean()
     critic.std = targets.std().clamp_min(1e-6) if len(targets) > 1 else torch.ones(())
     scaled = (targets - critic.mean) / critic.std
     optimizer = torch.optim.Adam(critic.parameters(), lr=1e-3)
     critic.train()
     for _ in range(epochs):
-        for index in torch.randperm(len(obs)).split(minibatch):
-            loss = losses.value_loss(critic.standardised(obs[index]), scaled[index])
+        for index in torch.randperm(obs_rows(obs)).split(minibatch):
+            loss = losses.value_loss(critic.standardised(obs_index(obs, index)), scaled[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from policygrad.agent import load
-from policygrad.core.config import Config
-from policygrad.core.envs import check_env_id, env_spaces
+from policygrad.core.config import Config, check_json_mapping
+from policygrad.core.envs import check_env_id, env_kwargs_for, env_spaces
 from policygrad.core.errors import UserInputError
+from policygrad.core.masks import masking_for
 from policygrad.core.networks import PolicyNetwork, mlp_sizes
 from policygrad.core.user_network import build_network
 from policygrad.diagnostics.critic import Critic, explained_variance, fit_critic, run_critic_problem
@@ -72,11 +73,14 @@ def refuse_recurrent(config: Config) -> None:
 
 def load_policy(env_id: str | None, run: str | Path | None = None, checkpoint: str | None = None,
                 network: PolicyNetwork | None = None, seed: int = 0, trust_env: bool = False,
-                encoder: str | None = None) -> Policy:
+                encoder: str | None = None, env_kwargs: dict | None = None) -> Policy:
     """The policy to diagnose: ``run``'s final checkpoint (or ``checkpoint``, a name in its
     ``checkpoints/`` such as ``step_000020480``, or a checkpoint folder), ``network``, or a fresh
     network for ``env_id`` built from ``seed`` as ``policygrad train ppo`` would build it, with the
-    ``encoder`` asked for (default: the config's, ``auto``)."""
+    ``encoder`` asked for (default: the config's, ``auto``). ``env_kwargs``: the environment's
+    keyword arguments (a run's are its own: given, they must be the same)."""
+    if env_kwargs is not None:
+        check_json_mapping("env_kwargs", env_kwargs)
     if encoder is not None and (run is not None or network is not None):
         # a run's or a user's network already has its encoder: choosing another would diagnose a different policy
         raise UserInputError(f"encoder={encoder!r} applies to a fresh network only: leave it out with a run "
@@ -97,6 +101,9 @@ def load_policy(env_id: str | None, run: str | Path | None = None, checkpoint: s
         if env_id is not None and env_id != agent.config.env_id:
             raise UserInputError(f"the run {run} trained on {agent.config.env_id}, not on {env_id}: pass its "
                                  "environment or leave --env out")
+        if env_kwargs is not None and env_kwargs != agent.config.env_kwargs:
+            raise UserInputError(f"the run {run} trained with env_kwargs {agent.config.env_kwargs}, not {env_kwargs}: "
+                                 "its episodes are played with its own; leave --env-kwargs out")
         step = read_manifest(folder)["counters"].get("global_step")
         refuse_recurrent(agent.config)
         return Policy(agent.network, agent.config, f"{agent.config.algo} run {folder}",
@@ -105,12 +112,14 @@ def load_policy(env_id: str | None, run: str | Path | None = None, checkpoint: s
         raise UserInputError("give an environment (--env ENV) or a run (--run RUN_DIR)")
     check_env_id(env_id)
     chosen = {} if encoder is None else {"encoder": encoder}
-    config = make_config("ppo", env_id=env_id, seed=seed, progress=False, tensorboard=False, **chosen)
+    config = make_config("ppo", env_id=env_id, seed=seed, progress=False, tensorboard=False,
+                         env_kwargs=env_kwargs or {}, **chosen)
     if network is None:
         refuse_recurrent(config)
     if network is not None:
         return Policy(network, config, "the network passed in")
-    obs_space, act_space = env_spaces(env_id)
+    with env_kwargs_for(env_id, config.env_kwargs):
+        obs_space, act_space = env_spaces(env_id)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         fresh = build_network(config, obs_space, act_space, with_value=False)
@@ -149,19 +158,23 @@ def diagnose_gradients(env_id: str | None = None, run: str | Path | None = None,
                        batch_episodes: int = 8, seed: int = 0, gamma: float | None = None, cosine: float = 0.9,
                        critic: str = "auto", critic_episodes: int | None = None,
                        network: PolicyNetwork | None = None, trust_env: bool = False,
-                       out: str | Path | None = None, encoder: str | None = None) -> GradientDiagnosis:
+                       out: str | Path | None = None, encoder: str | None = None,
+                       env_kwargs: dict | None = None) -> GradientDiagnosis:
     """Every estimator's policy gradient on ``batches`` batches of ``batch_episodes`` episodes at a
     fixed policy, and their statistics (see :mod:`policygrad.diagnostics`). ``gamma``: the discount
     (default: the run's, or the PPO preset's for a fresh network); ``cosine``: the target of
     "episodes for cosine"; ``critic``: auto (the run's critic if usable, else one fitted on
     ``critic_episodes`` separate episodes, default batches * batch_episodes / 4) | run | fit.
     ``out``: also write the report there (:func:`policygrad.diagnostics.report.write_report`).
-    ``encoder``: a fresh network's encoder (``auto`` | ``nature`` | ``impala`` | ``mlp``)."""
+    ``encoder``: a fresh network's encoder (``auto`` | ``nature`` | ``impala`` | ``mlp``).
+    ``env_kwargs``: the environment's keyword arguments (a run's: its own). Dict/Tuple observations
+    and action masks are diagnosed as the policy acts on them (log-probabilities over the allowed
+    actions)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # rows of one episode at a time: more threads only wait on each other
     try:
         return _diagnose(env_id, run, checkpoint, estimators, batches, batch_episodes, seed, gamma, cosine, critic,
-                         critic_episodes, network, trust_env, out, encoder)
+                         critic_episodes, network, trust_env, out, encoder, env_kwargs)
     finally:
         torch.set_num_threads(threads)
 
@@ -170,15 +183,24 @@ def _diagnose(env_id: str | None, run: str | Path | None, checkpoint: str | None
               estimators: Sequence[str | Estimator] | str, batches: int, batch_episodes: int, seed: int,
               gamma: float | None, cosine: float, critic: str, critic_episodes: int | None,
               network: PolicyNetwork | None, trust_env: bool, out: str | Path | None,
-              encoder: str | None = None) -> GradientDiagnosis:
+              encoder: str | None = None, env_kwargs: dict | None = None) -> GradientDiagnosis:
     _count("batches", batches, MIN_BATCHES)
     _count("batch_episodes", batch_episodes, MIN_EPISODES)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise UserInputError(f"seed={seed!r} is invalid: expected an integer >= 0")
     if not isinstance(cosine, (int, float)) or not 0.0 < cosine < 1.0:
         raise UserInputError(f"cosine={cosine!r} is invalid: expected a number in (0, 1), e.g. 0.9")
-    policy = load_policy(env_id, run, checkpoint, network, seed, trust_env, encoder)
+    policy = load_policy(env_id, run, checkpoint, network, seed, trust_env, encoder, env_kwargs)
     env_id = policy.config.env_id if env_id is None else env_id
+    # every episode is played on the environment the policy acts in: its arguments, its masks
+    with env_kwargs_for(env_id, policy.config.env_kwargs), masking_for(policy.config.action_masking):
+        return _diagnose_policy(policy, env_id, estimators, batches, batch_episodes, seed, gamma, cosine, critic,
+                                critic_episodes, out)
+
+
+def _diagnose_policy(policy: Policy, env_id: str, estimators: Sequence[str | Estimator] | str, batches: int,
+                     batch_episodes: int, seed: int, gamma: float | None, cosine: float, critic: str,
+                     critic_episodes: int | None, out: str | Path | None) -> GradientDiagnosis:
     gamma = policy.config.gamma if gamma is None else gamma
     if not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:
         raise UserInputError(f"gamma={gamma!r} is invalid: expected a number in [0, 1]")
@@ -219,7 +241,7 @@ def _diagnose(env_id: str | None, run: str | Path | None, checkpoint: str | None
         critic=critic_model.source if critic_model is not None else "none (no estimator needs one)",
         critic_explained_variance=ev, return_mean=float(returns_.mean()), return_sd=float(returns_.std(ddof=1)),
         length_mean=float(lengths.mean()), parameter_names=names, stats=stats, mean_gradients=mean_gradients,
-        notes=notes)
+        notes=notes, env_kwargs=dict(policy.config.env_kwargs))
     if out is not None:
         write_report(diagnosis, out)
     return diagnosis

@@ -11,11 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import gymnasium as gym
+import numpy as np
 import torch
 
 from policygrad.core import returns
 from policygrad.core.errors import UserInputError
 from policygrad.core.networks import PolicyNetwork
+from policygrad.core.structured import (
+    Observation,
+    feature_parts,
+    flatten_obs,
+    is_structured,
+    obs_cat,
+    obs_index,
+    part_dtype,
+)
 from policygrad.diagnostics.episodes import EpisodeBatch
 from policygrad.diagnostics.estimators import Estimator, Signals
 
@@ -26,22 +37,30 @@ def actor_parameters(network: PolicyNetwork) -> list[torch.nn.Parameter]:
     """The parameters log pi(a|s) depends on (with a shared trunk, the trunk too), found by
     differentiating it once on a sample observation."""
     params = [p for p in network.parameters() if p.requires_grad]
-    space = network.observation_space
-    obs = torch.as_tensor(space.sample(), dtype=torch.float32).unsqueeze(0)
-    dist = network.dist(obs)
+    dist = network.dist(sample_observation(network.observation_space))
     reached = torch.autograd.grad(dist.log_prob(dist.sample()).sum(), params, allow_unused=True)
     return [p for p, g in zip(params, reached) if g is not None]
 
 
+def sample_observation(space: gym.Space) -> Observation:
+    """One observation of ``space`` as a batch of one, as the network reads it: a tensor, or for a
+    Dict/Tuple space a dict of its parts by path in their storage dtypes (no mask: every action allowed)."""
+    if not is_structured(space):
+        return torch.as_tensor(space.sample(), dtype=torch.float32).unsqueeze(0)
+    parts = flatten_obs(space.sample(), space)
+    return {path: torch.as_tensor(np.asarray(parts[path]), dtype=part_dtype(sub)).unsqueeze(0)
+            for path, sub in feature_parts(space).items()}
+
+
 @torch.no_grad()
-def batch_signals(eb: EpisodeBatch, value: Callable[[torch.Tensor], torch.Tensor] | None, gamma: float) -> Signals:
-    """The :class:`Signals` of one batch; ``value`` maps observations ``(B, *obs)`` to V ``(B,)`` (None:
-    no critic, values are zeros)."""
+def batch_signals(eb: EpisodeBatch, value: Callable[[Observation], torch.Tensor] | None, gamma: float) -> Signals:
+    """The :class:`Signals` of one batch; ``value`` maps observations ``(B, *obs)`` (or observation
+    dicts of B rows) to V ``(B,)`` (None: no critic, values are zeros)."""
     b = eb.batch
     T, N = b.rewards.shape
     valid = b.valid
     if value is not None:
-        flat = value(torch.cat([b.flat(b.obs), b.next_obs])).reshape(-1)
+        flat = value(obs_cat([b.flat(b.obs), b.next_obs])).reshape(-1)
         values = flat[: T * N].reshape(T, N)
         next_values = torch.cat([values[1:], flat[T * N:].unsqueeze(0)])
     else:
@@ -98,12 +117,12 @@ def episode_gradients(network: PolicyNetwork, params: list[torch.nn.Parameter], 
     order = torch.argsort(episode, stable=True)
     order = order[episode[order] >= 0]
     bounds = torch.cumsum(torch.bincount(episode[order], minlength=eb.episodes), 0).tolist()
-    obs, actions = b.flat(b.obs)[order], b.flat(b.actions)[order]
+    obs, actions = obs_index(b.flat(b.obs), order), b.flat(b.actions)[order]
     w = weights.reshape(weights.shape[0], -1)[:, order]
     out = torch.empty(weights.shape[0], eb.episodes, sum(p.numel() for p in params))
     start = 0
     for i, stop in enumerate(bounds):
-        log_probs = network.dist(obs[start:stop]).log_prob(actions[start:stop])
+        log_probs = network.dist(obs_index(obs, slice(start, stop))).log_prob(actions[start:stop])
         out[:, i] = _vjp(log_probs, params, w[:, start:stop])
         start = stop
     return out

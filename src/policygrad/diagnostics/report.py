@@ -100,7 +100,7 @@ def build_blocks(d: GradientDiagnosis, files: Path, command: str | None) -> list
     ref = d.reference
     step = f" at step {d.global_step}" if d.global_step else ""
     blocks: list[Block] = [
-        Heading(f"Policy-gradient estimators on {d.env_id}: {d.source}{step}", 1),
+        Heading(f"Policy-gradient estimators on {d.environment}: {d.source}{step}", 1),
         Paragraph(f"{d.batches} independent batches of {d.batch_episodes} episodes ({episodes} episodes, mean "
                   f"return {d.return_mean:.4g} ± {d.return_sd:.3g}, mean length {d.length_mean:.4g} steps), played "
                   f"by one fixed policy; every estimator's gradient computed on the same episodes, over the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import torch
@@ -32,6 +33,12 @@ class GradientDiagnosis:
     stats: list[EstimatorStats]
     mean_gradients: dict[str, torch.Tensor] = field(repr=False)
     notes: list[str] = field(default_factory=list)
+    env_kwargs: dict = field(default_factory=dict)  # the environment's keyword arguments ({}: none)
+
+    @property
+    def environment(self) -> str:
+        """The environment as the report names it: its id, and its arguments where there are some."""
+        return f"{self.env_id} (env_kwargs {json.dumps(self.env_kwargs)})" if self.env_kwargs else self.env_id
 
     def by_name(self, name: str) -> EstimatorStats:
         for s in self.stats:
@@ -45,7 +52,8 @@ class GradientDiagnosis:
 
     def settings(self) -> dict:
         """The settings and context, as plain data (``diagnosis.json``)."""
-        return {"env_id": self.env_id, "policy": self.source, "global_step": self.global_step,
+        return {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "policy": self.source,
+                "global_step": self.global_step,
                 "batches": self.batches, "batch_episodes": self.batch_episodes, "seed": self.seed,
                 "gamma": self.gamma, "cosine_target": self.cosine_target, "critic": self.critic,
                 "critic_explained_variance": self.critic_explained_variance, "return_mean": self.return_mean,

@@ -54,6 +54,12 @@ def hidden_sibling(path: Path, kind: str) -> Path:
     return path.with_name(f".{path.name}.{kind}-{os.getpid()}")
 
 
+def holds_visible_files(folder: Path) -> bool:
+    """Whether ``folder`` holds anything but hidden bookkeeping: lock files and the temporaries of
+    :func:`atomic_write` (``.NAME.tmp-PID``), which another process may be writing this very moment."""
+    return folder.is_dir() and any(not p.name.startswith(".") for p in folder.iterdir())
+
+
 def discard(path: Path) -> None:
     """Delete what a failed write left (a file or a folder), if it can be: never raises."""
     if path.is_dir() and not path.is_symlink():

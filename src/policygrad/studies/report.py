@@ -25,6 +25,7 @@ The study directory holds ``study.json`` (the spec: ``name``, ``algo``, ``env_id
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,7 +160,7 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
     threshold = study.spec.get("threshold")
     total, failed = len(study.runs), sum(not r.done for r in study.runs)
     blocks: list[Block] = [
-        Heading(f"Study {study.name}: {study.spec.get('algo', '?')} on {study.spec.get('env_id', '?')}, "
+        Heading(f"Study {study.name}: {study.spec.get('algo', '?')} on {environment(study.spec)}, "
                 f"varying {what}", 1),
         Paragraph(f"{total} runs ({len(results)} values x seeds), {total - failed} finished, {failed} failed. "
                   f"Scores: the final deterministic evaluation, and the area under the evaluation curve (auc). "
@@ -217,6 +218,14 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
     blocks.append(Heading("Plots"))
     blocks += _figures(study, results)
     return blocks
+
+
+def environment(spec: dict) -> str:
+    """The environment every run made: its id, and its keyword arguments where there are some (a
+    comparison's ``env_kwargs``, or a study's fixed ones): ``PartiallyObserved-v0 (env_kwargs: ...)``."""
+    kwargs = spec.get("env_kwargs") or (spec.get("fixed") or {}).get("env_kwargs")
+    env_id = str(spec.get("env_id", "?"))
+    return f"{env_id} (env_kwargs {json.dumps(kwargs)})" if isinstance(kwargs, dict) and kwargs else env_id
 
 
 def _methods_blocks(spec: dict) -> list[Block]:

@@ -208,7 +208,7 @@ def run_study(spec: StudySpec, out_dir: str | Path = "studies", workers: int | N
     existed = check_same_study(study_dir, spec)
     if resume and not existed:
         raise UserInputError(f"{study_dir}: no study to resume (no study.json there)")
-    preflight(spec.env_id)  # the environment check train() makes, once for every run
+    preflight(spec.env_id, spec.environment_kwargs())  # the environment check train() makes, once for every run
     try:
         study_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

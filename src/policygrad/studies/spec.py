@@ -21,7 +21,7 @@ from policygrad.core.config import Config, check_field_names, user_fields
 from policygrad.core.errors import UserInputError
 from policygrad.reporting.choices import DEFAULT_MIN_EFFECT, DEFAULT_TEST, check_test
 from policygrad.reporting.formatting import format_value
-from policygrad.run.files import write_text_atomic
+from policygrad.run.files import holds_visible_files, write_text_atomic
 
 STUDY_FILE, RESULTS_FILE, RUNS_DIR = "study.json", "results.csv", "runs"
 SPEC_FORMAT = 1
@@ -106,6 +106,10 @@ class StudySpec:
     @property
     def config_class(self) -> type[Config]:
         return algorithm(self.algo).Config
+
+    def environment_kwargs(self) -> dict[str, Any]:
+        """The environment's keyword arguments every run gets (a fixed ``env_kwargs``; {} without)."""
+        return dict(self.fixed.get("env_kwargs") or {})
 
     def check(self) -> None:
         """Names, types, duplicates and emptiness (one-line UserInputErrors); values are coerced to the
@@ -315,7 +319,7 @@ def check_same_study(study_dir: Path, spec: StudySpec) -> bool:
     first difference when it holds another one, or when it is not a study directory."""
     path = Path(study_dir) / STUDY_FILE
     if not path.exists():
-        if Path(study_dir).is_dir() and any(p.name not in (".lock", ".lock.pid") for p in Path(study_dir).iterdir()):
+        if holds_visible_files(Path(study_dir)):  # its locks, or a study.json being written, are not a study
             raise UserInputError(f"{study_dir} exists and holds no {STUDY_FILE}: not a study directory; choose another "
                                  "--name or --out-dir")
         return False
@@ -325,14 +329,16 @@ def check_same_study(study_dir: Path, spec: StudySpec) -> bool:
         data = None
     if isinstance(data, dict) and "kind" in data:  # a comparison's record: compared as written
         mine_data = json.loads(json.dumps(spec.to_dict()))
-        pairs = [((k, v), (k, data.get(k))) for k, v in mine_data.items() if k not in REPORT_ONLY]
+        absent: dict[str, Any] = {"env_kwargs": {}}  # what a record written before the key existed meant by its absence
+        pairs = [((k, v), (k, data.get(k, absent.get(k)))) for k, v in mine_data.items() if k not in REPORT_ONLY]
     else:
         pairs = list(zip(spec.identity(), read_spec(study_dir).identity()))
     for (key, mine), (_, theirs) in pairs:
         if mine != theirs:
+            how = ("repeat the command that started it" if isinstance(data, dict) and "kind" in data
+                   else f"continue that one with policygrad sweep --resume {study_dir}")
             raise UserInputError(f"{study_dir} holds a different study ({key}: {_short(theirs)} there, {_short(mine)} "
-                                 f"here): choose another --name, or continue that one with policygrad sweep --resume "
-                                 f"{study_dir}")
+                                 f"here): choose another --name, or {how}")
     return True
 
 

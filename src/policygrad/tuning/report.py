@@ -8,6 +8,7 @@ history, and every trial. Read from ``tune.json``, ``trials.csv``, ``reeval.csv`
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import warnings
@@ -210,7 +211,8 @@ def build_report(study_dir: Path, spec: TuneSpec, study: Any) -> list[Block]:
         values = yaml.safe_load(preset.read_text()) or {}
         from policygrad.algos import algorithm
 
-        defaults: dict[str, Any] = {f.name: f.default for f in user_fields(algorithm(spec.algo).Config)}
+        defaults: dict[str, Any] = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
+                                    else f.default for f in user_fields(algorithm(spec.algo).Config)}
         comment = [line[2:] for line in preset.read_text().splitlines() if line.startswith("# ")]
         blocks.append(Paragraph(f"{BEST_PRESET}: " + " ".join(comment)))
         searched = {name for name in spec.space if isinstance(spec.space[name], dict)}

@@ -308,7 +308,7 @@ def run_tune(spec: TuneSpec, out_dir: str | Path = "studies", workers: int = 1, 
     existed = check_same_tuning(study_dir, spec)
     if resume and not existed:
         raise UserInputError(f"{study_dir}: no tuning to resume (no {TUNE_FILE} there)")
-    preflight(spec.env_id)
+    preflight(spec.env_id, spec.base().environment_kwargs())
     try:
         study_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

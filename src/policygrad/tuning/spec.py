@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from policygrad.core.errors import UserInputError
+from policygrad.run.files import holds_visible_files
 from policygrad.studies.backends.run_task import one_line
 from policygrad.studies.grid import RUN_DEFAULTS
 from policygrad.studies.spec import DEFAULT_EVAL_EPISODES, NAME, StudySpec, default_name, read_study_file
@@ -214,7 +215,8 @@ def check_same_tuning(study_dir: Path, spec: TuneSpec) -> bool:
     first difference when it holds another one."""
     path = study_dir / TUNE_FILE
     if not path.exists():
-        if study_dir.is_dir() and any(p.name not in (TUNE_LOCK, OWNERS_DIR) for p in study_dir.iterdir()):
+        # its locks, or the tune.json another process is writing this moment, are not another tuning
+        if holds_visible_files(study_dir):
             raise UserInputError(f"{study_dir} exists and holds no {TUNE_FILE}: not a tuning directory; choose another "
                                  "--name or --out-dir")
         return False
