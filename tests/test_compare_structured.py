@@ -14,31 +14,21 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+from test_compare import InProcess  # a backend running each run in this process (tests/ is on sys.path)
 
 import policygrad as pg
 from policygrad.cli import main
 from policygrad.comparison import methods as cmp
 from policygrad.comparison import observations
 from policygrad.core.errors import UserInputError
-from policygrad.studies.backends.run_task import execute
 
-pytest.importorskip("sb3_contrib", reason="the bench extra (sb3-contrib's MaskablePPO)")
+pytest.importorskip("sb3_contrib", reason="the compare extra (sb3-contrib's MaskablePPO; make test installs it)")
 
 ENV = "masked_envs:TrapObsEnv"
 LENGTH = 6  # not the trap's default (10): a method that made the env without the arguments scores 10 or less
 KWARGS = {"length": LENGTH}
 OPTIONS = dict(seeds=1, total_steps=128, eval_every=64, eval_episodes=2, shared={"num_envs": 2, "num_steps": 16},
                env_kwargs=KWARGS)
-
-
-class InProcess:
-    """A backend running each task in this process (no worker processes to start: a fast test)."""
-
-    def run_all(self, tasks, workers, on_result=None):
-        for task in tasks:
-            result = execute(task)
-            if on_result:
-                on_result(result)
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ test_compare_structured.py; ``train``'s in test_python_api.py.)"""
 import json
 
 import pytest
+from test_compare import InProcess  # a backend running each run in this process (tests/ is on sys.path)
 
 import policygrad as pg
 from policygrad.cli import main
 from policygrad.core.envs import env_kwargs_for
 from policygrad.env_check import check_env, preflight
-from policygrad.studies.backends.run_task import execute
 
 HIDDEN = {"env_id": "CartPole-v1", "hide": [1, 3]}  # CartPole without its velocities
 
@@ -49,14 +49,6 @@ def test_the_check_before_training_makes_the_environment_with_the_runs_arguments
     assert not [f for f in check_env("PartiallyObserved-v0", 20, env_kwargs=HIDDEN) if f.severity == "error"]
     with pytest.raises(ValueError, match="fails the environment check"):
         preflight("PartiallyObserved-v0")
-
-
-class InProcess:
-    def run_all(self, tasks, workers, on_result=None):
-        for task in tasks:
-            result = execute(task)
-            if on_result:
-                on_result(result)
 
 
 def test_a_sweep_checks_and_trains_on_the_environment_made_with_its_arguments(tmp_path):
