@@ -1,6 +1,7 @@
 """What a trained MuJoCo policy does, episode by episode (issue 32's failure modes): for each of ``--episodes``
 deterministic episodes (episode i reset from ``--seed`` + i), the return split into the environment's own
-reward terms (``info["reward_forward"]``, ``reward_ctrl``, ``reward_survive`` where the task has it), the
+reward terms (``info["reward_forward"]``, ``reward_ctrl``, ``reward_survive`` where the task has it; computed
+the same way for v4 tasks, which do not report them), the
 length, the mean forward velocity, and the fraction of steps the torso spends pitched past 90 degrees
 (``qpos[2]``, the root's rotation about y: a HalfCheetah on its back, a Hopper fallen over).
 
@@ -24,6 +25,17 @@ import policygrad as pg
 TERMS = ("reward_forward", "reward_ctrl", "reward_survive")
 
 
+def reward_terms(task: gym.Env, info: dict, action: np.ndarray) -> dict[str, float]:
+    """The step's reward terms: v5 tasks put them in ``info``; v4 tasks do not, so they are computed as v4
+    does (forward weight x velocity, the control cost, the healthy reward where the task has one)."""
+    if "reward_forward" in info:
+        return {key: float(info.get(key, 0.0)) for key in TERMS}
+    survive = getattr(task, "healthy_reward", 0.0)  # v4's property: paid while healthy (or until termination)
+    return {"reward_forward": float(task._forward_reward_weight * info["x_velocity"]),  # type: ignore[attr-defined]
+            "reward_ctrl": -float(task.control_cost(action)),  # type: ignore[attr-defined]
+            "reward_survive": float(survive)}
+
+
 def episodes(run_dir: Path, count: int, seed: int) -> list[dict[str, float]]:
     agent = pg.load(run_dir)
     env = gym.make(agent.config.env_id)
@@ -33,11 +45,12 @@ def episodes(run_dir: Path, count: int, seed: int) -> list[dict[str, float]]:
         sums = dict.fromkeys(TERMS, 0.0)
         total, steps, pitched, speed, done = 0.0, 0, 0, 0.0, False
         while not done:
-            obs, reward, terminated, truncated, info = env.step(agent.act(obs))
+            action = agent.act(obs)
+            obs, reward, terminated, truncated, info = env.step(action)
             done = terminated or truncated
             total, steps = total + float(reward), steps + 1
-            for key in TERMS:
-                sums[key] += float(info.get(key, 0.0))
+            for key, value in reward_terms(env.unwrapped, info, action).items():
+                sums[key] += value
             speed += float(info["x_velocity"])
             pitched += abs(float(env.unwrapped.data.qpos[2])) > math.pi / 2
         rows.append({"return": total, "length": steps, "velocity": speed / steps, "pitched": pitched / steps,
