@@ -188,3 +188,17 @@ def test_ppo_learns_catch_from_pixels_in_either_precision(setting, tmp_path):
                          update_epochs=4, learning_rate=1e-3, progress=False, tensorboard=False, eval_episodes=32)
     result = pg.train(cfg, run_dir=tmp_path / "run")
     assert result.evaluation.mean >= 0.8, result.evaluation
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "actor_critic", "a2c", "a3c", "ppo"])
+def test_every_algorithm_trains_and_evaluates_an_image_network_in_bf16(algo, tmp_path):
+    """The option is a field of every algorithm's config, and each one's network autocasts its encoder
+    (A3C's workers included: the final checkpoint is the shared network they trained)."""
+    episodic = {k: v for k, v in TINY.items() if k != "num_steps"}  # REINFORCE learns from whole episodes
+    values = {"ppo": PPO_TINY, "a3c": dict(TINY, num_workers=2), "reinforce": episodic}.get(algo, TINY)
+    cfg = pg.make_config(algo, precision="bf16", **values, **FAST)
+    result = pg.train(cfg, run_dir=tmp_path / algo)
+    assert result.global_step >= 128 and np.isfinite(result.evaluation.mean)
+    loaded = pg.load(result.run_dir)
+    assert loaded.network.autocast_dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in loaded.network.parameters())
