@@ -6,6 +6,7 @@ the other (``continuous.py`` reuses ``sb3_same_seeds.py``'s zoo values and SB3 r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -32,3 +33,29 @@ def commit() -> str:
     dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/src"], capture_output=True, text=True,
                            cwd=HERE).stdout.strip()
     return proc.stdout.strip() + ("+dirty" if dirty else "")
+
+
+PRESETS = "src/policygrad/run/presets/"
+
+
+def code_version() -> str:
+    """The library code a result ran with, the presets aside: a digest of the blob ids of src/'s tracked
+    files outside run/presets/, with ``+dirty`` when src/ has uncommitted changes. Two commits that differ
+    only in presets (or in their comments) share it, so a long benchmark resumed after one preset changed
+    keeps every row whose own setting did not change; each row records its setting beside this."""
+    listing = subprocess.run(["git", "ls-files", "-s", "--", ":/src"], capture_output=True, text=True, cwd=HERE,
+                             check=True).stdout.splitlines()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/src"], capture_output=True, text=True,
+                           cwd=HERE).stdout.strip()
+    return code_digest(listing) + ("+dirty" if dirty else "")
+
+
+def code_digest(listing: list[str]) -> str:
+    """The digest of ``git ls-files -s`` lines ("MODE BLOB STAGE\tPATH") outside the presets."""
+    kept = [line for line in listing if not line.split("\t", 1)[1].startswith(PRESETS)]
+    return hashlib.sha1("\n".join(kept).encode()).hexdigest()[:12]
+
+
+def digest(values: object) -> str:
+    """A short digest of JSON-able values (a run's setting), stable across processes and machines."""
+    return hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -22,7 +22,9 @@ Two sections, written to one Markdown file:
 
 The Markdown is rewritten after every finished run, and each result is also appended to a JSON-lines
 file beside it (with its library), so a crash loses only the runs in flight; ``--resume`` keeps the
-results recorded at the same commit of src/ and runs the rest. Needs the MuJoCo extra
+results recorded with the same library code (src/ outside the presets: benchtools.code_version) and the same
+setting of their row (its preset's values, or the zoo's values SB3 runs), and runs the rest: a preset
+changed since reruns its own row only. Each row names the commit it ran at. Needs the MuJoCo extra
 (``pip install -e '.[mujoco]'``), Box2D for LunarLanderContinuous and, for SB3's rows and the speed
 section, Stable-Baselines3 (the bench extra).
 """
@@ -30,6 +32,7 @@ section, Stable-Baselines3 (the bench extra).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import math
@@ -47,7 +50,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchtools import commit, spawn  # noqa: E402
+from benchtools import code_version, commit, digest, spawn  # noqa: E402
 from sb3_same_seeds import ZOO, build_sb3, evaluate_as_policygrad, train_sb3, zoo_as_policygrad  # noqa: E402
 
 EVAL_SEED = 12345  # the evaluation seed of issue 32's numbers and of the candidate sweeps
@@ -285,17 +288,35 @@ def run_key(record: dict) -> tuple:
     return tuple(record.get("lib", "policygrad") if k == "lib" else record[k] for k in RUN_KEY)
 
 
-def resumable(lines: Iterable[str], here: str) -> tuple[list[dict], dict | None]:
-    """The finished learning runs and the speed section recorded at commit ``here`` (failed runs run again)."""
+def setting(lib: str, algo: str, env_id: str) -> str:
+    """A digest of the values a row trains with: policygrad's preset for it, or the zoo's values SB3 runs."""
+    if lib == "sb3":
+        return digest(dataclasses.asdict(ZOO[algo][env_id]))
+    import policygrad as pg
+
+    return digest(pg.make_config(algo, env_id=env_id).to_dict())
+
+
+SPEED_ROW = ("ppo", "HalfCheetah-v5")  # the speed section runs this row's preset and zoo values
+
+
+def resumable(lines: Iterable[str], code: str, settings: dict[tuple, str]) -> tuple[list[dict], dict | None]:
+    """The finished learning runs, and the speed section, recorded with library code ``code`` and the
+    setting each row has now (``settings[(lib, algo, env_id)]``); failed runs, runs of dirty code and runs
+    of a setting since changed run again."""
     done: dict[tuple, dict] = {}
     speed = None
     for record in map(json.loads, lines):
-        if record.get("commit") != here:
+        if record.get("code") != code or code.endswith("+dirty"):
             continue
         if record["kind"] == "speed":
-            speed = record
+            wanted = {lib: settings.get((lib, *SPEED_ROW)) for lib in LIBRARIES}
+            if record.get("setting") == wanted:
+                speed = record
         elif record["kind"] == "learn" and "error" not in record:
-            done[run_key(record)] = record
+            lib = record.get("lib", "policygrad")
+            if record.get("setting") == settings.get((lib, record["algo"], record["env_id"])):
+                done[run_key(record)] = record
     return list(done.values()), speed
 
 
@@ -354,8 +375,11 @@ def render(rows: list[dict], sources: dict[str, str], speed: dict | None = None,
     lines = ["# Continuous control: policygrad's presets at the published budgets", ""]
     status = "complete" if len(rows) >= total else f"partial: {len(rows)} of {total} runs finished"
     zoo_rows = [k for k, v in sources.items() if v == "zoo"]
+    earlier = sorted({r["commit"] for r in rows if r.get("commit") and r["commit"] != here})
+    resumed = (f" (resumed: {', '.join(earlier)} ran the runs recorded before, with the same library "
+               "code outside the presets and the same setting of their row)") if earlier else ""
     lines += [f"Command: `{command}` ({status}).",
-              f"Commit {here}, started {started} UTC, {machine}. Scores: deterministic evaluation of "
+              f"Commit {here}{resumed}, started {started} UTC, {machine}. Scores: deterministic evaluation of "
               f"{EVAL_EPISODES} episodes after training, on evaluation seed {EVAL_SEED} (policygrad's evaluation: "
               "8 copies, copy i reset from the seed + i; SB3's policy plays the same episode starts, its "
               "normalization statistics frozen). Seconds: wall time of the whole run (training, checkpoints, "
@@ -428,13 +452,15 @@ def main() -> None:
 
     log = args.out.with_suffix(".jsonl")
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-    here = commit()
+    here, code = commit(), code_version()
     jobs = selected(args.only)
     sources = {job.key: job.source for job in jobs}
+    settings = {(lib, job.algo, job.env_id): setting(lib, job.algo, job.env_id) for job in LEARNING
+                for lib in LIBRARIES if lib == "policygrad" or job.env_id in ZOO.get(job.algo, {})}
     done: list[dict] = []
     speed = None
     if args.resume and log.exists():
-        done, speed = resumable(log.read_text().splitlines(), here)
+        done, speed = resumable(log.read_text().splitlines(), code, settings)
         done = [d for d in done if (d["algo"], d["env_id"]) in {(j.algo, j.env_id) for j in jobs}]
     elif log.exists():
         log.unlink()
@@ -447,13 +473,13 @@ def main() -> None:
                 machine=f"on {platform.machine()} with {os.cpu_count()} cores, torch {torch.__version__} "
                         "(1 thread per process), CPU")
 
-    def record(entry: dict) -> None:
+    def record(entry: dict, row_setting: object) -> None:
         with log.open("a") as f:
-            f.write(json.dumps({**entry, "commit": here}) + "\n")
+            f.write(json.dumps({**entry, "commit": here, "code": code, "setting": row_setting}) + "\n")
 
     if not args.skip_speed and speed is None:
         speed = {"kind": "speed", **run_speed(2048 if args.quick else args.speed_steps, args.speed_rounds)}
-        record(speed)
+        record(speed, {lib: settings.get((lib, *SPEED_ROW)) for lib in LIBRARIES})
     args.out.write_text(render(done, sources, speed, total, **meta))
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         futures = {pool.submit(spawn, spec, __file__): spec for spec in specs}
@@ -462,7 +488,7 @@ def main() -> None:
             entry = {**spec, **future.result(), "preset_source": sources[f"{spec['algo']}:{spec['env_id']}"],
                      "eval_seed": EVAL_SEED}
             done.append(entry)
-            record(entry)
+            record(entry, settings[(spec["lib"], spec["algo"], spec["env_id"])])
             args.out.write_text(render(done, sources, speed, total, **meta))
             summary = entry.get("error") or f"{entry['mean']:.1f} in {entry['wall_seconds']:.0f} s"
             print(f"{entry['lib']} {entry['algo']} {entry['env_id']} seed {entry['seed']}: {summary}", flush=True)

@@ -97,16 +97,48 @@ def test_sb3_rows_only_where_the_preset_is_the_zoos():
     assert {s["lib"] for s in no_sb3} == {"policygrad"} and {s["steps"] for s in no_sb3} == {1_000_000}
 
 
-def test_resume_keeps_both_libraries_at_the_same_commit():
+SETTINGS = {("policygrad", "ppo", "Hopper-v5"): "hop1", ("policygrad", "ppo", "HalfCheetah-v5"): "pgcheetah",
+            ("sb3", "ppo", "HalfCheetah-v5"): "zoocheetah"}
+
+
+def recorded(record: dict, setting: object, code: str = "code1") -> dict:
+    return {**record, "code": code, "setting": setting}
+
+
+def test_resume_keeps_both_libraries_with_the_same_code_and_setting():
     old = {k: v for k, v in run("ppo", "Hopper-v5", 1, 3000.0).items() if k != "lib"}  # before "lib" was recorded
-    records = [old, run("ppo", "HalfCheetah-v5", 1, 5000.0, lib="sb3"),
-               {**run("ppo", "HalfCheetah-v5", 2, 0.0, lib="sb3"), "error": "killed"},  # runs again
-               {**run("ppo", "HalfCheetah-v5", 3, 5000.0, lib="sb3"), "commit": "0ther00"},  # another src/
-               {"kind": "speed", "policygrad": [1.0], "sb3": [1.0], "commit": "abc1234"}]
-    done, speed = continuous.resumable([json.dumps(r) for r in records], "abc1234")
+    records = [recorded(old, "hop1"), recorded(run("ppo", "HalfCheetah-v5", 1, 5000.0, lib="sb3"), "zoocheetah"),
+               recorded({**run("ppo", "HalfCheetah-v5", 2, 0.0, lib="sb3"), "error": "killed"}, "zoocheetah"),
+               recorded(run("ppo", "HalfCheetah-v5", 3, 5000.0, lib="sb3"), "zoocheetah", code="code0"),  # other src/
+               recorded(run("ppo", "HalfCheetah-v5", 1, 5000.0), "pgcheetah-before"),  # its preset changed since
+               run("ppo", "HalfCheetah-v5", 2, 5000.0),  # recorded before code and setting were
+               recorded({"kind": "speed", "policygrad": [1.0], "sb3": [1.0]},
+                        {"policygrad": "pgcheetah", "sb3": "zoocheetah"})]
+    done, speed = continuous.resumable([json.dumps(r) for r in records], "code1", SETTINGS)
     assert sorted(continuous.run_key(d) for d in done) == [("policygrad", "ppo", "Hopper-v5", 1, 1_000_000),
                                                           ("sb3", "ppo", "HalfCheetah-v5", 1, 1_000_000)]
     assert speed is not None and speed["kind"] == "speed"
+    changed = {**SETTINGS, ("policygrad", "ppo", "HalfCheetah-v5"): "pgcheetah2"}
+    assert continuous.resumable([json.dumps(r) for r in records], "code1", changed)[1] is None  # speed reruns
+    assert continuous.resumable([json.dumps(r) for r in records], "code1+dirty", SETTINGS) == ([], None)
+
+
+def test_a_row_setting_follows_its_preset_and_the_code_version_ignores_presets():
+    """The policygrad setting is the preset's values (another environment's differ); SB3's is the zoo's
+    entry; the code version is a digest of src/'s files without the presets."""
+    hopper = continuous.setting("policygrad", "ppo", "Hopper-v5")
+    assert hopper == continuous.setting("policygrad", "ppo", "Hopper-v5")
+    assert hopper != continuous.setting("policygrad", "ppo", "Walker2d-v5")
+    assert continuous.setting("sb3", "ppo", "HalfCheetah-v5") != continuous.setting("sb3", "ppo", "Walker2d-v5")
+    import benchtools
+
+    listing = ["100644 aaaa 0\tsrc/policygrad/core/ppo.py", "100644 bbbb 0\tsrc/policygrad/run/presets/ppo.yaml"]
+    preset_edited = [listing[0], "100644 cccc 0\tsrc/policygrad/run/presets/ppo.yaml"]
+    code_edited = ["100644 dddd 0\tsrc/policygrad/core/ppo.py", listing[1]]
+    assert benchtools.code_digest(listing) == benchtools.code_digest(preset_edited)
+    assert benchtools.code_digest(listing) != benchtools.code_digest(code_edited)
+    version = benchtools.code_version()  # this checkout's
+    assert len(version.split("+")[0]) == 12 and version == benchtools.code_version()
 
 
 def test_preset_source_is_read_from_the_values():
@@ -136,3 +168,11 @@ def test_evaluate_as_policygrad_plays_policygrads_episodes():
                                           lambda obs: obs, seed=12345, episodes=10)  # agent.act normalizes
     assert len(set(result.evaluation.returns)) == 10  # ten different episodes, so the match below means something
     assert sorted(e["return"] for e in episodes) == pytest.approx(sorted(result.evaluation.returns), rel=1e-6)
+
+
+def test_a_resumed_invocation_names_the_commits_its_rows_ran_at():
+    rows = [run("ppo", "Hopper-v5", 1, 3000.0), {**run("ppo", "Hopper-v5", 2, 3100.0), "commit": "def5678"}]
+    markdown = continuous.render(rows, SOURCES, command="continuous.py", here="def5678")
+    assert "Commit def5678 (resumed: abc1234 ran the runs recorded before" in markdown
+    alone = continuous.render(rows[1:], SOURCES, command="continuous.py", here="def5678")
+    assert "Commit def5678, started" in alone
