@@ -1,12 +1,15 @@
-"""PPO on ALE/Pong-v5 with the preset for 2M steps: the learning curve and whole-game scores (issue 29).
+"""PPO on Pong with the preset for 2M steps: the learning curve and whole-game scores (issue 29).
 
     .venv/bin/python benchmarks/atari_pong.py [--run-dir runs/atari_pong_ppo_s1] [--seed 1]
-                                              [--steps 2000000] [--device cpu]
-                                              [--out benchmarks/results/ATARI.md]
+                                              [--steps 2000000] [--device cpu] [--env ALE/Pong-v5]
+                                              [--precision fp32] [--out benchmarks/results/ATARI.md]
+
+``--env`` picks the protocol: ``ALE/Pong-v5`` (sticky actions 0.25, the default) or ``PongNoFrameskip-v4``
+(no sticky actions: the protocol of the published 20.4-21); ``--precision bf16`` autocasts the CNN.
 
 One invocation trains (or, when ``--run-dir`` holds an unfinished run of the same settings, resumes:
 checkpoints every 100k steps hold the emulators' states, so the resumed run equals an uninterrupted one)
-with ``policygrad train ppo --env ALE/Pong-v5`` and the preset (RL Baselines3 Zoo's Atari values), a
+with ``policygrad train ppo --env ENV`` and the preset (RL Baselines3 Zoo's Atari values), a
 deterministic evaluation of 10 whole games every 200k steps, then writes the Markdown and the learning
 curve (``policygrad plot``: the training games' unclipped scores and the evaluations) beside it.
 The target (issue 29): a deterministic evaluation of whole games >= 18 within 2M steps.
@@ -28,7 +31,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ENV_ID, TARGET = "ALE/Pong-v5", 18.0
+TARGET = 18.0
+PROTOCOLS = {  # what each environment id does that the other does not
+    "ALE/Pong-v5": ("ALE v5 with sticky actions (0.25: a quarter of the time the emulator repeats the previous "
+                    "action)", "sticky actions"),
+    "PongNoFrameskip-v4": ("PongNoFrameskip-v4, without sticky actions (the protocol of CleanRL's and the zoo's "
+                           "published Pong numbers)", "no sticky actions"),
+}
 SAMPLED_EVAL = "evals/eval_stochastic_10ep_seed12345.json"
 EVAL = ["--eval-every", "200000", "--eval-episodes", "10", "--eval-seed", "12345", "--checkpoint-every", "100000"]
 # Published PPO on Pong, for the reader's scale (NoFrameskip-v4, no sticky actions, unless said)
@@ -47,19 +56,20 @@ def recorded_config(run_dir: Path) -> dict:
     return json.loads(path.read_text())["config"] if path.is_file() else {}
 
 
-def train_or_resume(run_dir: Path, seed: int, steps: int, device: str) -> None:
+def train_or_resume(run_dir: Path, seed: int, steps: int, device: str, env_id: str, precision: str) -> None:
     cfg = recorded_config(run_dir)
     if (run_dir / "eval.json").is_file():
         print(f"{run_dir}: finished; writing the report from it", flush=True)
     elif cfg:
-        asked = {"env_id": ENV_ID, "seed": seed, "algo": "ppo"}
-        differing = {k: (cfg.get(k), v) for k, v in asked.items() if cfg.get(k) != v}
+        asked = {"env_id": env_id, "seed": seed, "algo": "ppo", "precision": precision}
+        recorded = {"precision": "fp32", **cfg}  # runs from before the precision field were fp32
+        differing = {k: (recorded.get(k), v) for k, v in asked.items() if recorded.get(k) != v}
         if differing:
             raise SystemExit(f"{run_dir} holds another run ({differing}); pass another --run-dir")
         policygrad("resume", str(run_dir))
     else:
-        policygrad("train", "ppo", "--env", ENV_ID, "--total-steps", str(steps), "--seed", str(seed),
-                   "--device", device, "--run-dir", str(run_dir), *EVAL)
+        policygrad("train", "ppo", "--env", env_id, "--total-steps", str(steps), "--seed", str(seed),
+                   "--device", device, "--precision", precision, "--run-dir", str(run_dir), *EVAL)
 
 
 def ale_version() -> str:
@@ -90,10 +100,13 @@ def render(run_dir: Path, out: Path, curve: Path, argv: list[str]) -> str:
     train_clock = float(metrics[-1]["wall_time"]) if metrics else 0.0
     versions = record.get("versions", {})
     status = "complete" if final else f"partial: {last_step:,} of {cfg.get('total_steps', 0):,} steps so far"
-    lines = ["# Atari: PPO on Pong from pixels", "",
+    env_id = cfg.get("env_id", "ALE/Pong-v5")
+    protocol, sticky = PROTOCOLS.get(env_id, (env_id, "as the environment id sets"))
+    lines = [f"# Atari: PPO on Pong from pixels ({env_id}, {cfg.get('precision', 'fp32')})", "",
              f"Command: `.venv/bin/python benchmarks/atari_pong.py {' '.join(argv)}`".rstrip() + f" ({status}).",
-             f"Run directory {run_dir.name}: `policygrad train ppo --env {ENV_ID} --total-steps "
-             f"{cfg.get('total_steps')} --seed {cfg.get('seed')} {' '.join(EVAL)}` with the preset "
+             f"Run directory {run_dir.name}: `policygrad train ppo --env {env_id} --total-steps "
+             f"{cfg.get('total_steps')} --seed {cfg.get('seed')} --precision {cfg.get('precision', 'fp32')} "
+             f"{' '.join(EVAL)}` with the preset "
              f"(RL Baselines3 Zoo's Atari values: {cfg.get('num_envs')} envs x {cfg.get('num_steps')} steps, "
              f"{cfg.get('update_epochs')} epochs of {cfg.get('num_minibatches')} minibatches, lr "
              f"{cfg.get('learning_rate')} and clip {cfg.get('clip_coef')} annealed, entropy {cfg.get('ent_coef')}, "
@@ -103,7 +116,7 @@ def render(run_dir: Path, out: Path, curve: Path, argv: list[str]) -> str:
              f"{cfg.get('torch_threads')} torch thread. The machine was shared with other jobs, so the clock "
              "is an upper bound.",
              "",
-             "Protocol: ALE v5 with sticky actions (0.25), frame skip 4, 84x84 grey, 4 stacked frames, up to 30 "
+             f"Protocol: {protocol}, frame skip 4, 84x84 grey, 4 stacked frames, up to 30 "
              "no-op starts, fire on reset; life loss ends the learner's episode and rewards are clipped to "
              "their sign for training only. Every score below is the game's own: whole games (21 points), "
              "unclipped. Steps are the agent's (4 frames each).", ""]
@@ -122,7 +135,7 @@ def render(run_dir: Path, out: Path, curve: Path, argv: list[str]) -> str:
     if games:
         tail = [float(g["return"]) for g in games[-20:]]
         lines.append(f"- Training games: {len(games):,} whole games; the last {len(tail)} averaged "
-                     f"{sum(tail) / len(tail):.1f} (sampled actions, sticky actions).")
+                     f"{sum(tail) / len(tail):.1f} (sampled actions, {sticky}).")
     if metrics:
         lines.append(f"- Training clock: {train_clock / 3600:.2f} h for {last_step:,} steps "
                      f"({last_step / max(train_clock, 1e-9):.0f} steps/s, evaluations excluded).")
@@ -145,12 +158,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--steps", type=int, default=2_000_000)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--env", default="ALE/Pong-v5", choices=sorted(PROTOCOLS))
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--render-only", action="store_true", help="write the report from the run as it stands")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "ATARI.md")
     args = parser.parse_args()
     run_dir = args.run_dir.resolve()
     if not args.render_only:
-        train_or_resume(run_dir, args.seed, args.steps, args.device)
+        train_or_resume(run_dir, args.seed, args.steps, args.device, args.env, args.precision)
     if not (run_dir / "config.json").is_file():
         raise SystemExit(f"{run_dir}: no run there yet")
     if (run_dir / "eval.json").is_file() and not (run_dir / SAMPLED_EVAL).is_file():
