@@ -51,7 +51,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from benchtools import code_version, commit, digest, spawn  # noqa: E402
-from sb3_same_seeds import ZOO, build_sb3, evaluate_as_policygrad, train_sb3, zoo_as_policygrad  # noqa: E402
+from sb3_same_seeds import (  # noqa: E402
+    ZOO,
+    ZOO_OTHER_ENTRIES,
+    ZooSetting,
+    build_sb3,
+    evaluate_as_policygrad,
+    train_sb3,
+    zoo_as_policygrad,
+)
 
 EVAL_SEED = 12345  # the evaluation seed of issue 32's numbers and of the candidate sweeps
 EVAL_EPISODES = 20
@@ -155,18 +163,32 @@ def same(value: Any, wanted: Any) -> bool:
     return value == wanted
 
 
+def zoo_settings(algo: str, env_id: str) -> dict[str, ZooSetting]:
+    """The zoo's settings a preset for (algo, env_id) may carry, by source: ``zoo`` (the environment's own
+    entry, sb3_same_seeds.ZOO) and ``zoo:ENTRY`` (another environment's entry, ZOO_OTHER_ENTRIES)."""
+    own = {"zoo": ZOO[algo][env_id]} if env_id in ZOO.get(algo, {}) else {}
+    other = ZOO_OTHER_ENTRIES.get(algo, {}).get(env_id)
+    return {**own, **({f"zoo:{other.entry}": other} if other is not None else {})}
+
+
 def source_of(config: Any) -> str:
-    """Whose setting ``config`` carries: ``zoo`` when it has the zoo's values (sb3_same_seeds.ZOO, translated)
-    in every field the zoo sets for its algorithm and environment, ``cleanrl`` when it has CleanRL's PPO
-    defaults, ``own`` otherwise (values chosen here)."""
+    """Whose setting ``config`` carries: ``zoo`` when it has the zoo's values for its algorithm and environment
+    (translated) in every field the zoo sets, ``zoo:ENTRY`` when it has those of another environment's entry,
+    ``cleanrl`` when it has CleanRL's PPO defaults, ``own`` otherwise (values chosen here)."""
     def has(values: dict[str, Any]) -> bool:
         return all(same(getattr(config, name), value) for name, value in values.items())
 
-    if config.env_id in ZOO.get(config.algo, {}) and has(zoo_as_policygrad(config.algo, config.env_id)):
-        return "zoo"
+    for source, zoo in zoo_settings(config.algo, config.env_id).items():
+        if has(zoo_as_policygrad(config.algo, config.env_id, zoo)):
+            return source
     if config.algo == "ppo" and has(CLEANRL_PPO):
         return "cleanrl"
     return "own"
+
+
+def is_zoo(source: str) -> bool:
+    """Whether a preset source is one of the zoo's settings (so SB3 runs it too)."""
+    return source == "zoo" or source.startswith("zoo:")
 
 
 @functools.cache
@@ -214,7 +236,8 @@ def work_sb3(spec: dict) -> dict:
         return evaluate_as_policygrad(env_id, act, normalize, seed=EVAL_SEED, episodes=EVAL_EPISODES)
 
     start = time.perf_counter()
-    out = train_sb3(spec["algo"], spec["env_id"], spec["seed"], spec["steps"], evaluator=evaluator)
+    zoo = zoo_settings(spec["algo"], spec["env_id"])[spec.get("source", "zoo")]
+    out = train_sb3(spec["algo"], spec["env_id"], spec["seed"], spec["steps"], evaluator=evaluator, setting=zoo)
     wall = time.perf_counter() - start
     returns = [e["return"] for e in out["episodes"]]
     return {"mean": statistics.mean(returns), "std": statistics.pstdev(returns), "returns": returns,
@@ -272,11 +295,12 @@ def learning_specs(jobs: list[Job], sources: dict[str, str], quick: bool, sb3: b
     """Every run to make: each job's seeds with policygrad, then with SB3 where the preset is the zoo's."""
     specs = []
     for job in jobs:
-        libs = ["policygrad"] + (["sb3"] if sb3 and sources.get(job.key) == "zoo" else [])
+        source = sources.get(job.key, "own")
+        libs = ["policygrad"] + (["sb3"] if sb3 and is_zoo(source) else [])
         for lib in libs:
             for seed in job.seeds:
                 specs.append({"kind": "learn", "lib": lib, "algo": job.algo, "env_id": job.env_id, "seed": seed,
-                              "steps": 2048 if quick else job.steps})
+                              "steps": 2048 if quick else job.steps, **({"source": source} if lib == "sb3" else {})})
     return specs
 
 
@@ -289,9 +313,11 @@ def run_key(record: dict) -> tuple:
 
 
 def setting(lib: str, algo: str, env_id: str) -> str:
-    """A digest of the values a row trains with: policygrad's preset for it, or the zoo's values SB3 runs."""
+    """A digest of the values a row trains with: policygrad's preset for it, or the zoo's values SB3 runs
+    (those the preset carries; the label of the entry they come from is not a value)."""
     if lib == "sb3":
-        return digest(dataclasses.asdict(ZOO[algo][env_id]))
+        zoo = zoo_settings(algo, env_id).get(preset_source(algo, env_id)) or ZOO[algo][env_id]
+        return digest({k: v for k, v in dataclasses.asdict(zoo).items() if k != "entry"})
     import policygrad as pg
 
     return digest(pg.make_config(algo, env_id=env_id).to_dict())
@@ -332,13 +358,17 @@ LIB_NAMES = {"policygrad": "policygrad", "sb3": "SB3"}
 SOURCE_NAMES = {"zoo": "the zoo's", "cleanrl": "CleanRL's defaults", "own": "measured here", "none": "no preset"}
 
 
+def source_name(source: str) -> str:
+    return f"the zoo's {source[4:]} entry" if source.startswith("zoo:") else SOURCE_NAMES[source]
+
+
 def summary_line(job: Job, lib: str, rows: list[dict], source: str) -> str:
     ok = [r for r in rows if "error" not in r]
     failed = len(rows) - len(ok)
     seeds = f"{len(ok)} of {len(job.seeds)}" + (f" ({failed} failed)" if failed else "")
     target = job.target.describe() if job.target else ""
     if not ok:
-        return (f"| {job.algo} | {job.env_id} | {LIB_NAMES[lib]} | {SOURCE_NAMES[source]} | {seeds} | | | {target} | "
+        return (f"| {job.algo} | {job.env_id} | {LIB_NAMES[lib]} | {source_name(source)} | {seeds} | | | {target} | "
                 f"no result | | {reference_for(job.algo, job.env_id, source)} |")
     scores = [r["mean"] for r in ok]
     verdict = ""
@@ -348,7 +378,7 @@ def summary_line(job: Job, lib: str, rows: list[dict], source: str) -> str:
         if len(ok) < len(job.seeds):
             verdict = f"so far {verdict}"
     wall = statistics.mean(r["wall_seconds"] for r in ok)
-    return (f"| {job.algo} | {job.env_id} | {LIB_NAMES[lib]} | {SOURCE_NAMES[source]} | {seeds} | "
+    return (f"| {job.algo} | {job.env_id} | {LIB_NAMES[lib]} | {source_name(source)} | {seeds} | "
             f"{statistics.mean(scores):,.1f} | {min(scores):,.1f} | {target} | {verdict} | {wall:,.0f} | "
             f"{reference_for(job.algo, job.env_id, source)} |")
 
@@ -374,7 +404,7 @@ def render(rows: list[dict], sources: dict[str, str], speed: dict | None = None,
     total = len(rows) if total is None else total
     lines = ["# Continuous control: policygrad's presets at the published budgets", ""]
     status = "complete" if len(rows) >= total else f"partial: {len(rows)} of {total} runs finished"
-    zoo_rows = [k for k, v in sources.items() if v == "zoo"]
+    zoo_rows = [k for k, v in sources.items() if is_zoo(v)]
     earlier = sorted({r["commit"] for r in rows if r.get("commit") and r["commit"] != here})
     resumed = (f" (resumed: {', '.join(earlier)} ran the runs recorded before, with the same library "
                "code outside the presets and the same setting of their row)") if earlier else ""
@@ -386,7 +416,8 @@ def render(rows: list[dict], sources: dict[str, str], speed: dict | None = None,
               "evaluation), one process per seed, `--workers` at a time; steps/s: the training clock.",
               "",
               "Preset: whose setting `run/presets/ALGO.yaml` holds, read from the config it makes: the zoo's "
-              "(RL Baselines3 Zoo's tuned values, translated field for field: `sb3_same_seeds.ZOO`), CleanRL's "
+              "(RL Baselines3 Zoo's tuned values, translated field for field: `sb3_same_seeds.ZOO`; or another "
+              "environment's entry, named, where it measured better: `ZOO_OTHER_ENTRIES`), CleanRL's "
               "defaults (`ppo_continuous_action.py`), or measured here (neither). The reference is the published "
               "score of that setting; the zoo's are single runs on older environment versions. "
               + ("Stable-Baselines3 (SB3) runs the same values on the same seeds where the preset is the zoo's: "
@@ -456,7 +487,7 @@ def main() -> None:
     jobs = selected(args.only)
     sources = {job.key: job.source for job in jobs}
     settings = {(lib, job.algo, job.env_id): setting(lib, job.algo, job.env_id) for job in LEARNING
-                for lib in LIBRARIES if lib == "policygrad" or job.env_id in ZOO.get(job.algo, {})}
+                for lib in LIBRARIES if lib == "policygrad" or zoo_settings(job.algo, job.env_id)}
     done: list[dict] = []
     speed = None
     if args.resume and log.exists():

@@ -95,6 +95,34 @@ def test_sb3_rows_only_where_the_preset_is_the_zoos():
         ("Hopper-v5", "policygrad", seed, 2048) for seed in (1, 2, 3)]
     no_sb3 = continuous.learning_specs(jobs, {"ppo:HalfCheetah-v5": "zoo"}, quick=False, sb3=False)
     assert {s["lib"] for s in no_sb3} == {"policygrad"} and {s["steps"] for s in no_sb3} == {1_000_000}
+    # a preset with another environment's zoo entry: SB3 runs that entry's values, named in the spec
+    other = continuous.learning_specs(continuous.selected(["a2c:HalfCheetah-v5"]),
+                                      {"a2c:HalfCheetah-v5": "zoo:HalfCheetahBulletEnv-v0"}, quick=True, sb3=True)
+    assert [(s["lib"], s.get("source")) for s in other] == [("policygrad", None)] * 3 + [
+        ("sb3", "zoo:HalfCheetahBulletEnv-v0")] * 3
+
+
+def test_a_preset_from_another_environments_zoo_entry_is_named_and_gets_its_own_sb3_values():
+    """A2C's HalfCheetah preset carries the zoo's HalfCheetahBulletEnv-v0 values: its source names that entry,
+    SB3's row runs those values (not the zoo's HalfCheetah entry), and the zoo's HalfCheetah score is said to
+    be another setting's."""
+    zoo_own, bullet = continuous.zoo_settings("a2c", "HalfCheetah-v5").values()
+    bullet_values = zoo_as_policygrad("a2c", "HalfCheetah-v5", bullet)
+    assert bullet_values["distribution"] == "gsde" and bullet_values["num_envs"] == 4
+    config = pg.make_config("a2c", env_id="HalfCheetah-v5", preset="none", **bullet_values)
+    assert continuous.source_of(config) == "zoo:HalfCheetahBulletEnv-v0"
+    own = pg.make_config("a2c", env_id="HalfCheetah-v5", preset="none",
+                         **zoo_as_policygrad("a2c", "HalfCheetah-v5", zoo_own))
+    assert continuous.source_of(own) == "zoo"
+    assert continuous.source_name("zoo:HalfCheetahBulletEnv-v0") == "the zoo's HalfCheetahBulletEnv-v0 entry"
+    assert continuous.reference_for("a2c", "HalfCheetah-v5", "zoo:HalfCheetahBulletEnv-v0").endswith(
+        "for zoo's setting, not this preset")
+    # the shipped preset is that entry (run/presets/a2c.yaml), so SB3's row digests its values
+    assert continuous.preset_source("a2c", "HalfCheetah-v5") == "zoo:HalfCheetahBulletEnv-v0"
+    assert continuous.setting("sb3", "a2c", "HalfCheetah-v5") == continuous.digest(
+        {k: v for k, v in vars(bullet).items() if k != "entry"})
+    assert continuous.setting("sb3", "a2c", "HalfCheetah-v5") != continuous.digest(
+        {k: v for k, v in vars(zoo_own).items() if k != "entry"})
 
 
 SETTINGS = {("policygrad", "ppo", "Hopper-v5"): "hop1", ("policygrad", "ppo", "HalfCheetah-v5"): "pgcheetah",

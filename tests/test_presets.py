@@ -37,11 +37,11 @@ def test_every_issue_environment_has_presets():
 
 
 def test_a_preset_may_share_values_through_a_yaml_merge_key():
-    # a2c.yaml's MuJoCo entries are HalfCheetah's values (<<: *a2c-mujoco), Swimmer with its own gamma
-    cheetah, swimmer = (make_config("a2c", env_id=env_id) for env_id in ("HalfCheetah-v5", "Swimmer-v5"))
-    assert "<<" not in _load("a2c")["Hopper-v5"]
-    assert (swimmer.num_steps, swimmer.optimizer, swimmer.reward_norm) == (cheetah.num_steps, "rmsprop", "scale")
-    assert (cheetah.gamma, swimmer.gamma) == (0.99, 0.9999)
+    # a2c.yaml's Walker2d and Swimmer entries are Hopper's values (<<: *a2c-mujoco), Swimmer with its own gamma
+    hopper, swimmer = (make_config("a2c", env_id=env_id) for env_id in ("Hopper-v5", "Swimmer-v5"))
+    assert "<<" not in _load("a2c")["Walker2d-v5"]
+    assert (swimmer.num_steps, swimmer.optimizer, swimmer.reward_norm) == (hopper.num_steps, "rmsprop", "scale")
+    assert (hopper.gamma, swimmer.gamma) == (0.99, 0.9999)
 
 
 def test_unknown_preset_is_a_clear_error():

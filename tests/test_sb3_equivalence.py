@@ -132,8 +132,9 @@ def test_a2c_update_equals_stable_baselines3_on_the_same_experience(record):
     Replay.record = record
     if REPLAY_ID not in gym.registry:
         gym.register(REPLAY_ID, entry_point=Replay)
-    # The HalfCheetah-v5 preset (SB3's default A2C), with the normalization SB3's VecNormalize already did
-    preset = pg.make_config("a2c", env_id=ENV, total_steps=10**6, seed=3)
+    # a2c.yaml's MuJoCo defaults (SB3's default A2C, the zoo's "mujoco-defaults": Hopper's preset, HalfCheetah's
+    # until its own was measured), with the normalization SB3's VecNormalize already did
+    preset = pg.make_config("a2c", env_id="Hopper-v5", total_steps=10**6, seed=3)
     assert (preset.normalize_obs, preset.reward_norm) == (True, "scale")
     cfg = pg.make_config("a2c", env_id=REPLAY_ID, total_steps=10**6, seed=3, normalize_obs=False, reward_norm="none",
                          **{k: getattr(preset, k) for k in ("num_envs", "num_steps", "optimizer", "learning_rate",
