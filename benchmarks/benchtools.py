@@ -43,11 +43,17 @@ def code_version() -> str:
     files outside run/presets/, with ``+dirty`` when src/ has uncommitted changes. Two commits that differ
     only in presets (or in their comments) share it, so a long benchmark resumed after one preset changed
     keeps every row whose own setting did not change; each row records its setting beside this."""
-    listing = subprocess.run(["git", "ls-files", "-s", "--", ":/src"], capture_output=True, text=True, cwd=HERE,
-                             check=True).stdout.splitlines()
+    listing = tracked_src()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/src"], capture_output=True, text=True,
                            cwd=HERE).stdout.strip()
     return code_digest(listing) + ("+dirty" if dirty else "")
+
+
+def tracked_src() -> list[str]:
+    """``git ls-files -s`` of src/, paths from the repository's root (as PRESETS is written), wherever the
+    script runs from."""
+    return subprocess.run(["git", "ls-files", "-s", "--full-name", "--", ":/src"], capture_output=True, text=True,
+                          cwd=HERE, check=True).stdout.splitlines()
 
 
 def code_digest(listing: list[str]) -> str:

@@ -165,6 +165,10 @@ def test_a_row_setting_follows_its_preset_and_the_code_version_ignores_presets()
     code_edited = ["100644 dddd 0\tsrc/policygrad/core/ppo.py", listing[1]]
     assert benchtools.code_digest(listing) == benchtools.code_digest(preset_edited)
     assert benchtools.code_digest(listing) != benchtools.code_digest(code_edited)
+    real = benchtools.tracked_src()  # this checkout's listing: its preset lines are the ones left out
+    presets = [line for line in real if line.split("\t", 1)[1].startswith(benchtools.PRESETS)]
+    assert {line.rsplit("/", 1)[1] for line in presets} >= {"ppo.yaml", "a2c.yaml"}
+    assert benchtools.code_digest(real) == benchtools.code_digest([line for line in real if line not in presets])
     version = benchtools.code_version()  # this checkout's
     assert len(version.split("+")[0]) == 12 and version == benchtools.code_version()
 
