@@ -30,9 +30,14 @@ def commit() -> str:
     """HEAD's short hash, with ``+dirty`` when src/ has uncommitted changes: results recorded under the
     same value ran the same library code."""
     proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE)
+    return proc.stdout.strip() + dirty_mark()
+
+
+def dirty_mark() -> str:
+    """``+dirty`` when src/ has uncommitted changes, else nothing."""
     dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/src"], capture_output=True, text=True,
                            cwd=HERE).stdout.strip()
-    return proc.stdout.strip() + ("+dirty" if dirty else "")
+    return "+dirty" if dirty else ""
 
 
 PRESETS = "src/policygrad/run/presets/"
@@ -43,10 +48,7 @@ def code_version() -> str:
     files outside run/presets/, with ``+dirty`` when src/ has uncommitted changes. Two commits that differ
     only in presets (or in their comments) share it, so a long benchmark resumed after one preset changed
     keeps every row whose own setting did not change; each row records its setting beside this."""
-    listing = tracked_src()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/src"], capture_output=True, text=True,
-                           cwd=HERE).stdout.strip()
-    return code_digest(listing) + ("+dirty" if dirty else "")
+    return code_digest(tracked_src()) + dirty_mark()
 
 
 def tracked_src() -> list[str]:

@@ -314,10 +314,11 @@ def run_key(record: dict) -> tuple:
 
 def setting(lib: str, algo: str, env_id: str) -> str:
     """A digest of the values a row trains with: policygrad's preset for it, or the zoo's values SB3 runs
-    (those the preset carries; the label of the entry they come from is not a value)."""
+    (those the preset carries; the label of the entry they come from is not a value). SB3 has no setting,
+    "none", where the preset is not the zoo's (it runs no row there)."""
     if lib == "sb3":
-        zoo = zoo_settings(algo, env_id).get(preset_source(algo, env_id)) or ZOO[algo][env_id]
-        return digest({k: v for k, v in dataclasses.asdict(zoo).items() if k != "entry"})
+        zoo = zoo_settings(algo, env_id).get(preset_source(algo, env_id))
+        return "none" if zoo is None else digest({k: v for k, v in dataclasses.asdict(zoo).items() if k != "entry"})
     import policygrad as pg
 
     return digest(pg.make_config(algo, env_id=env_id).to_dict())

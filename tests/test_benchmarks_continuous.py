@@ -158,6 +158,7 @@ def test_a_row_setting_follows_its_preset_and_the_code_version_ignores_presets()
     assert hopper == continuous.setting("policygrad", "ppo", "Hopper-v5")
     assert hopper != continuous.setting("policygrad", "ppo", "Walker2d-v5")
     assert continuous.setting("sb3", "ppo", "HalfCheetah-v5") != continuous.setting("sb3", "ppo", "Walker2d-v5")
+    assert continuous.setting("sb3", "ppo", "Hopper-v5") == "none"  # CleanRL's preset: SB3 runs no row there
     import benchtools
 
     listing = ["100644 aaaa 0\tsrc/policygrad/core/ppo.py", "100644 bbbb 0\tsrc/policygrad/run/presets/ppo.yaml"]
