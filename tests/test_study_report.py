@@ -667,3 +667,10 @@ def test_the_episodes_figure_draws_cumulative_return_against_episodes_only(lr_st
     labels = sorted((ax.get_xlabel(), ax.get_ylabel()) for ax in axes)
     assert ("episode", "cumulative return") in labels
     assert not any(x == "environment steps" and y == "cumulative return" for x, y in labels)
+
+
+def test_a_study_of_one_value_says_so_in_the_singular(tmp_path):
+    study = make_study(tmp_path / "one", {"learning_rate": [0.001]}, {(0.001,): [100.0, 110.0, 120.0]})
+    write_report(study)
+    md = (study / "report.md").read_text()
+    assert "3 runs (1 value x seeds), 3 finished, 0 failed" in md

@@ -159,10 +159,11 @@ def build_report(study: Study, baseline: str | None = None) -> list[Block]:
     what = " x ".join(study.fields)
     threshold = study.spec.get("threshold")
     total, failed = len(study.runs), sum(not r.done for r in study.runs)
+    plural = "" if len(results) == 1 else "s"
     blocks: list[Block] = [
         Heading(f"Study {study.name}: {study.spec.get('algo', '?')} on {environment(study.spec)}, "
                 f"varying {what}", 1),
-        Paragraph(f"{total} runs ({len(results)} values x seeds), {total - failed} finished, {failed} failed. "
+        Paragraph(f"{total} runs ({len(results)} value{plural} x seeds), {total - failed} finished, {failed} failed. "
                   f"Scores: the final deterministic evaluation, and the area under the evaluation curve (auc). "
                   f"Higher is better."),
         Heading("Conclusion"),
