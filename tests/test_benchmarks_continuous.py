@@ -209,3 +209,27 @@ def test_a_resumed_invocation_names_the_commits_its_rows_ran_at():
     assert "Commit def5678 (resumed: abc1234 ran the runs recorded before" in markdown
     alone = continuous.render(rows[1:], SOURCES, command="continuous.py", here="def5678")
     assert "Commit def5678, started" in alone
+
+
+def test_policygrad_against_sb3_on_the_same_values_says_whether_the_seeds_tell_a_gap():
+    """One line per row both libraries ran: the means, their difference and Welch's p; a wide gap over
+    tight seeds is a gap, an overlap of scattered seeds is not, a row SB3 did not run has no line."""
+    rows = [run("ppo", "HalfCheetah-v5", s, m) for s, m in ((1, 5600.0), (2, 5500.0), (3, 5400.0))]
+    rows += [run("ppo", "HalfCheetah-v5", s, m, lib="sb3") for s, m in ((1, 4000.0), (2, 4100.0), (3, 3900.0))]
+    rows += [run("ppo", "Walker2d-v5", s, m) for s, m in ((1, 3000.0), (2, 4000.0), (3, 1000.0))]
+    rows += [run("ppo", "Walker2d-v5", s, m, lib="sb3") for s, m in ((1, 2500.0), (2, 3900.0), (3, 1500.0))]
+    rows += [run("ppo", "Hopper-v5", s, 3000.0) for s in (1, 2, 3)]
+    markdown = continuous.render(rows, SOURCES, command="continuous.py", here="abc1234")
+    lines = table(markdown, "policygrad against SB3: the same values on the same seeds")
+    assert [(r[1], r[2:6]) for r in lines] == [
+        ("HalfCheetah-v5", ["3 and 3", "5,500.0", "4,000.0", "+1,500.0"]),
+        ("Walker2d-v5", ["3 and 3", "2,666.7", "2,633.3", "+33.3"])]
+    cheetah, walker = lines
+    assert cheetah[6].startswith("<") or float(cheetah[6]) < 0.001
+    assert cheetah[8] == "yes" and walker[8] == "no" and float(walker[6]) > 0.5
+
+
+def test_no_same_values_section_without_sb3_rows():
+    rows = [run("ppo", "Hopper-v5", s, 3000.0) for s in (1, 2, 3)]
+    markdown = continuous.render(rows, SOURCES, command="continuous.py", here="abc1234")
+    assert "## policygrad against SB3" not in markdown
