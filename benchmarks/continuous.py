@@ -348,6 +348,19 @@ def resumable(lines: Iterable[str], code: str, settings: dict[tuple, str]) -> tu
     return list(done.values()), speed
 
 
+def recorded(lines: Iterable[str]) -> tuple[list[dict], dict | None]:
+    """Every learning run of the JSON lines (its last record) and the last speed section, whatever code they
+    ran with: what ``--render-only`` shows."""
+    runs: dict[tuple, dict] = {}
+    speed = None
+    for record in map(json.loads, lines):
+        if record["kind"] == "speed":
+            speed = record
+        elif record["kind"] == "learn":
+            runs[run_key(record)] = record
+    return list(runs.values()), speed
+
+
 def job_of(row: dict) -> Job:
     return next(j for j in LEARNING if (j.algo, j.env_id) == (row["algo"], row["env_id"]))
 
@@ -427,18 +440,27 @@ def same_values_section(groups: dict[tuple[Job, str], list[dict]]) -> list[str]:
 
 
 def render(rows: list[dict], sources: dict[str, str], speed: dict | None = None, total: int | None = None,
-           command: str = "", here: str = "", started: str = "", machine: str = "", sb3: bool = True) -> str:
+           command: str = "", here: str = "", started: str = "", machine: str = "", sb3: bool = True,
+           rendered_from: str = "") -> str:
     """The Markdown of a (possibly partial) invocation: ``rows`` are the JSON-lines records of learning runs,
-    ``sources`` each job's preset source (:func:`preset_source`, by ``ALGO:ENV_ID``)."""
+    ``sources`` each job's preset source (:func:`preset_source`, by ``ALGO:ENV_ID``); ``rendered_from``, the
+    library code of the records when this is ``--render-only`` re-rendering them at commit ``here``."""
     total = len(rows) if total is None else total
     lines = ["# Continuous control: policygrad's presets at the published budgets", ""]
     status = "complete" if len(rows) >= total else f"partial: {len(rows)} of {total} runs finished"
     zoo_rows = [k for k, v in sources.items() if is_zoo(v)]
-    earlier = sorted({r["commit"] for r in rows if r.get("commit") and r["commit"] != here})
-    resumed = (f" (resumed: {', '.join(earlier)} ran the runs recorded before, with the same library "
-               "code outside the presets and the same setting of their row)") if earlier else ""
+    if rendered_from:
+        ran_at = sorted({r["commit"] for r in [*rows, *([speed] if speed else [])] if r.get("commit")})
+        provenance = (f"Re-rendered at commit {here} from the JSON lines beside it, on {started} UTC: the runs ran "
+                      f"at commit{'s' if len(ran_at) > 1 else ''} {', '.join(ran_at)}, every one with library "
+                      f"code {rendered_from} (src/ outside the presets); rendered {machine}.")
+    else:
+        earlier = sorted({r["commit"] for r in rows if r.get("commit") and r["commit"] != here})
+        resumed = (f" (resumed: {', '.join(earlier)} ran the runs recorded before, with the same library "
+                   "code outside the presets and the same setting of their row)") if earlier else ""
+        provenance = f"Commit {here}{resumed}, started {started} UTC, {machine}."
     lines += [f"Command: `{command}` ({status}).",
-              f"Commit {here}{resumed}, started {started} UTC, {machine}. Scores: deterministic evaluation of "
+              f"{provenance} Scores: deterministic evaluation of "
               f"{EVAL_EPISODES} episodes after training, on evaluation seed {EVAL_SEED} (policygrad's evaluation: "
               "8 copies, copy i reset from the seed + i; SB3's policy plays the same episode starts, its "
               "normalization statistics frozen). Seconds: wall time of the whole run (training, checkpoints, "
@@ -487,6 +509,19 @@ def render(rows: list[dict], sources: dict[str, str], speed: dict | None = None,
     return "\n".join(lines) + "\n"
 
 
+def render_only(out: Path, sources: dict[str, str], meta: dict, parser: argparse.ArgumentParser) -> None:
+    log = out.with_suffix(".jsonl")
+    if not log.exists():
+        parser.error(f"--render-only: no {log} to render")
+    done, speed = recorded(log.read_text().splitlines())
+    codes = sorted({r.get("code", "unknown") for r in [*done, *([speed] if speed else [])]})
+    if len(codes) != 1:
+        parser.error(f"--render-only: {log.name}'s runs ran with {len(codes)} library code versions "
+                     f"({', '.join(codes)}); one table needs one (--resume reruns the others)")
+    out.write_text(render(done, sources, speed, len(done), rendered_from=codes[0], **meta))
+    print(out.read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="learning runs at a time (default: %(default)s)")
@@ -500,6 +535,9 @@ def main() -> None:
     parser.add_argument("--speed-rounds", type=int, default=3)
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs recorded in OUT's .jsonl at this commit of src/ (both libraries)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="run nothing: rewrite OUT from the runs recorded in its .jsonl (after a change of this "
+                             "report's layout), refused when they ran with more than one library code")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "CONTINUOUS.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -518,6 +556,14 @@ def main() -> None:
     sources = {job.key: job.source for job in jobs}
     settings = {(lib, job.algo, job.env_id): setting(lib, job.algo, job.env_id) for job in LEARNING
                 for lib in LIBRARIES if lib == "policygrad" or zoo_settings(job.algo, job.env_id)}
+    meta = dict(command=" ".join([".venv/bin/python benchmarks/continuous.py", *sys.argv[1:]]), here=here,
+                started=started, sb3=not args.no_sb3,
+                machine=f"on {platform.machine()} with {os.cpu_count()} cores, torch {torch.__version__} "
+                        "(1 thread per process), CPU")
+
+    if args.render_only:
+        render_only(args.out, sources, meta, parser)
+        return
     done: list[dict] = []
     speed = None
     if args.resume and log.exists():
@@ -529,10 +575,6 @@ def main() -> None:
     specs = [] if args.skip_learning else [s for s in learning_specs(jobs, sources, args.quick, not args.no_sb3)
                                            if run_key(s) not in finished]
     total = len(done) + len(specs)
-    meta = dict(command=" ".join([".venv/bin/python benchmarks/continuous.py", *sys.argv[1:]]), here=here,
-                started=started, sb3=not args.no_sb3,
-                machine=f"on {platform.machine()} with {os.cpu_count()} cores, torch {torch.__version__} "
-                        "(1 thread per process), CPU")
 
     def record(entry: dict, row_setting: object) -> None:
         with log.open("a") as f:

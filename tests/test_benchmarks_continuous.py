@@ -233,3 +233,26 @@ def test_no_same_values_section_without_sb3_rows():
     rows = [run("ppo", "Hopper-v5", s, 3000.0) for s in (1, 2, 3)]
     markdown = continuous.render(rows, SOURCES, command="continuous.py", here="abc1234")
     assert "## policygrad against SB3" not in markdown
+
+
+def test_render_only_rewrites_the_table_from_its_records_and_refuses_mixed_code(tmp_path, monkeypatch):
+    """--render-only runs nothing: the runs of the .jsonl (the last record of each) are shown with the commits
+    they ran at; records of two library code versions are one table no longer, so it refuses them."""
+    out = tmp_path / "CONTINUOUS.md"
+    log = out.with_suffix(".jsonl")
+    records = [{**run("ppo", "Hopper-v5", 1, 10.0), "code": "c0de"},
+               {**run("ppo", "Hopper-v5", 1, 3000.0), "code": "c0de", "commit": "def5678"},
+               {**run("ppo", "Hopper-v5", 2, 3100.0), "code": "c0de"}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    monkeypatch.setattr(sys, "argv", ["continuous.py", "--render-only", "--out", str(out)])
+    continuous.main()
+    markdown = out.read_text()
+    assert "the runs ran at commits abc1234, def5678, every one with library code c0de" in markdown
+    assert [r[3:6] for r in table(markdown, "Per seed")] == [["1", "1,000,448", "3,000.0 +- 10.0"],
+                                                           ["2", "1,000,448", "3,100.0 +- 10.0"]]
+    assert log.read_text().count("\n") == 3  # the records are read, never rewritten
+    log.write_text(log.read_text() + json.dumps({**run("ppo", "Hopper-v5", 3, 3200.0), "code": "other"}) + "\n")
+    before = out.read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        continuous.main()
+    assert exit_info.value.code == 2 and out.read_text() == before
