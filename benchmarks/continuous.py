@@ -509,7 +509,7 @@ def render(rows: list[dict], sources: dict[str, str], speed: dict | None = None,
     return "\n".join(lines) + "\n"
 
 
-def render_only(out: Path, sources: dict[str, str], meta: dict, parser: argparse.ArgumentParser) -> None:
+def render_only(out: Path, sources: dict[str, str], meta: dict, total: int, parser: argparse.ArgumentParser) -> None:
     log = out.with_suffix(".jsonl")
     if not log.exists():
         parser.error(f"--render-only: no {log} to render")
@@ -518,7 +518,7 @@ def render_only(out: Path, sources: dict[str, str], meta: dict, parser: argparse
     if len(codes) != 1:
         parser.error(f"--render-only: {log.name}'s runs ran with {len(codes)} library code versions "
                      f"({', '.join(codes)}); one table needs one (--resume reruns the others)")
-    out.write_text(render(done, sources, speed, len(done), rendered_from=codes[0], **meta))
+    out.write_text(render(done, sources, speed, max(total, len(done)), rendered_from=codes[0], **meta))
     print(out.read_text())
 
 
@@ -562,7 +562,7 @@ def main() -> None:
                         "(1 thread per process), CPU")
 
     if args.render_only:
-        render_only(args.out, sources, meta, parser)
+        render_only(args.out, sources, meta, len(learning_specs(jobs, sources, args.quick, not args.no_sb3)), parser)
         return
     done: list[dict] = []
     speed = None

@@ -248,6 +248,9 @@ def test_render_only_rewrites_the_table_from_its_records_and_refuses_mixed_code(
     continuous.main()
     markdown = out.read_text()
     assert "the runs ran at commits abc1234, def5678, every one with library code c0de" in markdown
+    jobs = continuous.LEARNING
+    whole = len(continuous.learning_specs(list(jobs), {job.key: job.source for job in jobs}, False, True))
+    assert f"(partial: 2 of {whole} runs finished)" in markdown
     assert [r[3:6] for r in table(markdown, "Per seed")] == [["1", "1,000,448", "3,000.0 +- 10.0"],
                                                            ["2", "1,000,448", "3,100.0 +- 10.0"]]
     assert log.read_text().count("\n") == 3  # the records are read, never rewritten
