@@ -242,6 +242,32 @@ def test_ppo_clip_coef_anneals_like_the_learning_rate(anneal):
     assert clips == pytest.approx(expected)
 
 
+def test_schedule_steps_stops_a_longer_schedule_part_way():
+    """schedule_steps 256 on a 64-step run: the learning rate and the clip decay as they would over 256
+    steps (the zoo's 10M-step Atari schedule stopped at 2M is the use), not to 0 at step 64."""
+    import policygrad as pg
+    from policygrad.algos.ppo import PPO
+
+    cfg = pg.make_config("ppo", preset="none", num_envs=2, num_steps=8, num_minibatches=1, update_epochs=1,
+                         total_steps=64, schedule_steps=256, learning_rate=1e-3, clip_coef=0.2, anneal_clip=True,
+                         device="cpu")
+    envs = make_vec_env("CartPole-v1", 2)
+    ppo = PPO(cfg, envs, ActorCritic(envs.single_observation_space, envs.single_action_space))
+    metrics = [ppo.iterate().metrics for _ in range(4)]
+    left = [1 - done / 256 for done in (0, 16, 32, 48)]
+    assert [m["charts/clip_coef"] for m in metrics] == pytest.approx([0.2 * f for f in left])
+    assert [m["charts/learning_rate"] for m in metrics] == pytest.approx([1e-3 * f for f in left])
+
+
+@pytest.mark.parametrize("steps", [-1, 63])
+def test_schedule_steps_shorter_than_the_run_is_refused(steps):
+    import policygrad as pg
+    from policygrad.core.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="schedule_steps"):
+        pg.make_config("ppo", preset="none", total_steps=64, schedule_steps=steps)
+
+
 def test_sample_with_log_prob_is_a_sample_and_its_log_prob():
     from policygrad.core.distributions import CategoricalDistribution
 

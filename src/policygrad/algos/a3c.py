@@ -160,7 +160,7 @@ def worker_main(rank: int, cfg: A3CConfig, global_net: PolicyNetwork, optimizer:
                     nonfinite = 0
                     for g, p in zip(global_params, local_params):
                         g.grad = p.grad  # this process's view of the global parameters; the step writes shared memory
-                    lr = linear_schedule(cfg.learning_rate, step_now, cfg.total_steps, cfg.anneal_lr)
+                    lr = linear_schedule(cfg.learning_rate, step_now, cfg.anneal_steps, cfg.anneal_lr)
                     set_learning_rate(optimizer, lr)
                     optimizer.step()
                     terms["charts/learning_rate"] = lr

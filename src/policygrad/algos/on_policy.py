@@ -9,7 +9,7 @@ how many gradient steps it takes:
 - :class:`FixedHorizonConfig`: the fields these algorithms share, validated in one place;
 - :func:`estimate_advantages`: the configured estimator on a batch, bootstrapping from the critic;
 - :class:`FlatBatch`: the batch as ``(B,)`` rows, B = T * N, indexable by minibatch;
-- :func:`linear_schedule`: a value decayed linearly to 0 over ``total_steps`` (the learning rate, PPO's clip);
+- :func:`linear_schedule`: a value decayed linearly to 0 over ``anneal_steps`` (the learning rate, PPO's clip);
 - :func:`actor_critic_loss`: the policy-gradient + critic + entropy loss of A2C, A3C and TD(0) AC;
 - :class:`FixedHorizonLoop`: schedule, collection, advantages and bookkeeping around an update, and
   the state it carries between iterations (checkpoints save it);
@@ -74,7 +74,10 @@ class FixedHorizonConfig(Config):
 
     num_steps: int = option(5, "steps per environment in each rollout (batch = num_envs * num_steps)")
     optimizer: str = option("adam", "adam | rmsprop")
-    anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over total_steps")
+    anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over total_steps (or schedule_steps)")
+    schedule_steps: int = option(0, "the steps over which anneal_lr (and PPO's anneal_clip) decay to 0; 0: "
+                                 "total_steps. Longer than total_steps stops a longer schedule part-way, e.g. the "
+                                 "zoo's 10M-step Atari schedule at 2M")
     advantage_estimator: str = estimator_option("gae")
     gae_lambda: float = option(0.95, "GAE lambda when advantage_estimator=gae: 0 is the TD error, 1 the "
                                "Monte-Carlo advantage")
@@ -87,6 +90,10 @@ class FixedHorizonConfig(Config):
         # The registry as it is now: an estimator registered after import is accepted too.
         self._choice("advantage_estimator", tuple(returns.ESTIMATORS))
         self._in_unit_interval("gae_lambda")
+        if self.schedule_steps < 0 or 0 < self.schedule_steps < self.total_steps:
+            # A shorter schedule would sit at a learning rate of 0 for the rest of the run: no update at all.
+            reject_value("schedule_steps", self.schedule_steps, f"0 (total_steps) or an integer >= total_steps "
+                         f"({self.total_steps})")
         check_sequence_fields(self)  # recurrent: sequences and minibatches fit together (algos/sequences.py)
         if self.reward_norm == "standardize" and self.norm_adv:
             # Standardising the whole batch and then each minibatch again changes nothing worth a
@@ -94,6 +101,11 @@ class FixedHorizonConfig(Config):
             reject_value("reward_norm", self.reward_norm, "none | scale | popart while norm_adv is on (norm_adv "
                          "already standardises the advantages; pass --norm-adv false to standardise per batch "
                          "instead)")
+
+    @property
+    def anneal_steps(self) -> int:
+        """The steps the annealed learning rate (and clip) reach 0 at: schedule_steps, or total_steps."""
+        return self.schedule_steps or self.total_steps
 
     @property
     def batch_size(self) -> int:
@@ -302,7 +314,7 @@ class FixedHorizonLoop:
         flat batch. A rollout without transitions (see :func:`has_transitions`) is counted and skips
         normalisation and update: PopArt's statistics and every loss would turn NaN on no rows."""
         cfg = self.cfg
-        self.learning_rate = linear_schedule(cfg.learning_rate, self.steps_done, cfg.total_steps, cfg.anneal_lr)
+        self.learning_rate = linear_schedule(cfg.learning_rate, self.steps_done, cfg.anneal_steps, cfg.anneal_lr)
         set_learning_rate(self.optimizer, self.learning_rate)
         batch = self.collector.collect()
         self.steps_done += batch.rewards.numel()

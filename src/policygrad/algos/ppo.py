@@ -63,8 +63,8 @@ class PPOConfig(FixedHorizonConfig):
     update_epochs: int = option(10, "passes over each batch")
     norm_adv: bool = option(True, "standardise the advantages of each minibatch")
     clip_coef: float = option(0.2, "clip the probability ratio to [1 - clip_coef, 1 + clip_coef]")
-    anneal_clip: bool = option(False, "decay clip_coef linearly to 0 over total_steps, like the learning rate "
-                               "(as RL Baselines3 Zoo's tuned CartPole)")
+    anneal_clip: bool = option(False, "decay clip_coef linearly to 0 over total_steps (or schedule_steps), like the "
+                               "learning rate (as RL Baselines3 Zoo's tuned CartPole)")
     clip_vloss: bool = option(False, "clip the value update to clip_coef around the old value (PPO2)")
     ent_coef: float = option(0.0, "weight of the entropy bonus")
     vf_coef: float = option(0.5, "weight of the value loss")
@@ -169,7 +169,7 @@ class PPO(FixedHorizonAlgorithm):
     def iterate(self) -> Iteration:
         cfg = self.cfg
         # The same linear decay as the learning rate, from the steps done before this rollout.
-        clip = linear_schedule(cfg.clip_coef, self.loop.steps_done, cfg.total_steps, cfg.anneal_clip)
+        clip = linear_schedule(cfg.clip_coef, self.loop.steps_done, cfg.anneal_steps, cfg.anneal_clip)
 
         def update(data: FlatBatch | SequenceBatch) -> Update:
             result = self.update(data, clip)
