@@ -8,6 +8,7 @@ in order; a block containing ``# not run in tests`` is skipped (it takes minutes
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shlex
@@ -221,40 +222,92 @@ def test_command_lines_run(block: Block, in_tmp, capsys):
 
 
 CONTINUOUS_RESULTS = GUIDE.parents[1] / "benchmarks" / "results" / "CONTINUOUS.jsonl"
+ZOO_PRESETS_RUN = CONTINUOUS_RESULTS.parent / "continuous_f5d1b3e.jsonl"  # the zoo's presets, before issue 32
 
 
-def policygrad_runs(path: Path) -> list[dict]:
-    """The learning runs of policygrad in a continuous.py JSON-lines file (SB3's rows beside them carry
-    lib "sb3"; records from before the library was recorded are policygrad's)."""
-    return [r for r in map(json.loads, path.read_text().splitlines())
-            if r["kind"] == "learn" and r.get("lib", "policygrad") == "policygrad"]
+def runs_of(path: Path, lib: str) -> dict[tuple, float]:
+    """(algo, env_id, seed) -> evaluation mean of one library's learning runs in a continuous.py JSON-lines file."""
+    return {(r["algo"], r["env_id"], r["seed"]): r["mean"] for r in map(json.loads, path.read_text().splitlines())
+            if r["kind"] == "learn" and r.get("lib", "policygrad") == lib and "error" not in r}
+
+
+def scores_in(cell: str) -> list[float]:
+    """The one-decimal scores of a table cell; "(+- 2,264.2 over its 20 episodes)" is not a score."""
+    return [float(n.replace(",", "")) for n in re.findall(r"-?[\d,]+\.\d", re.sub(r"\([^)]*\)", "", cell))]
 
 
 def test_continuous_control_section_quotes_the_benchmark_run():
-    """Every score in the guide's table of continuous-control results is the one benchmarks/continuous.py
-    recorded for that algorithm, environment and seed (re-run it, re-quote it), and every run is quoted."""
+    """Every score in the guide's table of the presets at their budgets is the one benchmarks/continuous.py
+    recorded for that algorithm, environment, seed and library (re-run it, re-quote it), the mean column is
+    policygrad's mean over those seeds, and every run is quoted."""
     part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
-    recorded = {(r["algo"], r["env_id"], r["seed"]): r["mean"] for r in policygrad_runs(CONTINUOUS_RESULTS)}
-    quoted = set()
+    recorded = {lib: runs_of(CONTINUOUS_RESULTS, lib) for lib in ("policygrad", "sb3")}
+    quoted: dict[str, set] = {"policygrad": set(), "sb3": set()}
     for line in part.splitlines():
-        row = re.match(r"\| (PPO|A2C)(?: \(gSDE\))? (\S+), \S+ \| ([\d, -]+) \| ([^|]+) \|", line)
+        row = re.match(r"\| (PPO|A2C)(?: \(gSDE\))? (\S+), \S+ \| ([\d, -]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|",
+                       line)
         if row is None:
             continue
-        algo, env_id, seeds, scores = row.group(1).lower(), row.group(2), row.group(3), row.group(4)
+        algo, env_id, seeds = row.group(1).lower(), row.group(2), row.group(3)
         first, _, last = seeds.partition("-")
         seeds = list(range(int(first), int(last) + 1)) if last else [int(s) for s in seeds.split(", ")]
-        scores = re.sub(r"\([^)]*\)", "", scores)  # "(+- 2,264.2 over its 20 episodes)" is not a score
-        numbers = [float(n.replace(",", "")) for n in re.findall(r"-?[\d,]+\.\d", scores)]
-        assert numbers == [round(recorded[(algo, env_id, s)], 1) for s in seeds], line
-        quoted |= {(algo, env_id, s) for s in seeds}
-    missing = set(recorded) - quoted
-    assert not missing, f"runs of {CONTINUOUS_RESULTS.name} the guide does not quote: {missing}"
+        ours = [round(recorded["policygrad"][(algo, env_id, s)], 1) for s in seeds]
+        assert scores_in(row.group(4)) == ours, line
+        theirs = [(algo, env_id, s) for s in seeds if (algo, env_id, s) in recorded["sb3"]]
+        assert scores_in(row.group(5)) == [round(recorded["sb3"][k], 1) for k in theirs], line
+        assert scores_in(row.group(6)) == [round(sum(recorded["policygrad"][(algo, env_id, s)] for s in seeds)
+                                                 / len(seeds), 1)], line
+        quoted["policygrad"] |= {(algo, env_id, s) for s in seeds}
+        quoted["sb3"] |= set(theirs)
+    for lib in quoted:
+        missing = set(recorded[lib]) - quoted[lib]
+        assert not missing, f"{lib}'s runs of {CONTINUOUS_RESULTS.name} the guide does not quote: {missing}"
+
+
+CANDIDATES = CONTINUOUS_RESULTS.parent
+
+
+def candidate_scores(source: str) -> list[float]:
+    """Seeds 1-3 of a candidate: a sweep's results.csv, or ``LOG.jsonl#algo:env_id`` (continuous.py's runs)."""
+    if "#" in source:
+        path, key = source.split("#")
+        algo, env_id = key.split(":")
+        runs = runs_of(CANDIDATES / path, "policygrad")
+        return [runs[(algo, env_id, seed)] for seed in (1, 2, 3)]
+    with (CANDIDATES / source / "results.csv").open() as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: int(r["seed"]))
+    return [float(r["final_eval"]) for r in rows]
+
+
+# The guide's table of candidates: its first cell, and where each side's runs are.
+CANDIDATE_ROWS = {
+    "PPO Hopper-v5": ("hopper_candidates/cleanrl_ppo_Hopper-v5", "hopper_candidates/zoo_ppo_Hopper-v5"),
+    "PPO HalfCheetah-v5": ("CONTINUOUS.jsonl#ppo:HalfCheetah-v5", "halfcheetah_candidates/cleanrl_ppo_HalfCheetah-v5"),
+    "PPO Walker2d-v5": ("walker2d_candidates/zoo_ppo_Walker2d-v5", "walker2d_candidates/cleanrl_ppo_Walker2d-v5"),
+    "PPO LunarLanderContinuous-v3": ("lunarlandercontinuous_candidates/zoo_ppo_LunarLanderContinuous-v3",
+                                     "lunarlandercontinuous_candidates/cleanrl_ppo_LunarLanderContinuous-v3"),
+    "A2C HalfCheetah-v5": ("a2c_halfcheetah_candidates/zoobullet_a2c_HalfCheetah-v5",
+                           "a2c_halfcheetah_candidates/zoo_a2c_HalfCheetah-v5"),
+}
+
+
+def test_continuous_control_section_quotes_the_candidate_sweeps():
+    """The table of candidates: each side's seeds 1-3 as its sweep recorded them, the preset first."""
+    part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
+    found = {}
+    for line in part.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] in CANDIDATE_ROWS:
+            found[cells[0]] = (scores_in(cells[2]), scores_in(cells[4]))
+    assert found == {name: tuple([round(v, 1) for v in candidate_scores(side)] for side in sides)
+                     for name, sides in CANDIDATE_ROWS.items()}
 
 
 def test_continuous_control_section_quotes_sb3_on_the_same_seeds():
-    """The same-seed table: policygrad's score from CONTINUOUS.jsonl, SB3's from sb3_same_seeds_ALGO.jsonl."""
+    """The same-seed table of the zoo's presets as they were at f5d1b3e: policygrad's score from that run of
+    continuous.py, SB3's from sb3_same_seeds_ALGO.jsonl."""
     part = section(GUIDE.read_text(), "### Continuous control at the published budgets")
-    ours = {(r["algo"], r["env_id"], r["seed"]): r["mean"] for r in policygrad_runs(CONTINUOUS_RESULTS)}
+    ours = runs_of(ZOO_PRESETS_RUN, "policygrad")
     rows = 0
     for line in part.splitlines():
         row = re.match(r"\| (PPO|A2C) (\S+) \| (\d) \| (-?[\d,]+\.\d)[^|]* \| (-?[\d,]+\.\d) \|", line)
