@@ -2,10 +2,13 @@
 
     .venv/bin/python benchmarks/atari_pong.py [--run-dir runs/atari_pong_ppo_s1] [--seed 1]
                                               [--steps 2000000] [--device cpu] [--env ALE/Pong-v5]
-                                              [--precision fp32] [--out benchmarks/results/ATARI.md]
+                                              [--precision fp32] [--schedule-steps 0]
+                                              [--out benchmarks/results/ATARI.md]
 
 ``--env`` picks the protocol: ``ALE/Pong-v5`` (sticky actions 0.25, the default) or ``PongNoFrameskip-v4``
-(no sticky actions: the protocol of the published 20.4-21); ``--precision bf16`` autocasts the CNN.
+(no sticky actions: the protocol of the published 20.4-21); ``--precision bf16`` autocasts the CNN;
+``--schedule-steps 10000000`` anneals the learning rate and clip over the zoo's 10M steps and stops at
+``--steps`` (0: they reach 0 at ``--steps``).
 
 One invocation trains (or, when ``--run-dir`` holds an unfinished run of the same settings, resumes:
 checkpoints every 100k steps hold the emulators' states, so the resumed run equals an uninterrupted one)
@@ -56,20 +59,24 @@ def recorded_config(run_dir: Path) -> dict:
     return json.loads(path.read_text())["config"] if path.is_file() else {}
 
 
-def train_or_resume(run_dir: Path, seed: int, steps: int, device: str, env_id: str, precision: str) -> None:
+def train_or_resume(run_dir: Path, seed: int, steps: int, device: str, env_id: str, precision: str,
+                    schedule_steps: int) -> None:
     cfg = recorded_config(run_dir)
     if (run_dir / "eval.json").is_file():
         print(f"{run_dir}: finished; writing the report from it", flush=True)
     elif cfg:
-        asked = {"env_id": env_id, "seed": seed, "algo": "ppo", "precision": precision}
-        recorded = {"precision": "fp32", **cfg}  # runs from before the precision field were fp32
+        asked = {"env_id": env_id, "seed": seed, "algo": "ppo", "precision": precision,
+                 "schedule_steps": schedule_steps}
+        # runs from before these fields were fp32, their schedule the run's own
+        recorded = {"precision": "fp32", "schedule_steps": 0, **cfg}
         differing = {k: (recorded.get(k), v) for k, v in asked.items() if recorded.get(k) != v}
         if differing:
             raise SystemExit(f"{run_dir} holds another run ({differing}); pass another --run-dir")
         policygrad("resume", str(run_dir))
     else:
         policygrad("train", "ppo", "--env", env_id, "--total-steps", str(steps), "--seed", str(seed),
-                   "--device", device, "--precision", precision, "--run-dir", str(run_dir), *EVAL)
+                   "--device", device, "--precision", precision, "--schedule-steps", str(schedule_steps),
+                   "--run-dir", str(run_dir), *EVAL)
 
 
 def ale_version() -> str:
@@ -106,10 +113,11 @@ def render(run_dir: Path, out: Path, curve: Path, argv: list[str]) -> str:
              f"Command: `.venv/bin/python benchmarks/atari_pong.py {' '.join(argv)}`".rstrip() + f" ({status}).",
              f"Run directory {run_dir.name}: `policygrad train ppo --env {env_id} --total-steps "
              f"{cfg.get('total_steps')} --seed {cfg.get('seed')} --precision {cfg.get('precision', 'fp32')} "
-             f"{' '.join(EVAL)}` with the preset "
+             f"--schedule-steps {cfg.get('schedule_steps', 0)} {' '.join(EVAL)}` with the preset "
              f"(RL Baselines3 Zoo's Atari values: {cfg.get('num_envs')} envs x {cfg.get('num_steps')} steps, "
              f"{cfg.get('update_epochs')} epochs of {cfg.get('num_minibatches')} minibatches, lr "
-             f"{cfg.get('learning_rate')} and clip {cfg.get('clip_coef')} annealed, entropy {cfg.get('ent_coef')}, "
+             f"{cfg.get('learning_rate')} and clip {cfg.get('clip_coef')} annealed to 0 over "
+             f"{cfg.get('schedule_steps') or cfg.get('total_steps'):,} steps, entropy {cfg.get('ent_coef')}, "
              f"encoder {cfg.get('encoder')}).",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, device {record.get('device_used', '?')}, "
              f"torch {versions.get('torch', '?')}, gymnasium {versions.get('gymnasium', '?')}, ale-py {ale_version()}; "
@@ -160,12 +168,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--env", default="ALE/Pong-v5", choices=sorted(PROTOCOLS))
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--schedule-steps", type=int, default=0,
+                        help="anneal lr and clip over this many steps (0: --steps); the zoo's schedule is 10M")
     parser.add_argument("--render-only", action="store_true", help="write the report from the run as it stands")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "ATARI.md")
     args = parser.parse_args()
     run_dir = args.run_dir.resolve()
     if not args.render_only:
-        train_or_resume(run_dir, args.seed, args.steps, args.device, args.env, args.precision)
+        train_or_resume(run_dir, args.seed, args.steps, args.device, args.env, args.precision, args.schedule_steps)
     if not (run_dir / "config.json").is_file():
         raise SystemExit(f"{run_dir}: no run there yet")
     if (run_dir / "eval.json").is_file() and not (run_dir / SAMPLED_EVAL).is_file():

@@ -286,7 +286,32 @@ class BernoulliHead(nn.Module):
         return self.out
 
 
-class BoxHead(nn.Module):
+class BoundedBoxHead(nn.Module):
+    """What every head of ``Box`` actions shares: the bounds as buffers and the action shape, the clip of
+    actions ``(B, D)`` into the bounds on their way to the environment (never the stored action) and the
+    reshape to ``(B, *shape)``; ``out`` is the head's last layer."""
+
+    low: torch.Tensor  # buffers, registered in __init__
+    high: torch.Tensor
+    out: nn.Linear
+
+    def __init__(self, space: gym.spaces.Box) -> None:
+        super().__init__()
+        self.env_shape = tuple(int(n) for n in space.shape)
+        self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32).reshape(-1))
+        self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32).reshape(-1))
+
+    def to_env(self, actions: torch.Tensor) -> np.ndarray:
+        """Actions ``(B, D)`` clipped to the bounds, as ``(B, *shape)`` of the action space."""
+        clipped = torch.max(torch.min(actions, self.high), self.low).cpu().numpy()
+        return clipped if len(self.env_shape) == 1 else clipped.reshape(-1, *self.env_shape)
+
+    @property
+    def last_layer(self) -> nn.Linear:
+        return self.out
+
+
+class BoxHead(BoundedBoxHead):
     """Heads for ``Box`` actions of any shape, flattened to ``D = prod(shape)`` for the head and its
     distribution (stored so) and reshaped for the environment (:meth:`to_env`).
 
@@ -296,17 +321,12 @@ class BoxHead(nn.Module):
     never in the stored action: clipping the stored one would bias the log-probabilities.
     """
 
-    low: torch.Tensor  # buffers, registered in __init__
-    high: torch.Tensor
     log_std: nn.Parameter | None
 
     def __init__(self, in_features: int, space: gym.spaces.Box, kind: str) -> None:
-        super().__init__()
+        super().__init__(space)
         self.kind = kind
-        self.env_shape = tuple(int(n) for n in space.shape)
         dim = int(np.prod(space.shape))
-        self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32).reshape(-1))
-        self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32).reshape(-1))
         two_outputs = kind in ("gaussian_state_std", "tanh", "beta")
         self.out = nn.Linear(in_features, 2 * dim if two_outputs else dim)
         self.log_std = nn.Parameter(torch.zeros(dim)) if kind == "gaussian" else None
@@ -342,16 +362,6 @@ class BoxHead(nn.Module):
         # 1.69, a broad bump over the whole range.
         return BetaDistribution(F.softplus(first) + 1.0, F.softplus(second) + 1.0, self.low, self.high)
 
-    def to_env(self, actions: torch.Tensor) -> np.ndarray:
-        """Actions ``(B, D)`` clipped to the bounds, as ``(B, *shape)`` of the action space."""
-        clipped = torch.max(torch.min(actions, self.high), self.low).cpu().numpy()
-        return clipped if len(self.env_shape) == 1 else clipped.reshape(-1, *self.env_shape)
-
-    @property
-    def last_layer(self) -> nn.Linear:
-        return self.out
-
-
 class StateDependentGaussian(GaussianDistribution):
     """The Gaussian of gSDE: mean ``(B, D)``, variance ``features^2 @ std^2`` (see :class:`GSDEHead`).
 
@@ -373,7 +383,7 @@ class StateDependentGaussian(GaussianDistribution):
             return self.dist.mean + torch.bmm(self.features.unsqueeze(1), noise).squeeze(1)
 
 
-class GSDEHead(nn.Module):
+class GSDEHead(BoundedBoxHead):
     """Generalized state-dependent exploration (gSDE; Raffin, Kober & Stulp 2022) for Box actions ``(D,)``.
 
     The exploration noise is a linear function of the policy's last hidden features z(s):
@@ -387,17 +397,12 @@ class GSDEHead(nn.Module):
     ``(features, D)`` parameter, and the exploration matrices are not saved (collectors draw new ones).
     """
 
-    low: torch.Tensor  # buffers, registered in __init__
-    high: torch.Tensor
     kind = "gsde"
     VARIANCE_EPS = 1e-6  # keeps the std positive where every feature is 0 (ReLU)
 
     def __init__(self, in_features: int, space: gym.spaces.Box, sample_freq: int = -1) -> None:
-        super().__init__()
+        super().__init__(space)
         dim = int(np.prod(space.shape))
-        self.env_shape = tuple(int(n) for n in space.shape)
-        self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32).reshape(-1))
-        self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32).reshape(-1))
         self.out = nn.Linear(in_features, dim)
         self.log_std = nn.Parameter(torch.zeros(in_features, dim))
         self.sample_freq = sample_freq
@@ -424,14 +429,6 @@ class GSDEHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> ActionDistribution:
         return self.distribution(self.out(features), features)
-
-    def to_env(self, actions: torch.Tensor) -> np.ndarray:
-        clipped = torch.max(torch.min(actions, self.high), self.low).cpu().numpy()
-        return clipped if len(self.env_shape) == 1 else clipped.reshape(-1, *self.env_shape)
-
-    @property
-    def last_layer(self) -> nn.Linear:
-        return self.out
 
 
 # What make_head returns: every head has distribution(out), to_env(actions) and last_layer
