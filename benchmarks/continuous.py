@@ -534,7 +534,8 @@ def main() -> None:
     parser.add_argument("--speed-steps", type=int, default=20_480)
     parser.add_argument("--speed-rounds", type=int, default=3)
     parser.add_argument("--resume", action="store_true",
-                        help="keep the runs recorded in OUT's .jsonl at this commit of src/ (both libraries)")
+                        help="keep the runs recorded in OUT's .jsonl with this library code (src/ outside the "
+                             "presets) and their row's setting (both libraries); run the rest")
     parser.add_argument("--render-only", action="store_true",
                         help="run nothing: rewrite OUT from the runs recorded in its .jsonl (after a change of this "
                              "report's layout), refused when they ran with more than one library code")
