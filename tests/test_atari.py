@@ -46,6 +46,27 @@ def test_pong_v5_builds_offline_and_steps_with_the_standard_preprocessing():
     env.close()
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_the_games_own_grey_observation_gives_the_frames_of_its_rgb_one(training):
+    """core/atari.py makes the game with obs_type='grayscale' (cheaper to copy out every frame) because
+    AtariPreprocessing reads the emulator's screen itself: the frames, rewards and ends are those of the
+    game made with its default RGB observation."""
+    grey = make_atari_env("ALE/Pong-v5", training=training)
+    rgb = make_atari_env("ALE/Pong-v5", training=training, obs_type="rgb")
+    assert grey.unwrapped._obs_type == "grayscale" and rgb.unwrapped._obs_type == "rgb"
+    first, _ = grey.reset(seed=5)
+    assert np.array_equal(first, rgb.reset(seed=5)[0])
+    rng = np.random.default_rng(0)
+    changed = 0
+    for action in rng.integers(0, 6, 300):
+        a, b = grey.step(action), rgb.step(action)
+        assert np.array_equal(a[0], b[0]) and a[1:4] == b[1:4]
+        changed += not np.array_equal(a[0], first)
+    assert changed > 250  # the frames moved: the comparison was of a game in play
+    grey.close()
+    rgb.close()
+
+
 def test_life_loss_and_clipping_for_training_only():
     train, evaluate = make_atari_env("ALE/Breakout-v5", training=True), make_atari_env("ALE/Breakout-v5",
                                                                                        training=False)
