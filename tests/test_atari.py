@@ -106,6 +106,19 @@ def test_an_ale_id_needs_no_manual_step_and_gets_the_preprocessing_and_preset():
     envs.close()
 
 
+def test_the_atari_preset_anneals_over_the_zoos_ten_million_steps_whatever_the_runs_length():
+    """A 2M-step Pong run keeps the zoo's 10M-step schedule (lr and clip at 80% at its end: how it reached
+    18); a run longer than 10M is refused in one line naming the field, and runs with --schedule-steps 0."""
+    import policygrad as pg
+
+    for env_id in ("ALE/Pong-v5", "PongNoFrameskip-v4", "ALE/Breakout-v5"):
+        short = pg.make_config("ppo", env_id=env_id, total_steps=2_000_000)
+        assert (short.total_steps, short.anneal_steps) == (2_000_000, 10_000_000)
+        with pytest.raises(UserInputError, match=r"schedule_steps=10000000 is invalid: .*>= total_steps"):
+            pg.make_config("ppo", env_id=env_id, total_steps=20_000_000)
+        assert pg.make_config("ppo", env_id=env_id, total_steps=20_000_000, schedule_steps=0).anneal_steps == 20_000_000
+
+
 def test_without_the_atari_extra_an_ale_id_is_one_line_naming_it(monkeypatch):
     import sys
 
