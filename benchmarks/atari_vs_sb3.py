@@ -31,6 +31,7 @@ from gymnasium.vector import AutoresetMode
 
 from policygrad.algos.a2c import A2C, A2CConfig
 from policygrad.algos.ppo import PPO, PPOConfig
+from policygrad.comparison.methods import quiet_sb3_logger
 from policygrad.core.atari import make_atari_env
 from policygrad.core.envs import VecEnv
 from policygrad.core.networks import build_agent
@@ -80,6 +81,7 @@ def sb3(algo: str, env_id: str, steps: int) -> tuple[float, float]:
                          policy_kwargs=dict(optimizer_class=torch.optim.RMSprop,
                                             optimizer_kwargs=dict(alpha=0.99, eps=1e-5, weight_decay=0)),
                          device="cpu", seed=1))
+    quiet_sb3_logger(model)
     iteration = n * model.n_steps
     model.learn(iteration)  # warm-up, as above
     start, cpu = time.perf_counter(), time.process_time()

@@ -165,18 +165,23 @@ def sb3_model(algo: str, seed: int, **overrides):
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
 
+    from policygrad.comparison.methods import quiet_sb3_logger
+
     torch.set_num_threads(1)
     if algo == "ppo":
         hp = {**SB3_PPO, **overrides}
         env = make_vec_env(ENV_ID, n_envs=hp["n_envs"], seed=seed)
         lr, clip = hp["learning_rate"], hp["clip_range"]
-        return PPO("MlpPolicy", env, n_steps=hp["n_steps"], batch_size=hp["batch_size"], n_epochs=hp["n_epochs"],
-                   gae_lambda=hp["gae_lambda"], gamma=hp["gamma"], ent_coef=hp["ent_coef"],
-                   learning_rate=lambda progress: progress * lr, clip_range=lambda progress: progress * clip,
-                   seed=seed, device="cpu", verbose=0)
-    hp = {**SB3_A2C, **overrides}
-    env = make_vec_env(ENV_ID, n_envs=hp["n_envs"], seed=seed)
-    return A2C("MlpPolicy", env, ent_coef=hp["ent_coef"], seed=seed, device="cpu", verbose=0)
+        model = PPO("MlpPolicy", env, n_steps=hp["n_steps"], batch_size=hp["batch_size"], n_epochs=hp["n_epochs"],
+                    gae_lambda=hp["gae_lambda"], gamma=hp["gamma"], ent_coef=hp["ent_coef"],
+                    learning_rate=lambda progress: progress * lr, clip_range=lambda progress: progress * clip,
+                    seed=seed, device="cpu", verbose=0)
+    else:
+        hp = {**SB3_A2C, **overrides}
+        env = make_vec_env(ENV_ID, n_envs=hp["n_envs"], seed=seed)
+        model = A2C("MlpPolicy", env, ent_coef=hp["ent_coef"], seed=seed, device="cpu", verbose=0)
+    quiet_sb3_logger(model)
+    return model
 
 
 # -- worker: rollout throughput ------------------------------------------------------------------------

@@ -44,12 +44,15 @@ def run_sb3_a2c(seed: int, steps: int, sde: bool) -> str:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
+    from policygrad.comparison.methods import quiet_sb3_logger
+
     torch.set_num_threads(1)
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=8, seed=seed), gamma=0.9)
     extra = dict(use_sde=True, policy_kwargs=dict(log_std_init=-2, ortho_init=False)) if sde else {}
     model = A2C("MlpPolicy", env, n_steps=8, gae_lambda=0.9, gamma=0.9, vf_coef=0.4, max_grad_norm=0.5,
                 use_rms_prop=True, learning_rate=lambda remaining: 7e-4 * remaining, normalize_advantage=False,
                 ent_coef=0.0, seed=seed, verbose=0, **extra)
+    quiet_sb3_logger(model)
     start = time.perf_counter()
     model.learn(steps)
     last = np.mean([info["r"] for info in model.ep_info_buffer])  # SB3 keeps the last 100 episodes

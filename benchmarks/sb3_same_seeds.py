@@ -201,6 +201,8 @@ def build_sb3(algo: str, env_id: str, seed: int, setting: ZooSetting | None = No
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
+    from policygrad.comparison.methods import quiet_sb3_logger
+
     setting = setting or ZOO[algo][env_id]
     values = dict(setting.kwargs)
     env = make_vec_env(env_id, n_envs=setting.n_envs, seed=seed)
@@ -215,7 +217,9 @@ def build_sb3(algo: str, env_id: str, seed: int, setting: ZooSetting | None = No
     if "net_arch" in setting.policy:
         policy_kwargs["net_arch"] = dict(pi=list(setting.policy["net_arch"]), vf=list(setting.policy["net_arch"]))
     cls = PPO if algo == "ppo" else A2C
-    return cls("MlpPolicy", env, policy_kwargs=policy_kwargs or None, seed=seed, device="cpu", verbose=0, **values)
+    model = cls("MlpPolicy", env, policy_kwargs=policy_kwargs or None, seed=seed, device="cpu", verbose=0, **values)
+    quiet_sb3_logger(model)
+    return model
 
 
 def train_sb3(algo: str, env_id: str, seed: int, steps: int, evaluator=evaluate,

@@ -46,6 +46,27 @@ def test_pong_v5_builds_offline_and_steps_with_the_standard_preprocessing():
     env.close()
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_the_games_own_grey_observation_gives_the_frames_of_its_rgb_one(training):
+    """core/atari.py makes the game with obs_type='grayscale' (cheaper to copy out every frame) because
+    AtariPreprocessing reads the emulator's screen itself: the frames, rewards and ends are those of the
+    game made with its default RGB observation."""
+    grey = make_atari_env("ALE/Pong-v5", training=training)
+    rgb = make_atari_env("ALE/Pong-v5", training=training, obs_type="rgb")
+    assert grey.unwrapped._obs_type == "grayscale" and rgb.unwrapped._obs_type == "rgb"
+    first, _ = grey.reset(seed=5)
+    assert np.array_equal(first, rgb.reset(seed=5)[0])
+    rng = np.random.default_rng(0)
+    changed = 0
+    for action in rng.integers(0, 6, 300):
+        a, b = grey.step(action), rgb.step(action)
+        assert np.array_equal(a[0], b[0]) and a[1:4] == b[1:4]
+        changed += not np.array_equal(a[0], first)
+    assert changed > 250  # the frames moved: the comparison was of a game in play
+    grey.close()
+    rgb.close()
+
+
 def test_life_loss_and_clipping_for_training_only():
     train, evaluate = make_atari_env("ALE/Breakout-v5", training=True), make_atari_env("ALE/Breakout-v5",
                                                                                        training=False)
@@ -83,6 +104,19 @@ def test_an_ale_id_needs_no_manual_step_and_gets_the_preprocessing_and_preset():
     batch = FixedHorizonCollector(envs, net, num_steps=4, seed=1).collect()
     assert batch.obs.dtype == torch.uint8 and batch.obs.shape == (4, 2, 4, 84, 84)
     envs.close()
+
+
+def test_the_atari_preset_anneals_over_the_zoos_ten_million_steps_whatever_the_runs_length():
+    """A 2M-step Pong run keeps the zoo's 10M-step schedule (lr and clip at 80% at its end: how it reached
+    18); a run longer than 10M is refused in one line naming the field, and runs with --schedule-steps 0."""
+    import policygrad as pg
+
+    for env_id in ("ALE/Pong-v5", "PongNoFrameskip-v4", "ALE/Breakout-v5"):
+        short = pg.make_config("ppo", env_id=env_id, total_steps=2_000_000)
+        assert (short.total_steps, short.anneal_steps) == (2_000_000, 10_000_000)
+        with pytest.raises(UserInputError, match=r"schedule_steps=10000000 is invalid: .*>= total_steps"):
+            pg.make_config("ppo", env_id=env_id, total_steps=20_000_000)
+        assert pg.make_config("ppo", env_id=env_id, total_steps=20_000_000, schedule_steps=0).anneal_steps == 20_000_000
 
 
 def test_without_the_atari_extra_an_ale_id_is_one_line_naming_it(monkeypatch):

@@ -106,6 +106,25 @@ def test_evaluation_time_is_off_the_clock(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "eval.json").read_text())["mean"] == 1.0
 
 
+def test_an_sb3_run_leaves_no_folder_in_the_temporary_directory(tmp_path, monkeypatch):
+    """SB3's default logger makes an empty SB3-<time> folder in the temporary directory at every learn();
+    a comparison's SB3 runs write only into their run directory."""
+    import tempfile
+
+    pytest.importorskip("stable_baselines3", reason="the bench extra (pip install 'policygrad[bench]')")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    settings = {"algo": "ppo", "hyperparameters": {"n_steps": 32, "batch_size": 32, "n_epochs": 1}}
+    protocol = {"env_id": "CartPole-v1", "seed": 0, "total_steps": 64, "eval_every": 64, "eval_episodes": 1,
+                "eval_seed": 10_000}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    cmp.run_sb3(run_dir, settings, protocol)
+    assert [int(e["global_step"]) for e in read_csv(run_dir / "evals.csv")] == [0, 64]
+    assert [p.name for p in temp.iterdir() if p.name.startswith("SB3-")] == []
+
+
 def test_pairwise_statistics_against_scipy():
     groups = {"a": [10.0, 11.0, 12.0, 13.0], "b": [1.0, 2.0, 2.5, 3.0], "c": [1.5, 2.0, 3.0, 2.2]}
     pairs = pairwise(groups, test="welch")  # 4 seeds: Mann-Whitney's smallest p (0.029) cannot pass Holm

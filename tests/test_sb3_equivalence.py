@@ -27,6 +27,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize  # noqa: 
 
 import policygrad as pg  # noqa: E402
 from policygrad.algos.a2c import A2C  # noqa: E402
+from policygrad.comparison.methods import quiet_sb3_logger  # noqa: E402
 from policygrad.core.envs import make_vec_env  # noqa: E402
 from policygrad.core.networks import build_agent  # noqa: E402
 from policygrad.core.normalization import ObservationNormalizer, RewardScaler  # noqa: E402
@@ -44,6 +45,7 @@ class SB3Record:
     def __init__(self, seed: int) -> None:
         venv = VecNormalize(DummyVecEnv([lambda: gym.make(ENV)]), gamma=0.99)
         self.model = sb3.A2C("MlpPolicy", venv, n_steps=5, seed=seed, device="cpu")
+        quiet_sb3_logger(self.model)  # learn() is called once per update: no empty folder per call
         policy = self.model.policy
         self.initial = {k: v.clone() for k, v in policy.state_dict().items()}
         self.actions: list[torch.Tensor] = []

@@ -199,6 +199,15 @@ def sb3_training_env(env_id: str, n_envs: int, seed: int, masks: str | None = No
     return env, policy
 
 
+def quiet_sb3_logger(model: Any) -> None:
+    """Give an SB3 model a logger that writes nothing: without one, every ``learn()`` makes an empty
+    ``SB3-<time>`` folder in the system's temporary directory (SB3's ``configure`` with no folder), which
+    our runs never read (their numbers are our own evaluations)."""
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+
+
 def run_sb3(run_dir: Path, settings: Mapping[str, Any], protocol: Mapping[str, Any]) -> None:
     """Train Stable-Baselines3's ``settings['algo']`` with ``settings['hyperparameters']``, pausing at
     the evaluation marks (a callback) to evaluate the deterministic policy; stops at total_steps."""
@@ -234,6 +243,7 @@ def _run_sb3(run_dir: Path, settings: Mapping[str, Any], protocol: Mapping[str, 
     else:
         learner = getattr(sb3, algo.upper())
     model: Any = learner(policy, env, seed=seed, device="cpu", verbose=0, **params)
+    quiet_sb3_logger(model)
 
     def act(obs: Any, mask: np.ndarray | None) -> np.ndarray:
         if masks is not None:  # the evaluation's masks (all allowed where a copy only resets)
