@@ -5,9 +5,11 @@ environment copy (its ``np_random``, its physics, its time-limit counter, the ve
 flags). This module captures those as data and puts them back, without pickle:
 
 - :func:`encode` / :func:`decode` turn numbers, strings, NumPy arrays and scalars, tuples, lists, dicts
-  and NumPy / Python generators into JSON and back. Decoding knows a fixed set of tags and builds only
-  arrays of numeric dtypes and whitelisted bit generators, so a crafted file can describe data but
-  never name a class to build or a function to call.
+  and NumPy / Python generators into JSON and back. A numeric array of more than
+  :data:`LIST_LIMIT` elements is stored as base64 of its bytes, not as a list of numbers: an Atari run's
+  frame stacks (8 x 4 x 84 x 84 pixels each) made a 59 MB manifest that took 4.6 s to write as lists.
+  Decoding knows a fixed set of tags and builds only arrays of numeric dtypes and whitelisted bit
+  generators, so a crafted file can describe data but never name a class to build or a function to call.
 - :func:`snapshot_env` walks an environment object graph (vector env -> copies -> wrappers -> the
   environment), recording every attribute that is plain data; spaces, specs, enums and callables are
   configuration and are skipped. An attribute holding anything else (a Box2D world, a MuJoCo
@@ -26,6 +28,8 @@ by ale-py's C++ code: data, never Python to run.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import enum
 import inspect
@@ -47,6 +51,9 @@ STATIC_NAMES = ("metadata", "spec", "_saved_kwargs", "_ezpickle_args", "_ezpickl
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 TAGS = ("__ndarray__", "__scalar__", "__tuple__", "__dict__", "__generator__", "__random_state__",
         "__py_random__", "__deque__", "__ale_state__")
+# Larger numeric arrays are encoded as base64 of their bytes (exact, ~1.3 bytes a byte); smaller ones stay
+# lists of numbers that a person reading the manifest can read
+LIST_LIMIT = 256
 
 
 class EmulatorState(bytes):
@@ -71,6 +78,9 @@ def encode(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in ARRAY_KINDS:
             raise Unsupported(f"ndarray of dtype {value.dtype}")
+        if value.dtype.kind in "biuf" and value.size > LIST_LIMIT:
+            raw = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode("ascii")
+            return {"__ndarray__": value.dtype.str, "shape": list(value.shape), "base64": raw}
         flat = value.ravel().tolist()
         if value.dtype.kind == "S":  # bytes are not JSON: latin-1 maps each byte to one character
             flat = [b.decode("latin-1") for b in flat]
@@ -121,6 +131,8 @@ def decode(data: Any) -> Any:
     if len(tags) != 1:
         raise UserInputError(f"unexpected object with keys {sorted(data)[:5]} in a snapshot")
     tag = tags[0]
+    if tag == "__ndarray__" and "base64" in data:
+        return _array_from_base64(_dtype(data[tag]), data)
     if tag == "__ndarray__":
         dtype, shape, flat = _dtype(data[tag]), data.get("shape"), data.get("data")
         if not (isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)
@@ -177,6 +189,24 @@ def decode(data: Any) -> Any:
     py_generator = random.Random()  # "__py_random__"
     py_generator.setstate(python_random_state(decode(data[tag])))
     return py_generator
+
+
+def _array_from_base64(dtype: np.dtype, data: dict[str, Any]) -> np.ndarray:
+    """The array whose bytes ``data["base64"]`` holds; UserInputError unless they fill ``data["shape"]`` exactly
+    (and are 0 or 1 for a bool array: any other byte would make a bool NumPy cannot print or compare)."""
+    shape, text = data.get("shape"), data["base64"]
+    if not (isinstance(shape, list) and all(type(s) is int and s >= 0 for s in shape) and isinstance(text, str)
+            and dtype.kind in "biuf" and "data" not in data):
+        raise UserInputError("malformed array in a snapshot (shape and data do not fit)")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise UserInputError("malformed array in a snapshot (its base64 data does not decode)") from None
+    if len(raw) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise UserInputError("malformed array in a snapshot (shape and data do not fit)")
+    if dtype.kind == "b" and raw.strip(b"\x00\x01"):
+        raise UserInputError("malformed array in a snapshot (a bool array holds a byte other than 0 and 1)")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()  # a copy: frombuffer's array is read-only
 
 
 def _hashable(key: Any) -> Any:
