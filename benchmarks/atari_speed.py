@@ -12,17 +12,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
-import gymnasium as gym
 import torch
-from gymnasium.vector import AutoresetMode
-
-from policygrad.algos.a2c import A2C, A2CConfig
-from policygrad.algos.ppo import PPO, PPOConfig
-from policygrad.core.atari import make_atari_env
-from policygrad.core.envs import VecEnv
-from policygrad.core.networks import build_agent
+from zoo_atari import zoo_atari_learner
 
 
 def main() -> None:
@@ -33,20 +25,7 @@ def main() -> None:
     parser.add_argument("--algo", choices=("ppo", "a2c"), default="ppo")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    # the presets' values (run/presets/ppo.yaml, a2c.yaml: RL Baselines3 Zoo's Atari entries)
-    cfg: Any = (PPOConfig(env_id="CartPole-v1", num_envs=8, num_steps=128, num_minibatches=4, update_epochs=4,
-                          learning_rate=2.5e-4, clip_coef=0.1, anneal_clip=True, ent_coef=0.01, vf_coef=0.5,
-                          gamma=0.99, gae_lambda=0.95, shared_trunk=True, total_steps=args.steps,
-                          torch_threads=args.threads) if args.algo == "ppo" else
-                A2CConfig(env_id="CartPole-v1", num_envs=16, num_steps=5, learning_rate=7e-4, optimizer="rmsprop",
-                          anneal_lr=False, advantage_estimator="nstep", ent_coef=0.01, vf_coef=0.25, gamma=0.99,
-                          shared_trunk=True, total_steps=args.steps, torch_threads=args.threads))
-    vector = gym.vector.SyncVectorEnv([lambda: make_atari_env(args.env, training=True) for _ in range(cfg.num_envs)],
-                                      autoreset_mode=AutoresetMode.NEXT_STEP)
-    envs = VecEnv(vector)
-    torch.manual_seed(cfg.seed)
-    network = build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True)
-    algo = (PPO if args.algo == "ppo" else A2C)(cfg, envs, network)
+    algo = zoo_atari_learner(args.algo, args.env, args.steps, args.threads)
     collect_time = 0.0
     collector = algo.loop.collector
     original = collector.collect

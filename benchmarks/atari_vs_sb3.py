@@ -25,40 +25,23 @@ import statistics
 import time
 from typing import Any
 
-import gymnasium as gym
 import torch
-from gymnasium.vector import AutoresetMode
+from zoo_atari import zoo_atari_learner
 
-from policygrad.algos.a2c import A2C, A2CConfig
-from policygrad.algos.ppo import PPO, PPOConfig
 from policygrad.comparison.methods import quiet_sb3_logger
 from policygrad.core.atari import make_atari_env
-from policygrad.core.envs import VecEnv
-from policygrad.core.networks import build_agent
 
 
 def ours(algo: str, env_id: str, steps: int, threads: int, precision: str = "fp32") -> tuple[float, float]:
     """policygrad's steps per wall second and per CPU second over ``steps`` steps after one warm-up iteration,
     its network's encoder computing in ``precision``."""
-    cfg: Any = (PPOConfig(env_id="CartPole-v1", num_envs=8, num_steps=128, num_minibatches=4, update_epochs=4,
-                          learning_rate=2.5e-4, clip_coef=0.1, anneal_clip=True, ent_coef=0.01, vf_coef=0.5,
-                          gamma=0.99, gae_lambda=0.95, shared_trunk=True, total_steps=steps,
-                          torch_threads=threads, precision=precision) if algo == "ppo" else
-                A2CConfig(env_id="CartPole-v1", num_envs=16, num_steps=5, learning_rate=7e-4, optimizer="rmsprop",
-                          anneal_lr=False, advantage_estimator="nstep", ent_coef=0.01, vf_coef=0.25, gamma=0.99,
-                          shared_trunk=True, total_steps=steps, torch_threads=threads, precision=precision))
-    vector = gym.vector.SyncVectorEnv([lambda: make_atari_env(env_id, training=True) for _ in range(cfg.num_envs)],
-                                      autoreset_mode=AutoresetMode.NEXT_STEP)
-    envs = VecEnv(vector)
-    torch.manual_seed(cfg.seed)
-    network = build_agent(cfg, envs.single_observation_space, envs.single_action_space, with_value=True)
-    learner = (PPO if algo == "ppo" else A2C)(cfg, envs, network)
+    learner = zoo_atari_learner(algo, env_id, steps, threads, precision)
     learner.iterate()  # warm-up: first allocations, oneDNN kernels
     done, start, cpu = 0, time.perf_counter(), time.process_time()
     while done < steps:
         done += learner.iterate().steps
     rates = done / (time.perf_counter() - start), done / (time.process_time() - cpu)
-    envs.close()
+    learner.loop.envs.close()
     return rates
 
 
