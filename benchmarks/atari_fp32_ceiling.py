@@ -13,7 +13,7 @@ wall clock), in one invocation:
    each epoch on the rollout's frames (PPO: 4 on 1,024, A2C: 1 on 80), the first convolution's input
    gradient skipped as autograd skips it, and one forward per frame when acting; and what it would cost at
    the peak;
-4. the torch profiler's split of about 1,024 steps by operator: convolutions, matrix products, the rest;
+4. the torch profiler's split of about 1,024 steps' operator time: convolutions, matrix products, the rest;
 5. SB3 2.9.2's PPO or A2C with the same settings and games over as many steps (atari_vs_sb3.py's runner).
 
 The ceiling is the loop's rate if every network operation ran at the peak and nothing but the games
@@ -120,7 +120,7 @@ def main() -> None:
     total = sum(ops.values())
     share = {"convolutions": sum(ops.get(k, 0) for k in CONVOLUTION) / total,
              "matrix products": sum(ops.get(k, 0) for k in PRODUCTS) / total}
-    share["everything else (elementwise, frame conversion, optimizer, games, Python)"] = 1 - sum(share.values())
+    share["other operators (elementwise: ReLU, frame conversion, optimizer)"] = 1 - sum(share.values())
     learner.loop.envs.close()
     sb3_rate = sb3(args.algo, args.env, steps_per_iteration * args.iterations)[1]
     target = 1.5 * sb3_rate
@@ -152,7 +152,8 @@ def main() -> None:
         f"| issue 29's target, 1.5x SB3 | {target:.0f} steps per CPU s: "
         f"{max(0.0, loop - steps_per_iteration / target):.3f} s of the iteration's {loop:.3f} s to go |",
         "",
-        "About 1,024 steps under the torch profiler, self CPU time by operator:",
+        "About 1,024 steps under the torch profiler: each kind's share of the self CPU time of torch's operators "
+        "(the games and Python run outside them):",
         "",
         "| operators | share |",
         "|---|---:|",
