@@ -289,12 +289,13 @@ def test_sb3_compares_with_its_cnn_policy_on_the_same_image_copies():
     pytest.importorskip("stable_baselines3", reason="the compare extra (pip install 'policygrad[compare]')")
     from stable_baselines3 import PPO as SB3PPO
 
-    from policygrad.comparison.methods import sb3_training_env
+    from policygrad.comparison.methods import quiet_sb3_logger, sb3_training_env
 
     env, policy = sb3_training_env("image_envs:BrightPixelNature", 2, seed=3)
     assert policy == "CnnPolicy" and env.num_envs == 2
     assert env.observation_space.shape == (36, 36, 4) and env.observation_space.dtype == np.uint8
     model = SB3PPO(policy, env, n_steps=16, batch_size=16, n_epochs=1, seed=3, device="cpu")
+    quiet_sb3_logger(model)  # else SB3 leaves an empty SB3-<time> folder in the temporary directory
     model.learn(32)  # SB3 transposes the HWC frames itself (VecTransposeImage) and scales them by 255
     assert model.num_timesteps == 32 and type(model.policy.features_extractor).__name__ == "NatureCNN"
     vectors, mlp = sb3_training_env("CartPole-v1", 1, seed=3)
